@@ -1,0 +1,19 @@
+//! mlxrun: a declarative benchmark runner for LLM inference servers,
+//! `mlx_lm.server` first.
+//!
+//! # Layout
+//! - [`scenario`]: TOML scenario files, layering (defaults < file < env <
+//!   `--set`), validation and matrix expansion into points.
+//! - [`server`]: starting, probing and stopping server processes and nginx,
+//!   each in its own process group.
+//! - [`load`]: the HTTP load driver, SSE parsing, per-request records and
+//!   per-point metrics.
+//! - [`output`]: CSV and JSONL results, console lines and progress.
+//! - [`runner`]: the sweep itself, from plan to results.
+//! - [`plan`]: `mlxrun plan`, what a run would do.
+//! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
+//! - [`shutdown`]: signal handling and the process registry that guarantees
+//!   no child outlives mlxrun.
+
+pub mod analyze;
+pub mod scenario;

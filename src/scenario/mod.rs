@@ -1,0 +1,288 @@
+//! Scenarios: a TOML file, layered with figment under environment variables
+//! and `--set` arguments (defaults < file < environment < `--set`), checked,
+//! and expanded into the ordered list of points a run measures.
+//!
+//! Errors name the file and line (or the variable, or the argument), the
+//! field, and the next step.
+
+pub mod error;
+pub mod expand;
+pub mod layers;
+pub mod model;
+pub mod model_path;
+pub mod server_args;
+pub mod source_map;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::Serialized;
+use toml::{Table, Value};
+
+pub use error::{Origin, Problem, ScenarioError};
+pub use model::Scenario;
+use model_path::{ModelRef, SearchDirs};
+use source_map::SourceMap;
+
+/// What the layers above the file hold.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Environment variables to read (normally all of `std::env::vars()`).
+    pub env: Vec<(String, String)>,
+    /// `--set key=value` arguments, in order.
+    pub sets: Vec<String>,
+}
+
+impl Overrides {
+    /// The process environment and the given `--set` arguments.
+    pub fn from_process(sets: Vec<String>) -> Overrides {
+        Overrides {
+            env: std::env::vars().collect(),
+            sets,
+        }
+    }
+}
+
+/// A loaded, layered and checked scenario.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+    /// What `model.path` resolved to.
+    pub model: ModelRef,
+    source: SourceMap,
+    env: layers::Layer,
+    set: layers::Layer,
+}
+
+impl Resolved {
+    /// Where the effective value of `field` came from.
+    pub fn origin(&self, field: &str) -> Origin {
+        if let Some(o) = self.set.origin_of(field) {
+            return o.clone();
+        }
+        if let Some(o) = self.env.origin_of(field) {
+            return o.clone();
+        }
+        if self.source.defines(field) {
+            return Origin::File {
+                path: self.path.clone(),
+                line: self.source.line_of(field),
+            };
+        }
+        Origin::Default
+    }
+
+    /// Every effective leaf value as `(field, value as TOML, origin)`.
+    pub fn provenance(&self) -> Vec<(String, String, Origin)> {
+        let value = Value::try_from(&self.scenario).unwrap_or(Value::Table(Table::new()));
+        let mut leaves = Vec::new();
+        flatten(&value, "", &mut leaves);
+        leaves
+            .into_iter()
+            .map(|(k, v)| {
+                let origin = self.origin(&k);
+                (k, v, origin)
+            })
+            .collect()
+    }
+
+    /// The effective scenario as TOML text (what `run` saves beside the CSV).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.scenario).unwrap_or_default()
+    }
+}
+
+fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Table(t) if !t.is_empty() => {
+            for (k, child) in t {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(child, &p, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// Every field path a scenario knows (tables that take any key, such as
+/// `matrix.server_flags`, are listed as one entry).
+pub fn known_fields() -> Vec<String> {
+    let mut full = Scenario::default();
+    full.matrix.decode_concurrency = Some(model::Axis(vec![1]));
+    full.matrix.prompt_concurrency = Some(model::Axis(vec![1]));
+    full.workload.requests = Some(1);
+    let value = Value::try_from(&full).unwrap_or(Value::Table(Table::new()));
+    let mut leaves = Vec::new();
+    flatten(&value, "", &mut leaves);
+    let mut out: Vec<String> = leaves.into_iter().map(|(k, _)| k).collect();
+    // parent tables are valid targets too (e.g. `--set matrix={...}` is not, but
+    // `MLXRUN_MATRIX__SERVER_FLAGS__X` needs `matrix.server_flags`)
+    out.sort();
+    out
+}
+
+/// Load `path` with `overrides`, resolve the model and check everything.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Resolved, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(path, &text, overrides, &SearchDirs::from_env())
+}
+
+/// [`load`] on text already read (`path` is used in messages and for the
+/// default name).
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    overrides: &Overrides,
+    dirs: &SearchDirs,
+) -> Result<Resolved, ScenarioError> {
+    let source = SourceMap::new(text);
+    // Strict pass over the file alone: syntax, unknown keys and types, with
+    // line numbers from the TOML parser.
+    if let Err(e) = toml::from_str::<Scenario>(text) {
+        return Err(parse_error(path, &source, &e));
+    }
+    let file_table: Table = toml::from_str(text).map_err(|e| parse_error(path, &source, &e))?;
+
+    let known = known_fields();
+    let mut problems = Vec::new();
+    let env = layers::env_layer(&overrides.env, &known).unwrap_or_else(|p| {
+        problems.extend(p);
+        layers::Layer::default()
+    });
+    let set = layers::set_layer(&overrides.sets, &known).unwrap_or_else(|p| {
+        problems.extend(p);
+        layers::Layer::default()
+    });
+    if !problems.is_empty() {
+        return Err(ScenarioError::Invalid(problems));
+    }
+
+    let figment = Figment::from(Serialized::defaults(Scenario::default()))
+        .merge(Serialized::defaults(&file_table))
+        .merge(Serialized::defaults(&env.table))
+        .merge(Serialized::defaults(&set.table));
+    let mut resolved = Resolved {
+        path: path.to_path_buf(),
+        scenario: Scenario::default(),
+        model: ModelRef::Repo(String::new()),
+        source,
+        env,
+        set,
+    };
+    match figment.extract::<Scenario>() {
+        Ok(s) => resolved.scenario = s,
+        Err(errors) => {
+            let problems = errors
+                .into_iter()
+                .map(|e| {
+                    let field = e.path.join(".");
+                    Problem {
+                        origin: resolved.origin(&field),
+                        message: e.kind.to_string(),
+                        hint: format!("fix the value of {field}; see the scenario reference in README.md"),
+                        field,
+                    }
+                })
+                .collect();
+            return Err(ScenarioError::Invalid(problems));
+        }
+    }
+    if resolved.scenario.name.trim().is_empty() {
+        resolved.scenario.name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+    }
+
+    let mut problems: Vec<Problem> = validate::validate(&resolved.scenario)
+        .into_iter()
+        .map(|f| Problem {
+            origin: resolved.origin(&f.field),
+            field: f.field,
+            message: f.message,
+            hint: f.hint,
+        })
+        .collect();
+    if !resolved.scenario.model.path.trim().is_empty() {
+        match model_path::resolve(&resolved.scenario.model.path, dirs) {
+            Ok(m) => resolved.model = m,
+            Err(msg) => problems.push(Problem {
+                field: "model.path".into(),
+                origin: resolved.origin("model.path"),
+                message: msg,
+                hint: "point model.path (or MLX_MODEL_PATH) at a folder with config.json, or an HF repo id org/name; `scripts/setup.sh` builds the tiny test model in models/tiny-llama".into(),
+            }),
+        }
+    }
+    if let Err(e) = expand::check_filter(&resolved.scenario) {
+        problems.push(Problem {
+            field: "matrix.filter".into(),
+            origin: resolved.origin("matrix.filter"),
+            message: e,
+            hint: "the filter may use the axis names; compare with <, <=, ==, and, or".into(),
+        });
+    }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(ScenarioError::Invalid(problems))
+    }
+}
+
+fn parse_error(path: &Path, source: &SourceMap, e: &toml::de::Error) -> ScenarioError {
+    let offset = e.span().map_or(0, |s| s.start);
+    let (line, col) = source.line_col(offset);
+    let message = e.message().trim().to_string();
+    let mut field = source.path_at(offset).unwrap_or_default().to_string();
+    let mut hint = "see scenarios/reference.toml for every field with its type".to_string();
+    if let Some(name) = between(&message, "unknown field `", "`") {
+        let expected: Vec<&str> = message
+            .split("expected ")
+            .nth(1)
+            .map(|rest| rest.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        if let Some(s) = error::did_you_mean(name, expected.iter().copied()) {
+            hint = format!("did you mean `{s}`?");
+        } else if !expected.is_empty() {
+            hint = format!("valid keys here: {}", expected.join(", "));
+        }
+        if let Some(parent) = field.rsplit_once('.').map(|(p, _)| p.to_string()) {
+            if !field.ends_with(name) {
+                field = format!("{parent}.{name}");
+            }
+        } else if field.is_empty() {
+            field = name.to_string();
+        }
+    }
+    let snippet = source
+        .line_text(line)
+        .map(|l| format!("  | {l}\n  | {}^\n", " ".repeat(col.saturating_sub(1))))
+        .unwrap_or_default();
+    ScenarioError::Parse {
+        path: path.to_path_buf(),
+        line,
+        col,
+        field,
+        message,
+        snippet,
+        hint,
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+#[cfg(test)]
+mod tests;

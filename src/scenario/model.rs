@@ -1,0 +1,467 @@
+//! The scenario file as serde types: every key a TOML scenario may hold, with
+//! its default. Unknown keys are rejected (`deny_unknown_fields`); checks that
+//! span several fields live in [`super::validate`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A whole scenario after layering (defaults < file < environment < `--set`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// Scenario name; names the results folder. Defaults to the file stem.
+    pub name: String,
+    /// Free text shown by `plan`.
+    pub description: String,
+    pub model: ModelSection,
+    pub backend: BackendSection,
+    pub router: RouterSection,
+    pub workload: WorkloadSection,
+    pub matrix: MatrixSection,
+    pub run: RunSection,
+    pub output: OutputSection,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: String::new(),
+            description: String::new(),
+            model: ModelSection::default(),
+            backend: BackendSection::default(),
+            router: RouterSection::default(),
+            workload: WorkloadSection::default(),
+            matrix: MatrixSection::default(),
+            run: RunSection::default(),
+            output: OutputSection::default(),
+        }
+    }
+}
+
+/// `[model]`: what the servers load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// HF repo id (`org/name`), a local path (`~` expanded), or a bare folder
+    /// name looked up in `./models`, `~/models` and the HF cache.
+    pub path: String,
+}
+
+/// Which server program serves the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// `mlx_lm.server`, run as `python -m mlx_lm server`.
+    #[default]
+    MlxLm,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::MlxLm => "mlx_lm",
+        }
+    }
+}
+
+/// `[backend]`: how the servers are launched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendSection {
+    pub kind: BackendKind,
+    /// Python interpreter with mlx-lm installed. Empty: `.mlxrun/venv/bin/python`
+    /// when that exists, else `python3`.
+    pub python: String,
+    /// Extra server arguments, one argv element each.
+    pub args: Vec<String>,
+    /// Extra server arguments as one string with the seed's `MLX_SERVER_ARGS`
+    /// semantics: comma-separated when it holds a comma, else shell words.
+    pub server_args: String,
+    /// Address the servers bind to.
+    pub host: String,
+    /// Instance `i` (0-based) listens on `base_port + i`.
+    pub base_port: u16,
+    /// Seconds to wait for a 1-token completion to succeed after start.
+    pub ready_timeout_s: f64,
+    /// Seconds between SIGTERM and SIGKILL when stopping a server.
+    pub stop_grace_s: f64,
+    /// Check the installed server's `--help` for every flag before starting.
+    pub check_flags: bool,
+}
+
+impl Default for BackendSection {
+    fn default() -> Self {
+        BackendSection {
+            kind: BackendKind::MlxLm,
+            python: String::new(),
+            args: Vec::new(),
+            server_args: String::new(),
+            host: "127.0.0.1".into(),
+            base_port: 9000,
+            ready_timeout_s: 180.0,
+            stop_grace_s: 10.0,
+            check_flags: true,
+        }
+    }
+}
+
+/// How requests reach several instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouterKind {
+    /// nginx balances across the instances whenever a point has more than one.
+    #[default]
+    Nginx,
+    /// No router: only one instance per point is allowed.
+    None,
+}
+
+/// nginx upstream balancing method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceMethod {
+    #[default]
+    RoundRobin,
+    LeastConn,
+}
+
+impl BalanceMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BalanceMethod::RoundRobin => "round_robin",
+            BalanceMethod::LeastConn => "least_conn",
+        }
+    }
+}
+
+/// `[router]`: the nginx balancer in front of several instances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterSection {
+    pub kind: RouterKind,
+    /// Address nginx listens on.
+    pub host: String,
+    pub port: u16,
+    /// minijinja template for nginx.conf; empty = the built-in
+    /// `templates/nginx.conf.j2`.
+    pub template: String,
+    pub method: BalanceMethod,
+    /// Idle keep-alive connections nginx keeps to each upstream worker.
+    pub keepalive: u32,
+    /// nginx `proxy_read_timeout`/`proxy_send_timeout` in seconds.
+    pub proxy_timeout_s: u32,
+    /// nginx executable.
+    pub nginx_bin: String,
+    /// Seconds to wait for a request through nginx to succeed.
+    pub ready_timeout_s: f64,
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        RouterSection {
+            kind: RouterKind::Nginx,
+            host: "127.0.0.1".into(),
+            port: 8088,
+            template: String::new(),
+            method: BalanceMethod::RoundRobin,
+            keepalive: 64,
+            proxy_timeout_s: 3600,
+            nginx_bin: "nginx".into(),
+            ready_timeout_s: 20.0,
+        }
+    }
+}
+
+/// `[workload]`: what each request asks for and how a point is bounded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadSection {
+    /// The user message of every request.
+    pub prompt: String,
+    pub temperature: f64,
+    /// Stream responses (SSE); needed for TTFT and inter-token latency.
+    pub stream: bool,
+    /// Requests per point; when unset, `concurrency × requests_per_concurrency`.
+    pub requests: Option<u64>,
+    pub requests_per_concurrency: u64,
+    /// Requests sent (and not measured) after each server configuration starts.
+    pub warmup_requests: u32,
+    pub warmup_max_tokens: u32,
+    /// Seconds one request may take, streaming included.
+    pub request_timeout_s: f64,
+    /// Retries after a 5xx answer or a connection error (linear backoff).
+    pub retries: u32,
+    /// Backoff base: attempt `k` waits `k × retry_backoff_s`.
+    pub retry_backoff_s: f64,
+}
+
+impl Default for WorkloadSection {
+    fn default() -> Self {
+        WorkloadSection {
+            prompt: "Share three optimization tips for model serving.".into(),
+            temperature: 0.3,
+            stream: true,
+            requests: None,
+            requests_per_concurrency: 4,
+            warmup_requests: 2,
+            warmup_max_tokens: 8,
+            request_timeout_s: 120.0,
+            retries: 8,
+            retry_backoff_s: 0.5,
+        }
+    }
+}
+
+/// `[matrix]`: the axes whose Cartesian product is the list of points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatrixSection {
+    /// Server instances per point.
+    pub instances: Axis<u32>,
+    /// `--decode-concurrency` per instance; unset = not passed (server default).
+    pub decode_concurrency: Option<Axis<u32>>,
+    /// `--prompt-concurrency` per instance; unset = not passed.
+    pub prompt_concurrency: Option<Axis<u32>>,
+    /// Requests in flight from the client.
+    pub concurrency: Axis<u32>,
+    /// `max_tokens` of every request.
+    pub max_tokens: Axis<u32>,
+    /// Further server flags as axes: `prefill_step_size = [512, 2048]` passes
+    /// `--prefill-step-size 512`, then 2048.
+    pub server_flags: BTreeMap<String, Axis<FlagValue>>,
+    /// minijinja expression over the axis names; points where it is false are
+    /// dropped, e.g. `"prompt_concurrency <= decode_concurrency"`.
+    pub filter: String,
+    /// Points matching every key of one entry are dropped.
+    pub exclude: Vec<BTreeMap<String, FlagValue>>,
+}
+
+impl Default for MatrixSection {
+    fn default() -> Self {
+        MatrixSection {
+            instances: Axis(vec![1]),
+            decode_concurrency: None,
+            prompt_concurrency: None,
+            concurrency: Axis(vec![1]),
+            max_tokens: Axis(vec![128]),
+            server_flags: BTreeMap::new(),
+            filter: String::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// `[run]`: sweep policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// Keep going after a failed server configuration or point.
+    pub continue_on_error: bool,
+    /// Pause between points, in seconds.
+    pub pause_between_points_s: f64,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            continue_on_error: true,
+            pause_between_points_s: 0.0,
+        }
+    }
+}
+
+/// `[output]`: where results go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSection {
+    /// Base folder; results land in `<dir>/<name>/`.
+    pub dir: String,
+    /// File stem; empty = the scenario name.
+    pub stem: String,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection {
+            dir: "results".into(),
+            stem: String::new(),
+        }
+    }
+}
+
+/// The values of one axis. In TOML (and in environment variables) it may be
+/// a single value, an array, or a string of values separated by commas or
+/// spaces (`"1,2,4"`, `"1 2 4"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Axis<T>(pub Vec<T>);
+
+impl<T> Axis<T> {
+    pub fn values(&self) -> &[T] {
+        &self.0
+    }
+}
+
+/// A value an axis or an exclude rule can hold: integers and strings are
+/// both allowed for server flags.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FlagValue {
+    Int(i64),
+    Bool(bool),
+    Text(String),
+}
+
+impl fmt::Display for FlagValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlagValue::Int(i) => write!(f, "{i}"),
+            FlagValue::Bool(b) => write!(f, "{b}"),
+            FlagValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Parse one list element given as text into an axis value.
+pub trait AxisElement: Sized {
+    fn from_text(s: &str) -> Result<Self, String>;
+    fn from_i64(v: i64) -> Result<Self, String>;
+    fn from_float(v: f64) -> Result<Self, String> {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            Self::from_i64(v as i64)
+        } else {
+            Err(format!("expected a whole number, found {v}"))
+        }
+    }
+    fn from_bool(v: bool) -> Result<Self, String> {
+        Err(format!("expected a number, found {v}"))
+    }
+    fn expecting() -> &'static str;
+}
+
+impl AxisElement for u32 {
+    fn from_text(s: &str) -> Result<Self, String> {
+        s.parse::<u32>()
+            .map_err(|_| format!("'{s}' is not a whole number from 0 to {}", u32::MAX))
+    }
+    fn from_i64(v: i64) -> Result<Self, String> {
+        u32::try_from(v).map_err(|_| format!("{v} is out of range (0 to {})", u32::MAX))
+    }
+    fn expecting() -> &'static str {
+        "a whole number, a list of them, or a string like \"1,2,4\""
+    }
+}
+
+impl AxisElement for FlagValue {
+    fn from_text(s: &str) -> Result<Self, String> {
+        Ok(match s.parse::<i64>() {
+            Ok(i) => FlagValue::Int(i),
+            Err(_) => FlagValue::Text(s.to_string()),
+        })
+    }
+    fn from_i64(v: i64) -> Result<Self, String> {
+        Ok(FlagValue::Int(v))
+    }
+    fn from_float(v: f64) -> Result<Self, String> {
+        Ok(FlagValue::Text(v.to_string()))
+    }
+    fn from_bool(v: bool) -> Result<Self, String> {
+        Ok(FlagValue::Bool(v))
+    }
+    fn expecting() -> &'static str {
+        "a value, a list of values, or a string like \"a,b\""
+    }
+}
+
+/// Split a list given as text on commas and white space.
+pub fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+struct AxisVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: AxisElement> Visitor<'de> for AxisVisitor<T> {
+    type Value = Axis<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::expecting())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        T::from_i64(v).map(|x| Axis(vec![x])).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        let v = i64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))?;
+        self.visit_i64(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        T::from_float(v).map(|x| Axis(vec![x])).map_err(E::custom)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        T::from_bool(v).map(|x| Axis(vec![x])).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        split_list(s)
+            .map(T::from_text)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Axis)
+            .map_err(E::custom)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(one) = seq.next_element::<Axis<T>>()? {
+            out.extend(one.0);
+        }
+        Ok(Axis(out))
+    }
+}
+
+impl<'de, T: AxisElement> Deserialize<'de> for Axis<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AxisVisitor(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        a: Axis<u32>,
+    }
+
+    fn axis(src: &str) -> Result<Vec<u32>, String> {
+        toml::from_str::<Holder>(src)
+            .map(|h| h.a.0)
+            .map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn axis_accepts_scalar_list_and_text() {
+        assert_eq!(axis("a = 4").unwrap(), vec![4]);
+        assert_eq!(axis("a = [1, 2, 4]").unwrap(), vec![1, 2, 4]);
+        assert_eq!(axis("a = \"1,2 4\"").unwrap(), vec![1, 2, 4]);
+        assert_eq!(axis("a = \"  8 , 16 \"").unwrap(), vec![8, 16]);
+    }
+
+    #[test]
+    fn axis_rejects_bad_elements() {
+        assert!(axis("a = -1").unwrap_err().contains("out of range"));
+        assert!(axis("a = \"1,x\"").unwrap_err().contains("'x'"));
+        assert!(axis("a = 1.5").unwrap_err().contains("whole number"));
+    }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let s = Scenario::default();
+        let text = toml::to_string(&s).unwrap();
+        let back: Scenario = toml::from_str(&text).unwrap();
+        assert_eq!(s, back);
+    }
+}
