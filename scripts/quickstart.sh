@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README command 1: set up what is missing (Python env, tiny model) and run
+# scenarios/quickstart.toml against a real mlx_lm.server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
+  scripts/install-nginx.sh
+fi
+cargo build --release --locked --quiet
+exec target/release/mlxrun scenarios/quickstart.toml "$@"

@@ -1,0 +1,194 @@
+//! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `plan`,
+//! `validate` and `analyze`, and the dispatch to the library.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::analyze::{AnalyzeOptions, SortOrder};
+use crate::error::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, UsageError};
+use crate::runner::{RunOptions, run};
+use crate::scenario::{Overrides, load};
+
+const AFTER_HELP: &str = "\
+Examples:
+  mlxrun scenarios/quickstart.toml            run a scenario
+  MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
+  mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
+  mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
+  mlxrun validate scenarios/*.toml
+  mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --count 10
+
+Layering: built-in defaults < scenario file < environment (MLX_* seed names,
+MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
+
+Exit codes:
+  0    every point ran (request errors, if any, are in the results)
+  1    the run finished but one or more points failed
+  2    bad input (scenario, variable, argument); nothing started
+  3    machine not ready (backend, nginx, flags, ports, results folder); nothing started
+  130  interrupted by Ctrl-C or SIGTERM; finished rows are kept";
+
+/// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).
+#[derive(Debug, Parser)]
+#[command(name = "mlxrun", version, about, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of a run.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML).
+    pub scenario: Option<PathBuf>,
+    /// Override a field: --set workload.prompt="Hi" --set matrix.concurrency=1,2,4
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Plain progress lines instead of bars, even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: start servers, drive the load, write results.
+    #[command(after_help = "Example: mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64")]
+    Run(RunArgs),
+    /// Show what a run would do (points, commands, nginx.conf, value origins); start nothing.
+    #[command(after_help = "Example: mlxrun plan scenarios/full_sweep.toml")]
+    Plan {
+        scenario: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Check scenario files; exit 2 when one is invalid.
+    #[command(after_help = "Example: mlxrun validate scenarios/*.toml")]
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Print a results CSV sorted by a field.
+    #[command(after_help = "Example: mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --field throughput_tps --order desc --count 10")]
+    Analyze {
+        /// The CSV a run wrote.
+        file: PathBuf,
+        /// Column to sort by.
+        #[arg(long, default_value = "throughput_tps")]
+        field: String,
+        #[arg(long, value_enum, default_value_t = Order::Desc)]
+        order: Order,
+        /// Rows to print (0 = all).
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+        /// Only these columns (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// Run the parsed command line; returns the exit code.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Some(Command::Run(args)) => run_scenario(args).await,
+        None if cli.run.scenario.is_some() => run_scenario(cli.run).await,
+        None => Err(UsageError(
+            "no scenario given\n  next: mlxrun scenarios/quickstart.toml, or mlxrun --help".into(),
+        )
+        .into()),
+        Some(Command::Plan { scenario, sets }) => {
+            let resolved = load(&scenario, &Overrides::from_process(sets))?;
+            let text = crate::plan::render(&resolved).map_err(UsageError)?;
+            print!("{text}");
+            Ok(EXIT_OK)
+        }
+        Some(Command::Validate { files, sets }) => {
+            let mut bad = 0;
+            for f in &files {
+                match load(f, &Overrides::from_process(sets.clone())) {
+                    Ok(r) => {
+                        let n = crate::scenario::expand::expand(&r.scenario, &r.model.server_arg())
+                            .map(|p| p.points.len())
+                            .unwrap_or(0);
+                        println!("ok {} ({n} points)", f.display());
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            Ok(if bad == 0 { EXIT_OK } else { EXIT_BAD_INPUT })
+        }
+        Some(Command::Analyze { file, field, order, count, columns }) => {
+            let opts = AnalyzeOptions {
+                file,
+                field,
+                order: match order {
+                    Order::Asc => SortOrder::Asc,
+                    Order::Desc => SortOrder::Desc,
+                },
+                count,
+                columns,
+            };
+            let table = crate::analyze::analyze(&opts).map_err(|e| UsageError(e.to_string()))?;
+            print!("{table}");
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+async fn run_scenario(args: RunArgs) -> anyhow::Result<i32> {
+    let Some(path) = args.scenario else {
+        return Err(UsageError("no scenario given\n  next: mlxrun run scenarios/quickstart.toml".into()).into());
+    };
+    let resolved = load(&path, &Overrides::from_process(args.sets))?;
+    let cancel = CancellationToken::new();
+    crate::shutdown::spawn_signal_listener(cancel.clone())?;
+    let outcome = run(&resolved, cancel, &RunOptions { plain_progress: args.plain }).await?;
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: {} finished point(s) kept in {}",
+            outcome.points_done,
+            outcome.csv.display()
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
+    if outcome.points_failed > 0 {
+        eprintln!("{} point(s) failed; see status_detail in {}", outcome.points_failed, outcome.csv.display());
+        return Ok(EXIT_POINTS_FAILED);
+    }
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_scenario_and_subcommands_parse() {
+        let c = Cli::parse_from(["mlxrun", "s.toml", "--set", "a.b=1"]);
+        assert!(c.command.is_none());
+        assert_eq!(c.run.scenario, Some(PathBuf::from("s.toml")));
+        assert_eq!(c.run.sets, vec!["a.b=1".to_string()]);
+        let c = Cli::parse_from(["mlxrun", "plan", "s.toml"]);
+        assert!(matches!(c.command, Some(Command::Plan { .. })));
+    }
+}

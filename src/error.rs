@@ -1,0 +1,38 @@
+//! Top-level errors and exit codes.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | every point ran (request errors, if any, are in the results) |
+//! | 1 | the run finished but one or more points failed |
+//! | 2 | bad input: scenario, environment variable or argument; nothing started |
+//! | 3 | the machine is not ready: backend or nginx missing, flag unsupported, port taken, results folder not writable; nothing started |
+//! | 130 | interrupted by Ctrl-C or SIGTERM (finished rows are kept) |
+
+use crate::scenario::ScenarioError;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_POINTS_FAILED: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_SETUP: i32 = 3;
+pub use crate::shutdown::EXIT_INTERRUPTED;
+
+/// The environment cannot run the scenario; nothing was started.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+/// Bad command-line input (other than the scenario itself).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code for an error that ended mlxrun.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    if err.downcast_ref::<ScenarioError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
+        EXIT_BAD_INPUT
+    } else if err.downcast_ref::<SetupError>().is_some() {
+        EXIT_SETUP
+    } else {
+        EXIT_POINTS_FAILED
+    }
+}

@@ -1,0 +1,9 @@
+//! Load generation: requests (`client`), the SSE parser (`sse`), the
+//! closed-loop driver (`driver`), per-request records (`record`) and
+//! per-point metrics (`metrics`).
+
+pub mod client;
+pub mod driver;
+pub mod metrics;
+pub mod record;
+pub mod sse;

@@ -1,0 +1,68 @@
+//! What one request produced: timings, token counts, and how it failed.
+//! Failures are data, sorted into a few kinds.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// How a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Could not connect, or the connection broke before a response.
+    Connect,
+    /// The request took longer than `workload.request_timeout_s`.
+    Timeout,
+    /// The server answered 4xx.
+    Http4xx,
+    /// The server answered 5xx.
+    Http5xx,
+    /// The response stream broke off before it ended.
+    Stream,
+    /// The response could not be read as an OpenAI response.
+    BadResponse,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::Stream => "stream",
+            ErrorKind::BadResponse => "bad_response",
+        }
+    }
+}
+
+/// One finished request (successful or not).
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    /// When it was first sent, from the point's start.
+    pub sent_at: Duration,
+    /// First non-empty content, from the first send (streaming only).
+    pub ttft: Option<Duration>,
+    /// Whole request, from the first send (retries included).
+    pub e2e: Duration,
+    /// Gaps between successive content chunks, in microseconds.
+    pub itl_us: Vec<u32>,
+    /// `usage.prompt_tokens`, when the server sent usage.
+    pub prompt_tokens: Option<u64>,
+    /// `usage.completion_tokens`, else the number of content chunks.
+    pub completion_tokens: u64,
+    /// Whether the server reported `usage`.
+    pub usage_reported: bool,
+    /// `usage.prompt_tokens_details.cached_tokens`, when present.
+    pub cached_tokens: Option<u64>,
+    /// Retries before the final attempt.
+    pub retries: u32,
+    /// The failure, with a short detail; `None` when it succeeded.
+    pub error: Option<(ErrorKind, String)>,
+}
+
+impl RequestRecord {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}

@@ -1,0 +1,7 @@
+//! What a run writes: the results CSV (`csv_sink`), the JSONL report
+//! (`report`), the shared row type (`row`), and console progress (`progress`).
+
+pub mod csv_sink;
+pub mod progress;
+pub mod report;
+pub mod row;

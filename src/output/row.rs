@@ -1,0 +1,206 @@
+//! One result row per point: the wire form of a point's parameters, metrics
+//! and outcome, shared by the CSV and the JSONL report. The first eight CSV
+//! columns are exactly the seed's full-sweep columns.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::load::metrics::PointMetrics;
+use crate::scenario::expand::{Point, ServerConfig};
+
+/// How a point ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every request succeeded.
+    Ok,
+    /// Some requests failed (counted in `errors`).
+    Errors,
+    /// The point could not be measured: servers did not start, or no request succeeded.
+    Failed,
+    /// Stopped by Ctrl-C or SIGTERM; the row holds what finished.
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Errors => "errors",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A point's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointRow {
+    /// 1-based point number.
+    pub point: usize,
+    pub model: String,
+    pub instances: u32,
+    pub decode_concurrency: Option<u32>,
+    pub prompt_concurrency: Option<u32>,
+    /// Swept server flags (`--flag` → value).
+    pub server_flags: BTreeMap<String, String>,
+    pub concurrency: u32,
+    pub max_tokens: u32,
+    /// Requests the point was to send.
+    pub planned_requests: u64,
+    pub status: Status,
+    /// Why the point failed or was interrupted (empty when ok).
+    pub status_detail: String,
+    pub started_at: String,
+    pub ended_at: String,
+    #[serde(skip)]
+    pub metrics: PointMetrics,
+}
+
+impl PointRow {
+    /// The row of a point; `status` is derived from the metrics unless given.
+    pub fn new(cfg: &ServerConfig, point: &Point, metrics: PointMetrics) -> PointRow {
+        let status = if metrics.requests > 0 && metrics.ok_requests == 0 {
+            Status::Failed
+        } else if metrics.errors > 0 {
+            Status::Errors
+        } else {
+            Status::Ok
+        };
+        PointRow {
+            point: point.index + 1,
+            model: cfg.model.clone(),
+            instances: cfg.instances,
+            decode_concurrency: cfg.decode_concurrency,
+            prompt_concurrency: cfg.prompt_concurrency,
+            server_flags: cfg.flags.iter().cloned().collect(),
+            concurrency: point.concurrency,
+            max_tokens: point.max_tokens,
+            planned_requests: point.requests,
+            status_detail: metrics.first_error.clone().unwrap_or_default(),
+            status,
+            started_at: String::new(),
+            ended_at: String::new(),
+            metrics,
+        }
+    }
+
+    /// A point that could not run at all: every planned request counts as an error.
+    pub fn failed(cfg: &ServerConfig, point: &Point, detail: &str) -> PointRow {
+        let mut row = PointRow::new(cfg, point, PointMetrics::default());
+        row.status = Status::Failed;
+        row.status_detail = detail.to_string();
+        row.metrics.errors = point.requests;
+        row
+    }
+}
+
+/// Column name of a swept server flag: `--prefill-step-size` → `prefill_step_size`.
+pub fn flag_column(flag: &str) -> String {
+    flag.trim_start_matches('-').replace('-', "_")
+}
+
+/// The CSV header for a run whose swept flags are `flags`.
+pub fn csv_header(flags: &[String]) -> Vec<String> {
+    let mut h: Vec<String> = [
+        "instances",
+        "decode_concurrency",
+        "prompt_concurrency",
+        "concurrency",
+        "throughput_tps",
+        "total_tokens",
+        "elapsed_s",
+        "errors",
+        "model",
+        "max_tokens",
+        "requests",
+        "ok_requests",
+        "requests_per_s",
+        "prompt_tokens",
+        "ttft_p50_ms",
+        "ttft_p90_ms",
+        "ttft_p99_ms",
+        "itl_p50_ms",
+        "itl_p99_ms",
+        "e2e_p50_ms",
+        "e2e_p99_ms",
+        "retries",
+        "error_kinds",
+        "status",
+        "point",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    h.extend(flags.iter().map(|f| flag_column(f)));
+    h.extend(["started_at", "ended_at", "status_detail"].map(String::from));
+    h
+}
+
+fn opt_u32(v: Option<u32>) -> String {
+    v.map_or_else(|| "default".to_string(), |x| x.to_string())
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |x| format!("{x:.2}"))
+}
+
+impl PointRow {
+    /// The CSV cells, in [`csv_header`] order.
+    pub fn csv_record(&self, flags: &[String]) -> Vec<String> {
+        let m = &self.metrics;
+        let kinds = m
+            .error_kinds
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let mut r = vec![
+            self.instances.to_string(),
+            opt_u32(self.decode_concurrency),
+            opt_u32(self.prompt_concurrency),
+            self.concurrency.to_string(),
+            format!("{:.1}", m.throughput_tps),
+            m.completion_tokens.to_string(),
+            format!("{:.2}", m.elapsed_s),
+            m.errors.to_string(),
+            self.model.clone(),
+            self.max_tokens.to_string(),
+            m.requests.to_string(),
+            m.ok_requests.to_string(),
+            format!("{:.3}", m.requests_per_s),
+            m.prompt_tokens.to_string(),
+            ms(m.ttft_ms.p50),
+            ms(m.ttft_ms.p90),
+            ms(m.ttft_ms.p99),
+            ms(m.itl_ms.p50),
+            ms(m.itl_ms.p99),
+            ms(m.e2e_ms.p50),
+            ms(m.e2e_ms.p99),
+            m.retries.to_string(),
+            kinds,
+            self.status.as_str().to_string(),
+            self.point.to_string(),
+        ];
+        r.extend(flags.iter().map(|f| self.server_flags.get(f).cloned().unwrap_or_default()));
+        r.extend([self.started_at.clone(), self.ended_at.clone(), self.status_detail.clone()]);
+        r
+    }
+
+    /// The point's parameters as `key=value` words (console and progress).
+    pub fn params(&self) -> String {
+        let mut s = format!(
+            "instances={} decode_concurrency={} prompt_concurrency={} concurrency={} max_tokens={}",
+            self.instances,
+            opt_u32(self.decode_concurrency),
+            opt_u32(self.prompt_concurrency),
+            self.concurrency,
+            self.max_tokens
+        );
+        for (f, v) in &self.server_flags {
+            s.push_str(&format!(" {}={v}", flag_column(f)));
+        }
+        s
+    }
+}
