@@ -8,4 +8,4 @@ scripts/install-nginx.sh
 scripts/setup.sh
 cargo build --locked --quiet
 target/debug/mlxrun validate scenarios/*.toml
-cargo test --locked -- --test-threads 2 "$@"
+cargo test --locked --lib --tests -- --test-threads 2 "$@"

@@ -56,7 +56,9 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario: start servers, drive the load, write results.
-    #[command(after_help = "Example: mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64")]
+    #[command(
+        after_help = "Example: mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64"
+    )]
     Run(RunArgs),
     /// Show what a run would do (points, commands, nginx.conf, value origins); start nothing.
     #[command(after_help = "Example: mlxrun plan scenarios/full_sweep.toml")]
@@ -74,7 +76,9 @@ pub enum Command {
         sets: Vec<String>,
     },
     /// Print a results CSV sorted by a field.
-    #[command(after_help = "Example: mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --field throughput_tps --order desc --count 10")]
+    #[command(
+        after_help = "Example: mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --field throughput_tps --order desc --count 10"
+    )]
     Analyze {
         /// The CSV a run wrote.
         file: PathBuf,
@@ -131,7 +135,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(if bad == 0 { EXIT_OK } else { EXIT_BAD_INPUT })
         }
-        Some(Command::Analyze { file, field, order, count, columns }) => {
+        Some(Command::Analyze {
+            file,
+            field,
+            order,
+            count,
+            columns,
+        }) => {
             let opts = AnalyzeOptions {
                 file,
                 field,
@@ -151,12 +161,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 async fn run_scenario(args: RunArgs) -> anyhow::Result<i32> {
     let Some(path) = args.scenario else {
-        return Err(UsageError("no scenario given\n  next: mlxrun run scenarios/quickstart.toml".into()).into());
+        return Err(UsageError(
+            "no scenario given\n  next: mlxrun run scenarios/quickstart.toml".into(),
+        )
+        .into());
     };
     let resolved = load(&path, &Overrides::from_process(args.sets))?;
     let cancel = CancellationToken::new();
     crate::shutdown::spawn_signal_listener(cancel.clone())?;
-    let outcome = run(&resolved, cancel, &RunOptions { plain_progress: args.plain }).await?;
+    let outcome = run(
+        &resolved,
+        cancel,
+        &RunOptions {
+            plain_progress: args.plain,
+        },
+    )
+    .await?;
     if outcome.interrupted {
         eprintln!(
             "interrupted: {} finished point(s) kept in {}",
@@ -166,7 +186,11 @@ async fn run_scenario(args: RunArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_INTERRUPTED);
     }
     if outcome.points_failed > 0 {
-        eprintln!("{} point(s) failed; see status_detail in {}", outcome.points_failed, outcome.csv.display());
+        eprintln!(
+            "{} point(s) failed; see status_detail in {}",
+            outcome.points_failed,
+            outcome.csv.display()
+        );
         return Ok(EXIT_POINTS_FAILED);
     }
     Ok(EXIT_OK)

@@ -16,12 +16,12 @@
 //!   no child outlives mlxrun.
 
 pub mod analyze;
-pub mod load;
-pub mod output;
-pub mod server;
-pub mod shutdown;
-pub mod scenario;
 pub mod cli;
 pub mod error;
+pub mod load;
+pub mod output;
 pub mod plan;
 pub mod runner;
+pub mod scenario;
+pub mod server;
+pub mod shutdown;

@@ -6,7 +6,10 @@ use clap::Parser;
 fn main() {
     let cli = mlxrun::cli::Cli::parse();
     mlxrun::shutdown::install_panic_hook();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

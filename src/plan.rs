@@ -9,8 +9,8 @@ use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, expand};
 use crate::scenario::model_path::ModelRef;
 use crate::server::journal::Journal;
-use crate::server::set::{StartContext, commands, nginx_config, uses_nginx};
 use crate::server::mlx_lm;
+use crate::server::set::{StartContext, commands, nginx_config, uses_nginx};
 
 /// The plan of `resolved` as text.
 pub fn render(resolved: &Resolved) -> Result<String, String> {
@@ -42,9 +42,16 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         .iter()
         .map(|c| u64::from(s.workload.warmup_requests) * u64::from(c.instances))
         .sum();
-    let _ = writeln!(o, "requests: {} measured, {warmups} warmup", plan.total_requests());
+    let _ = writeln!(
+        o,
+        "requests: {} measured, {warmups} warmup",
+        plan.total_requests()
+    );
     for f in mlx_lm::replaced_user_flags(s) {
-        let _ = writeln!(o, "warning: {f} in the server args is replaced by the matrix value");
+        let _ = writeln!(
+            o,
+            "warning: {f} in the server args is replaced by the matrix value"
+        );
     }
 
     let ctx = StartContext {
@@ -72,9 +79,14 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
             cfg.index + 1,
             plan.servers.len(),
             cfg.instances,
-            cfg.decode_concurrency.map_or("default".into(), |v| v.to_string()),
-            cfg.prompt_concurrency.map_or("default".into(), |v| v.to_string()),
-            cfg.flags.iter().map(|(f, v)| format!(" {f}={v}")).collect::<String>()
+            cfg.decode_concurrency
+                .map_or("default".into(), |v| v.to_string()),
+            cfg.prompt_concurrency
+                .map_or("default".into(), |v| v.to_string()),
+            cfg.flags
+                .iter()
+                .map(|(f, v)| format!(" {f}={v}"))
+                .collect::<String>()
         );
         for (name, argv) in commands(&ctx, cfg) {
             let _ = writeln!(o, "      {name}: {}", shell_words(&argv));
@@ -82,7 +94,10 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         if uses_nginx(s, cfg) && !nginx_shown {
             nginx_shown = true;
             let conf = nginx_config(s, &Path::new("<run dir>").join("nginx"), cfg)?;
-            let _ = writeln!(o, "      nginx.conf (this configuration; others differ only in their upstream list):");
+            let _ = writeln!(
+                o,
+                "      nginx.conf (this configuration; others differ only in their upstream list):"
+            );
             for line in conf.lines() {
                 let _ = writeln!(o, "        {line}");
             }
@@ -90,7 +105,11 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     }
 
     let _ = writeln!(o, "\npoints:");
-    let _ = writeln!(o, "  {:>5}  {:>6}  {:>9}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}", "point", "server", "instances", "decode", "prompt", "concurrency", "max_tokens", "requests");
+    let _ = writeln!(
+        o,
+        "  {:>5}  {:>6}  {:>9}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
+        "point", "server", "instances", "decode", "prompt", "concurrency", "max_tokens", "requests"
+    );
     for p in &plan.points {
         let c = &plan.servers[p.server];
         let _ = writeln!(
@@ -99,8 +118,10 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
             p.index + 1,
             p.server + 1,
             c.instances,
-            c.decode_concurrency.map_or("default".into(), |v| v.to_string()),
-            c.prompt_concurrency.map_or("default".into(), |v| v.to_string()),
+            c.decode_concurrency
+                .map_or("default".into(), |v| v.to_string()),
+            c.prompt_concurrency
+                .map_or("default".into(), |v| v.to_string()),
             p.concurrency,
             p.max_tokens,
             p.requests
@@ -119,7 +140,11 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
 /// argv as a copy-pasteable shell line.
 pub fn shell_words(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| shlex::try_quote(a).map(|q| q.into_owned()).unwrap_or_else(|_| a.clone()))
+        .map(|a| {
+            shlex::try_quote(a)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| a.clone())
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -54,11 +54,19 @@ impl RunPaths {
     pub fn new(resolved: &Resolved) -> RunPaths {
         let s = &resolved.scenario;
         let base = expand_home(&s.output.dir).join(&s.name);
-        let stem = if s.output.stem.trim().is_empty() { s.name.clone() } else { s.output.stem.clone() };
+        let stem = if s.output.stem.trim().is_empty() {
+            s.name.clone()
+        } else {
+            s.output.stem.clone()
+        };
         let ts = chrono::Local::now().format("%Y%m%d_%H%M%S");
         let mut n = 0;
         loop {
-            let suffix = if n == 0 { String::new() } else { format!("_{n}") };
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("_{n}")
+            };
             let name = format!("{stem}_{ts}{suffix}");
             let csv = base.join(format!("{name}.csv"));
             if !csv.exists() {
@@ -118,14 +126,23 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
     }
     let max_instances = plan.servers.iter().map(|c| c.instances).max().unwrap_or(1);
     let mut wanted: Vec<(String, u16, String)> = (0..max_instances)
-        .map(|i| (s.backend.host.clone(), instance_port(s, i), format!("instance {i}")))
+        .map(|i| {
+            (
+                s.backend.host.clone(),
+                instance_port(s, i),
+                format!("instance {i}"),
+            )
+        })
         .collect();
     if needs_nginx {
         wanted.push((s.router.host.clone(), s.router.port, "nginx".into()));
     }
     let taken = ports::taken(&wanted);
     if !taken.is_empty() {
-        let list: Vec<String> = taken.iter().map(|(p, who)| format!("{p} ({who})")).collect();
+        let list: Vec<String> = taken
+            .iter()
+            .map(|(p, who)| format!("{p} ({who})"))
+            .collect();
         return Err(SetupError(format!(
             "port(s) already in use: {}\n  next: stop what listens there, or move backend.base_port (MLX_SERVER_BASE_PORT) / router.port (MLX_NGINX_PORT)",
             list.join(", ")
@@ -136,7 +153,11 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
 }
 
 /// Run `resolved` until done or `cancel` fires.
-pub async fn run(resolved: &Resolved, cancel: CancellationToken, opts: &RunOptions) -> anyhow::Result<RunOutcome> {
+pub async fn run(
+    resolved: &Resolved,
+    cancel: CancellationToken,
+    opts: &RunOptions,
+) -> anyhow::Result<RunOutcome> {
     let s = &resolved.scenario;
     let pre = preflight(resolved).await?;
     let plan = &pre.plan;
@@ -153,14 +174,22 @@ pub async fn run(resolved: &Resolved, cancel: CancellationToken, opts: &RunOptio
         eprintln!("warning: {f} in the server args is replaced by the matrix value");
     }
     if s.backend.host != "127.0.0.1" && s.backend.host != "localhost" && s.backend.host != "::1" {
-        eprintln!("warning: servers bind to {} (beyond loopback): anyone who can reach this machine can use them", s.backend.host);
+        eprintln!(
+            "warning: servers bind to {} (beyond loopback): anyone who can reach this machine can use them",
+            s.backend.host
+        );
     }
 
     let paths = RunPaths::new(resolved);
     let writable = |p: &Path| -> anyhow::Result<()> {
         std::fs::create_dir_all(p)
             .with_context(|| format!("results folder {} is not writable", p.display()))
-            .map_err(|e| SetupError(format!("{e:#}\n  next: fix the permissions or set output.dir (MLX_RESULTS_DIR)")).into())
+            .map_err(|e| {
+                SetupError(format!(
+                    "{e:#}\n  next: fix the permissions or set output.dir (MLX_RESULTS_DIR)"
+                ))
+                .into()
+            })
     };
     writable(&paths.run_dir)?;
     let mut csv = CsvSink::create(&paths.csv, &plan.flag_names())
@@ -206,9 +235,17 @@ pub async fn run(resolved: &Resolved, cancel: CancellationToken, opts: &RunOptio
     if let Some(best) = rows
         .iter()
         .filter(|r| matches!(r.status, Status::Ok | Status::Errors))
-        .max_by(|a, b| a.metrics.throughput_tps.total_cmp(&b.metrics.throughput_tps))
+        .max_by(|a, b| {
+            a.metrics
+                .throughput_tps
+                .total_cmp(&b.metrics.throughput_tps)
+        })
     {
-        println!("best {} throughput_tps={:.1}", best.params(), best.metrics.throughput_tps);
+        println!(
+            "best {} throughput_tps={:.1}",
+            best.params(),
+            best.metrics.throughput_tps
+        );
     }
     println!("results_file={}", paths.csv.display());
     Ok(RunOutcome {
@@ -255,7 +292,10 @@ impl Sweep<'_> {
                         Err(ServerError::Interrupted) => break,
                         Err(e) => {
                             let msg = e.to_string();
-                            self.progress.eprintln(&format!("error: server configuration {}: {msg}", cfg.index + 1));
+                            self.progress.eprintln(&format!(
+                                "error: server configuration {}: {msg}",
+                                cfg.index + 1
+                            ));
                             let first_line = msg.lines().next().unwrap_or_default().to_string();
                             start_failure = Some(first_line.clone());
                             self.record(PointRow::failed(cfg, point, &first_line))?;
@@ -302,12 +342,17 @@ impl Sweep<'_> {
             cfg.index + 1,
             self.plan.servers.len(),
             cfg.instances,
-            if uses_nginx(s, cfg) { " behind nginx" } else { "" },
+            if uses_nginx(s, cfg) {
+                " behind nginx"
+            } else {
+                ""
+            },
             set.base_url
         ));
         let warmups = u64::from(s.workload.warmup_requests) * u64::from(cfg.instances);
         if warmups > 0 {
-            self.progress.phase(&format!("warmup: {warmups} request(s)"));
+            self.progress
+                .phase(&format!("warmup: {warmups} request(s)"));
             let spec = Arc::new(RequestSpec {
                 url: format!("{}/v1/chat/completions", set.base_url),
                 body: chat_body("warmup", s.workload.warmup_max_tokens, 0.0, false),
@@ -316,24 +361,43 @@ impl Sweep<'_> {
                 retries: s.workload.retries,
                 backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
             });
-            let w = run_closed_loop(&self.ctx.client, spec, cfg.instances, warmups, &self.ctx.cancel, |_| {}).await;
+            let w = run_closed_loop(
+                &self.ctx.client,
+                spec,
+                cfg.instances,
+                warmups,
+                &self.ctx.cancel,
+                |_| {},
+            )
+            .await;
             let failed = w.records.iter().filter(|r| !r.ok()).count();
             if failed > 0 {
-                self.progress.eprintln(&format!("warning: {failed} of {warmups} warmup request(s) failed"));
+                self.progress.eprintln(&format!(
+                    "warning: {failed} of {warmups} warmup request(s) failed"
+                ));
             }
         }
         self.set = Some(set);
         Ok(())
     }
 
-    async fn measure(&mut self, cfg: &ServerConfig, point: &crate::scenario::expand::Point) -> PointRow {
+    async fn measure(
+        &mut self,
+        cfg: &ServerConfig,
+        point: &crate::scenario::expand::Point,
+    ) -> PointRow {
         let s = &self.ctx.scenario;
         let Some(set) = self.set.as_mut() else {
             return PointRow::failed(cfg, point, "servers not running");
         };
         let spec = Arc::new(RequestSpec {
             url: format!("{}/v1/chat/completions", set.base_url),
-            body: chat_body(&s.workload.prompt, point.max_tokens, s.workload.temperature, s.workload.stream),
+            body: chat_body(
+                &s.workload.prompt,
+                point.max_tokens,
+                s.workload.temperature,
+                s.workload.stream,
+            ),
             stream: s.workload.stream,
             timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
             retries: s.workload.retries,
@@ -344,9 +408,14 @@ impl Sweep<'_> {
         self.progress.phase("");
         let started_at = now();
         let progress = self.progress;
-        let load = run_closed_loop(&self.ctx.client, spec, point.concurrency, point.requests, &self.ctx.cancel, |_| {
-            progress.request_done()
-        })
+        let load = run_closed_loop(
+            &self.ctx.client,
+            spec,
+            point.concurrency,
+            point.requests,
+            &self.ctx.cancel,
+            |_| progress.request_done(),
+        )
         .await;
         let mut row = PointRow::new(cfg, point, summarize(&load.records, load.wall));
         row.started_at = started_at;
@@ -354,7 +423,10 @@ impl Sweep<'_> {
         let dead = set.exited();
         if !dead.is_empty() {
             let why = format!("server exited during the point: {}", dead.join(", "));
-            self.progress.eprintln(&format!("error: point {}: {why}; restarting the configuration", point.index + 1));
+            self.progress.eprintln(&format!(
+                "error: point {}: {why}; restarting the configuration",
+                point.index + 1
+            ));
             row.status_detail = why;
             if row.metrics.ok_requests == 0 {
                 row.status = Status::Failed;
@@ -365,7 +437,11 @@ impl Sweep<'_> {
         }
         if load.interrupted {
             row.status = Status::Interrupted;
-            row.status_detail = format!("interrupted after {} of {} requests", load.records.len(), point.requests);
+            row.status_detail = format!(
+                "interrupted after {} of {} requests",
+                load.records.len(),
+                point.requests
+            );
         }
         row
     }
@@ -374,7 +450,8 @@ impl Sweep<'_> {
         self.csv
             .write(&row)
             .with_context(|| format!("cannot write {}", self.csv.path().display()))?;
-        self.report.write(&self.ctx.scenario.name, &self.backend_label, &row)?;
+        self.report
+            .write(&self.ctx.scenario.name, &self.backend_label, &row)?;
         let m = &row.metrics;
         let fmt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
         self.progress.println(&format!(

@@ -67,7 +67,11 @@ fn fail(kind: ErrorKind, detail: impl Into<String>, retryable: bool) -> Failure 
 }
 
 /// Send one request (with retries). `point_start` anchors `sent_at`.
-pub async fn send(client: &reqwest::Client, spec: &RequestSpec, point_start: Instant) -> RequestRecord {
+pub async fn send(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+    point_start: Instant,
+) -> RequestRecord {
     let first = Instant::now();
     let mut rec = RequestRecord {
         sent_at: first.saturating_duration_since(point_start),
@@ -75,7 +79,8 @@ pub async fn send(client: &reqwest::Client, spec: &RequestSpec, point_start: Ins
     };
     let mut attempt = 0;
     loop {
-        let result = tokio::time::timeout(spec.timeout, attempt_once(client, spec, first, &mut rec)).await;
+        let result =
+            tokio::time::timeout(spec.timeout, attempt_once(client, spec, first, &mut rec)).await;
         let failure = match result {
             Ok(Ok(())) => {
                 rec.error = None;
@@ -83,7 +88,14 @@ pub async fn send(client: &reqwest::Client, spec: &RequestSpec, point_start: Ins
                 return rec;
             }
             Ok(Err(f)) => f,
-            Err(_) => fail(ErrorKind::Timeout, format!("no complete answer within {:.1} s", spec.timeout.as_secs_f64()), false),
+            Err(_) => fail(
+                ErrorKind::Timeout,
+                format!(
+                    "no complete answer within {:.1} s",
+                    spec.timeout.as_secs_f64()
+                ),
+                false,
+            ),
         };
         if failure.retryable && attempt < spec.retries {
             attempt += 1;
@@ -122,9 +134,16 @@ async fn attempt_once(
     if !status.is_success() {
         let code = status.as_u16();
         let body = resp.text().await.unwrap_or_default();
-        let detail = format!("HTTP {code}: {}", body.chars().take(200).collect::<String>());
+        let detail = format!(
+            "HTTP {code}: {}",
+            body.chars().take(200).collect::<String>()
+        );
         return Err(if status.is_server_error() {
-            fail(ErrorKind::Http5xx, detail, matches!(code, 500 | 502 | 503 | 504))
+            fail(
+                ErrorKind::Http5xx,
+                detail,
+                matches!(code, 500 | 502 | 503 | 504),
+            )
         } else {
             fail(ErrorKind::Http4xx, detail, false)
         });
@@ -140,7 +159,11 @@ async fn attempt_once(
     }
 }
 
-async fn read_stream(resp: reqwest::Response, first: Instant, rec: &mut RequestRecord) -> Result<(), Failure> {
+async fn read_stream(
+    resp: reqwest::Response,
+    first: Instant,
+    rec: &mut RequestRecord,
+) -> Result<(), Failure> {
     let mut parser = SseParser::new();
     let mut events = Vec::with_capacity(8);
     let mut body = resp.bytes_stream();
@@ -182,11 +205,18 @@ async fn read_stream(resp: reqwest::Response, first: Instant, rec: &mut RequestR
         }
     }
     parser.finish(&mut events);
-    if events.iter().any(|e| matches!(e, SseEvent::Data(d) if d.trim() == "[DONE]")) {
+    if events
+        .iter()
+        .any(|e| matches!(e, SseEvent::Data(d) if d.trim() == "[DONE]"))
+    {
         done = true;
     }
     if !done && !finished {
-        return Err(fail(ErrorKind::Stream, "stream ended without [DONE] or finish_reason", false));
+        return Err(fail(
+            ErrorKind::Stream,
+            "stream ended without [DONE] or finish_reason",
+            false,
+        ));
     }
     if !rec.usage_reported {
         rec.completion_tokens = chunks;
@@ -195,8 +225,13 @@ async fn read_stream(resp: reqwest::Response, first: Instant, rec: &mut RequestR
 }
 
 fn parse_whole(body: &[u8], rec: &mut RequestRecord) -> Result<(), Failure> {
-    let whole: Whole = serde_json::from_slice(body)
-        .map_err(|e| fail(ErrorKind::BadResponse, format!("bad JSON response: {e}"), false))?;
+    let whole: Whole = serde_json::from_slice(body).map_err(|e| {
+        fail(
+            ErrorKind::BadResponse,
+            format!("bad JSON response: {e}"),
+            false,
+        )
+    })?;
     if let Some(u) = whole.usage {
         apply_usage(rec, &u);
     }
@@ -205,7 +240,12 @@ fn parse_whole(body: &[u8], rec: &mut RequestRecord) -> Result<(), Failure> {
         rec.completion_tokens = whole
             .choices
             .iter()
-            .filter_map(|c| c.message.as_ref().and_then(|m| m.content.as_deref()).or(c.text.as_deref()))
+            .filter_map(|c| {
+                c.message
+                    .as_ref()
+                    .and_then(|m| m.content.as_deref())
+                    .or(c.text.as_deref())
+            })
             .map(|t| t.split_whitespace().count() as u64)
             .sum();
     }
@@ -216,7 +256,10 @@ fn apply_usage(rec: &mut RequestRecord, u: &Usage) {
     rec.usage_reported = true;
     rec.completion_tokens = u.completion_tokens.unwrap_or(0);
     rec.prompt_tokens = u.prompt_tokens;
-    rec.cached_tokens = u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens);
+    rec.cached_tokens = u
+        .prompt_tokens_details
+        .as_ref()
+        .and_then(|d| d.cached_tokens);
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -252,7 +295,8 @@ struct ChunkChoice<'a> {
 impl ChunkChoice<'_> {
     fn has_content(&self) -> bool {
         let delta = self.delta.as_ref().is_some_and(|d| {
-            d.content.as_deref().is_some_and(|c| !c.is_empty()) || d.reasoning.as_deref().is_some_and(|c| !c.is_empty())
+            d.content.as_deref().is_some_and(|c| !c.is_empty())
+                || d.reasoning.as_deref().is_some_and(|c| !c.is_empty())
         });
         delta || self.text.as_deref().is_some_and(|t| !t.is_empty())
     }
@@ -311,11 +355,17 @@ mod tests {
 
     #[test]
     fn role_only_and_usage_chunks_are_not_content() {
-        let role: Chunk = serde_json::from_str(r#"{"choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#).unwrap();
+        let role: Chunk = serde_json::from_str(
+            r#"{"choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#,
+        )
+        .unwrap();
         assert!(!role.choices[0].has_content());
-        let empty: Chunk = serde_json::from_str(r#"{"choices":[{"delta":{"content":""}}]}"#).unwrap();
+        let empty: Chunk =
+            serde_json::from_str(r#"{"choices":[{"delta":{"content":""}}]}"#).unwrap();
         assert!(!empty.choices[0].has_content());
-        let text: Chunk = serde_json::from_str(r#"{"choices":[{"delta":{"role":"assistant","content":"our"}}]}"#).unwrap();
+        let text: Chunk =
+            serde_json::from_str(r#"{"choices":[{"delta":{"role":"assistant","content":"our"}}]}"#)
+                .unwrap();
         assert!(text.choices[0].has_content());
         let usage: Chunk = serde_json::from_str(
             r#"{"object":"chat.completion","choices":[],"usage":{"prompt_tokens":6,"completion_tokens":5,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":5}}}"#,
@@ -323,13 +373,21 @@ mod tests {
         .unwrap();
         let mut rec = RequestRecord::default();
         apply_usage(&mut rec, usage.usage.as_ref().unwrap());
-        assert_eq!((rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens), (Some(6), 5, Some(5)));
+        assert_eq!(
+            (rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens),
+            (Some(6), 5, Some(5))
+        );
     }
 
     #[test]
     fn whole_response_without_usage_counts_words() {
         let mut rec = RequestRecord::default();
-        parse_whole(br#"{"choices":[{"message":{"role":"assistant","content":"a b c"}}]}"#, &mut rec).ok().unwrap();
+        parse_whole(
+            br#"{"choices":[{"message":{"role":"assistant","content":"a b c"}}]}"#,
+            &mut rec,
+        )
+        .ok()
+        .unwrap();
         assert_eq!(rec.completion_tokens, 3);
         assert!(!rec.usage_reported);
         assert!(parse_whole(b"not json", &mut rec).is_err());

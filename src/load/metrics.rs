@@ -156,10 +156,17 @@ mod tests {
         let mut failed = ok(99, 1, 1, &[]);
         failed.error = Some((ErrorKind::Http5xx, "HTTP 503".into()));
         failed.retries = 2;
-        let recs = vec![ok(100, 10, 200, &[1000, 3000]), ok(50, 30, 400, &[2000]), failed];
+        let recs = vec![
+            ok(100, 10, 200, &[1000, 3000]),
+            ok(50, 30, 400, &[2000]),
+            failed,
+        ];
         let m = summarize(&recs, Duration::from_secs(2));
         assert_eq!((m.requests, m.ok_requests, m.errors), (3, 2, 1));
-        assert_eq!(m.completion_tokens, 150, "failed requests' tokens do not count");
+        assert_eq!(
+            m.completion_tokens, 150,
+            "failed requests' tokens do not count"
+        );
         assert_eq!(m.prompt_tokens, 20);
         assert_eq!(m.throughput_tps, 75.0);
         assert_eq!(m.requests_per_s, 1.0);

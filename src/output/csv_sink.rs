@@ -19,7 +19,9 @@ impl CsvSink {
     pub fn create(path: &Path, flags: &[String]) -> std::io::Result<CsvSink> {
         let file = File::create(path)?;
         let mut writer = csv::Writer::from_writer(file);
-        writer.write_record(csv_header(flags)).map_err(std::io::Error::other)?;
+        writer
+            .write_record(csv_header(flags))
+            .map_err(std::io::Error::other)?;
         writer.flush()?;
         Ok(CsvSink {
             path: path.to_path_buf(),

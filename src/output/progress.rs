@@ -30,16 +30,24 @@ impl Progress {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let points = multi.add(ProgressBar::new(total_points as u64));
             points.set_style(
-                ProgressStyle::with_template("points   {bar:30.cyan/blue} {pos}/{len} eta {eta} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "points   {bar:30.cyan/blue} {pos}/{len} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let requests = multi.add(ProgressBar::new(0));
             requests.set_style(
-                ProgressStyle::with_template("requests {bar:30.green/white} {pos}/{len} {per_sec} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "requests {bar:30.green/white} {pos}/{len} {per_sec} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             points.enable_steady_tick(Duration::from_millis(200));
-            Mode::Bars { multi, points, requests }
+            Mode::Bars {
+                multi,
+                points,
+                requests,
+            }
         } else {
             Mode::Plain
         };
@@ -52,7 +60,12 @@ impl Progress {
 
     /// A point begins.
     pub fn start_point(&self, params: &str, requests: u64) {
-        if let Mode::Bars { points, requests: bar, .. } = &self.mode {
+        if let Mode::Bars {
+            points,
+            requests: bar,
+            ..
+        } = &self.mode
+        {
             points.set_message(params.to_string());
             bar.set_length(requests);
             bar.set_position(0);
@@ -81,7 +94,11 @@ impl Progress {
         match &self.mode {
             Mode::Bars { points, .. } => points.set_position(done as u64),
             Mode::Plain => {
-                let pct = if self.total == 0 { 100.0 } else { done as f64 * 100.0 / self.total as f64 };
+                let pct = if self.total == 0 {
+                    100.0
+                } else {
+                    done as f64 * 100.0 / self.total as f64
+                };
                 eprintln!(
                     "progress {done}/{} ({pct:.1}%) elapsed={:.1}s last={last}",
                     self.total,
@@ -109,7 +126,10 @@ impl Progress {
 
     /// Remove the bars.
     pub fn finish(&self) {
-        if let Mode::Bars { points, requests, .. } = &self.mode {
+        if let Mode::Bars {
+            points, requests, ..
+        } = &self.mode
+        {
             requests.finish_and_clear();
             points.finish_and_clear();
         }

@@ -183,8 +183,16 @@ impl PointRow {
             self.status.as_str().to_string(),
             self.point.to_string(),
         ];
-        r.extend(flags.iter().map(|f| self.server_flags.get(f).cloned().unwrap_or_default()));
-        r.extend([self.started_at.clone(), self.ended_at.clone(), self.status_detail.clone()]);
+        r.extend(
+            flags
+                .iter()
+                .map(|f| self.server_flags.get(f).cloned().unwrap_or_default()),
+        );
+        r.extend([
+            self.started_at.clone(),
+            self.ended_at.clone(),
+            self.status_detail.clone(),
+        ]);
         r
     }
 

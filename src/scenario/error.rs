@@ -66,19 +66,41 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     /// The file is not valid TOML or does not fit the scenario format.
-    #[error("{}:{line}:{col}: {field}{message}\n{snippet}  next: {hint}", path.display(), field = field_prefix(field))]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        col: usize,
-        field: String,
-        message: String,
-        snippet: String,
-        hint: String,
-    },
+    #[error("{0}")]
+    Parse(Box<ParseDetail>),
     /// Values that parse but make no sense, from any layer.
     #[error("{}", render_problems(.0))]
     Invalid(Vec<Problem>),
+}
+
+/// Where and why a scenario file did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseDetail {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    /// Dotted path of the key at fault, when known.
+    pub field: String,
+    pub message: String,
+    /// The offending line with a caret.
+    pub snippet: String,
+    pub hint: String,
+}
+
+impl fmt::Display for ParseDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}{}\n{}  next: {}",
+            self.path.display(),
+            self.line,
+            self.col,
+            field_prefix(&self.field),
+            self.message,
+            self.snippet,
+            self.hint
+        )
+    }
 }
 
 fn field_prefix(field: &str) -> String {
@@ -101,7 +123,10 @@ fn render_problems(problems: &[Problem]) -> String {
 }
 
 /// The closest of `candidates` to `name`, when close enough to suggest.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

@@ -83,17 +83,30 @@ fn user_value(s: &Scenario, flag: &str) -> Option<u32> {
 }
 
 /// Context for `matrix.filter` and `matrix.exclude` at one combination.
-fn axis_values(cfg: &ServerConfig, max_tokens: u32, concurrency: u32) -> Vec<(String, Option<String>)> {
+fn axis_values(
+    cfg: &ServerConfig,
+    max_tokens: u32,
+    concurrency: u32,
+) -> Vec<(String, Option<String>)> {
     let mut v = vec![
         ("model".to_string(), Some(cfg.model.clone())),
         ("instances".to_string(), Some(cfg.instances.to_string())),
-        ("decode_concurrency".to_string(), cfg.decode_concurrency.map(|x| x.to_string())),
-        ("prompt_concurrency".to_string(), cfg.prompt_concurrency.map(|x| x.to_string())),
+        (
+            "decode_concurrency".to_string(),
+            cfg.decode_concurrency.map(|x| x.to_string()),
+        ),
+        (
+            "prompt_concurrency".to_string(),
+            cfg.prompt_concurrency.map(|x| x.to_string()),
+        ),
         ("max_tokens".to_string(), Some(max_tokens.to_string())),
         ("concurrency".to_string(), Some(concurrency.to_string())),
     ];
     for (flag, value) in &cfg.flags {
-        v.push((flag.trim_start_matches("--").replace('-', "_"), Some(value.clone())));
+        v.push((
+            flag.trim_start_matches("--").replace('-', "_"),
+            Some(value.clone()),
+        ));
     }
     v
 }
@@ -127,7 +140,10 @@ pub fn expand(s: &Scenario, model: &str) -> Result<Plan, String> {
     let filter = if m.filter.trim().is_empty() {
         None
     } else {
-        Some(env.compile_expression(&m.filter).map_err(|e| e.to_string())?)
+        Some(
+            env.compile_expression(&m.filter)
+                .map_err(|e| e.to_string())?,
+        )
     };
     let decode_axis = values_or_none(m.decode_concurrency.as_ref());
     let prompt_axis = values_or_none(m.prompt_concurrency.as_ref());
@@ -271,7 +287,10 @@ mod tests {
         // each server configuration's points are contiguous
         let servers: Vec<usize> = p.points.iter().map(|x| x.server).collect();
         assert_eq!(servers, vec![0, 0, 1, 1, 2, 2, 3, 3]);
-        assert_eq!(p.points.iter().map(|x| x.index).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
+        assert_eq!(
+            p.points.iter().map(|x| x.index).collect::<Vec<_>>(),
+            (0..8).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -280,7 +299,11 @@ mod tests {
         s.matrix.max_tokens = Axis(vec![64, 128]);
         s.matrix.concurrency = Axis(vec![1, 2]);
         let p = expand(&s, "m").unwrap();
-        let got: Vec<(u32, u32)> = p.points.iter().map(|x| (x.max_tokens, x.concurrency)).collect();
+        let got: Vec<(u32, u32)> = p
+            .points
+            .iter()
+            .map(|x| (x.max_tokens, x.concurrency))
+            .collect();
         assert_eq!(got, vec![(64, 1), (64, 2), (128, 1), (128, 2)]);
         assert_eq!(p.servers.len(), 1);
     }
@@ -304,14 +327,20 @@ mod tests {
         assert_eq!(p.points.len(), 4);
         assert_eq!(p.servers.len(), 2);
         assert_eq!(p.product, 8);
-        assert!(p.points.iter().all(|x| p.servers[x.server].decode_concurrency == Some(16)));
+        assert!(
+            p.points
+                .iter()
+                .all(|x| p.servers[x.server].decode_concurrency == Some(16))
+        );
 
         let mut s = sweep();
-        s.matrix.exclude = vec![[
-            ("instances".to_string(), FlagValue::Int(2)),
-            ("concurrency".to_string(), FlagValue::Int(1)),
-        ]
-        .into()];
+        s.matrix.exclude = vec![
+            [
+                ("instances".to_string(), FlagValue::Int(2)),
+                ("concurrency".to_string(), FlagValue::Int(1)),
+            ]
+            .into(),
+        ];
         let p = expand(&s, "m").unwrap();
         assert_eq!(p.points.len(), 6);
         assert!(!tuples(&p).iter().any(|t| t.0 == 2 && t.2 == 1));
@@ -327,7 +356,10 @@ mod tests {
         s.matrix.concurrency = Axis(vec![1, 2]);
         let p = expand(&s, "m").unwrap();
         assert_eq!(p.servers.len(), 2);
-        assert_eq!(p.servers[1].flags, vec![("--prefill-step-size".to_string(), "2048".to_string())]);
+        assert_eq!(
+            p.servers[1].flags,
+            vec![("--prefill-step-size".to_string(), "2048".to_string())]
+        );
         assert_eq!(p.flag_names(), vec!["--prefill-step-size".to_string()]);
     }
 

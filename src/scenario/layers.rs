@@ -53,44 +53,108 @@ enum Kind {
 const SEED_VARS: &[(&str, &[&str], Kind)] = &[
     ("MLX_MODEL_PATH", &["model.path"], Kind::Text),
     ("MLX_SERVER_ARGS", &["backend.server_args"], Kind::Text),
-    ("MLX_SERVER_HOST", &["backend.host", "router.host"], Kind::Text),
+    (
+        "MLX_SERVER_HOST",
+        &["backend.host", "router.host"],
+        Kind::Text,
+    ),
     ("MLX_SERVER_BASE_PORT", &["backend.base_port"], Kind::Port),
     ("MLX_NGINX_PORT", &["router.port"], Kind::Port),
     ("NGINX_BIN", &["router.nginx_bin"], Kind::Text),
-    ("MLX_READY_TIMEOUT", &["backend.ready_timeout_s"], Kind::PositiveFloat),
+    (
+        "MLX_READY_TIMEOUT",
+        &["backend.ready_timeout_s"],
+        Kind::PositiveFloat,
+    ),
     ("MLX_PROMPT", &["workload.prompt"], Kind::Text),
-    ("MLX_TEMPERATURE", &["workload.temperature"], Kind::NonNegFloat),
-    ("MLX_NUM_REQUESTS", &["workload.requests"], Kind::PositiveInt),
+    (
+        "MLX_TEMPERATURE",
+        &["workload.temperature"],
+        Kind::NonNegFloat,
+    ),
+    (
+        "MLX_NUM_REQUESTS",
+        &["workload.requests"],
+        Kind::PositiveInt,
+    ),
     (
         "MLX_REQUESTS_MULTIPLIER",
         &["workload.requests_per_concurrency"],
         Kind::PositiveInt,
     ),
-    ("MLX_WARMUP_REQUESTS", &["workload.warmup_requests"], Kind::Count),
-    ("MLX_REQUEST_TIMEOUT", &["workload.request_timeout_s"], Kind::PositiveFloat),
+    (
+        "MLX_WARMUP_REQUESTS",
+        &["workload.warmup_requests"],
+        Kind::Count,
+    ),
+    (
+        "MLX_REQUEST_TIMEOUT",
+        &["workload.request_timeout_s"],
+        Kind::PositiveFloat,
+    ),
     ("MLX_RETRY_ATTEMPTS", &["workload.retries"], Kind::Count),
-    ("MLX_RETRY_SLEEP_S", &["workload.retry_backoff_s"], Kind::NonNegFloat),
-    ("MLX_CONTINUE_ON_ERROR", &["run.continue_on_error"], Kind::Bool),
-    ("MLX_CELL_PAUSE_S", &["run.pause_between_points_s"], Kind::NonNegFloat),
+    (
+        "MLX_RETRY_SLEEP_S",
+        &["workload.retry_backoff_s"],
+        Kind::NonNegFloat,
+    ),
+    (
+        "MLX_CONTINUE_ON_ERROR",
+        &["run.continue_on_error"],
+        Kind::Bool,
+    ),
+    (
+        "MLX_CELL_PAUSE_S",
+        &["run.pause_between_points_s"],
+        Kind::NonNegFloat,
+    ),
     ("MLX_RESULTS_DIR", &["output.dir"], Kind::Text),
-    ("MLX_SERVER_INSTANCES", &["matrix.instances"], Kind::PositiveInt),
-    ("MLX_INSTANCES_LIST", &["matrix.instances"], Kind::PositiveList),
-    ("MLX_DECODE_CONCURRENCY", &["matrix.decode_concurrency"], Kind::PositiveInt),
+    (
+        "MLX_SERVER_INSTANCES",
+        &["matrix.instances"],
+        Kind::PositiveInt,
+    ),
+    (
+        "MLX_INSTANCES_LIST",
+        &["matrix.instances"],
+        Kind::PositiveList,
+    ),
+    (
+        "MLX_DECODE_CONCURRENCY",
+        &["matrix.decode_concurrency"],
+        Kind::PositiveInt,
+    ),
     (
         "MLX_DECODE_CONCURRENCY_LIST",
         &["matrix.decode_concurrency"],
         Kind::PositiveList,
     ),
-    ("MLX_PROMPT_CONCURRENCY", &["matrix.prompt_concurrency"], Kind::PositiveInt),
+    (
+        "MLX_PROMPT_CONCURRENCY",
+        &["matrix.prompt_concurrency"],
+        Kind::PositiveInt,
+    ),
     (
         "MLX_PROMPT_CONCURRENCY_LIST",
         &["matrix.prompt_concurrency"],
         Kind::PositiveList,
     ),
-    ("MLX_CONCURRENCY", &["matrix.concurrency"], Kind::PositiveInt),
-    ("MLX_CONCURRENCY_LIST", &["matrix.concurrency"], Kind::PositiveList),
+    (
+        "MLX_CONCURRENCY",
+        &["matrix.concurrency"],
+        Kind::PositiveInt,
+    ),
+    (
+        "MLX_CONCURRENCY_LIST",
+        &["matrix.concurrency"],
+        Kind::PositiveList,
+    ),
     ("MLX_MAX_TOKENS", &["matrix.max_tokens"], Kind::PositiveInt),
-    ("MLX_MAX_TOKENS_LIST", &["matrix.max_tokens"], Kind::PositiveList),
+    (
+        "MLX_MAX_TOKENS_LIST",
+        &["matrix.max_tokens"],
+        Kind::PositiveList,
+    ),
 ];
 
 /// Names of the seed variables mlxrun reads, for docs and `--help`.
@@ -118,12 +182,20 @@ pub fn env_layer(vars: &[(String, String)], known: &[String]) -> Result<Layer, V
         match parse_kind(raw, *kind) {
             Ok(value) => {
                 for path in *paths {
-                    layer.set(path, value.clone(), Origin::Env { var: name.to_string() });
+                    layer.set(
+                        path,
+                        value.clone(),
+                        Origin::Env {
+                            var: name.to_string(),
+                        },
+                    );
                 }
             }
             Err(msg) => problems.push(Problem {
                 field: paths.join(", "),
-                origin: Origin::Env { var: name.to_string() },
+                origin: Origin::Env {
+                    var: name.to_string(),
+                },
                 message: format!("bad value {raw:?}: {msg}"),
                 hint: format!("fix or unset {name}"),
             }),
@@ -136,9 +208,17 @@ pub fn env_layer(vars: &[(String, String)], known: &[String]) -> Result<Layer, V
         };
         let path = rest.to_ascii_lowercase().replace("__", ".");
         let origin = Origin::Env { var: name.clone() };
-        if !known.iter().any(|k| *k == path || path.starts_with(&format!("{k}."))) {
+        if !known
+            .iter()
+            .any(|k| *k == path || path.starts_with(&format!("{k}.")))
+        {
             let suggestion = did_you_mean(&path, known.iter().map(String::as_str))
-                .map(|s| format!("did you mean {ENV_PREFIX}{}? ", s.to_ascii_uppercase().replace('.', "__")))
+                .map(|s| {
+                    format!(
+                        "did you mean {ENV_PREFIX}{}? ",
+                        s.to_ascii_uppercase().replace('.', "__")
+                    )
+                })
                 .unwrap_or_default();
             problems.push(Problem {
                 field: path,
@@ -153,7 +233,11 @@ pub fn env_layer(vars: &[(String, String)], known: &[String]) -> Result<Layer, V
         layer.set(&path, parse_loose(raw), origin);
     }
 
-    if problems.is_empty() { Ok(layer) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(layer)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Build the `--set key=value` layer. Values are read as TOML values where
@@ -168,12 +252,17 @@ pub fn set_layer(args: &[String], known: &[String]) -> Result<Layer, Vec<Problem
                 field: arg.clone(),
                 origin,
                 message: "expected KEY=VALUE".into(),
-                hint: "write e.g. --set workload.prompt=\"Hello\" or --set matrix.concurrency=1,2,4".into(),
+                hint:
+                    "write e.g. --set workload.prompt=\"Hello\" or --set matrix.concurrency=1,2,4"
+                        .into(),
             });
             continue;
         };
         let key = key.trim();
-        if !known.iter().any(|k| k == key || key.starts_with(&format!("{k}."))) {
+        if !known
+            .iter()
+            .any(|k| k == key || key.starts_with(&format!("{k}.")))
+        {
             let hint = match did_you_mean(key, known.iter().map(String::as_str)) {
                 Some(s) => format!("did you mean {s}?"),
                 None => "see the scenario reference in README.md for the field names".into(),
@@ -188,14 +277,20 @@ pub fn set_layer(args: &[String], known: &[String]) -> Result<Layer, Vec<Problem
         }
         layer.set(key, parse_loose(raw), origin);
     }
-    if problems.is_empty() { Ok(layer) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(layer)
+    } else {
+        Err(problems)
+    }
 }
 
 /// A TOML value where the text parses as one, else the text itself.
 fn parse_loose(raw: &str) -> Value {
     let trimmed = raw.trim();
     match toml::from_str::<Table>(&format!("v = {trimmed}")) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_string())),
         Err(_) => Value::String(raw.to_string()),
     }
 }
@@ -222,7 +317,9 @@ fn parse_kind(raw: &str, kind: Kind) -> Result<Value, String> {
             Err(_) => return Err(format!("'{raw}' is not a whole number of 0 or more")),
         },
         Kind::PositiveList => {
-            let items = split_list(raw).map(positive).collect::<Result<Vec<_>, _>>()?;
+            let items = split_list(raw)
+                .map(positive)
+                .collect::<Result<Vec<_>, _>>()?;
             if items.is_empty() {
                 return Err("the list is empty".into());
             }
@@ -294,7 +391,10 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -310,57 +410,100 @@ mod tests {
             &known(),
         )
         .unwrap();
-        assert_eq!(l.table["matrix"]["concurrency"], toml::Value::try_from(vec![1, 2, 4]).unwrap());
+        assert_eq!(
+            l.table["matrix"]["concurrency"],
+            toml::Value::try_from(vec![1, 2, 4]).unwrap()
+        );
         assert_eq!(l.table["matrix"]["max_tokens"].as_integer(), Some(256));
         assert_eq!(l.table["run"]["continue_on_error"].as_bool(), Some(false));
         assert_eq!(l.table["backend"]["host"].as_str(), Some("0.0.0.0"));
         assert_eq!(l.table["router"]["host"].as_str(), Some("0.0.0.0"));
-        assert!(l.table.get("workload").is_none(), "empty MLX_PROMPT counts as unset");
+        assert!(
+            l.table.get("workload").is_none(),
+            "empty MLX_PROMPT counts as unset"
+        );
         assert_eq!(
             l.origin_of("matrix.concurrency"),
-            Some(&Origin::Env { var: "MLX_CONCURRENCY_LIST".into() })
+            Some(&Origin::Env {
+                var: "MLX_CONCURRENCY_LIST".into()
+            })
         );
     }
 
     #[test]
     fn list_variable_beats_singular() {
-        let l = env_layer(&vars(&[("MLX_CONCURRENCY", "3"), ("MLX_CONCURRENCY_LIST", "8,16")]), &known()).unwrap();
-        assert_eq!(l.table["matrix"]["concurrency"], toml::Value::try_from(vec![8, 16]).unwrap());
+        let l = env_layer(
+            &vars(&[("MLX_CONCURRENCY", "3"), ("MLX_CONCURRENCY_LIST", "8,16")]),
+            &known(),
+        )
+        .unwrap();
+        assert_eq!(
+            l.table["matrix"]["concurrency"],
+            toml::Value::try_from(vec![8, 16]).unwrap()
+        );
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = env_layer(&vars(&[("MLX_MAX_TOKENS", "lots"), ("MLX_NGINX_PORT", "70000")]), &known()).unwrap_err();
+        let err = env_layer(
+            &vars(&[("MLX_MAX_TOKENS", "lots"), ("MLX_NGINX_PORT", "70000")]),
+            &known(),
+        )
+        .unwrap_err();
         assert_eq!(err.len(), 2);
-        assert!(err.iter().any(|p| p.origin == Origin::Env { var: "MLX_MAX_TOKENS".into() }
+        assert!(err.iter().any(|p| p.origin
+            == Origin::Env {
+                var: "MLX_MAX_TOKENS".into()
+            }
             && p.message.contains("'lots'")));
-        assert!(err.iter().any(|p| p.to_string().contains("env MLX_NGINX_PORT")));
+        assert!(
+            err.iter()
+                .any(|p| p.to_string().contains("env MLX_NGINX_PORT"))
+        );
     }
 
     #[test]
     fn generic_prefix_reaches_any_field() {
         let l = env_layer(
-            &vars(&[("MLXRUN_WORKLOAD__TEMPERATURE", "0.7"), ("MLXRUN_MATRIX__SERVER_FLAGS__PREFILL_STEP_SIZE", "512")]),
+            &vars(&[
+                ("MLXRUN_WORKLOAD__TEMPERATURE", "0.7"),
+                ("MLXRUN_MATRIX__SERVER_FLAGS__PREFILL_STEP_SIZE", "512"),
+            ]),
             &known(),
         )
         .unwrap();
         assert_eq!(l.table["workload"]["temperature"].as_float(), Some(0.7));
-        assert_eq!(l.table["matrix"]["server_flags"]["prefill_step_size"].as_integer(), Some(512));
+        assert_eq!(
+            l.table["matrix"]["server_flags"]["prefill_step_size"].as_integer(),
+            Some(512)
+        );
         let err = env_layer(&vars(&[("MLXRUN_WORKLOAD__PROMT", "x")]), &known()).unwrap_err();
-        assert!(err[0].hint.contains("MLXRUN_WORKLOAD__PROMPT"), "{}", err[0]);
+        assert!(
+            err[0].hint.contains("MLXRUN_WORKLOAD__PROMPT"),
+            "{}",
+            err[0]
+        );
     }
 
     #[test]
     fn set_layer_parses_values_and_rejects_unknown_keys() {
         let l = set_layer(
-            &["matrix.concurrency=[1,2]".into(), "workload.prompt=Hello there".into(), "matrix.max_tokens=64".into()],
+            &[
+                "matrix.concurrency=[1,2]".into(),
+                "workload.prompt=Hello there".into(),
+                "matrix.max_tokens=64".into(),
+            ],
             &known(),
         )
         .unwrap();
-        assert_eq!(l.table["matrix"]["concurrency"], toml::Value::try_from(vec![1, 2]).unwrap());
+        assert_eq!(
+            l.table["matrix"]["concurrency"],
+            toml::Value::try_from(vec![1, 2]).unwrap()
+        );
         assert_eq!(l.table["workload"]["prompt"].as_str(), Some("Hello there"));
         assert_eq!(l.table["matrix"]["max_tokens"].as_integer(), Some(64));
-        let err = set_layer(&["matrix.concurency=2".into(), "novalue".into()], &known()).unwrap_err();
+        let err =
+            set_layer(&["matrix.concurency=2".into(), "novalue".into()], &known()).unwrap_err();
         assert_eq!(err.len(), 2);
         assert!(err[0].hint.contains("matrix.concurrency"));
         assert!(err[1].message.contains("KEY=VALUE"));

@@ -188,7 +188,9 @@ pub fn load_str(
                     Problem {
                         origin: resolved.origin(&field),
                         message: e.kind.to_string(),
-                        hint: format!("fix the value of {field}; see the scenario reference in README.md"),
+                        hint: format!(
+                            "fix the value of {field}; see the scenario reference in README.md"
+                        ),
                         field,
                     }
                 })
@@ -267,7 +269,7 @@ fn parse_error(path: &Path, source: &SourceMap, e: &toml::de::Error) -> Scenario
         .line_text(line)
         .map(|l| format!("  | {l}\n  | {}^\n", " ".repeat(col.saturating_sub(1))))
         .unwrap_or_default();
-    ScenarioError::Parse {
+    ScenarioError::Parse(Box::new(error::ParseDetail {
         path: path.to_path_buf(),
         line,
         col,
@@ -275,7 +277,7 @@ fn parse_error(path: &Path, source: &SourceMap, e: &toml::de::Error) -> Scenario
         message,
         snippet,
         hint,
-    }
+    }))
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {

@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// A whole scenario after layering (defaults < file < environment < `--set`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Scenario {
     /// Scenario name; names the results folder. Defaults to the file stem.
@@ -23,22 +23,6 @@ pub struct Scenario {
     pub matrix: MatrixSection,
     pub run: RunSection,
     pub output: OutputSection,
-}
-
-impl Default for Scenario {
-    fn default() -> Self {
-        Scenario {
-            name: String::new(),
-            description: String::new(),
-            model: ModelSection::default(),
-            backend: BackendSection::default(),
-            router: RouterSection::default(),
-            workload: WorkloadSection::default(),
-            matrix: MatrixSection::default(),
-            run: RunSection::default(),
-            output: OutputSection::default(),
-        }
-    }
 }
 
 /// `[model]`: what the servers load.

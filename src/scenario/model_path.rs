@@ -95,7 +95,10 @@ pub fn resolve(spec: &str, dirs: &SearchDirs) -> Result<ModelRef, String> {
             }
             looked.push(format!("{}/models--*--{spec}", cache.display()));
         }
-        return Err(format!("no model folder named '{spec}' in {}", looked.join(", ")));
+        return Err(format!(
+            "no model folder named '{spec}' in {}",
+            looked.join(", ")
+        ));
     }
     // `org/name`: a cached snapshot when there is one, else the repo id.
     if let Some(cache) = &dirs.hf_cache {
@@ -176,7 +179,10 @@ mod tests {
             "home/.cache/huggingface/hub/models--mlx-community--Qwen-4bit/snapshots/abc",
         );
         assert_eq!(resolve("Qwen-4bit", &d), Ok(ModelRef::Local(snap.clone())));
-        assert_eq!(resolve("mlx-community/Qwen-4bit", &d), Ok(ModelRef::Local(snap)));
+        assert_eq!(
+            resolve("mlx-community/Qwen-4bit", &d),
+            Ok(ModelRef::Local(snap))
+        );
         let err = resolve("nothere", &d).unwrap_err();
         assert!(err.contains("models/nothere"), "{err}");
     }
@@ -191,7 +197,11 @@ mod tests {
         );
         let home_model = model_dir(t.path(), "home/m/x");
         assert_eq!(resolve("~/m/x", &d), Ok(ModelRef::Local(home_model)));
-        assert!(resolve("~/m/missing", &d).unwrap_err().contains("does not exist"));
+        assert!(
+            resolve("~/m/missing", &d)
+                .unwrap_err()
+                .contains("does not exist")
+        );
         std::fs::create_dir_all(t.path().join("empty")).unwrap();
         let abs = t.path().join("empty").display().to_string();
         assert!(resolve(&abs, &d).unwrap_err().contains("no config.json"));

@@ -99,8 +99,15 @@ mod tests {
     #[test]
     fn comma_form_keeps_spaces_in_paths() {
         assert_eq!(
-            parse_server_args("--max-tokens=256, --temp=0.5,--chat-template=/path with spaces/t.txt,").unwrap(),
-            v(&["--max-tokens=256", "--temp=0.5", "--chat-template=/path with spaces/t.txt"])
+            parse_server_args(
+                "--max-tokens=256, --temp=0.5,--chat-template=/path with spaces/t.txt,"
+            )
+            .unwrap(),
+            v(&[
+                "--max-tokens=256",
+                "--temp=0.5",
+                "--chat-template=/path with spaces/t.txt"
+            ])
         );
     }
 
@@ -116,7 +123,12 @@ mod tests {
 
     #[test]
     fn finds_flags_in_both_forms() {
-        let a = v(&["--temp", "0.5", "--decode-concurrency=16", "--trust-remote-code"]);
+        let a = v(&[
+            "--temp",
+            "0.5",
+            "--decode-concurrency=16",
+            "--trust-remote-code",
+        ]);
         assert_eq!(find_flag(&a, "--decode-concurrency").as_deref(), Some("16"));
         assert_eq!(find_flag(&a, "--temp").as_deref(), Some("0.5"));
         assert_eq!(find_flag(&a, "--trust-remote-code").as_deref(), Some(""));
@@ -125,7 +137,13 @@ mod tests {
 
     #[test]
     fn strips_both_forms_and_keeps_the_rest() {
-        let a = v(&["--decode-concurrency", "8", "--temp=0.2", "--decode-concurrency=16", "--x"]);
+        let a = v(&[
+            "--decode-concurrency",
+            "8",
+            "--temp=0.2",
+            "--decode-concurrency=16",
+            "--x",
+        ]);
         let (out, removed) = strip_flag(&a, "--decode-concurrency");
         assert!(removed);
         assert_eq!(out, v(&["--temp=0.2", "--x"]));
@@ -136,7 +154,10 @@ mod tests {
 
     #[test]
     fn names_and_keys() {
-        assert_eq!(flag_names(&v(&["--a=1", "x", "--b", "2", "-c"])), v(&["--a", "--b"]));
+        assert_eq!(
+            flag_names(&v(&["--a=1", "x", "--b", "2", "-c"])),
+            v(&["--a", "--b"])
+        );
         assert_eq!(flag_for_key("prefill_step_size"), "--prefill-step-size");
     }
 }

@@ -128,7 +128,10 @@ mod tests {
     fn path_at_offset_is_innermost() {
         let m = SourceMap::new(TEXT);
         let off = TEXT.find("prefill").unwrap();
-        assert_eq!(m.path_at(off), Some("matrix.server_flags.prefill_step_size"));
+        assert_eq!(
+            m.path_at(off),
+            Some("matrix.server_flags.prefill_step_size")
+        );
         assert_eq!(m.line_col(off), (7, 1));
         assert!(m.defines("matrix.concurrency"));
         assert!(m.defines("matrix"));

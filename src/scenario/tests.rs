@@ -23,9 +23,17 @@ fn with_model() -> (tempfile::TempDir, SearchDirs) {
     (t, d)
 }
 
-fn load_text(text: &str, env: &[(&str, &str)], sets: &[&str], d: &SearchDirs) -> Result<Resolved, ScenarioError> {
+fn load_text(
+    text: &str,
+    env: &[(&str, &str)],
+    sets: &[&str],
+    d: &SearchDirs,
+) -> Result<Resolved, ScenarioError> {
     let o = Overrides {
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         sets: sets.iter().map(|s| s.to_string()).collect(),
     };
     load_str(&PathBuf::from("scenarios/t.toml"), text, &o, d)
@@ -51,26 +59,62 @@ fn layers_apply_in_order_defaults_file_env_set() {
     assert_eq!(r.scenario.workload.temperature, 0.3);
     assert!(matches!(r.model, model_path::ModelRef::Local(_)));
 
-    let r = load_text(BASE, &[("MLX_MAX_TOKENS", "256"), ("MLX_CONCURRENCY_LIST", "4 8")], &[], &d).unwrap();
+    let r = load_text(
+        BASE,
+        &[("MLX_MAX_TOKENS", "256"), ("MLX_CONCURRENCY_LIST", "4 8")],
+        &[],
+        &d,
+    )
+    .unwrap();
     assert_eq!(r.scenario.matrix.max_tokens.values(), &[256]);
     assert_eq!(r.scenario.matrix.concurrency.values(), &[4, 8]);
 
-    let r = load_text(BASE, &[("MLX_MAX_TOKENS", "256")], &["matrix.max_tokens=16"], &d).unwrap();
+    let r = load_text(
+        BASE,
+        &[("MLX_MAX_TOKENS", "256")],
+        &["matrix.max_tokens=16"],
+        &d,
+    )
+    .unwrap();
     assert_eq!(r.scenario.matrix.max_tokens.values(), &[16]);
 }
 
 #[test]
 fn provenance_names_each_layer() {
     let (_t, d) = with_model();
-    let r = load_text(BASE, &[("MLX_TEMPERATURE", "0.9")], &["workload.prompt=hi"], &d).unwrap();
+    let r = load_text(
+        BASE,
+        &[("MLX_TEMPERATURE", "0.9")],
+        &["workload.prompt=hi"],
+        &d,
+    )
+    .unwrap();
     let prov = r.provenance();
-    let origin = |k: &str| prov.iter().find(|(f, _, _)| f == k).map(|(_, _, o)| o.clone()).unwrap();
+    let origin = |k: &str| {
+        prov.iter()
+            .find(|(f, _, _)| f == k)
+            .map(|(_, _, o)| o.clone())
+            .unwrap()
+    };
     assert_eq!(
         origin("matrix.concurrency"),
-        Origin::File { path: "scenarios/t.toml".into(), line: Some(8) }
+        Origin::File {
+            path: "scenarios/t.toml".into(),
+            line: Some(8)
+        }
     );
-    assert_eq!(origin("workload.temperature"), Origin::Env { var: "MLX_TEMPERATURE".into() });
-    assert_eq!(origin("workload.prompt"), Origin::Set { arg: "workload.prompt=hi".into() });
+    assert_eq!(
+        origin("workload.temperature"),
+        Origin::Env {
+            var: "MLX_TEMPERATURE".into()
+        }
+    );
+    assert_eq!(
+        origin("workload.prompt"),
+        Origin::Set {
+            arg: "workload.prompt=hi".into()
+        }
+    );
     assert_eq!(origin("backend.base_port"), Origin::Default);
 }
 
@@ -79,39 +123,71 @@ fn unknown_key_names_file_line_and_suggests() {
     let (_t, d) = with_model();
     let text = BASE.replace("concurrency = [1, 2]", "concurency = [1, 2]");
     let err = load_text(&text, &[], &[], &d).unwrap_err().to_string();
-    assert!(err.starts_with("scenarios/t.toml:8:1: matrix.concurency: unknown field"), "{err}");
+    assert!(
+        err.starts_with("scenarios/t.toml:8:1: matrix.concurency: unknown field"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `concurrency`?"), "{err}");
 }
 
 #[test]
 fn wrong_type_and_syntax_errors_have_lines() {
     let (_t, d) = with_model();
-    let err = load_text(&BASE.replace("max_tokens = 64", "max_tokens = \"lots\""), &[], &[], &d)
-        .unwrap_err()
-        .to_string();
+    let err = load_text(
+        &BASE.replace("max_tokens = 64", "max_tokens = \"lots\""),
+        &[],
+        &[],
+        &d,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("scenarios/t.toml:9:"), "{err}");
     assert!(err.contains("'lots'"), "{err}");
-    let err = load_text("name = \n", &[], &[], &d).unwrap_err().to_string();
+    let err = load_text("name = \n", &[], &[], &d)
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("scenarios/t.toml:1:"), "{err}");
 }
 
 #[test]
 fn semantic_errors_name_their_origin() {
     let (_t, d) = with_model();
-    let err = load_text(&BASE.replace("[1, 2]", "[0, 2]"), &[], &[], &d).unwrap_err().to_string();
-    assert!(err.contains("scenarios/t.toml:8: matrix.concurrency: 0 is not allowed"), "{err}");
-    let err = load_text(BASE, &[("MLX_MODEL_PATH", "missing-model")], &[], &d).unwrap_err().to_string();
-    assert!(err.contains("env MLX_MODEL_PATH: model.path: no model folder named 'missing-model'"), "{err}");
-    let err = load_text(BASE, &[], &["workload.temperature=-1"], &d).unwrap_err().to_string();
-    assert!(err.contains("--set workload.temperature=-1: workload.temperature"), "{err}");
+    let err = load_text(&BASE.replace("[1, 2]", "[0, 2]"), &[], &[], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scenarios/t.toml:8: matrix.concurrency: 0 is not allowed"),
+        "{err}"
+    );
+    let err = load_text(BASE, &[("MLX_MODEL_PATH", "missing-model")], &[], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("env MLX_MODEL_PATH: model.path: no model folder named 'missing-model'"),
+        "{err}"
+    );
+    let err = load_text(BASE, &[], &["workload.temperature=-1"], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--set workload.temperature=-1: workload.temperature"),
+        "{err}"
+    );
 }
 
 #[test]
 fn env_type_errors_name_the_variable() {
     let (_t, d) = with_model();
-    let err = load_text(BASE, &[("MLXRUN_WORKLOAD__STREAM", "maybe")], &[], &d).unwrap_err().to_string();
-    assert!(err.contains("env MLXRUN_WORKLOAD__STREAM: workload.stream"), "{err}");
-    let err = load_text(BASE, &[("MLX_CONCURRENCY_LIST", "1,two")], &[], &d).unwrap_err().to_string();
+    let err = load_text(BASE, &[("MLXRUN_WORKLOAD__STREAM", "maybe")], &[], &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("env MLXRUN_WORKLOAD__STREAM: workload.stream"),
+        "{err}"
+    );
+    let err = load_text(BASE, &[("MLX_CONCURRENCY_LIST", "1,two")], &[], &d)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("env MLX_CONCURRENCY_LIST"), "{err}");
 }
 

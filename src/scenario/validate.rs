@@ -51,38 +51,78 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
         ));
     }
     positive_axis(&mut out, "matrix.instances", Some(&s.matrix.instances));
-    positive_axis(&mut out, "matrix.decode_concurrency", s.matrix.decode_concurrency.as_ref());
-    positive_axis(&mut out, "matrix.prompt_concurrency", s.matrix.prompt_concurrency.as_ref());
+    positive_axis(
+        &mut out,
+        "matrix.decode_concurrency",
+        s.matrix.decode_concurrency.as_ref(),
+    );
+    positive_axis(
+        &mut out,
+        "matrix.prompt_concurrency",
+        s.matrix.prompt_concurrency.as_ref(),
+    );
     positive_axis(&mut out, "matrix.concurrency", Some(&s.matrix.concurrency));
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
         let field = format!("matrix.server_flags.{key}");
         if axis.values().is_empty() {
-            out.push(finding(&field, "the axis has no values", "give at least one value"));
+            out.push(finding(
+                &field,
+                "the axis has no values",
+                "give at least one value",
+            ));
         }
-        if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            out.push(finding(&field, "not a flag name", "use the flag without dashes, e.g. prefill_step_size"));
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            out.push(finding(
+                &field,
+                "not a flag name",
+                "use the flag without dashes, e.g. prefill_step_size",
+            ));
         }
         let flag = flag_for_key(key);
         let reserved = match flag.as_str() {
             "--decode-concurrency" => Some("matrix.decode_concurrency"),
             "--prompt-concurrency" => Some("matrix.prompt_concurrency"),
-            _ => OWNED_FLAGS.iter().find(|(f, _)| *f == flag).map(|(_, field)| *field),
+            _ => OWNED_FLAGS
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map(|(_, field)| *field),
         };
         if let Some(instead) = reserved {
-            out.push(finding(&field, format!("{flag} is set by mlxrun"), format!("use {instead} instead")));
+            out.push(finding(
+                &field,
+                format!("{flag} is set by mlxrun"),
+                format!("use {instead} instead"),
+            ));
         }
     }
 
-    let max_instances = s.matrix.instances.values().iter().copied().max().unwrap_or(1);
+    let max_instances = s
+        .matrix
+        .instances
+        .values()
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1);
     let last_port = u32::from(s.backend.base_port) + max_instances.saturating_sub(1);
     if s.backend.base_port == 0 {
-        out.push(finding("backend.base_port", "port 0 is not allowed", "pick a port from 1024 to 65535"));
+        out.push(finding(
+            "backend.base_port",
+            "port 0 is not allowed",
+            "pick a port from 1024 to 65535",
+        ));
     }
     if last_port > 65535 {
         out.push(finding(
             "backend.base_port",
-            format!("{max_instances} instances from port {} run past port 65535", s.backend.base_port),
+            format!(
+                "{max_instances} instances from port {} run past port 65535",
+                s.backend.base_port
+            ),
             "lower backend.base_port or the instance counts",
         ));
     }
@@ -106,45 +146,85 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
                     ));
                 }
                 if s.router.port == 0 {
-                    out.push(finding("router.port", "port 0 is not allowed", "pick a port from 1024 to 65535"));
+                    out.push(finding(
+                        "router.port",
+                        "port 0 is not allowed",
+                        "pick a port from 1024 to 65535",
+                    ));
                 }
             }
         }
     }
 
     let w = &s.workload;
-    if !(w.temperature >= 0.0) {
-        out.push(finding("workload.temperature", format!("{} is negative", w.temperature), "use 0 or more"));
+    if !non_negative(w.temperature) {
+        out.push(finding(
+            "workload.temperature",
+            format!("{} is negative", w.temperature),
+            "use 0 or more",
+        ));
     }
     if w.requests == Some(0) {
-        out.push(finding("workload.requests", "0 requests per point", "use 1 or more, or remove it to use requests_per_concurrency"));
+        out.push(finding(
+            "workload.requests",
+            "0 requests per point",
+            "use 1 or more, or remove it to use requests_per_concurrency",
+        ));
     }
     if w.requests_per_concurrency == 0 {
-        out.push(finding("workload.requests_per_concurrency", "must be 1 or more", "use 1 or more"));
+        out.push(finding(
+            "workload.requests_per_concurrency",
+            "must be 1 or more",
+            "use 1 or more",
+        ));
     }
     positive_secs(&mut out, "workload.request_timeout_s", w.request_timeout_s);
-    positive_secs(&mut out, "backend.ready_timeout_s", s.backend.ready_timeout_s);
+    positive_secs(
+        &mut out,
+        "backend.ready_timeout_s",
+        s.backend.ready_timeout_s,
+    );
     positive_secs(&mut out, "router.ready_timeout_s", s.router.ready_timeout_s);
-    if !(w.retry_backoff_s >= 0.0) {
-        out.push(finding("workload.retry_backoff_s", "must be 0 or more", "use 0 or more seconds"));
+    if !non_negative(w.retry_backoff_s) {
+        out.push(finding(
+            "workload.retry_backoff_s",
+            "must be 0 or more",
+            "use 0 or more seconds",
+        ));
     }
-    if !(s.backend.stop_grace_s >= 0.0) {
-        out.push(finding("backend.stop_grace_s", "must be 0 or more", "use 0 or more seconds"));
+    if !non_negative(s.backend.stop_grace_s) {
+        out.push(finding(
+            "backend.stop_grace_s",
+            "must be 0 or more",
+            "use 0 or more seconds",
+        ));
     }
-    if !(s.run.pause_between_points_s >= 0.0) {
-        out.push(finding("run.pause_between_points_s", "must be 0 or more", "use 0 or more seconds"));
+    if !non_negative(s.run.pause_between_points_s) {
+        out.push(finding(
+            "run.pause_between_points_s",
+            "must be 0 or more",
+            "use 0 or more seconds",
+        ));
     }
     if s.backend.host.trim().is_empty() {
         out.push(finding("backend.host", "empty host", "use 127.0.0.1"));
     }
     if s.output.dir.trim().is_empty() {
-        out.push(finding("output.dir", "empty results folder", "use \"results\""));
+        out.push(finding(
+            "output.dir",
+            "empty results folder",
+            "use \"results\"",
+        ));
     }
 
     let mut user_args = s.backend.args.clone();
     match parse_server_args(&s.backend.server_args) {
         Ok(a) => user_args.extend(a),
-        Err(e) => out.push(finding("backend.server_args", e, "close the quote, or use the comma form --flag=value,--other=value")),
+        Err(e) => out.push(finding(
+            "backend.server_args",
+            e,
+            "close the quote, or use the comma form --flag=value,--other=value",
+        )),
     }
     for name in flag_names(&user_args) {
         if let Some((flag, field)) = OWNED_FLAGS.iter().find(|(f, _)| *f == name) {
@@ -159,17 +239,29 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     if !s.matrix.filter.trim().is_empty() {
         let env = minijinja::Environment::new();
         if let Err(e) = env.compile_expression(&s.matrix.filter) {
-            out.push(finding("matrix.filter", format!("does not compile: {e}"), "write an expression like \"prompt_concurrency <= decode_concurrency\""));
+            out.push(finding(
+                "matrix.filter",
+                format!("does not compile: {e}"),
+                "write an expression like \"prompt_concurrency <= decode_concurrency\"",
+            ));
         }
     }
     let flag_keys: BTreeSet<&str> = s.matrix.server_flags.keys().map(String::as_str).collect();
     for (i, rule) in s.matrix.exclude.iter().enumerate() {
         if rule.is_empty() {
-            out.push(finding(&format!("matrix.exclude[{i}]"), "empty rule would drop every point", "name at least one axis"));
+            out.push(finding(
+                &format!("matrix.exclude[{i}]"),
+                "empty rule would drop every point",
+                "name at least one axis",
+            ));
         }
         for key in rule.keys() {
             if !AXIS_NAMES.contains(&key.as_str()) && !flag_keys.contains(key.as_str()) {
-                let names: Vec<&str> = AXIS_NAMES.iter().copied().chain(flag_keys.iter().copied()).collect();
+                let names: Vec<&str> = AXIS_NAMES
+                    .iter()
+                    .copied()
+                    .chain(flag_keys.iter().copied())
+                    .collect();
                 out.push(finding(
                     &format!("matrix.exclude[{i}].{key}"),
                     "not an axis",
@@ -184,22 +276,43 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
 fn positive_axis(out: &mut Vec<Finding>, field: &str, axis: Option<&Axis<u32>>) {
     let Some(axis) = axis else { return };
     if axis.values().is_empty() {
-        out.push(finding(field, "the axis has no values", "give at least one value, e.g. [1]"));
+        out.push(finding(
+            field,
+            "the axis has no values",
+            "give at least one value, e.g. [1]",
+        ));
     }
     if axis.values().contains(&0) {
-        out.push(finding(field, "0 is not allowed", "use values of 1 or more"));
+        out.push(finding(
+            field,
+            "0 is not allowed",
+            "use values of 1 or more",
+        ));
     }
     let mut seen = BTreeSet::new();
     for v in axis.values() {
         if !seen.insert(v) {
-            out.push(finding(field, format!("{v} appears twice"), "list each value once"));
+            out.push(finding(
+                field,
+                format!("{v} appears twice"),
+                "list each value once",
+            ));
         }
     }
 }
 
+/// `v >= 0` and not NaN.
+fn non_negative(v: f64) -> bool {
+    v >= 0.0
+}
+
 fn positive_secs(out: &mut Vec<Finding>, field: &str, v: f64) {
     if !(v > 0.0 && v.is_finite()) {
-        out.push(finding(field, format!("{v} is not a positive number of seconds"), "use a value greater than 0"));
+        out.push(finding(
+            field,
+            format!("{v} is not a positive number of seconds"),
+            "use a value greater than 0",
+        ));
     }
 }
 
@@ -242,17 +355,31 @@ mod tests {
     fn owned_and_reserved_flags_are_refused() {
         let mut s = ok_scenario();
         s.backend.server_args = "--port=1,--temp=0".into();
-        s.matrix.server_flags.insert("decode_concurrency".into(), Axis(vec![]));
+        s.matrix
+            .server_flags
+            .insert("decode_concurrency".into(), Axis(vec![]));
         let v = validate(&s);
-        assert!(v.iter().any(|f| f.field == "backend.args" && f.message.contains("--port")));
-        assert!(v.iter().any(|f| f.hint.contains("matrix.decode_concurrency")));
+        assert!(
+            v.iter()
+                .any(|f| f.field == "backend.args" && f.message.contains("--port"))
+        );
+        assert!(
+            v.iter()
+                .any(|f| f.hint.contains("matrix.decode_concurrency"))
+        );
     }
 
     #[test]
     fn filter_and_exclude_are_checked() {
         let mut s = ok_scenario();
         s.matrix.filter = "decode_concurrency <".into();
-        s.matrix.exclude.push([("instance".to_string(), super::super::model::FlagValue::Int(1))].into());
+        s.matrix.exclude.push(
+            [(
+                "instance".to_string(),
+                super::super::model::FlagValue::Int(1),
+            )]
+            .into(),
+        );
         let f = fields(&s);
         assert!(f.contains(&"matrix.filter".to_string()));
         assert!(f.contains(&"matrix.exclude[0].instance".to_string()));

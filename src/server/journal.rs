@@ -52,11 +52,11 @@ impl Journal {
     }
 
     fn write(&self, v: serde_json::Value) {
-        if let Ok(mut guard) = self.file.lock() {
-            if let Some(f) = guard.as_mut() {
-                let _ = writeln!(f, "{v}");
-                let _ = f.flush();
-            }
+        if let Ok(mut guard) = self.file.lock()
+            && let Some(f) = guard.as_mut()
+        {
+            let _ = writeln!(f, "{v}");
+            let _ = f.flush();
         }
     }
 }

@@ -52,18 +52,32 @@ pub fn matrix_flags(s: &Scenario) -> Vec<String> {
     if s.matrix.prompt_concurrency.is_some() {
         f.push("--prompt-concurrency".to_string());
     }
-    f.extend(s.matrix.server_flags.keys().map(|k| crate::scenario::server_args::flag_for_key(k)));
+    f.extend(
+        s.matrix
+            .server_flags
+            .keys()
+            .map(|k| crate::scenario::server_args::flag_for_key(k)),
+    );
     f
 }
 
 /// User flags that the matrix replaces (for a warning).
 pub fn replaced_user_flags(s: &Scenario) -> Vec<String> {
     let user = flag_names(&user_args(s));
-    matrix_flags(s).into_iter().filter(|f| user.contains(f)).collect()
+    matrix_flags(s)
+        .into_iter()
+        .filter(|f| user.contains(f))
+        .collect()
 }
 
 /// argv of one instance of `cfg` on `port`.
-pub fn instance_argv(s: &Scenario, python: &str, model: &str, cfg: &ServerConfig, port: u16) -> Vec<String> {
+pub fn instance_argv(
+    s: &Scenario,
+    python: &str,
+    model: &str,
+    cfg: &ServerConfig,
+    port: u16,
+) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         python.into(),
         "-m".into(),
@@ -81,15 +95,15 @@ pub fn instance_argv(s: &Scenario, python: &str, model: &str, cfg: &ServerConfig
         extra = strip_flag(&extra, &flag).0;
     }
     argv.extend(extra);
-    if s.matrix.decode_concurrency.is_some() {
-        if let Some(d) = cfg.decode_concurrency {
-            argv.extend(["--decode-concurrency".to_string(), d.to_string()]);
-        }
+    if s.matrix.decode_concurrency.is_some()
+        && let Some(d) = cfg.decode_concurrency
+    {
+        argv.extend(["--decode-concurrency".to_string(), d.to_string()]);
     }
-    if s.matrix.prompt_concurrency.is_some() {
-        if let Some(p) = cfg.prompt_concurrency {
-            argv.extend(["--prompt-concurrency".to_string(), p.to_string()]);
-        }
+    if s.matrix.prompt_concurrency.is_some()
+        && let Some(p) = cfg.prompt_concurrency
+    {
+        argv.extend(["--prompt-concurrency".to_string(), p.to_string()]);
     }
     for (flag, value) in &cfg.flags {
         match value.as_str() {
@@ -135,7 +149,9 @@ pub async fn probe(python: &str) -> Result<BackendInfo, String> {
 /// Every `--flag` mentioned in a `--help` text.
 pub fn help_flags(help: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for word in help.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',' || c == '{') {
+    for word in
+        help.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',' || c == '{')
+    {
         if let Some(rest) = word.strip_prefix("--") {
             let name: String = rest
                 .chars()
@@ -191,7 +207,10 @@ mod tests {
             instances: 1,
             decode_concurrency: Some(16),
             prompt_concurrency: Some(4),
-            flags: vec![("--prefill-step-size".into(), "512".into()), ("--trust-remote-code".into(), "true".into())],
+            flags: vec![
+                ("--prefill-step-size".into(), "512".into()),
+                ("--trust-remote-code".into(), "true".into()),
+            ],
         }
     }
 
@@ -200,13 +219,22 @@ mod tests {
         let mut s = Scenario::default();
         s.matrix.decode_concurrency = Some(Axis(vec![16]));
         s.matrix.prompt_concurrency = Some(Axis(vec![4]));
+        for key in ["prefill_step_size", "trust_remote_code"] {
+            s.matrix.server_flags.insert(key.into(), Axis(vec![]));
+        }
         s.backend.server_args = "--decode-concurrency=99,--temp=0.5,--prefill-step-size=1".into();
         let argv = instance_argv(&s, "py", "/m", &cfg(), 9001);
         assert_eq!(
             argv.join(" "),
             "py -m mlx_lm server --model /m --host 127.0.0.1 --port 9001 --temp=0.5 --decode-concurrency 16 --prompt-concurrency 4 --prefill-step-size 512 --trust-remote-code"
         );
-        assert_eq!(replaced_user_flags(&s), vec!["--decode-concurrency".to_string(), "--prefill-step-size".to_string()]);
+        assert_eq!(
+            replaced_user_flags(&s),
+            vec![
+                "--decode-concurrency".to_string(),
+                "--prefill-step-size".to_string()
+            ]
+        );
     }
 
     #[test]
@@ -218,20 +246,36 @@ mod tests {
         c.decode_concurrency = Some(12);
         c.prompt_concurrency = None;
         let argv = instance_argv(&s, "py", "/m", &c, 9000);
-        assert_eq!(argv.iter().filter(|a| *a == "--decode-concurrency").count(), 1);
+        assert_eq!(
+            argv.iter().filter(|a| *a == "--decode-concurrency").count(),
+            1
+        );
         assert!(argv.ends_with(&["--decode-concurrency".to_string(), "12".to_string()]));
     }
 
     #[test]
     fn help_parsing_and_unsupported_flags() {
         let help = "usage: x [-h] [--model MODEL] [--decode-concurrency DECODE_CONCURRENCY]\n  --log-level {DEBUG,INFO}\n  --host HOST  Host (default: 127.0.0.1)";
-        let info = BackendInfo { flags: help_flags(help), ..Default::default() };
+        let info = BackendInfo {
+            flags: help_flags(help),
+            ..Default::default()
+        };
         assert!(info.flags.contains("--decode-concurrency"));
         assert!(info.flags.contains("--log-level"));
-        let argv: Vec<String> = ["py", "--model", "m", "--decode-concurrency", "8", "--prompt-concurrency=2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(unsupported_flags(&info, &argv), vec!["--prompt-concurrency".to_string()]);
+        let argv: Vec<String> = [
+            "py",
+            "--model",
+            "m",
+            "--decode-concurrency",
+            "8",
+            "--prompt-concurrency=2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            unsupported_flags(&info, &argv),
+            vec!["--prompt-concurrency".to_string()]
+        );
     }
 }

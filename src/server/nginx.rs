@@ -55,7 +55,10 @@ impl NginxContext {
 /// The template text for `router` (the built-in one when none is named).
 pub fn template_source(router: &RouterSection) -> Result<(String, String), String> {
     if router.template.trim().is_empty() {
-        return Ok(("templates/nginx.conf.j2 (built in)".into(), BUILTIN_TEMPLATE.into()));
+        return Ok((
+            "templates/nginx.conf.j2 (built in)".into(),
+            BUILTIN_TEMPLATE.into(),
+        ));
     }
     let path = PathBuf::from(&router.template);
     std::fs::read_to_string(&path)
@@ -108,7 +111,15 @@ pub fn find_binary(bin: &str) -> Result<PathBuf, String> {
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(["/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin", "/usr/local/bin"].map(PathBuf::from));
+    dirs.extend(
+        [
+            "/usr/sbin",
+            "/usr/local/sbin",
+            "/opt/homebrew/bin",
+            "/usr/local/bin",
+        ]
+        .map(PathBuf::from),
+    );
     dirs.into_iter()
         .map(|d| d.join(bin))
         .find(|p| p.is_file())
@@ -129,8 +140,14 @@ mod tests {
             listen_host: "127.0.0.1".into(),
             listen_port: 8088,
             upstreams: vec![
-                Upstream { host: "127.0.0.1".into(), port: 9000 },
-                Upstream { host: "127.0.0.1".into(), port: 9001 },
+                Upstream {
+                    host: "127.0.0.1".into(),
+                    port: 9000,
+                },
+                Upstream {
+                    host: "127.0.0.1".into(),
+                    port: 9001,
+                },
             ],
             method: method.into(),
             keepalive: 64,
@@ -157,13 +174,24 @@ mod tests {
 
     #[test]
     fn broken_or_undefined_templates_are_errors() {
-        assert!(render("t", "{% if %}", &ctx("round_robin")).unwrap_err().contains("does not compile"));
-        assert!(render("t", "{{ nope.x }}", &ctx("round_robin")).unwrap_err().contains("does not render"));
+        assert!(
+            render("t", "{% if %}", &ctx("round_robin"))
+                .unwrap_err()
+                .contains("does not compile")
+        );
+        assert!(
+            render("t", "{{ nope.x }}", &ctx("round_robin"))
+                .unwrap_err()
+                .contains("does not render")
+        );
     }
 
     #[test]
     fn command_runs_in_foreground_with_prefix() {
         let argv = command("nginx", Path::new("/r/nginx"));
-        assert_eq!(argv.join(" "), "nginx -p /r/nginx -c /r/nginx/nginx.conf -e /r/nginx/error.log -g daemon off;");
+        assert_eq!(
+            argv.join(" "),
+            "nginx -p /r/nginx -c /r/nginx/nginx.conf -e /r/nginx/error.log -g daemon off;"
+        );
     }
 }

@@ -33,12 +33,18 @@ impl ManagedProcess {
         env: &[(String, String)],
     ) -> std::io::Result<ManagedProcess> {
         let Some((program, args)) = argv.split_first() else {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "empty command",
+            ));
         };
         if let Some(dir) = log_path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let log = OpenOptions::new().create(true).append(true).open(log_path)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)?;
         let log_err = log.try_clone()?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
@@ -163,10 +169,14 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let log = t.path().join("logs/x.log");
         // a parent that ignores SIGTERM with a grandchild that sleeps
-        let argv: Vec<String> = ["sh", "-c", "trap '' TERM; echo started; sleep 30 & sleep 30"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "trap '' TERM; echo started; sleep 30 & sleep 30",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let mut p = ManagedProcess::spawn("x", &argv, &log, &[]).unwrap();
         let pgid = p.pid();
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -10,8 +10,7 @@ use super::ServerError;
 use super::process::ManagedProcess;
 
 /// The body of the readiness probe.
-pub const PROBE_BODY: &str =
-    r#"{"messages":[{"role":"user","content":"ping"}],"max_tokens":1,"temperature":0.0,"stream":false}"#;
+pub const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"ping"}],"max_tokens":1,"temperature":0.0,"stream":false}"#;
 
 /// Wait until `proc` serves a 1-token completion at `host:port`.
 /// Returns how long it took.
@@ -33,13 +32,21 @@ pub async fn wait_ready(
             return Err(ServerError::Interrupted);
         }
         if let Some(status) = proc.exited() {
-            return Err(not_ready(proc, port, format!("exited while starting ({status})"), hint));
+            return Err(not_ready(
+                proc,
+                port,
+                format!("exited while starting ({status})"),
+                hint,
+            ));
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(not_ready(
                 proc,
                 port,
-                format!("did not become ready within {:.0} s ({last})", timeout.as_secs_f64()),
+                format!(
+                    "did not become ready within {:.0} s ({last})",
+                    timeout.as_secs_f64()
+                ),
                 hint,
             ));
         }
@@ -98,5 +105,8 @@ fn indent(s: &str) -> String {
     if s.trim().is_empty() {
         return "    (log is empty)".into();
     }
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -44,11 +44,17 @@ pub fn commands(ctx: &StartContext, cfg: &ServerConfig) -> Vec<(String, Vec<Stri
     let mut out: Vec<(String, Vec<String>)> = (0..cfg.instances)
         .map(|i| {
             let port = instance_port(s, i);
-            (instance_name(i), mlx_lm::instance_argv(s, &ctx.python, &ctx.model, cfg, port))
+            (
+                instance_name(i),
+                mlx_lm::instance_argv(s, &ctx.python, &ctx.model, cfg, port),
+            )
         })
         .collect();
     if uses_nginx(s, cfg) {
-        out.push(("nginx".into(), nginx::command(&s.router.nginx_bin, &nginx_prefix(&ctx.run_dir))));
+        out.push((
+            "nginx".into(),
+            nginx::command(&s.router.nginx_bin, &nginx_prefix(&ctx.run_dir)),
+        ));
     }
     out
 }
@@ -116,8 +122,21 @@ impl ServerSet {
             let name = instance_name(i);
             let argv = mlx_lm::instance_argv(s, &ctx.python, &ctx.model, cfg, port);
             let log = logs.join(format!("{name}.log"));
-            mark_log(&log, &format!("server configuration {}/{}: {}", cfg.index + 1, ctx.total_configs, argv.join(" ")));
-            match ManagedProcess::spawn(&name, &argv, &log, &[("PYTHONUNBUFFERED".into(), "1".into())]) {
+            mark_log(
+                &log,
+                &format!(
+                    "server configuration {}/{}: {}",
+                    cfg.index + 1,
+                    ctx.total_configs,
+                    argv.join(" ")
+                ),
+            );
+            match ManagedProcess::spawn(
+                &name,
+                &argv,
+                &log,
+                &[("PYTHONUNBUFFERED".into(), "1".into())],
+            ) {
                 Ok(p) => {
                     ctx.journal.started(&name, p.pid(), &argv, &log);
                     set.instances.push((p, port));
@@ -131,10 +150,11 @@ impl ServerSet {
         let timeout = Duration::from_secs_f64(s.backend.ready_timeout_s);
         let hint = "see the log above; raise backend.ready_timeout_s (MLX_READY_TIMEOUT) if the model is still loading";
         let host = s.backend.host.clone();
-        let results = join_all(set.instances.iter_mut().map(|(p, port)| {
-            wait_ready(&ctx.client, p, &host, *port, timeout, &ctx.cancel, hint)
-        }))
-        .await;
+        let results =
+            join_all(set.instances.iter_mut().map(|(p, port)| {
+                wait_ready(&ctx.client, p, &host, *port, timeout, &ctx.cancel, hint)
+            }))
+            .await;
         if let Some(err) = results.into_iter().find_map(Result::err) {
             set.stop().await;
             return Err(err);
@@ -146,25 +166,49 @@ impl ServerSet {
                 return Err(e);
             }
         } else {
-            let port = set.instances.first().map(|(_, p)| *p).unwrap_or(s.backend.base_port);
+            let port = set
+                .instances
+                .first()
+                .map(|(_, p)| *p)
+                .unwrap_or(s.backend.base_port);
             set.base_url = format!("http://{}", host_port(&s.backend.host, port));
         }
         set.ready_secs = started.elapsed().as_secs_f64();
         Ok(set)
     }
 
-    async fn start_nginx(&mut self, ctx: &StartContext, cfg: &ServerConfig) -> Result<(), ServerError> {
+    async fn start_nginx(
+        &mut self,
+        ctx: &StartContext,
+        cfg: &ServerConfig,
+    ) -> Result<(), ServerError> {
         let s = &ctx.scenario;
         let bin = nginx::find_binary(&s.router.nginx_bin).map_err(ServerError::Setup)?;
-        let prefix = std::path::absolute(nginx_prefix(&ctx.run_dir)).unwrap_or_else(|_| nginx_prefix(&ctx.run_dir));
+        let prefix = std::path::absolute(nginx_prefix(&ctx.run_dir))
+            .unwrap_or_else(|_| nginx_prefix(&ctx.run_dir));
         let conf = nginx_config(s, &prefix, cfg).map_err(ServerError::Setup)?;
-        nginx::prepare_prefix(&prefix, &conf).map_err(|e| ServerError::Setup(format!("cannot write nginx config in {}: {e}", prefix.display())))?;
+        nginx::prepare_prefix(&prefix, &conf).map_err(|e| {
+            ServerError::Setup(format!(
+                "cannot write nginx config in {}: {e}",
+                prefix.display()
+            ))
+        })?;
         let argv = nginx::command(&bin.display().to_string(), &prefix);
         let log = ctx.run_dir.join("logs/nginx.log");
-        mark_log(&log, &format!("server configuration {}/{}: {}", cfg.index + 1, ctx.total_configs, argv.join(" ")));
-        let mut p = ManagedProcess::spawn("nginx", &argv, &log, &[]).map_err(|source| ServerError::Spawn {
-            name: "nginx".into(),
-            source,
+        mark_log(
+            &log,
+            &format!(
+                "server configuration {}/{}: {}",
+                cfg.index + 1,
+                ctx.total_configs,
+                argv.join(" ")
+            ),
+        );
+        let mut p = ManagedProcess::spawn("nginx", &argv, &log, &[]).map_err(|source| {
+            ServerError::Spawn {
+                name: "nginx".into(),
+                source,
+            }
         })?;
         ctx.journal.started("nginx", p.pid(), &argv, &log);
         let port = s.router.port;
@@ -224,7 +268,11 @@ fn mark_log(path: &Path, line: &str) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         let _ = writeln!(f, "# mlxrun {ts}: {line}");
     }

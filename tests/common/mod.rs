@@ -1,0 +1,183 @@
+//! Shared helpers for the integration tests: the real Python environment and
+//! tiny model (built by scripts/setup.sh), scenario files in temp folders,
+//! unique ports, and the no-process-left-behind check.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv Python with mlx-lm; panics with the fix when missing.
+pub fn python() -> String {
+    let p = repo().join(".mlxrun/venv/bin/python");
+    assert!(
+        p.is_file(),
+        "missing {}: run scripts/setup.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+/// The tiny model folder; panics with the fix when missing.
+pub fn tiny_model() -> String {
+    let p = repo().join("models/tiny-llama");
+    assert!(
+        p.join("config.json").is_file(),
+        "missing {}: run scripts/setup.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A block of 10 ports no other test in this process uses.
+pub fn port_block() -> u16 {
+    let n = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+    let pid_spread = (std::process::id() % 40) as u16 * 250;
+    20000 + pid_spread + n * 10
+}
+
+/// A scenario file in `dir` for the tiny model: `body` is appended to a
+/// header that sets model, python, ports and output dir.
+pub fn write_scenario(dir: &Path, name: &str, base_port: u16, body: &str) -> PathBuf {
+    write_scenario_with(dir, name, base_port, "", body)
+}
+
+/// [`write_scenario`] with extra lines in the `[backend]` table.
+pub fn write_scenario_with(
+    dir: &Path,
+    name: &str,
+    base_port: u16,
+    backend_extra: &str,
+    body: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"name = "{name}"
+
+[model]
+path = "{model}"
+
+[backend]
+python = "{python}"
+base_port = {base_port}
+ready_timeout_s = 120
+stop_grace_s = 5
+{backend_extra}
+
+[router]
+port = {nginx_port}
+
+[output]
+dir = "{out}"
+
+{body}
+"#,
+        model = tiny_model(),
+        python = python(),
+        nginx_port = base_port + 9,
+        out = dir.join("results").display(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The CSV files under `dir/results/<name>/`.
+pub fn csvs(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("results").join(name))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Rows of a CSV as header-keyed maps.
+pub fn read_rows(csv: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(csv).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// The header of a CSV.
+pub fn header(csv: &Path) -> Vec<String> {
+    let mut r = csv::Reader::from_path(csv).unwrap();
+    r.headers().unwrap().iter().map(String::from).collect()
+}
+
+/// The run folder that belongs to `csv`.
+pub fn run_dir(csv: &Path) -> PathBuf {
+    csv.with_extension("")
+}
+
+/// `(pgid, argv)` of every process start recorded in the run's journal.
+pub fn journal_starts(run_dir: &Path) -> Vec<(i32, Vec<String>)> {
+    let text = std::fs::read_to_string(run_dir.join("processes.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "start")
+        .map(|v| {
+            let argv = v["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            (v["pgid"].as_i64().unwrap() as i32, argv)
+        })
+        .collect()
+}
+
+/// Assert that no process of any group the run started is alive.
+pub fn assert_nothing_left(run_dir: &Path) {
+    let starts = journal_starts(run_dir);
+    assert!(
+        !starts.is_empty(),
+        "the run recorded no process in {}",
+        run_dir.display()
+    );
+    for (pgid, argv) in starts {
+        // SAFETY: existence check only.
+        let alive = unsafe { libc::kill(-pgid, 0) } == 0;
+        assert!(
+            !alive,
+            "process group {pgid} ({}) is still running",
+            argv.join(" ")
+        );
+    }
+}
+
+/// Whether something listens on 127.0.0.1:`port`.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// `/proc/<pid>/cmdline` as argv (empty when the process is gone).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

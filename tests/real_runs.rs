@@ -1,0 +1,354 @@
+//! Runs against the real mlx_lm.server with the tiny model: one instance,
+//! two behind real nginx, a sweep whose servers are checked for the swept
+//! flags while they run, and interrupted sweeps.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+use crate::common::*;
+
+fn mlxrun() -> Command {
+    let mut c = Command::cargo_bin("mlxrun").unwrap();
+    c.current_dir(repo());
+    // the test's own scenario must not pick up a developer's MLX_* settings
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MLX_") || k.starts_with("MLXRUN_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn one_instance_writes_a_row_per_point_and_env_overrides_apply() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario(
+        t.path(),
+        "single",
+        port,
+        "[workload]\nrequests_per_concurrency = 3\nwarmup_requests = 1\n\n[matrix]\nconcurrency = [1, 2]\nmax_tokens = 64\n",
+    );
+    let out = mlxrun()
+        .arg(&path)
+        .env("MLX_MAX_TOKENS", "16")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("single: 2 points over 1 server configurations"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("best instances=1"), "{stdout}");
+    assert!(
+        stderr.contains("progress 2/2 (100.0%)"),
+        "plain progress without a terminal: {stderr}"
+    );
+
+    let files = csvs(t.path(), "single");
+    assert_eq!(files.len(), 1);
+    let h = header(&files[0]);
+    assert_eq!(
+        h[..8].join(","),
+        "instances,decode_concurrency,prompt_concurrency,concurrency,throughput_tps,total_tokens,elapsed_s,errors"
+    );
+    assert_eq!(h[8..10].join(","), "model,max_tokens");
+    let rows = read_rows(&files[0]);
+    assert_eq!(rows.len(), 2);
+    for (row, conc) in rows.iter().zip(["1", "2"]) {
+        assert_eq!(row["concurrency"], conc);
+        assert_eq!(row["max_tokens"], "16", "MLX_MAX_TOKENS reached the run");
+        assert_eq!(row["status"], "ok", "{row:?}");
+        assert_eq!(row["errors"], "0");
+        assert_eq!(row["decode_concurrency"], "default");
+        // the tiny model never emits EOS, so every request yields max_tokens
+        let ok: u64 = row["ok_requests"].parse().unwrap();
+        assert_eq!(row["total_tokens"].parse::<u64>().unwrap(), ok * 16);
+        assert!(row["throughput_tps"].parse::<f64>().unwrap() > 0.0);
+        assert!(row["ttft_p50_ms"].parse::<f64>().unwrap() > 0.0);
+        assert!(row["itl_p50_ms"].parse::<f64>().unwrap() >= 0.0);
+        let e2e: f64 = row["e2e_p50_ms"].parse().unwrap();
+        assert!(e2e >= row["ttft_p50_ms"].parse::<f64>().unwrap());
+    }
+    assert_eq!(rows[0]["requests"], "3");
+    assert_eq!(rows[1]["requests"], "6");
+
+    let run = run_dir(&files[0]);
+    let report = std::fs::read_to_string(run.join("report.jsonl")).unwrap();
+    assert_eq!(report.lines().count(), 2);
+    let first: serde_json::Value = serde_json::from_str(report.lines().next().unwrap()).unwrap();
+    assert_eq!(first["outcome"], "ok");
+    assert_eq!(first["metrics"]["completion_tokens"], 48);
+    let saved = files[0].with_extension("scenario.toml");
+    assert!(
+        std::fs::read_to_string(saved)
+            .unwrap()
+            .contains("max_tokens = [16]")
+    );
+    let log = std::fs::read_to_string(run.join("logs/instance-0.log")).unwrap();
+    assert!(
+        log.contains("POST /v1/chat/completions"),
+        "server output is logged"
+    );
+    assert_nothing_left(&run);
+    assert!(!listening(port));
+
+    // the analyzer reads what the run wrote
+    let out = mlxrun()
+        .args([
+            "analyze",
+            files[0].to_str().unwrap(),
+            "--field",
+            "concurrency",
+            "--order",
+            "asc",
+            "--columns",
+            "concurrency,status",
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[2].contains('1') && lines[3].contains('2'), "{table}");
+}
+
+#[test]
+fn two_instances_behind_nginx_both_serve() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario(
+        t.path(),
+        "rr",
+        port,
+        "[workload]\nrequests = 12\nwarmup_requests = 0\n\n[matrix]\ninstances = 2\nconcurrency = 4\nmax_tokens = 8\n",
+    );
+    let out = mlxrun().arg(&path).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = csvs(t.path(), "rr");
+    let rows = read_rows(&files[0]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["instances"], "2");
+    assert_eq!(rows[0]["ok_requests"], "12");
+    let run = run_dir(&files[0]);
+    let access = std::fs::read_to_string(run.join("nginx/access.log")).unwrap();
+    for p in [port, port + 1] {
+        let served = access
+            .lines()
+            .filter(|l| l.contains(&format!("upstream=127.0.0.1:{p} ")))
+            .count();
+        assert!(
+            served >= 5,
+            "instance on {p} served {served} requests:\n{access}"
+        );
+    }
+    for i in 0..2 {
+        let log = std::fs::read_to_string(run.join(format!("logs/instance-{i}.log"))).unwrap();
+        assert!(
+            log.contains("POST /v1/chat/completions"),
+            "instance {i} saw no request"
+        );
+    }
+    let conf = std::fs::read_to_string(run.join("nginx/nginx.conf")).unwrap();
+    assert!(conf.contains(&format!("server 127.0.0.1:{} max_fails=0;", port + 1)));
+    assert!(conf.contains("proxy_buffering off;"));
+    assert_nothing_left(&run);
+    assert!(!listening(port + 9), "nginx port still open");
+}
+
+#[test]
+fn sweep_servers_run_with_the_swept_flag_values() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario_with(
+        t.path(),
+        "sweep",
+        port,
+        "server_args = \"--decode-concurrency=99,--prefill-step-size=256\"",
+        r#"[workload]
+requests = 4
+warmup_requests = 1
+
+[matrix]
+decode_concurrency = [2, 4]
+prompt_concurrency = [1, 4]
+concurrency = 2
+max_tokens = 8
+filter = "prompt_concurrency <= decode_concurrency"
+"#,
+    );
+    let mut child = mlxrun()
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Watch the journal while the sweep runs and read each live server's argv.
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    let mut seen_pids = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        if let Some(csv) = csvs(t.path(), "sweep").first() {
+            for (pid, _) in journal_starts(&run_dir(csv)) {
+                if seen_pids.contains(&pid) {
+                    continue;
+                }
+                let argv = cmdline(pid);
+                if !argv.is_empty() {
+                    seen_pids.insert(pid);
+                    seen.push(argv);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flag = |argv: &[String], f: &str| -> Vec<String> {
+        argv.windows(2)
+            .filter(|w| w[0] == f)
+            .map(|w| w[1].clone())
+            .collect()
+    };
+    let mut pairs: Vec<(String, String)> = seen
+        .iter()
+        .map(|a| {
+            let d = flag(a, "--decode-concurrency");
+            let p = flag(a, "--prompt-concurrency");
+            assert_eq!(d.len(), 1, "--decode-concurrency passed once: {a:?}");
+            assert_eq!(p.len(), 1, "--prompt-concurrency passed once: {a:?}");
+            assert!(
+                !a.iter().any(|x| x.contains("=99")),
+                "user value replaced: {a:?}"
+            );
+            assert!(
+                a.contains(&"--prefill-step-size=256".to_string()),
+                "other user args kept: {a:?}"
+            );
+            (d[0].clone(), p[0].clone())
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![
+            ("2".into(), "1".into()),
+            ("4".into(), "1".into()),
+            ("4".into(), "4".into())
+        ],
+        "every live server carried its configuration's values"
+    );
+    let csv = &csvs(t.path(), "sweep")[0];
+    let rows = read_rows(csv);
+    let recorded: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["decode_concurrency"].clone(),
+                r["prompt_concurrency"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![
+            ("2".into(), "1".into()),
+            ("4".into(), "1".into()),
+            ("4".into(), "4".into())
+        ]
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--decode-concurrency in the server args is replaced")
+    );
+    assert_nothing_left(&run_dir(csv));
+}
+
+fn interrupted_run(signal: i32) {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario(
+        t.path(),
+        "interrupt",
+        port,
+        "[workload]\nrequests_per_concurrency = 6\nwarmup_requests = 0\n\n[matrix]\ninstances = [1, 2]\nconcurrency = [1, 2, 3, 4, 5, 6]\nmax_tokens = 128\n",
+    );
+    let mut child = mlxrun()
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let csv = loop {
+        assert!(Instant::now() < deadline, "no row written in time");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mlxrun ended before the interrupt"
+        );
+        if let Some(csv) = csvs(t.path(), "interrupt").first()
+            && read_rows(csv).len() >= 2
+        {
+            break csv.clone();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    let rows = read_rows(&csv);
+    assert!(
+        rows.len() >= 2 && rows.len() < 12,
+        "finished rows kept: {}",
+        rows.len()
+    );
+    for r in &rows[..2] {
+        assert_eq!(r["status"], "ok");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("finished point(s) kept"));
+    assert_nothing_left(&run_dir(&csv));
+    for p in [port, port + 1, port + 9] {
+        assert!(!listening(p), "port {p} still open");
+    }
+}
+
+#[test]
+fn ctrl_c_keeps_finished_rows_and_leaves_nothing_running() {
+    interrupted_run(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_keeps_finished_rows_and_leaves_nothing_running() {
+    interrupted_run(libc::SIGTERM);
+}

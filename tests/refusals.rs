@@ -1,0 +1,141 @@
+//! What mlxrun refuses before starting anything: bad scenarios (exit 2,
+//! file:line:field), taken ports (exit 3); and `plan` on the shipped
+//! scenarios.
+
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+use crate::common::*;
+
+fn mlxrun() -> Command {
+    let mut c = Command::cargo_bin("mlxrun").unwrap();
+    c.current_dir(repo());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MLX_") || k.starts_with("MLXRUN_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[test]
+fn bad_scenario_is_refused_with_file_line_and_field() {
+    let t = tempfile::tempdir().unwrap();
+    let path = write_scenario(
+        t.path(),
+        "bad",
+        port_block(),
+        "[matrix]\nconcurency = [1, 2]\n",
+    );
+    let out = mlxrun().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("concurency"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "bad.toml:{line}:1: matrix.concurency: unknown field"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `concurrency`?"), "{err}");
+    // the same through `run`: exit 2, nothing started, no results folder
+    let out = mlxrun().arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!t.path().join("results").exists());
+}
+
+#[test]
+fn bad_environment_value_names_the_variable() {
+    let t = tempfile::tempdir().unwrap();
+    let path = write_scenario(t.path(), "envbad", port_block(), "");
+    let out = mlxrun()
+        .arg("plan")
+        .arg(&path)
+        .env("MLX_CONCURRENCY_LIST", "1,two")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("env MLX_CONCURRENCY_LIST: matrix.concurrency: bad value"),
+        "{err}"
+    );
+}
+
+#[test]
+fn taken_port_is_refused_before_anything_starts() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
+    let path = write_scenario(t.path(), "ports", port, "[matrix]\ninstances = [1, 2]\n");
+    let out = mlxrun().arg(&path).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "port(s) already in use: {} (instance 1)",
+            port + 1
+        )),
+        "{err}"
+    );
+    assert!(!listening(port), "nothing was started");
+}
+
+#[test]
+fn plan_of_full_sweep_has_432_points_and_48_server_configurations() {
+    let out = mlxrun()
+        .args(["plan", "scenarios/full_sweep.toml"])
+        .env("MLX_MODEL_PATH", tiny_model())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("points: 432 over 48 server configurations"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--decode-concurrency 64 --prompt-concurrency 16"),
+        "{text}"
+    );
+    assert!(
+        text.contains("upstream mlx_backend"),
+        "rendered nginx.conf is shown"
+    );
+    assert!(text.contains("(env MLX_MODEL_PATH)"), "origins are shown");
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("scenarios"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| format!("scenarios/{}", e.file_name().to_string_lossy()))
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let out = mlxrun().arg("validate").args(&files).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
