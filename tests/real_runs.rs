@@ -2,24 +2,10 @@
 //! two behind real nginx, a sweep whose servers are checked for the swept
 //! flags while they run, and interrupted sweeps.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-
 use crate::common::*;
-
-fn mlxrun() -> Command {
-    let mut c = Command::cargo_bin("mlxrun").unwrap();
-    c.current_dir(repo());
-    // the test's own scenario must not pick up a developer's MLX_* settings
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MLX_") || k.starts_with("MLXRUN_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 #[test]
 fn one_instance_writes_a_row_per_point_and_env_overrides_apply() {

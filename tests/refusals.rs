@@ -2,22 +2,7 @@
 //! file:line:field), taken ports (exit 3); and `plan` on the shipped
 //! scenarios.
 
-use std::process::Command;
-
-use assert_cmd::cargo::CommandCargoExt;
-
 use crate::common::*;
-
-fn mlxrun() -> Command {
-    let mut c = Command::cargo_bin("mlxrun").unwrap();
-    c.current_dir(repo());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MLX_") || k.starts_with("MLXRUN_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
 
 #[test]
 fn bad_scenario_is_refused_with_file_line_and_field() {

@@ -122,28 +122,12 @@ impl ServerSet {
             let name = instance_name(i);
             let argv = mlx_lm::instance_argv(s, &ctx.python, &ctx.model, cfg, port);
             let log = logs.join(format!("{name}.log"));
-            mark_log(
-                &log,
-                &format!(
-                    "server configuration {}/{}: {}",
-                    cfg.index + 1,
-                    ctx.total_configs,
-                    argv.join(" ")
-                ),
-            );
-            match ManagedProcess::spawn(
-                &name,
-                &argv,
-                &log,
-                &[("PYTHONUNBUFFERED".into(), "1".into())],
-            ) {
-                Ok(p) => {
-                    ctx.journal.started(&name, p.pid(), &argv, &log);
-                    set.instances.push((p, port));
-                }
-                Err(source) => {
+            let env = [("PYTHONUNBUFFERED".to_string(), "1".to_string())];
+            match spawn_logged(ctx, cfg, &name, &argv, &log, &env) {
+                Ok(p) => set.instances.push((p, port)),
+                Err(e) => {
                     set.stop().await;
-                    return Err(ServerError::Spawn { name, source });
+                    return Err(e);
                 }
             }
         }
@@ -195,22 +179,7 @@ impl ServerSet {
         })?;
         let argv = nginx::command(&bin.display().to_string(), &prefix);
         let log = ctx.run_dir.join("logs/nginx.log");
-        mark_log(
-            &log,
-            &format!(
-                "server configuration {}/{}: {}",
-                cfg.index + 1,
-                ctx.total_configs,
-                argv.join(" ")
-            ),
-        );
-        let mut p = ManagedProcess::spawn("nginx", &argv, &log, &[]).map_err(|source| {
-            ServerError::Spawn {
-                name: "nginx".into(),
-                source,
-            }
-        })?;
-        ctx.journal.started("nginx", p.pid(), &argv, &log);
+        let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[])?;
         let port = s.router.port;
         let result = wait_ready(
             &ctx.client,
@@ -262,6 +231,30 @@ impl ServerSet {
             ports::wait_free(&self.host, *port, Duration::from_secs(10)).await;
         }
     }
+}
+
+/// Mark the log with the configuration and command, spawn, and journal it.
+fn spawn_logged(
+    ctx: &StartContext,
+    cfg: &ServerConfig,
+    name: &str,
+    argv: &[String],
+    log: &Path,
+    env: &[(String, String)],
+) -> Result<ManagedProcess, ServerError> {
+    let line = format!(
+        "server configuration {}/{}: {}",
+        cfg.index + 1,
+        ctx.total_configs,
+        argv.join(" ")
+    );
+    mark_log(log, &line);
+    let p = ManagedProcess::spawn(name, argv, log, env).map_err(|source| ServerError::Spawn {
+        name: name.to_string(),
+        source,
+    })?;
+    ctx.journal.started(name, p.pid(), argv, log);
+    Ok(p)
 }
 
 fn mark_log(path: &Path, line: &str) {

@@ -8,6 +8,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
 
+/// The `mlxrun` binary, run from the repo root, with the developer's own
+/// `MLX_*`/`MLXRUN_*` settings removed so only the test's scenario counts.
+pub fn mlxrun() -> std::process::Command {
+    use assert_cmd::cargo::CommandCargoExt;
+    let mut c = std::process::Command::cargo_bin("mlxrun").unwrap();
+    c.current_dir(repo());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MLX_") || k.starts_with("MLXRUN_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
