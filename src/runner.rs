@@ -20,6 +20,7 @@ use crate::output::report::ReportSink;
 use crate::output::row::{PointRow, Status};
 use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, ServerConfig, expand};
+use crate::scenario::model_path::expand_tilde;
 use crate::server::journal::Journal;
 use crate::server::set::{ServerSet, StartContext, instance_port, uses_nginx};
 use crate::server::{ServerError, mlx_lm, nginx, ports};
@@ -53,7 +54,8 @@ impl RunPaths {
     /// `<dir>/<name>/<stem>_<YYYYmmdd_HHMMSS>.csv` and friends.
     pub fn new(resolved: &Resolved) -> RunPaths {
         let s = &resolved.scenario;
-        let base = expand_home(&s.output.dir).join(&s.name);
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let base = expand_tilde(&s.output.dir, home.as_deref()).join(&s.name);
         let stem = if s.output.stem.trim().is_empty() {
             s.name.clone()
         } else {
@@ -81,13 +83,6 @@ impl RunPaths {
     }
 }
 
-fn expand_home(dir: &str) -> PathBuf {
-    match (dir.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(dir),
-    }
-}
-
 /// Everything checked before a run: the plan, the backend and its flags.
 pub struct Preflight {
     pub plan: Plan,
@@ -105,7 +100,7 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         let mut bad = Vec::new();
         for cfg in &plan.servers {
             let argv = mlx_lm::instance_argv(s, &python, &model, cfg, s.backend.base_port);
-            for f in mlx_lm::unsupported_flags(&backend, &argv[4..]) {
+            for f in mlx_lm::unsupported_flags(&backend, &argv) {
                 if !bad.contains(&f) {
                     bad.push(f);
                 }

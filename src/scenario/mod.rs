@@ -121,8 +121,6 @@ pub fn known_fields() -> Vec<String> {
     let mut leaves = Vec::new();
     flatten(&value, "", &mut leaves);
     let mut out: Vec<String> = leaves.into_iter().map(|(k, _)| k).collect();
-    // parent tables are valid targets too (e.g. `--set matrix={...}` is not, but
-    // `MLXRUN_MATRIX__SERVER_FLAGS__X` needs `matrix.server_flags`)
     out.sort();
     out
 }

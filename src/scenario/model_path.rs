@@ -110,7 +110,8 @@ pub fn resolve(spec: &str, dirs: &SearchDirs) -> Result<ModelRef, String> {
     Ok(ModelRef::Repo(spec.to_string()))
 }
 
-fn expand_tilde(spec: &str, home: Option<&Path>) -> PathBuf {
+/// `spec` with a leading `~` or `~/` replaced by `home`.
+pub fn expand_tilde(spec: &str, home: Option<&Path>) -> PathBuf {
     match (spec.strip_prefix('~'), home) {
         (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => {
             h.join(rest.trim_start_matches('/'))
