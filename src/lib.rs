@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`scenario`]: TOML scenario files, layering (defaults < file < env <
 //!   `--set`), validation and matrix expansion into points.
+//! - [`backend`]: backend definitions as data (built-in `backends/*.toml`
+//!   and the scenario's own), `auto` routing, instance command lines with
+//!   `mlx.launch` for several ranks, and the probe of what is installed.
 //! - [`server`]: starting, probing and stopping server processes and nginx,
 //!   each in its own process group.
 //! - [`load`]: the HTTP load driver, SSE parsing, per-request records and
@@ -16,6 +19,7 @@
 //!   no child outlives mlxrun.
 
 pub mod analyze;
+pub mod backend;
 pub mod cli;
 pub mod error;
 pub mod load;

@@ -1,34 +1,85 @@
-//! `mlxrun plan`: what a run would do, starting nothing: the points, each
-//! server configuration's exact command lines, the rendered nginx config,
-//! the request count, and where every effective value came from.
+//! `mlxrun plan`: what a run would do, starting nothing: the models with
+//! their backends (and which routing rule fired for `auto`), the points,
+//! each server configuration's exact command lines, the rendered nginx
+//! config, the request count, and where every effective value came from.
 
 use std::fmt::Write;
 use std::path::Path;
 
+use crate::backend::command::python_for;
 use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, expand};
-use crate::scenario::model_path::ModelRef;
 use crate::server::journal::Journal;
-use crate::server::mlx_lm;
-use crate::server::set::{StartContext, commands, nginx_config, uses_nginx};
+use crate::server::set::{StartContext, commands, endpoints, nginx_config};
 
 /// The plan of `resolved` as text.
 pub fn render(resolved: &Resolved) -> Result<String, String> {
     let s = &resolved.scenario;
-    let model = resolved.model.server_arg();
-    let plan: Plan = expand(s, &model)?;
-    let python = mlx_lm::python_for(s);
+    let reg = &resolved.registry;
+    let plan: Plan = expand(s, &resolved.models, reg)?;
+    let python = python_for(s);
     let mut o = String::new();
     let _ = writeln!(o, "scenario: {} ({})", s.name, resolved.path.display());
     if !s.description.trim().is_empty() {
         let _ = writeln!(o, "  {}", s.description.trim());
     }
-    let kind = match &resolved.model {
-        ModelRef::Local(_) => "local folder",
-        ModelRef::Repo(_) => "Hugging Face repo",
-    };
-    let _ = writeln!(o, "model: {model} ({kind})");
-    let _ = writeln!(o, "backend: {} via {python}", s.backend.kind.as_str());
+    let _ = writeln!(o, "models:");
+    for m in &resolved.models {
+        let what = match (&m.local_dir, m.arg == m.spec) {
+            (Some(_), _) => "local folder",
+            (None, true) => "as written",
+            (None, false) => "local file",
+        };
+        let _ = writeln!(o, "  {}: {} ({what})", m.name, m.arg);
+        match &m.route_rule {
+            Some(rule) => {
+                let _ = writeln!(o, "    backend: {} (auto: {rule})", m.backend);
+            }
+            None => {
+                let _ = writeln!(o, "    backend: {}", m.backend);
+            }
+        }
+    }
+    let mut used: Vec<&str> = resolved.models.iter().map(|m| m.backend.as_str()).collect();
+    used.sort_unstable();
+    used.dedup();
+    let _ = writeln!(o, "backends:");
+    for name in used {
+        let Some(def) = reg.get(name) else { continue };
+        let origin = match reg.source(name) {
+            Some(src) if src.built_in && src.overridden_by.is_empty() => "built-in".to_string(),
+            Some(src) if src.built_in => {
+                format!("built-in, changed by {}", src.overridden_by.join(", "))
+            }
+            Some(src) => format!("defined in {}", src.overridden_by.join(", ")),
+            None => String::new(),
+        };
+        let _ = writeln!(o, "  {name}: {} ({origin})", def.description);
+        let axes: Vec<&str> = def.axes.keys().map(String::as_str).collect();
+        let _ = writeln!(
+            o,
+            "    api={} tokens={} ready={} launches={} multi_rank={} axes=[{}]",
+            serde_plain(&def.api),
+            serde_plain(&def.tokens),
+            serde_plain(&def.ready),
+            def.launches(),
+            def.multi_rank,
+            axes.join(", ")
+        );
+        if !def.launches() {
+            let _ = writeln!(o, "    urls: {}", def.urls.join(", "));
+            if !def.api_key_env.is_empty() {
+                let _ = writeln!(o, "    API key: from ${} (never written)", def.api_key_env);
+            }
+        }
+        if !def.cache_reset.is_empty() {
+            let _ = writeln!(
+                o,
+                "    cache reset before each point: {}",
+                def.cache_reset.join(", ")
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "points: {} over {} server configurations ({} combinations, {} dropped by filter/exclude)",
@@ -47,23 +98,25 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         "requests: {} measured, {warmups} warmup",
         plan.total_requests()
     );
-    for f in mlx_lm::replaced_user_flags(s) {
-        let _ = writeln!(
-            o,
-            "warning: {f} in the server args is replaced by the matrix value"
-        );
-    }
 
     let ctx = StartContext {
         scenario: s.clone(),
+        registry: reg.clone(),
+        models: resolved.models.clone(),
         python,
-        model,
         run_dir: Path::new("<run dir>").to_path_buf(),
         client: reqwest::Client::new(),
         journal: Journal::disabled(),
         cancel: Default::default(),
         total_configs: plan.servers.len(),
+        secrets: Default::default(),
     };
+    for f in ctx.commands().replaced_user_flags() {
+        let _ = writeln!(
+            o,
+            "warning: {f} in the server args is replaced by the matrix value"
+        );
+    }
     let _ = writeln!(o, "\nserver configurations:");
     let mut nginx_shown = false;
     for cfg in &plan.servers {
@@ -75,28 +128,42 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         };
         let _ = writeln!(
             o,
-            "  [{}/{}] instances={} decode_concurrency={} prompt_concurrency={}{} ({range})",
+            "  [{}/{}] model={} backend={} instances={} ranks={} router={} balance={}{} ({range})",
             cfg.index + 1,
             plan.servers.len(),
+            cfg.model_name,
+            cfg.backend,
             cfg.instances,
-            cfg.decode_concurrency
-                .map_or("default".into(), |v| v.to_string()),
-            cfg.prompt_concurrency
-                .map_or("default".into(), |v| v.to_string()),
-            cfg.flags
+            cfg.ranks,
+            cfg.router.as_str(),
+            cfg.balance_str(),
+            cfg.axes
                 .iter()
-                .map(|(f, v)| format!(" {f}={v}"))
+                .map(|(a, v)| format!(" {a}={v}"))
+                .chain(cfg.flags.iter().map(|(f, v)| format!(" {f}={v}")))
                 .collect::<String>()
         );
-        for (name, argv) in commands(&ctx, cfg) {
+        for (name, argv) in commands(&ctx, cfg)? {
             let _ = writeln!(o, "      {name}: {}", shell_words(&argv));
         }
-        if uses_nginx(s, cfg) && !nginx_shown {
+        let def = reg.get(&cfg.backend).ok_or("unknown backend")?;
+        if !def.launches() {
+            let eps = endpoints(s, def, cfg)?;
+            for e in &eps {
+                let _ = writeln!(
+                    o,
+                    "      {}: {} (external, not launched)",
+                    e.name, e.base_url
+                );
+            }
+        }
+        if cfg.uses_nginx() && !nginx_shown {
             nginx_shown = true;
-            let conf = nginx_config(s, &Path::new("<run dir>").join("nginx"), cfg)?;
+            let eps = endpoints(s, def, cfg)?;
+            let conf = nginx_config(s, &Path::new("<run dir>").join("nginx"), cfg, &eps)?;
             let _ = writeln!(
                 o,
-                "      nginx.conf (this configuration; others differ only in their upstream list):"
+                "      nginx.conf (this configuration; others differ only in their upstreams and method):"
             );
             for line in conf.lines() {
                 let _ = writeln!(o, "        {line}");
@@ -107,17 +174,32 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     let _ = writeln!(o, "\npoints:");
     let _ = writeln!(
         o,
-        "  {:>5}  {:>6}  {:>9}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
-        "point", "server", "instances", "decode", "prompt", "concurrency", "max_tokens", "requests"
+        "  {:>5}  {:>6}  {:<12}  {:<12}  {:>9}  {:>5}  {:<6}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
+        "point",
+        "server",
+        "model",
+        "backend",
+        "instances",
+        "ranks",
+        "router",
+        "decode",
+        "prompt",
+        "concurrency",
+        "max_tokens",
+        "requests"
     );
     for p in &plan.points {
         let c = &plan.servers[p.server];
         let _ = writeln!(
             o,
-            "  {:>5}  {:>6}  {:>9}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
+            "  {:>5}  {:>6}  {:<12}  {:<12}  {:>9}  {:>5}  {:<6}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
             p.index + 1,
             p.server + 1,
+            c.model_name,
+            c.backend,
             c.instances,
+            c.ranks,
+            c.router.as_str(),
             c.decode_concurrency
                 .map_or("default".into(), |v| v.to_string()),
             c.prompt_concurrency
@@ -135,6 +217,14 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         let _ = writeln!(o, "  {k:<width$} = {v}   ({origin})");
     }
     Ok(o)
+}
+
+/// An enum's serde name (`chat`, `usage`, …).
+fn serde_plain<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// argv as a copy-pasteable shell line.

@@ -1,8 +1,11 @@
-//! A run from start to end: check the machine (backend, flags, nginx,
-//! ports, results folder) before anything starts, then for each server
-//! configuration start the servers, warm up, measure each of its points,
-//! write each row as it ends, and stop the servers, on every path.
+//! A run from start to end: check the machine (backends, flags, API keys,
+//! mlx.launch, nginx, ports, results folder) before anything starts, then
+//! for each server configuration start the servers (or only swap the router
+//! when the instances stay the same), warm up, measure each of its points
+//! with per-instance accounting, write each row as it ends, and stop the
+//! servers, on every path.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,20 +13,25 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::command::{Commands, python_for, ring_port};
+use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
+use crate::backend::secrets::Secrets;
 use crate::error::SetupError;
-use crate::load::client::{RequestSpec, build_client, chat_body};
+use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
 use crate::load::driver::run_closed_loop;
 use crate::load::metrics::summarize;
+use crate::load::per_instance::account;
 use crate::output::csv_sink::CsvSink;
 use crate::output::progress::Progress;
 use crate::output::report::ReportSink;
-use crate::output::row::{PointRow, Status};
-use crate::scenario::Resolved;
-use crate::scenario::expand::{Plan, ServerConfig, expand};
+use crate::output::row::{Columns, PointRow, Status};
+use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
+use crate::scenario::model::RouterKind;
 use crate::scenario::model_path::expand_tilde;
+use crate::scenario::{Resolved, Scenario};
 use crate::server::journal::Journal;
-use crate::server::set::{ServerSet, StartContext, instance_port, uses_nginx};
-use crate::server::{ServerError, mlx_lm, nginx, ports};
+use crate::server::set::{ServerSet, StartContext, external_endpoint, instance_port};
+use crate::server::{ServerError, access_log, nginx, ports};
 
 /// Options that are not part of the scenario.
 #[derive(Debug, Clone, Default)]
@@ -83,43 +91,108 @@ impl RunPaths {
     }
 }
 
-/// Everything checked before a run: the plan, the backend and its flags.
+/// Everything checked before a run: the plan, the backends and their flags,
+/// the API keys.
 pub struct Preflight {
     pub plan: Plan,
-    pub backend: mlx_lm::BackendInfo,
+    /// Backend name → what is installed (external endpoints: nothing probed).
+    pub backends: BTreeMap<String, BackendInfo>,
+    pub python: String,
+    pub secrets: Secrets,
+}
+
+/// Ranks per instance in all: ranks per host × hosts (1 without mlx.launch).
+pub fn total_ranks(s: &Scenario, cfg: &ServerConfig) -> u32 {
+    if cfg.ranks <= 1 && !s.launcher.always {
+        return 1;
+    }
+    cfg.ranks * (s.launcher.hosts.len().max(1) as u32)
+}
+
+/// Whether `program` can be run: a path that exists, or a name in `PATH`.
+fn runnable(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// Check the machine for `resolved`; nothing is started.
 pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
     let s = &resolved.scenario;
-    let model = resolved.model.server_arg();
-    let plan = expand(s, &model).map_err(|e| SetupError(format!("matrix.filter: {e}")))?;
-    let python = mlx_lm::python_for(s);
-    let backend = mlx_lm::probe(&python).await.map_err(SetupError)?;
-    if s.backend.check_flags {
-        let mut bad = Vec::new();
-        for cfg in &plan.servers {
-            let argv = mlx_lm::instance_argv(s, &python, &model, cfg, s.backend.base_port);
-            for f in mlx_lm::unsupported_flags(&backend, &argv) {
-                if !bad.contains(&f) {
-                    bad.push(f);
-                }
+    let reg = &resolved.registry;
+    let plan =
+        expand(s, &resolved.models, reg).map_err(|e| SetupError(format!("matrix.filter: {e}")))?;
+    let python = python_for(s);
+    let secrets =
+        Secrets::read(&resolved.models, reg, |v| std::env::var(v).ok()).map_err(SetupError)?;
+    let cmds = Commands {
+        scenario: s,
+        registry: reg,
+        models: &resolved.models,
+        python: python.clone(),
+    };
+    let mut backends = BTreeMap::new();
+    let mut bad_flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for cfg in &plan.servers {
+        let def = reg
+            .get(&cfg.backend)
+            .ok_or_else(|| SetupError(format!("unknown backend `{}`", cfg.backend)))?;
+        if !def.launches() {
+            backends
+                .entry(cfg.backend.clone())
+                .or_insert_with(BackendInfo::default);
+            continue;
+        }
+        if !backends.contains_key(&cfg.backend) {
+            let vars = cmds.vars(cfg, 0, s.backend.base_port).map_err(SetupError)?;
+            let info = probe(&cfg.backend, def, &vars, s.backend.check_flags)
+                .await
+                .map_err(SetupError)?;
+            backends.insert(cfg.backend.clone(), info);
+        }
+        let info = &backends[&cfg.backend];
+        let argv = cmds
+            .server_argv(cfg, 0, s.backend.base_port)
+            .map_err(|e| SetupError(format!("backend `{}`: {e}", cfg.backend)))?;
+        let bad = bad_flags.entry(cfg.backend.clone()).or_default();
+        for f in unsupported_flags(info, &argv) {
+            if !bad.contains(&f) {
+                bad.push(f);
             }
         }
+    }
+    for (backend, bad) in &bad_flags {
         if !bad.is_empty() {
             return Err(SetupError(format!(
-                "the installed mlx_lm.server (mlx-lm {}) does not accept {}; a sweep would record values that never reach the server\n  next: upgrade mlx-lm (--decode-concurrency and --prompt-concurrency need 0.30.6 or later), or remove those axes/args (backend.check_flags = false skips this check)",
-                backend.mlx_lm_version,
+                "the installed `{backend}` server ({}) does not accept {}; a sweep would record values that never reach the server\n  next: upgrade it (mlx_lm: --decode-concurrency and --prompt-concurrency need mlx-lm 0.30.6 or later), or remove those axes/args (backend.check_flags = false skips this check)",
+                backends.get(backend).map(|b| b.version.as_str()).unwrap_or(""),
                 bad.join(", ")
             ))
             .into());
         }
     }
-    let needs_nginx = plan.servers.iter().any(|c| uses_nginx(s, c));
+    if plan.servers.iter().any(|c| cmds.uses_launcher(c)) {
+        let prefix = cmds.launcher_prefix(2, 0);
+        if !runnable(&prefix[0]) {
+            return Err(SetupError(format!(
+                "mlx.launch not found (looked for '{}')\n  next: install mlx in backend.python's environment, or set launcher.bin",
+                prefix[0]
+            ))
+            .into());
+        }
+    }
+    let needs_nginx = plan.servers.iter().any(ServerConfig::uses_nginx);
     if needs_nginx {
         nginx::find_binary(&s.router.nginx_bin).map_err(SetupError)?;
     }
-    let max_instances = plan.servers.iter().map(|c| c.instances).max().unwrap_or(1);
+    let launched: Vec<&ServerConfig> = plan
+        .servers
+        .iter()
+        .filter(|c| reg.get(&c.backend).is_some_and(|d| d.launches()))
+        .collect();
+    let max_instances = launched.iter().map(|c| c.instances).max().unwrap_or(0);
     let mut wanted: Vec<(String, u16, String)> = (0..max_instances)
         .map(|i| {
             (
@@ -129,6 +202,22 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
             )
         })
         .collect();
+    for c in launched.iter().filter(|c| cmds.uses_launcher(c)) {
+        for i in 0..c.instances {
+            for k in 0..c.ranks {
+                let port = ring_port(s, i) + k;
+                if let Ok(p) = u16::try_from(port)
+                    && !wanted.iter().any(|(_, q, _)| *q == p)
+                {
+                    wanted.push((
+                        "127.0.0.1".into(),
+                        p,
+                        format!("mlx.launch ring port of instance {i}"),
+                    ));
+                }
+            }
+        }
+    }
     if needs_nginx {
         wanted.push((s.router.host.clone(), s.router.port, "nginx".into()));
     }
@@ -139,12 +228,70 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
             .map(|(p, who)| format!("{p} ({who})"))
             .collect();
         return Err(SetupError(format!(
-            "port(s) already in use: {}\n  next: stop what listens there, or move backend.base_port (MLX_SERVER_BASE_PORT) / router.port (MLX_NGINX_PORT)",
+            "port(s) already in use: {}\n  next: stop what listens there, or move backend.base_port (MLX_SERVER_BASE_PORT) / router.port (MLX_NGINX_PORT) / launcher.starting_port",
             list.join(", ")
         ))
         .into());
     }
-    Ok(Preflight { plan, backend })
+    Ok(Preflight {
+        plan,
+        backends,
+        python,
+        secrets,
+    })
+}
+
+/// Warnings about addresses beyond loopback (bound, or sent to).
+pub fn exposure_warnings(resolved: &Resolved, plan: &Plan) -> Vec<String> {
+    let s = &resolved.scenario;
+    let loopback =
+        |h: &str| matches!(h, "127.0.0.1" | "localhost" | "::1" | "[::1]") || h.starts_with("127.");
+    let mut out = Vec::new();
+    let reg = &resolved.registry;
+    let launches = plan
+        .servers
+        .iter()
+        .any(|c| reg.get(&c.backend).is_some_and(|d| d.launches()));
+    if launches && !loopback(&s.backend.host) {
+        out.push(format!(
+            "servers bind to {} (beyond loopback): anyone who can reach this machine can use them",
+            s.backend.host
+        ));
+    }
+    if plan.servers.iter().any(ServerConfig::uses_nginx) && !loopback(&s.router.host) {
+        out.push(format!(
+            "nginx binds to {} (beyond loopback): anyone who can reach this machine can use it",
+            s.router.host
+        ));
+    }
+    if plan.servers.iter().any(|c| c.ranks > 1) && !s.launcher.hosts.iter().all(|h| loopback(h)) {
+        out.push(format!(
+            "mlx.launch spans hosts {}: ranks connect over the network",
+            s.launcher.hosts.join(", ")
+        ));
+    }
+    let mut remote: Vec<String> = Vec::new();
+    for c in &plan.servers {
+        if let Some(d) = reg.get(&c.backend)
+            && !d.launches()
+        {
+            for u in d.urls.iter().take(c.instances as usize) {
+                if let Ok(e) = external_endpoint(0, u)
+                    && !loopback(&e.host)
+                    && !remote.contains(&e.address)
+                {
+                    remote.push(e.address);
+                }
+            }
+        }
+    }
+    if !remote.is_empty() {
+        out.push(format!(
+            "requests go to remote upstreams {} (started by someone else; their load and network are part of every number)",
+            remote.join(", ")
+        ));
+    }
+    out
 }
 
 /// Run `resolved` until done or `cancel` fires.
@@ -165,14 +312,17 @@ pub async fn run(
         plan.product - plan.points.len(),
         plan.total_requests()
     );
-    for f in mlx_lm::replaced_user_flags(s) {
+    let cmds = Commands {
+        scenario: s,
+        registry: &resolved.registry,
+        models: &resolved.models,
+        python: pre.python.clone(),
+    };
+    for f in cmds.replaced_user_flags() {
         eprintln!("warning: {f} in the server args is replaced by the matrix value");
     }
-    if s.backend.host != "127.0.0.1" && s.backend.host != "localhost" && s.backend.host != "::1" {
-        eprintln!(
-            "warning: servers bind to {} (beyond loopback): anyone who can reach this machine can use them",
-            s.backend.host
-        );
+    for w in exposure_warnings(resolved, plan) {
+        eprintln!("warning: {w}");
     }
 
     let paths = RunPaths::new(resolved);
@@ -187,7 +337,11 @@ pub async fn run(
             })
     };
     writable(&paths.run_dir)?;
-    let mut csv = CsvSink::create(&paths.csv, &plan.flag_names())
+    let columns = Columns {
+        axes: plan.axis_names(),
+        flags: plan.flag_names(),
+    };
+    let mut csv = CsvSink::create(&paths.csv, &columns)
         .map_err(|e| SetupError(format!("cannot create {}: {e}", paths.csv.display())))?;
     std::fs::write(&paths.scenario_copy, resolved.to_toml())?;
     let mut report = ReportSink::create(&paths.run_dir.join("report.jsonl"))?;
@@ -197,13 +351,15 @@ pub async fn run(
 
     let ctx = StartContext {
         scenario: s.clone(),
-        python: pre.backend.python.clone(),
-        model: resolved.model.server_arg(),
+        registry: resolved.registry.clone(),
+        models: resolved.models.clone(),
+        python: pre.python.clone(),
         run_dir: paths.run_dir.clone(),
         client: build_client(),
         journal,
         cancel: cancel.clone(),
         total_configs: plan.servers.len(),
+        secrets: pre.secrets.clone(),
     };
     let progress = Progress::new(plan.points.len(), opts.plain_progress);
     let mut state = Sweep {
@@ -212,7 +368,11 @@ pub async fn run(
         progress: &progress,
         csv: &mut csv,
         report: &mut report,
-        backend_label: format!("mlx_lm {}", pre.backend.mlx_lm_version),
+        backend_versions: pre
+            .backends
+            .iter()
+            .map(|(k, v)| (k.clone(), v.version.clone()))
+            .collect(),
         rows: Vec::new(),
         set: None,
     };
@@ -259,7 +419,8 @@ struct Sweep<'a> {
     progress: &'a Progress,
     csv: &'a mut CsvSink,
     report: &'a mut ReportSink,
-    backend_label: String,
+    /// Backend name → installed version line.
+    backend_versions: BTreeMap<String, String>,
     rows: Vec<PointRow>,
     set: Option<ServerSet>,
 }
@@ -271,6 +432,21 @@ impl Sweep<'_> {
             if self.ctx.cancel.is_cancelled() {
                 break;
             }
+            // Keep the running instances when only the router changes.
+            if let Some(set) = self.set.as_mut() {
+                if set.config().same_instances(cfg) {
+                    self.progress.phase("switching the router");
+                    if let Err(e) = set.switch_front(self.ctx, cfg).await {
+                        self.progress.eprintln(&format!(
+                            "error: router of configuration {}: {e}; restarting its servers",
+                            cfg.index + 1
+                        ));
+                        self.stop_set().await;
+                    }
+                } else {
+                    self.stop_set().await;
+                }
+            }
             let mut start_failure: Option<String> = None;
             let points: Vec<_> = self.plan.points_of(cfg.index).cloned().collect();
             for point in &points {
@@ -278,7 +454,7 @@ impl Sweep<'_> {
                     break;
                 }
                 if let Some(why) = &start_failure {
-                    self.record(PointRow::failed(cfg, point, why))?;
+                    self.record(self.failed_row(cfg, point, why))?;
                     continue;
                 }
                 if self.set.is_none() {
@@ -293,7 +469,7 @@ impl Sweep<'_> {
                             ));
                             let first_line = msg.lines().next().unwrap_or_default().to_string();
                             start_failure = Some(first_line.clone());
-                            self.record(PointRow::failed(cfg, point, &first_line))?;
+                            self.record(self.failed_row(cfg, point, &first_line))?;
                             if !s.run.continue_on_error {
                                 anyhow::bail!("stopping: run.continue_on_error is false");
                             }
@@ -314,12 +490,64 @@ impl Sweep<'_> {
                     }
                 }
             }
-            if let Some(mut set) = self.set.take() {
-                self.progress.phase("stopping servers");
-                set.stop().await;
-            }
         }
+        self.stop_set().await;
         Ok(())
+    }
+
+    async fn stop_set(&mut self) {
+        if let Some(mut set) = self.set.take() {
+            self.progress.phase("stopping servers");
+            set.stop().await;
+        }
+    }
+
+    fn failed_row(&self, cfg: &ServerConfig, point: &Point, why: &str) -> PointRow {
+        let mut row = PointRow::failed(cfg, point, why);
+        row.ranks = total_ranks(&self.ctx.scenario, cfg);
+        row
+    }
+
+    /// The request spec of `cfg` with `body`, to the set's targets.
+    fn spec(
+        &self,
+        cfg: &ServerConfig,
+        set: &ServerSet,
+        tag: String,
+        body: BodyParts,
+    ) -> Result<RequestSpec, String> {
+        let s = &self.ctx.scenario;
+        let def = self
+            .ctx
+            .registry
+            .get(&cfg.backend)
+            .ok_or_else(|| format!("unknown backend `{}`", cfg.backend))?;
+        let model = self.ctx.commands().request_model(cfg)?;
+        let key = self.ctx.secrets.key(&cfg.backend);
+        Ok(RequestSpec {
+            urls: set
+                .targets
+                .iter()
+                .map(|t| format!("{t}{}", def.api.path()))
+                .collect(),
+            balance: cfg.balance.unwrap_or(s.router.method),
+            body: request_body(&BodySpec {
+                api: def.api,
+                prompt: body.prompt,
+                max_tokens: body.max_tokens,
+                temperature: body.temperature,
+                stream: body.stream,
+                model: model.as_deref(),
+            }),
+            stream: body.stream,
+            timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
+            retries: s.workload.retries,
+            backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
+            headers: auth_headers(key),
+            tag,
+            tokens: def.tokens,
+            secret: key.map(String::from),
+        })
     }
 
     async fn start(&mut self, cfg: &ServerConfig) -> Result<(), ServerError> {
@@ -331,34 +559,46 @@ impl Sweep<'_> {
             self.plan.servers.len()
         ));
         let set = ServerSet::start(self.ctx, cfg).await?;
+        let ranks = total_ranks(s, cfg);
         self.progress.eprintln(&format!(
-            "servers ready in {:.1}s: configuration {}/{} ({} instance(s){}) at {}",
+            "servers ready in {:.1}s: configuration {}/{} ({} {} instance(s){}{}) at {}",
             set.ready_secs,
             cfg.index + 1,
             self.plan.servers.len(),
             cfg.instances,
-            if uses_nginx(s, cfg) {
-                " behind nginx"
+            cfg.backend,
+            if ranks > 1 {
+                format!(" of {ranks} ranks")
             } else {
-                ""
+                String::new()
             },
-            set.base_url
+            match cfg.router {
+                RouterKind::Nginx => " behind nginx",
+                RouterKind::Client => " spread by the client",
+                RouterKind::None => "",
+            },
+            set.targets.join(", ")
         ));
         let warmups = u64::from(s.workload.warmup_requests) * u64::from(cfg.instances);
         if warmups > 0 {
             self.progress
                 .phase(&format!("warmup: {warmups} request(s)"));
-            let spec = Arc::new(RequestSpec {
-                url: format!("{}/v1/chat/completions", set.base_url),
-                body: chat_body("warmup", s.workload.warmup_max_tokens, 0.0, false),
-                stream: false,
-                timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
-                retries: s.workload.retries,
-                backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
-            });
+            let spec = self
+                .spec(
+                    cfg,
+                    &set,
+                    "warmup".into(),
+                    BodyParts {
+                        prompt: "warmup",
+                        max_tokens: s.workload.warmup_max_tokens,
+                        temperature: 0.0,
+                        stream: false,
+                    },
+                )
+                .map_err(ServerError::Setup)?;
             let w = run_closed_loop(
                 &self.ctx.client,
-                spec,
+                Arc::new(spec),
                 cfg.instances,
                 warmups,
                 &self.ctx.cancel,
@@ -376,46 +616,75 @@ impl Sweep<'_> {
         Ok(())
     }
 
-    async fn measure(
-        &mut self,
-        cfg: &ServerConfig,
-        point: &crate::scenario::expand::Point,
-    ) -> PointRow {
+    async fn measure(&mut self, cfg: &ServerConfig, point: &Point) -> PointRow {
         let s = &self.ctx.scenario;
-        let Some(set) = self.set.as_mut() else {
-            return PointRow::failed(cfg, point, "servers not running");
+        let ranks = total_ranks(s, cfg);
+        let Some(set) = self.set.as_ref() else {
+            return self.failed_row(cfg, point, "servers not running");
         };
-        let spec = Arc::new(RequestSpec {
-            url: format!("{}/v1/chat/completions", set.base_url),
-            body: chat_body(
-                &s.workload.prompt,
-                point.max_tokens,
-                s.workload.temperature,
-                s.workload.stream,
-            ),
-            stream: s.workload.stream,
-            timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
-            retries: s.workload.retries,
-            backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
-        });
-        let preview = PointRow::new(cfg, point, Default::default());
+        let cache_failures = set.reset_caches(self.ctx).await;
+        for f in &cache_failures {
+            self.progress.eprintln(&format!(
+                "warning: cache reset before point {}: {f}",
+                point.index + 1
+            ));
+        }
+        let tag = format!("p{}", point.index + 1);
+        let spec = match self.spec(
+            cfg,
+            set,
+            tag.clone(),
+            BodyParts {
+                prompt: &s.workload.prompt,
+                max_tokens: point.max_tokens,
+                temperature: s.workload.temperature,
+                stream: s.workload.stream,
+            },
+        ) {
+            Ok(spec) => spec,
+            Err(e) => return self.failed_row(cfg, point, &e),
+        };
+        let access_log = set.access_log(&self.ctx.run_dir);
+        let log_from = access_log.as_deref().map(access_log::offset).unwrap_or(0);
+        let addresses = set.addresses();
+        let preview = PointRow::with_ranks(cfg, point, Default::default(), ranks);
         self.progress.start_point(&preview.params(), point.requests);
         self.progress.phase("");
         let started_at = now();
         let progress = self.progress;
-        let load = run_closed_loop(
+        let mut load = run_closed_loop(
             &self.ctx.client,
-            spec,
+            Arc::new(spec),
             point.concurrency,
             point.requests,
             &self.ctx.cancel,
             |_| progress.request_done(),
         )
         .await;
-        let mut row = PointRow::new(cfg, point, summarize(&load.records, load.wall));
+        let source = match (&access_log, cfg.router) {
+            (Some(log), _) => {
+                // nginx writes its log line when the response ends; give it a moment
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let map = access_log::upstreams(log, log_from, &tag).unwrap_or_default();
+                for r in &mut load.records {
+                    r.instance = map
+                        .get(&r.seq)
+                        .and_then(|up| addresses.iter().position(|a| a == up))
+                        .map(|i| i as u32);
+                }
+                "nginx_access_log"
+            }
+            (None, RouterKind::Client) => "client",
+            (None, _) => "single",
+        };
+        let mut row = PointRow::with_ranks(cfg, point, summarize(&load.records, load.wall), ranks);
+        row.per_instance = account(&load.records, &addresses, source);
         row.started_at = started_at;
         row.ended_at = now();
-        let dead = set.exited();
+        if !cache_failures.is_empty() && row.status_detail.is_empty() {
+            row.status_detail = format!("cache reset failed: {}", cache_failures.join("; "));
+        }
+        let dead = self.set.as_mut().map(ServerSet::exited).unwrap_or_default();
         if !dead.is_empty() {
             let why = format!("server exited during the point: {}", dead.join(", "));
             self.progress.eprintln(&format!(
@@ -426,9 +695,7 @@ impl Sweep<'_> {
             if row.metrics.ok_requests == 0 {
                 row.status = Status::Failed;
             }
-            if let Some(mut set) = self.set.take() {
-                set.stop().await;
-            }
+            self.stop_set().await;
         }
         if load.interrupted {
             row.status = Status::Interrupted;
@@ -445,8 +712,17 @@ impl Sweep<'_> {
         self.csv
             .write(&row)
             .with_context(|| format!("cannot write {}", self.csv.path().display()))?;
-        self.report
-            .write(&self.ctx.scenario.name, &self.backend_label, &row)?;
+        let version = self
+            .backend_versions
+            .get(&row.backend)
+            .cloned()
+            .unwrap_or_default();
+        let label = if version.is_empty() {
+            row.backend.clone()
+        } else {
+            format!("{} ({version})", row.backend)
+        };
+        self.report.write(&self.ctx.scenario.name, &label, &row)?;
         let m = &row.metrics;
         let fmt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
         self.progress.println(&format!(
@@ -466,6 +742,14 @@ impl Sweep<'_> {
         self.progress.point_done(self.rows.len(), &last);
         Ok(())
     }
+}
+
+/// The parts of a request body that vary.
+struct BodyParts<'a> {
+    prompt: &'a str,
+    max_tokens: u32,
+    temperature: f64,
+    stream: bool,
 }
 
 fn now() -> String {

@@ -33,7 +33,10 @@ fn one_instance_writes_a_row_per_point_and_env_overrides_apply() {
         stdout.contains("single: 2 points over 1 server configurations"),
         "{stdout}"
     );
-    assert!(stdout.contains("best instances=1"), "{stdout}");
+    assert!(
+        stdout.contains("best model=tiny-llama backend=mlx_lm instances=1"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("progress 2/2 (100.0%)"),
         "plain progress without a terminal: {stderr}"

@@ -1,7 +1,9 @@
-//! One OpenAI-compatible chat completion request, streamed (SSE) or not,
-//! timed to the microsecond, with the seed's retry policy: 5xx answers and
-//! connection errors are retried with linear backoff, a bounded number of
-//! times. Never panics on what a server sends.
+//! One OpenAI-compatible completion request (chat or plain completions),
+//! streamed (SSE) or not, timed to the microsecond, with the seed's retry
+//! policy: 5xx answers and connection errors are retried with linear
+//! backoff, a bounded number of times. Token counts come from `usage` or
+//! llama.cpp's `timings`, as the backend definition says. Never panics on
+//! what a server sends; an API key never appears in what it records.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -11,34 +13,112 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
 use super::record::{ErrorKind, RequestRecord};
 use super::sse::{SseEvent, SseParser};
+use crate::backend::def::{Api, TokenSource};
+use crate::scenario::model::BalanceMethod;
+
+/// The header that tags each request with `<point>-<n>`, so nginx's access
+/// log can say which instance served it.
+pub const REQUEST_TAG_HEADER: &str = "x-mlxrun-request";
 
 /// Everything needed to send the requests of a point.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RequestSpec {
-    /// Full URL of `/v1/chat/completions`.
-    pub url: String,
+    /// Full endpoint URLs; requests are spread over them by `balance`
+    /// (one URL: nginx or a single instance).
+    pub urls: Vec<String>,
+    pub balance: BalanceMethod,
     /// The JSON body, built once.
     pub body: Bytes,
     pub stream: bool,
     pub timeout: Duration,
     pub retries: u32,
     pub backoff: Duration,
+    /// Extra headers (authorization, marked sensitive).
+    pub headers: HeaderMap,
+    /// Request tags are `<tag>-<n>`.
+    pub tag: String,
+    pub tokens: TokenSource,
+    /// Text that must never be recorded (the API key), replaced by `***`.
+    pub secret: Option<String>,
 }
 
-/// The JSON body of a chat completion request.
-pub fn chat_body(prompt: &str, max_tokens: u32, temperature: f64, stream: bool) -> Bytes {
+impl std::fmt::Debug for RequestSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSpec")
+            .field("urls", &self.urls)
+            .field("stream", &self.stream)
+            .field("tag", &self.tag)
+            .field("authorized", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone)]
+pub struct BodySpec<'a> {
+    pub api: Api,
+    pub prompt: &'a str,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub stream: bool,
+    /// The `model` field; `None` = not sent.
+    pub model: Option<&'a str>,
+}
+
+/// The JSON body of a completion request.
+pub fn request_body(b: &BodySpec<'_>) -> Bytes {
     let mut v = serde_json::json!({
-        "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-        "stream": stream,
+        "max_tokens": b.max_tokens,
+        "temperature": b.temperature,
+        "stream": b.stream,
     });
-    if stream {
+    match b.api {
+        Api::Chat => v["messages"] = serde_json::json!([{"role": "user", "content": b.prompt}]),
+        Api::Completions => v["prompt"] = serde_json::json!(b.prompt),
+    }
+    if let Some(m) = b.model {
+        v["model"] = serde_json::json!(m);
+    }
+    if b.stream {
         v["stream_options"] = serde_json::json!({"include_usage": true});
     }
     Bytes::from(v.to_string())
+}
+
+/// A chat completion body (no model field).
+pub fn chat_body(prompt: &str, max_tokens: u32, temperature: f64, stream: bool) -> Bytes {
+    request_body(&BodySpec {
+        api: Api::Chat,
+        prompt,
+        max_tokens,
+        temperature,
+        stream,
+        model: None,
+    })
+}
+
+/// `Authorization: Bearer <key>`, marked sensitive (never logged by reqwest).
+pub fn auth_headers(key: Option<&str>) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Some(k) = key
+        && let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {k}"))
+    {
+        v.set_sensitive(true);
+        h.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    h
+}
+
+/// `text` with every occurrence of `secret` replaced by `***`.
+pub fn redact(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => text.replace(s, "***"),
+        _ => text.to_string(),
+    }
 }
 
 /// A client for benchmark traffic: no proxy, no Nagle, a big keep-alive pool.
@@ -66,23 +146,48 @@ fn fail(kind: ErrorKind, detail: impl Into<String>, retryable: bool) -> Failure 
     }
 }
 
-/// Send one request (with retries). `point_start` anchors `sent_at`.
+/// Send request number `seq` of a point to `spec.urls[target]` (with
+/// retries). `point_start` anchors `sent_at`.
 pub async fn send(
     client: &reqwest::Client,
     spec: &RequestSpec,
     point_start: Instant,
+    seq: u64,
+    target: usize,
 ) -> RequestRecord {
     let first = Instant::now();
     let mut rec = RequestRecord {
         sent_at: first.saturating_duration_since(point_start),
+        seq,
+        instance: Some(target as u32),
         ..Default::default()
     };
+    let url = spec
+        .urls
+        .get(target)
+        .or(spec.urls.first())
+        .cloned()
+        .unwrap_or_default();
+    let tag = HeaderValue::from_str(&format!("{}-{seq}", spec.tag)).ok();
     let mut attempt = 0;
     loop {
-        let result =
-            tokio::time::timeout(spec.timeout, attempt_once(client, spec, first, &mut rec)).await;
+        let mut parsed = Parsed::default();
+        let result = tokio::time::timeout(
+            spec.timeout,
+            attempt_once(
+                client,
+                spec,
+                &url,
+                tag.as_ref(),
+                first,
+                &mut rec,
+                &mut parsed,
+            ),
+        )
+        .await;
         let failure = match result {
             Ok(Ok(())) => {
+                parsed.apply(spec.tokens, &mut rec);
                 rec.error = None;
                 rec.e2e = first.elapsed();
                 return rec;
@@ -106,30 +211,81 @@ pub async fn send(
             continue;
         }
         rec.e2e = first.elapsed();
-        rec.error = Some((failure.kind, failure.detail));
+        rec.error = Some((
+            failure.kind,
+            redact(&failure.detail, spec.secret.as_deref()),
+        ));
         return rec;
+    }
+}
+
+/// Token counts a response reported, before the definition's choice.
+#[derive(Debug, Default)]
+struct Parsed {
+    usage: Option<Counts>,
+    timings: Option<Counts>,
+    chunks: u64,
+    /// Words of a non-streamed answer (a stand-in when nothing else is known).
+    words: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    prompt: Option<u64>,
+    completion: Option<u64>,
+    cached: Option<u64>,
+}
+
+impl Parsed {
+    /// Fill `rec` by `source`, falling back to what else the server sent.
+    fn apply(&self, source: TokenSource, rec: &mut RequestRecord) {
+        let order = match source {
+            TokenSource::Usage => [self.usage, self.timings],
+            TokenSource::Timings => [self.timings, self.usage],
+            TokenSource::Chunks => [None, None],
+        };
+        match order.into_iter().flatten().find(|c| c.completion.is_some()) {
+            Some(c) => {
+                rec.usage_reported = true;
+                rec.completion_tokens = c.completion.unwrap_or(0);
+                rec.prompt_tokens = c.prompt;
+                rec.cached_tokens = c.cached;
+            }
+            None => {
+                rec.usage_reported = false;
+                rec.completion_tokens = self.words.unwrap_or(self.chunks);
+                if let Some(c) = self.usage.or(self.timings) {
+                    rec.prompt_tokens = c.prompt;
+                    rec.cached_tokens = c.cached;
+                }
+            }
+        }
     }
 }
 
 async fn attempt_once(
     client: &reqwest::Client,
     spec: &RequestSpec,
+    url: &str,
+    tag: Option<&HeaderValue>,
     first: Instant,
     rec: &mut RequestRecord,
+    parsed: &mut Parsed,
 ) -> Result<(), Failure> {
-    let resp = client
-        .post(&spec.url)
+    let mut req = client
+        .post(url)
         .header("content-type", "application/json")
-        .body(spec.body.clone())
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                fail(ErrorKind::Timeout, e.to_string(), false)
-            } else {
-                fail(ErrorKind::Connect, error_chain(&e), true)
-            }
-        })?;
+        .headers(spec.headers.clone());
+    if let Some(t) = tag {
+        req = req.header(HeaderName::from_static(REQUEST_TAG_HEADER), t.clone());
+    }
+    let resp = req.body(spec.body.clone()).send().await.map_err(|e| {
+        if e.is_timeout() {
+            fail(ErrorKind::Timeout, e.to_string(), false)
+        } else {
+            fail(ErrorKind::Connect, error_chain(&e), true)
+        }
+    })?;
     let status = resp.status();
     if !status.is_success() {
         let code = status.as_u16();
@@ -149,13 +305,13 @@ async fn attempt_once(
         });
     }
     if spec.stream {
-        read_stream(resp, first, rec).await
+        read_stream(resp, first, rec, parsed).await
     } else {
         let body = resp
             .bytes()
             .await
             .map_err(|e| fail(ErrorKind::Stream, error_chain(&e), false))?;
-        parse_whole(&body, rec)
+        parse_whole(&body, parsed)
     }
 }
 
@@ -163,6 +319,7 @@ async fn read_stream(
     resp: reqwest::Response,
     first: Instant,
     rec: &mut RequestRecord,
+    parsed: &mut Parsed,
 ) -> Result<(), Failure> {
     let mut parser = SseParser::new();
     let mut events = Vec::with_capacity(8);
@@ -183,8 +340,11 @@ async fn read_stream(
             }
             let chunk: Chunk = serde_json::from_str(&data)
                 .map_err(|e| fail(ErrorKind::BadResponse, format!("bad SSE chunk: {e}"), false))?;
-            if let Some(u) = chunk.usage {
-                apply_usage(rec, &u);
+            if let Some(u) = &chunk.usage {
+                parsed.usage = Some(u.counts());
+            }
+            if let Some(t) = &chunk.timings {
+                parsed.timings = Some(t.counts());
             }
             for choice in &chunk.choices {
                 if choice.finish_reason.is_some() {
@@ -218,13 +378,11 @@ async fn read_stream(
             false,
         ));
     }
-    if !rec.usage_reported {
-        rec.completion_tokens = chunks;
-    }
+    parsed.chunks = chunks;
     Ok(())
 }
 
-fn parse_whole(body: &[u8], rec: &mut RequestRecord) -> Result<(), Failure> {
+fn parse_whole(body: &[u8], parsed: &mut Parsed) -> Result<(), Failure> {
     let whole: Whole = serde_json::from_slice(body).map_err(|e| {
         fail(
             ErrorKind::BadResponse,
@@ -232,34 +390,29 @@ fn parse_whole(body: &[u8], rec: &mut RequestRecord) -> Result<(), Failure> {
             false,
         )
     })?;
-    if let Some(u) = whole.usage {
-        apply_usage(rec, &u);
+    if let Some(u) = &whole.usage {
+        parsed.usage = Some(u.counts());
     }
-    if !rec.usage_reported {
-        // no usage: count whitespace-separated words as a rough stand-in
-        rec.completion_tokens = whole
-            .choices
-            .iter()
-            .filter_map(|c| {
-                c.message
-                    .as_ref()
-                    .and_then(|m| m.content.as_deref())
-                    .or(c.text.as_deref())
-            })
-            .map(|t| t.split_whitespace().count() as u64)
-            .sum();
+    if let Some(t) = &whole.timings {
+        parsed.timings = Some(t.counts());
+    }
+    {
+        // nothing better: whitespace-separated words as a rough stand-in
+        parsed.words = Some(
+            whole
+                .choices
+                .iter()
+                .filter_map(|c| {
+                    c.message
+                        .as_ref()
+                        .and_then(|m| m.content.as_deref())
+                        .or(c.text.as_deref())
+                })
+                .map(|t| t.split_whitespace().count() as u64)
+                .sum(),
+        );
     }
     Ok(())
-}
-
-fn apply_usage(rec: &mut RequestRecord, u: &Usage) {
-    rec.usage_reported = true;
-    rec.completion_tokens = u.completion_tokens.unwrap_or(0);
-    rec.prompt_tokens = u.prompt_tokens;
-    rec.cached_tokens = u
-        .prompt_tokens_details
-        .as_ref()
-        .and_then(|d| d.cached_tokens);
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -279,6 +432,8 @@ struct Chunk<'a> {
     choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    timings: Option<Timings>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +476,40 @@ struct Usage {
     prompt_tokens_details: Option<PromptDetails>,
 }
 
+impl Usage {
+    fn counts(&self) -> Counts {
+        Counts {
+            prompt: self.prompt_tokens,
+            completion: self.completion_tokens,
+            cached: self
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens),
+        }
+    }
+}
+
+/// llama.cpp's per-response `timings`.
+#[derive(Deserialize)]
+struct Timings {
+    #[serde(default)]
+    prompt_n: Option<u64>,
+    #[serde(default)]
+    predicted_n: Option<u64>,
+    #[serde(default)]
+    cache_n: Option<u64>,
+}
+
+impl Timings {
+    fn counts(&self) -> Counts {
+        Counts {
+            prompt: self.prompt_n,
+            completion: self.predicted_n,
+            cached: self.cache_n,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct PromptDetails {
     #[serde(default)]
@@ -333,6 +522,8 @@ struct Whole {
     choices: Vec<WholeChoice>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    timings: Option<Timings>,
 }
 
 #[derive(Deserialize)]
@@ -372,7 +563,11 @@ mod tests {
         )
         .unwrap();
         let mut rec = RequestRecord::default();
-        apply_usage(&mut rec, usage.usage.as_ref().unwrap());
+        let parsed = Parsed {
+            usage: Some(usage.usage.as_ref().unwrap().counts()),
+            ..Default::default()
+        };
+        parsed.apply(TokenSource::Usage, &mut rec);
         assert_eq!(
             (rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens),
             (Some(6), 5, Some(5))
@@ -382,15 +577,63 @@ mod tests {
     #[test]
     fn whole_response_without_usage_counts_words() {
         let mut rec = RequestRecord::default();
+        let mut parsed = Parsed::default();
         parse_whole(
             br#"{"choices":[{"message":{"role":"assistant","content":"a b c"}}]}"#,
-            &mut rec,
+            &mut parsed,
         )
         .ok()
         .unwrap();
+        parsed.apply(TokenSource::Usage, &mut rec);
         assert_eq!(rec.completion_tokens, 3);
         assert!(!rec.usage_reported);
-        assert!(parse_whole(b"not json", &mut rec).is_err());
+        assert!(parse_whole(b"not json", &mut parsed).is_err());
+    }
+
+    #[test]
+    fn llama_timings_are_read_and_preferred_when_asked() {
+        let body = br#"{"choices":[{"message":{"content":"x y"}}],"usage":{"completion_tokens":7,"prompt_tokens":3},"timings":{"prompt_n":2,"cache_n":1,"predicted_n":16,"predicted_ms":10.5}}"#;
+        let mut parsed = Parsed::default();
+        parse_whole(body, &mut parsed).ok().unwrap();
+        let mut rec = RequestRecord::default();
+        parsed.apply(TokenSource::Timings, &mut rec);
+        assert_eq!(
+            (rec.completion_tokens, rec.prompt_tokens, rec.cached_tokens),
+            (16, Some(2), Some(1))
+        );
+        parsed.apply(TokenSource::Usage, &mut rec);
+        assert_eq!((rec.completion_tokens, rec.prompt_tokens), (7, Some(3)));
+        parsed.apply(TokenSource::Chunks, &mut rec);
+        assert_eq!(rec.completion_tokens, 2, "words of the answer");
+        assert!(!rec.usage_reported);
+    }
+
+    #[test]
+    fn completions_body_and_model_field() {
+        let b: serde_json::Value = serde_json::from_slice(&request_body(&BodySpec {
+            api: Api::Completions,
+            prompt: "hi",
+            max_tokens: 4,
+            temperature: 0.0,
+            stream: false,
+            model: Some("served"),
+        }))
+        .unwrap();
+        assert_eq!(b["prompt"], "hi");
+        assert_eq!(b["model"], "served");
+        assert!(b.get("messages").is_none());
+    }
+
+    #[test]
+    fn secrets_are_redacted_and_auth_is_sensitive() {
+        assert_eq!(
+            redact("bad key sk-123 given", Some("sk-123")),
+            "bad key *** given"
+        );
+        assert_eq!(redact("x", None), "x");
+        let h = auth_headers(Some("sk-123"));
+        assert!(h[reqwest::header::AUTHORIZATION].is_sensitive());
+        assert!(auth_headers(None).is_empty());
     }
 
     #[test]

@@ -39,6 +39,11 @@ impl ErrorKind {
 /// One finished request (successful or not).
 #[derive(Debug, Clone, Default)]
 pub struct RequestRecord {
+    /// Number of the request within its point (0-based, in send order).
+    pub seq: u64,
+    /// The instance that served it: the client router's choice, or what
+    /// nginx's access log says; `None` when unknown.
+    pub instance: Option<u32>,
     /// When it was first sent, from the point's start.
     pub sent_at: Duration,
     /// First non-empty content, from the first send (streaming only).

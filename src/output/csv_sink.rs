@@ -4,28 +4,28 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::row::{PointRow, csv_header};
+use super::row::{Columns, PointRow, csv_header};
 
 /// An open results CSV.
 #[derive(Debug)]
 pub struct CsvSink {
     path: PathBuf,
-    flags: Vec<String>,
+    columns: Columns,
     writer: csv::Writer<File>,
 }
 
 impl CsvSink {
     /// Create `path` and write the header.
-    pub fn create(path: &Path, flags: &[String]) -> std::io::Result<CsvSink> {
+    pub fn create(path: &Path, columns: &Columns) -> std::io::Result<CsvSink> {
         let file = File::create(path)?;
         let mut writer = csv::Writer::from_writer(file);
         writer
-            .write_record(csv_header(flags))
+            .write_record(csv_header(columns))
             .map_err(std::io::Error::other)?;
         writer.flush()?;
         Ok(CsvSink {
             path: path.to_path_buf(),
-            flags: flags.to_vec(),
+            columns: columns.clone(),
             writer,
         })
     }
@@ -37,7 +37,7 @@ impl CsvSink {
     /// Append `row` and flush it to disk.
     pub fn write(&mut self, row: &PointRow) -> std::io::Result<()> {
         self.writer
-            .write_record(row.csv_record(&self.flags))
+            .write_record(row.csv_record(&self.columns))
             .map_err(std::io::Error::other)?;
         self.writer.flush()?;
         self.writer.get_ref().sync_data()

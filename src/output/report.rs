@@ -11,7 +11,7 @@ use super::row::PointRow;
 use crate::load::metrics::Latency;
 
 /// Version of the record layout written here.
-pub const REPORT_SCHEMA_VERSION: &str = "0.1.0";
+pub const REPORT_SCHEMA_VERSION: &str = "0.2.0";
 
 /// An open JSONL report.
 #[derive(Debug)]
@@ -55,6 +55,7 @@ impl ReportSink {
                 "retries": m.retries,
                 "usage_missing": m.usage_missing,
             },
+            "per_instance": row.per_instance,
         });
         writeln!(self.file, "{v}")?;
         self.file.flush()

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::load::metrics::PointMetrics;
-use crate::scenario::expand::{Point, ServerConfig};
+use crate::load::per_instance::Accounting;
+use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
 
 /// How a point ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,10 +40,22 @@ impl Status {
 pub struct PointRow {
     /// 1-based point number.
     pub point: usize,
+    /// The model's label.
     pub model: String,
+    /// What the server was given (folder, file, repo id or served name).
+    pub model_path: String,
+    pub backend: String,
     pub instances: u32,
+    /// Ranks per instance in all (ranks per host × hosts); 1 without mlx.launch.
+    pub ranks: u32,
+    /// nginx, client or none.
+    pub router: String,
+    /// round_robin, least_conn, or none without a router.
+    pub balance: String,
     pub decode_concurrency: Option<u32>,
     pub prompt_concurrency: Option<u32>,
+    /// Swept backend axes other than the seed's two (axis → value).
+    pub axes: BTreeMap<String, String>,
     /// Swept server flags (`--flag` → value).
     pub server_flags: BTreeMap<String, String>,
     pub concurrency: u32,
@@ -54,6 +67,9 @@ pub struct PointRow {
     pub status_detail: String,
     pub started_at: String,
     pub ended_at: String,
+    /// What each instance served (its own object in the JSONL report).
+    #[serde(skip)]
+    pub per_instance: Accounting,
     #[serde(skip)]
     pub metrics: PointMetrics,
 }
@@ -61,6 +77,16 @@ pub struct PointRow {
 impl PointRow {
     /// The row of a point; `status` is derived from the metrics unless given.
     pub fn new(cfg: &ServerConfig, point: &Point, metrics: PointMetrics) -> PointRow {
+        PointRow::with_ranks(cfg, point, metrics, cfg.ranks)
+    }
+
+    /// [`PointRow::new`] with the total rank count (ranks per host × hosts).
+    pub fn with_ranks(
+        cfg: &ServerConfig,
+        point: &Point,
+        metrics: PointMetrics,
+        ranks: u32,
+    ) -> PointRow {
         let status = if metrics.requests > 0 && metrics.ok_requests == 0 {
             Status::Failed
         } else if metrics.errors > 0 {
@@ -70,10 +96,21 @@ impl PointRow {
         };
         PointRow {
             point: point.index + 1,
-            model: cfg.model.clone(),
+            model: cfg.model_name.clone(),
+            model_path: cfg.model_arg.clone(),
+            backend: cfg.backend.clone(),
             instances: cfg.instances,
+            ranks,
+            router: cfg.router.as_str().to_string(),
+            balance: cfg.balance_str().to_string(),
             decode_concurrency: cfg.decode_concurrency,
             prompt_concurrency: cfg.prompt_concurrency,
+            axes: cfg
+                .axes
+                .iter()
+                .filter(|(a, _)| !SEED_AXES.contains(&a.as_str()))
+                .cloned()
+                .collect(),
             server_flags: cfg.flags.iter().cloned().collect(),
             concurrency: point.concurrency,
             max_tokens: point.max_tokens,
@@ -82,6 +119,7 @@ impl PointRow {
             status,
             started_at: String::new(),
             ended_at: String::new(),
+            per_instance: Accounting::default(),
             metrics,
         }
     }
@@ -101,8 +139,15 @@ pub fn flag_column(flag: &str) -> String {
     flag.trim_start_matches('-').replace('-', "_")
 }
 
-/// The CSV header for a run whose swept flags are `flags`.
-pub fn csv_header(flags: &[String]) -> Vec<String> {
+/// The run-dependent CSV columns: swept backend axes, then raw flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Columns {
+    pub axes: Vec<String>,
+    pub flags: Vec<String>,
+}
+
+/// The CSV header for a run with these swept `columns`.
+pub fn csv_header(columns: &Columns) -> Vec<String> {
     let mut h: Vec<String> = [
         "instances",
         "decode_concurrency",
@@ -129,12 +174,28 @@ pub fn csv_header(flags: &[String]) -> Vec<String> {
         "error_kinds",
         "status",
         "point",
+        "backend",
+        "ranks",
+        "router",
+        "balance",
+        "model_path",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    h.extend(flags.iter().map(|f| flag_column(f)));
-    h.extend(["started_at", "ended_at", "status_detail"].map(String::from));
+    h.extend(columns.axes.iter().cloned());
+    h.extend(columns.flags.iter().map(|f| flag_column(f)));
+    h.extend(
+        [
+            "instance_requests",
+            "instance_tokens",
+            "imbalance",
+            "started_at",
+            "ended_at",
+            "status_detail",
+        ]
+        .map(String::from),
+    );
     h
 }
 
@@ -148,7 +209,7 @@ fn ms(v: Option<f64>) -> String {
 
 impl PointRow {
     /// The CSV cells, in [`csv_header`] order.
-    pub fn csv_record(&self, flags: &[String]) -> Vec<String> {
+    pub fn csv_record(&self, columns: &Columns) -> Vec<String> {
         let m = &self.metrics;
         let kinds = m
             .error_kinds
@@ -182,13 +243,36 @@ impl PointRow {
             kinds,
             self.status.as_str().to_string(),
             self.point.to_string(),
+            self.backend.clone(),
+            self.ranks.to_string(),
+            self.router.clone(),
+            self.balance.clone(),
+            self.model_path.clone(),
         ];
         r.extend(
-            flags
+            columns
+                .axes
+                .iter()
+                .map(|a| self.axes.get(a).cloned().unwrap_or_default()),
+        );
+        r.extend(
+            columns
+                .flags
                 .iter()
                 .map(|f| self.server_flags.get(f).cloned().unwrap_or_default()),
         );
+        let pi = &self.per_instance;
+        let join = |f: &dyn Fn(&crate::load::per_instance::InstanceStats) -> u64| {
+            pi.instances
+                .iter()
+                .map(|s| f(s).to_string())
+                .collect::<Vec<_>>()
+                .join(";")
+        };
         r.extend([
+            join(&|s| s.requests),
+            join(&|s| s.completion_tokens),
+            pi.imbalance.map_or_else(String::new, |x| format!("{x:.2}")),
             self.started_at.clone(),
             self.ended_at.clone(),
             self.status_detail.clone(),
@@ -198,14 +282,24 @@ impl PointRow {
 
     /// The point's parameters as `key=value` words (console and progress).
     pub fn params(&self) -> String {
-        let mut s = format!(
-            "instances={} decode_concurrency={} prompt_concurrency={} concurrency={} max_tokens={}",
-            self.instances,
+        let mut s = format!("model={} backend={} ", self.model, self.backend);
+        s.push_str(&format!("instances={} ", self.instances));
+        if self.ranks > 1 {
+            s.push_str(&format!("ranks={} ", self.ranks));
+        }
+        if self.router != "none" {
+            s.push_str(&format!("router={} balance={} ", self.router, self.balance));
+        }
+        s.push_str(&format!(
+            "decode_concurrency={} prompt_concurrency={} concurrency={} max_tokens={}",
             opt_u32(self.decode_concurrency),
             opt_u32(self.prompt_concurrency),
             self.concurrency,
             self.max_tokens
-        );
+        ));
+        for (a, v) in &self.axes {
+            s.push_str(&format!(" {a}={v}"));
+        }
         for (f, v) in &self.server_flags {
             s.push_str(&format!(" {}={v}", flag_column(f)));
         }

@@ -1,29 +1,78 @@
 //! The Cartesian product of the matrix axes, in a fixed order: server-shaping
-//! axes (model, instances, decode and prompt concurrency, further server
-//! flags) vary slowest, client axes (max_tokens, then concurrency) fastest, so
-//! each server configuration starts once and serves all of its points.
-//! `matrix.filter` and `matrix.exclude` drop combinations afterwards.
+//! axes vary slowest (model, instances, ranks, the backend's own axes, raw
+//! server flags, then router and balancing method, so that configurations
+//! differing only in the router reuse running instances), client axes
+//! (max_tokens, then concurrency) fastest, so each server configuration
+//! starts once and serves all of its points. A model is multiplied only by
+//! the axes its backend knows. `matrix.filter` and `matrix.exclude` drop
+//! combinations afterwards.
 
 use itertools::Itertools;
 use serde::Serialize;
 
-use super::model::{FlagValue, Scenario};
+use super::model::{BalanceMethod, FlagValue, RouterKind, Scenario};
+use super::models::ResolvedModel;
 use super::server_args::{find_flag, flag_for_key, parse_server_args};
+use crate::backend::def::AxisArg;
+use crate::backend::registry::Registry;
 
 /// One server configuration: what the servers are started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServerConfig {
     /// Position in [`Plan::servers`].
     pub index: usize,
-    /// The model as given to `--model`.
-    pub model: String,
+    /// Index of the model in the run's model list.
+    pub model: usize,
+    /// The model's label.
+    pub model_name: String,
+    /// What `{{ model }}` renders to.
+    pub model_arg: String,
+    pub backend: String,
     pub instances: u32,
+    /// Ranks per host under mlx.launch (1 = no launcher unless forced).
+    pub ranks: u32,
+    /// Swept backend axes as `(axis, value)`, in name order
+    /// (decode and prompt concurrency included when swept).
+    pub axes: Vec<(String, String)>,
     /// `--decode-concurrency` that reaches each instance (from the matrix, or
     /// from the user's server args); `None` = the server's own default.
     pub decode_concurrency: Option<u32>,
     pub prompt_concurrency: Option<u32>,
-    /// Further swept flags as `(--flag, value)`, in key order.
+    /// Further swept raw flags as `(--flag, value)`, in key order.
     pub flags: Vec<(String, String)>,
+    /// How requests reach the instances (`None` for a single instance).
+    pub router: RouterKind,
+    /// Balancing method; `None` without a router.
+    pub balance: Option<BalanceMethod>,
+}
+
+impl ServerConfig {
+    /// Whether two configurations run the same instances (they differ at
+    /// most in the router in front).
+    pub fn same_instances(&self, other: &ServerConfig) -> bool {
+        self.model == other.model
+            && self.backend == other.backend
+            && self.instances == other.instances
+            && self.ranks == other.ranks
+            && self.axes == other.axes
+            && self.flags == other.flags
+    }
+
+    pub fn uses_nginx(&self) -> bool {
+        self.router == RouterKind::Nginx
+    }
+
+    /// The value of backend axis `name`, when swept.
+    pub fn axis(&self, name: &str) -> Option<&str> {
+        self.axes
+            .iter()
+            .find(|(a, _)| a == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn balance_str(&self) -> &'static str {
+        self.balance.map_or("none", BalanceMethod::as_str)
+    }
 }
 
 /// One measured point.
@@ -48,6 +97,9 @@ pub struct Plan {
     pub product: usize,
 }
 
+/// Axes that have their own CSV columns at the front (the seed's).
+pub const SEED_AXES: &[&str] = &["decode_concurrency", "prompt_concurrency"];
+
 impl Plan {
     /// Total measured requests over all points.
     pub fn total_requests(&self) -> u64 {
@@ -59,26 +111,65 @@ impl Plan {
         self.points.iter().filter(move |p| p.server == server)
     }
 
-    /// Names of the swept server flags (the `flags` keys), for CSV columns.
+    /// Names of the swept raw server flags (the `flags` keys), for CSV columns.
     pub fn flag_names(&self) -> Vec<String> {
-        self.servers
-            .first()
-            .map(|s| s.flags.iter().map(|(f, _)| f.clone()).collect())
-            .unwrap_or_default()
+        let mut v: Vec<String> = self
+            .servers
+            .iter()
+            .flat_map(|s| s.flags.iter().map(|(f, _)| f.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Names of the swept backend axes other than the seed's two, for CSV columns.
+    pub fn axis_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .servers
+            .iter()
+            .flat_map(|s| s.axes.iter().map(|(a, _)| a.clone()))
+            .filter(|a| !SEED_AXES.contains(&a.as_str()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
     }
 }
 
-fn values_or_none(axis: Option<&super::model::Axis<u32>>) -> Vec<Option<u32>> {
-    match axis {
-        Some(a) => a.values().iter().copied().map(Some).collect(),
-        None => vec![None],
+/// The backend axes of the matrix: the seed's two named fields and
+/// `matrix.axes`, in name order.
+pub fn backend_axes(s: &Scenario) -> Vec<(String, Vec<String>)> {
+    let mut v: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(a) = &s.matrix.decode_concurrency {
+        v.push((
+            "decode_concurrency".into(),
+            a.values().iter().map(u32::to_string).collect(),
+        ));
     }
+    if let Some(a) = &s.matrix.prompt_concurrency {
+        v.push((
+            "prompt_concurrency".into(),
+            a.values().iter().map(u32::to_string).collect(),
+        ));
+    }
+    for (k, a) in &s.matrix.axes {
+        v.push((
+            k.clone(),
+            a.values().iter().map(FlagValue::to_string).collect(),
+        ));
+    }
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
 }
 
-/// The user's value of `flag` in the server args, when it is a number.
-fn user_value(s: &Scenario, flag: &str) -> Option<u32> {
+/// The user's value of `flag` in the server args of `model`, when it is a number.
+fn user_value(s: &Scenario, model: Option<&ResolvedModel>, flag: &str) -> Option<u32> {
     let mut args = s.backend.args.clone();
     args.extend(parse_server_args(&s.backend.server_args).unwrap_or_default());
+    if let Some(m) = model {
+        args.extend(m.args.iter().cloned());
+    }
     find_flag(&args, flag).and_then(|v| v.parse().ok())
 }
 
@@ -89,8 +180,15 @@ fn axis_values(
     concurrency: u32,
 ) -> Vec<(String, Option<String>)> {
     let mut v = vec![
-        ("model".to_string(), Some(cfg.model.clone())),
+        ("model".to_string(), Some(cfg.model_name.clone())),
+        ("backend".to_string(), Some(cfg.backend.clone())),
         ("instances".to_string(), Some(cfg.instances.to_string())),
+        ("ranks".to_string(), Some(cfg.ranks.to_string())),
+        ("router".to_string(), Some(cfg.router.as_str().to_string())),
+        (
+            "balance".to_string(),
+            cfg.balance.map(|b| b.as_str().to_string()),
+        ),
         (
             "decode_concurrency".to_string(),
             cfg.decode_concurrency.map(|x| x.to_string()),
@@ -102,6 +200,11 @@ fn axis_values(
         ("max_tokens".to_string(), Some(max_tokens.to_string())),
         ("concurrency".to_string(), Some(concurrency.to_string())),
     ];
+    for (axis, value) in &cfg.axes {
+        if !SEED_AXES.contains(&axis.as_str()) {
+            v.push((axis.clone(), Some(value.clone())));
+        }
+    }
     for (flag, value) in &cfg.flags {
         v.push((
             flag.trim_start_matches("--").replace('-', "_"),
@@ -128,13 +231,24 @@ fn filter_context(values: &[(String, Option<String>)]) -> minijinja::Value {
     minijinja::Value::from_pairs(map)
 }
 
-/// Compile `matrix.filter` and try it on the first combination.
-pub fn check_filter(s: &Scenario) -> Result<(), String> {
-    expand(s, "").map(|_| ())
+/// Every combination of `axes` (one empty combination when there are none).
+fn combos(axes: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    if axes.is_empty() {
+        return vec![Vec::new()];
+    }
+    axes.iter()
+        .map(|(name, values)| {
+            values
+                .iter()
+                .map(|v| (name.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        })
+        .multi_cartesian_product()
+        .collect()
 }
 
-/// Expand the matrix of `s`; `model` is the `--model` string.
-pub fn expand(s: &Scenario, model: &str) -> Result<Plan, String> {
+/// Expand the matrix of `s` over `models`, whose backends `reg` defines.
+pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<Plan, String> {
     let m = &s.matrix;
     let env = minijinja::Environment::new();
     let filter = if m.filter.trim().is_empty() {
@@ -145,28 +259,25 @@ pub fn expand(s: &Scenario, model: &str) -> Result<Plan, String> {
                 .map_err(|e| e.to_string())?,
         )
     };
-    let decode_axis = values_or_none(m.decode_concurrency.as_ref());
-    let prompt_axis = values_or_none(m.prompt_concurrency.as_ref());
-    let decode_default = user_value(s, "--decode-concurrency");
-    let prompt_default = user_value(s, "--prompt-concurrency");
-    let flag_axes: Vec<(String, &[FlagValue])> = m
+    let all_backend_axes = backend_axes(s);
+    let flag_axes: Vec<(String, Vec<String>)> = m
         .server_flags
         .iter()
-        .map(|(k, a)| (flag_for_key(k), a.values()))
+        .map(|(k, a)| {
+            (
+                flag_for_key(k),
+                a.values().iter().map(FlagValue::to_string).collect(),
+            )
+        })
         .collect();
-    let flag_combos: Vec<Vec<(String, String)>> = if flag_axes.is_empty() {
-        vec![Vec::new()]
-    } else {
-        flag_axes
-            .iter()
-            .map(|(flag, values)| {
-                values
-                    .iter()
-                    .map(|v| (flag.clone(), v.to_string()))
-                    .collect::<Vec<_>>()
-            })
-            .multi_cartesian_product()
-            .collect()
+    let flag_combos = combos(&flag_axes);
+    let routers: Vec<RouterKind> = match &m.router {
+        Some(a) => a.values().to_vec(),
+        None => vec![s.router.kind],
+    };
+    let balances: Vec<BalanceMethod> = match &m.balance {
+        Some(a) => a.values().to_vec(),
+        None => vec![s.router.method],
     };
 
     let mut plan = Plan {
@@ -174,54 +285,92 @@ pub fn expand(s: &Scenario, model: &str) -> Result<Plan, String> {
         points: Vec::new(),
         product: 0,
     };
-    for (instances, decode, prompt, flags) in itertools::iproduct!(
-        m.instances.values().iter().copied(),
-        decode_axis.iter().copied(),
-        prompt_axis.iter().copied(),
-        flag_combos.iter()
-    ) {
-        let mut cfg = ServerConfig {
-            index: plan.servers.len(),
-            model: model.to_string(),
-            instances,
-            decode_concurrency: decode.or(decode_default),
-            prompt_concurrency: prompt.or(prompt_default),
-            flags: flags.clone(),
-        };
-        let mut kept = 0;
-        for (max_tokens, concurrency) in itertools::iproduct!(
-            m.max_tokens.values().iter().copied(),
-            m.concurrency.values().iter().copied()
-        ) {
-            plan.product += 1;
-            let values = axis_values(&cfg, max_tokens, concurrency);
-            if excluded(s, &values) {
-                continue;
+    for model in models {
+        let known = reg.get(&model.backend).map(|d| &d.axes);
+        let own_axes: Vec<(String, Vec<String>)> = all_backend_axes
+            .iter()
+            .filter(|(name, _)| known.is_some_and(|k| k.contains_key(name)))
+            .cloned()
+            .collect();
+        let flag_of = |axis: &str| -> Option<String> {
+            match known.and_then(|k| k.get(axis)) {
+                Some(AxisArg::Flag(f)) => Some(f.clone()),
+                _ => None,
             }
-            if let Some(f) = &filter {
-                let keep = f
-                    .eval(filter_context(&values))
-                    .map_err(|e| format!("cannot evaluate: {e}"))?;
-                if !keep.is_true() {
-                    continue;
+        };
+        for (instances, ranks, axes, flags) in itertools::iproduct!(
+            m.instances.values().iter().copied(),
+            m.ranks.values().iter().copied(),
+            combos(&own_axes),
+            flag_combos.iter()
+        ) {
+            // With one instance there is nothing to route: one configuration.
+            let fronts: Vec<(RouterKind, Option<BalanceMethod>)> = if instances <= 1 {
+                vec![(RouterKind::None, None)]
+            } else {
+                routers
+                    .iter()
+                    .flat_map(|r| balances.iter().map(move |b| (*r, Some(*b))))
+                    .collect()
+            };
+            let seed_value = |name: &str| -> Option<u32> {
+                axes.iter()
+                    .find(|(a, _)| a == name)
+                    .and_then(|(_, v)| v.parse().ok())
+                    .or_else(|| flag_of(name).and_then(|f| user_value(s, Some(model), &f)))
+            };
+            for (router, balance) in fronts {
+                let mut cfg = ServerConfig {
+                    index: plan.servers.len(),
+                    model: model.index,
+                    model_name: model.name.clone(),
+                    model_arg: model.arg.clone(),
+                    backend: model.backend.clone(),
+                    instances,
+                    ranks,
+                    axes: axes.clone(),
+                    decode_concurrency: seed_value("decode_concurrency"),
+                    prompt_concurrency: seed_value("prompt_concurrency"),
+                    flags: flags.clone(),
+                    router,
+                    balance,
+                };
+                let mut kept = 0;
+                for (max_tokens, concurrency) in itertools::iproduct!(
+                    m.max_tokens.values().iter().copied(),
+                    m.concurrency.values().iter().copied()
+                ) {
+                    plan.product += 1;
+                    let values = axis_values(&cfg, max_tokens, concurrency);
+                    if excluded(s, &values) {
+                        continue;
+                    }
+                    if let Some(f) = &filter {
+                        let keep = f
+                            .eval(filter_context(&values))
+                            .map_err(|e| format!("cannot evaluate: {e}"))?;
+                        if !keep.is_true() {
+                            continue;
+                        }
+                    }
+                    let requests = s
+                        .workload
+                        .requests
+                        .unwrap_or(u64::from(concurrency) * s.workload.requests_per_concurrency);
+                    plan.points.push(Point {
+                        index: plan.points.len(),
+                        server: cfg.index,
+                        concurrency,
+                        max_tokens,
+                        requests,
+                    });
+                    kept += 1;
+                }
+                if kept > 0 {
+                    cfg.index = plan.servers.len();
+                    plan.servers.push(cfg);
                 }
             }
-            let requests = s
-                .workload
-                .requests
-                .unwrap_or(u64::from(concurrency) * s.workload.requests_per_concurrency);
-            plan.points.push(Point {
-                index: plan.points.len(),
-                server: cfg.index,
-                concurrency,
-                max_tokens,
-                requests,
-            });
-            kept += 1;
-        }
-        if kept > 0 {
-            cfg.index = plan.servers.len();
-            plan.servers.push(cfg);
         }
     }
     Ok(plan)
@@ -244,6 +393,24 @@ fn excluded(s: &Scenario, values: &[(String, Option<String>)]) -> bool {
 mod tests {
     use super::super::model::Axis;
     use super::*;
+
+    fn model(index: usize, name: &str, backend: &str) -> ResolvedModel {
+        ResolvedModel {
+            index,
+            name: name.into(),
+            spec: name.into(),
+            arg: format!("/models/{name}"),
+            local_dir: None,
+            backend: backend.into(),
+            route_rule: None,
+            args: Vec::new(),
+            field: format!("models.{index}"),
+        }
+    }
+
+    fn ex(s: &Scenario) -> Result<Plan, String> {
+        expand(s, &[model(0, "m", "mlx_lm")], &Registry::builtin())
+    }
 
     fn sweep() -> Scenario {
         let mut s = Scenario::default();
@@ -268,7 +435,7 @@ mod tests {
 
     #[test]
     fn order_is_server_axes_slowest_client_fastest() {
-        let p = expand(&sweep(), "m").unwrap();
+        let p = ex(&sweep()).unwrap();
         assert_eq!(
             tuples(&p),
             vec![
@@ -298,7 +465,7 @@ mod tests {
         let mut s = Scenario::default();
         s.matrix.max_tokens = Axis(vec![64, 128]);
         s.matrix.concurrency = Axis(vec![1, 2]);
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         let got: Vec<(u32, u32)> = p
             .points
             .iter()
@@ -312,18 +479,18 @@ mod tests {
     fn requests_follow_count_or_multiplier() {
         let mut s = sweep();
         s.workload.requests_per_concurrency = 3;
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         assert_eq!(p.points[1].requests, 12);
         assert_eq!(p.total_requests(), 4 * (3 + 12));
         s.workload.requests = Some(5);
-        assert_eq!(expand(&s, "m").unwrap().total_requests(), 40);
+        assert_eq!(ex(&s).unwrap().total_requests(), 40);
     }
 
     #[test]
     fn filter_and_exclude_drop_points_and_empty_servers() {
         let mut s = sweep();
         s.matrix.filter = "decode_concurrency >= 16".into();
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         assert_eq!(p.points.len(), 4);
         assert_eq!(p.servers.len(), 2);
         assert_eq!(p.product, 8);
@@ -341,7 +508,7 @@ mod tests {
             ]
             .into(),
         ];
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         assert_eq!(p.points.len(), 6);
         assert!(!tuples(&p).iter().any(|t| t.0 == 2 && t.2 == 1));
     }
@@ -354,7 +521,7 @@ mod tests {
             Axis(vec![FlagValue::Int(512), FlagValue::Int(2048)]),
         );
         s.matrix.concurrency = Axis(vec![1, 2]);
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         assert_eq!(p.servers.len(), 2);
         assert_eq!(
             p.servers[1].flags,
@@ -367,9 +534,77 @@ mod tests {
     fn user_flag_value_is_recorded_when_not_swept() {
         let mut s = Scenario::default();
         s.backend.server_args = "--decode-concurrency=12,--temp=0".into();
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         assert_eq!(p.servers[0].decode_concurrency, Some(12));
         assert_eq!(p.servers[0].prompt_concurrency, None);
+    }
+
+    #[test]
+    fn each_model_gets_only_the_axes_its_backend_knows() {
+        let mut s = Scenario::default();
+        s.matrix.decode_concurrency = Some(Axis(vec![4, 8]));
+        s.matrix.axes.insert(
+            "parallel".into(),
+            Axis(vec![
+                FlagValue::Int(1),
+                FlagValue::Int(2),
+                FlagValue::Int(4),
+            ]),
+        );
+        let models = [model(0, "a", "mlx_lm"), model(1, "b", "llama_server")];
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        let a: Vec<_> = p.servers.iter().filter(|c| c.model == 0).collect();
+        let b: Vec<_> = p.servers.iter().filter(|c| c.model == 1).collect();
+        assert_eq!(a.len(), 2);
+        assert_eq!(b.len(), 3);
+        assert!(a.iter().all(|c| c.axis("parallel").is_none()));
+        assert_eq!(b[2].axis("parallel"), Some("4"));
+        assert_eq!(b[0].decode_concurrency, None);
+        assert_eq!(p.axis_names(), vec!["parallel".to_string()]);
+        assert_eq!(b[0].backend, "llama_server");
+    }
+
+    #[test]
+    fn router_axes_multiply_only_several_instances() {
+        let mut s = Scenario::default();
+        s.matrix.instances = Axis(vec![1, 2]);
+        s.matrix.router = Some(Axis(vec![RouterKind::Nginx, RouterKind::Client]));
+        s.matrix.balance = Some(Axis(vec![
+            BalanceMethod::RoundRobin,
+            BalanceMethod::LeastConn,
+        ]));
+        let p = ex(&s).unwrap();
+        let fronts: Vec<(u32, &str, &str)> = p
+            .servers
+            .iter()
+            .map(|c| (c.instances, c.router.as_str(), c.balance_str()))
+            .collect();
+        assert_eq!(
+            fronts,
+            vec![
+                (1, "none", "none"),
+                (2, "nginx", "round_robin"),
+                (2, "nginx", "least_conn"),
+                (2, "client", "round_robin"),
+                (2, "client", "least_conn"),
+            ]
+        );
+        assert!(p.servers[1].same_instances(&p.servers[4]));
+        assert!(!p.servers[0].same_instances(&p.servers[1]));
+        // the filter sees the router
+        s.matrix.filter = "router != 'client'".into();
+        assert_eq!(ex(&s).unwrap().servers.len(), 3);
+    }
+
+    #[test]
+    fn ranks_multiply_server_configurations() {
+        let mut s = Scenario::default();
+        s.matrix.ranks = Axis(vec![1, 2]);
+        let p = ex(&s).unwrap();
+        assert_eq!(
+            p.servers.iter().map(|c| c.ranks).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
     }
 
     #[test]
@@ -379,7 +614,7 @@ mod tests {
         s.matrix.decode_concurrency = Some(Axis(vec![8, 16, 32, 64]));
         s.matrix.prompt_concurrency = Some(Axis(vec![2, 4, 8, 16]));
         s.matrix.concurrency = Axis(vec![1, 2, 4, 8, 16, 32, 64, 128, 256]);
-        let p = expand(&s, "m").unwrap();
+        let p = ex(&s).unwrap();
         assert_eq!((p.points.len(), p.servers.len()), (432, 48));
     }
 }

@@ -10,6 +10,7 @@ pub mod expand;
 pub mod layers;
 pub mod model;
 pub mod model_path;
+pub mod models;
 pub mod server_args;
 pub mod source_map;
 pub mod validate;
@@ -22,8 +23,11 @@ use toml::{Table, Value};
 
 pub use error::{Origin, Problem, ScenarioError};
 pub use model::Scenario;
-use model_path::{ModelRef, SearchDirs};
+use model_path::SearchDirs;
+pub use models::ResolvedModel;
 use source_map::SourceMap;
+
+use crate::backend::registry::Registry;
 
 /// What the layers above the file hold.
 #[derive(Debug, Clone, Default)]
@@ -49,8 +53,10 @@ impl Overrides {
 pub struct Resolved {
     pub path: PathBuf,
     pub scenario: Scenario,
-    /// What `model.path` resolved to.
-    pub model: ModelRef,
+    /// The models of the run, each with its backend.
+    pub models: Vec<ResolvedModel>,
+    /// Built-in backends overridden by the included files and the scenario.
+    pub registry: Registry,
     source: SourceMap,
     env: layers::Layer,
     set: layers::Layer,
@@ -171,7 +177,8 @@ pub fn load_str(
     let mut resolved = Resolved {
         path: path.to_path_buf(),
         scenario: Scenario::default(),
-        model: ModelRef::Repo(String::new()),
+        models: Vec::new(),
+        registry: Registry::default(),
         source,
         env,
         set,
@@ -212,18 +219,40 @@ pub fn load_str(
             hint: f.hint,
         })
         .collect();
-    if !resolved.scenario.model.path.trim().is_empty() {
-        match model_path::resolve(&resolved.scenario.model.path, dirs) {
-            Ok(m) => resolved.model = m,
-            Err(msg) => problems.push(Problem {
-                field: "model.path".into(),
-                origin: resolved.origin("model.path"),
-                message: msg,
-                hint: "point model.path (or MLX_MODEL_PATH) at a folder with config.json, or an HF repo id org/name; `scripts/setup.sh` builds the tiny test model in models/tiny-llama".into(),
-            }),
+    match build_registry(path, &resolved) {
+        Ok(reg) => resolved.registry = reg,
+        Err(p) => problems.extend(p),
+    }
+    if problems.is_empty() {
+        let overridden = matches!(
+            resolved.origin("model.path"),
+            Origin::Env { .. } | Origin::Set { .. }
+        );
+        match models::resolve_models(&resolved.scenario, &resolved.registry, dirs, overridden) {
+            Ok(m) => resolved.models = m,
+            Err(list) => problems.extend(list.into_iter().map(|p| Problem {
+                origin: resolved.origin(&p.field),
+                field: p.field,
+                message: p.message,
+                hint: p.hint,
+            })),
         }
     }
-    if let Err(e) = expand::check_filter(&resolved.scenario) {
+    if problems.is_empty() {
+        problems.extend(
+            validate::validate_backends(&resolved.scenario, &resolved.models, &resolved.registry)
+                .into_iter()
+                .map(|f| Problem {
+                    origin: resolved.origin(&f.field),
+                    field: f.field,
+                    message: f.message,
+                    hint: f.hint,
+                }),
+        );
+    }
+    if problems.is_empty()
+        && let Err(e) = expand::expand(&resolved.scenario, &resolved.models, &resolved.registry)
+    {
         problems.push(Problem {
             field: "matrix.filter".into(),
             origin: resolved.origin("matrix.filter"),
@@ -236,6 +265,95 @@ pub fn load_str(
     } else {
         Err(ScenarioError::Invalid(problems))
     }
+}
+
+/// The registry of `resolved`: built-ins, then the included files, then
+/// the scenario's own `[backends]`.
+fn build_registry(path: &Path, resolved: &Resolved) -> Result<Registry, Vec<Problem>> {
+    let s = &resolved.scenario;
+    let mut layers = Vec::new();
+    let mut problems = Vec::new();
+    let base = path.parent().unwrap_or(Path::new("."));
+    for (i, inc) in s.include.iter().enumerate() {
+        let field = format!("include.{i}");
+        let file = base.join(inc);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem {
+                    origin: resolved.origin(&field),
+                    field,
+                    message: format!("cannot read {}: {e}", file.display()),
+                    hint: "paths in `include` are relative to the scenario file".into(),
+                });
+                continue;
+            }
+        };
+        let table: Table = match toml::from_str(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                let source = SourceMap::new(&text);
+                let (line, col) = source.line_col(e.span().map_or(0, |s| s.start));
+                problems.push(Problem {
+                    origin: Origin::File {
+                        path: file.clone(),
+                        line: Some(line),
+                    },
+                    field: format!("{field} (column {col})"),
+                    message: e.message().trim().to_string(),
+                    hint: "fix the TOML syntax of the included file".into(),
+                });
+                continue;
+            }
+        };
+        let mut map = std::collections::BTreeMap::new();
+        for (k, v) in table {
+            match (k.as_str(), v) {
+                ("backends", Value::Table(b)) => {
+                    for (name, def) in b {
+                        match def {
+                            Value::Table(t) => {
+                                map.insert(name, t);
+                            }
+                            _ => problems.push(Problem {
+                                origin: Origin::File {
+                                    path: file.clone(),
+                                    line: None,
+                                },
+                                field: format!("backends.{name}"),
+                                message: "expected a table".into(),
+                                hint: "write [backends.NAME] tables".into(),
+                            }),
+                        }
+                    }
+                }
+                (other, _) => problems.push(Problem {
+                    origin: Origin::File {
+                        path: file.clone(),
+                        line: None,
+                    },
+                    field: other.to_string(),
+                    message: "an included file holds only [backends.NAME] tables".into(),
+                    hint: "move other settings into the scenario".into(),
+                }),
+            }
+        }
+        layers.push((file.display().to_string(), map));
+    }
+    layers.push((resolved.path.display().to_string(), s.backends.clone()));
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Registry::build(&layers).map_err(|list| {
+        list.into_iter()
+            .map(|p| Problem {
+                origin: resolved.origin(&p.field),
+                hint: "see backends/*.toml for the fields of a backend definition".into(),
+                field: p.field,
+                message: p.message,
+            })
+            .collect()
+    })
 }
 
 fn parse_error(path: &Path, source: &SourceMap, e: &toml::de::Error) -> ScenarioError {

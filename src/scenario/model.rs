@@ -16,8 +16,17 @@ pub struct Scenario {
     pub name: String,
     /// Free text shown by `plan`.
     pub description: String,
+    /// Files (relative to the scenario) with further `[backends.NAME]` tables.
+    pub include: Vec<String>,
     pub model: ModelSection,
+    /// Several models, each with its own backend; the model is an axis.
+    /// Empty: the one model of `[model]`, served by `backend.kind`.
+    pub models: Vec<ModelEntry>,
     pub backend: BackendSection,
+    /// Backend definitions of this scenario: new ones, or keys overriding a
+    /// built-in definition of the same name (see `backends/*.toml`).
+    pub backends: BTreeMap<String, toml::Table>,
+    pub launcher: LauncherSection,
     pub router: RouterSection,
     pub workload: WorkloadSection,
     pub matrix: MatrixSection,
@@ -34,30 +43,31 @@ pub struct ModelSection {
     pub path: String,
 }
 
-/// Which server program serves the model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BackendKind {
-    /// `mlx_lm.server`, run as `python -m mlx_lm server`.
-    #[default]
-    MlxLm,
+/// One `[[models]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelEntry {
+    /// Label in results; empty = the last part of the path.
+    pub name: String,
+    /// As `model.path`; empty = `model.path`. A `model.path` given in the
+    /// environment (`MLX_MODEL_PATH`) or by `--set` replaces every entry's path.
+    pub path: String,
+    /// Backend name, or `auto` (routed by the model's `config.json`); empty =
+    /// `backend.kind`.
+    pub backend: String,
+    /// Extra server arguments for this model only.
+    pub args: Vec<String>,
 }
 
-impl BackendKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackendKind::MlxLm => "mlx_lm",
-        }
-    }
-}
-
-/// `[backend]`: how the servers are launched.
+/// `[backend]`: the default backend and settings shared by every backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendSection {
-    pub kind: BackendKind,
-    /// Python interpreter with mlx-lm installed. Empty: `.mlxrun/venv/bin/python`
-    /// when that exists, else `python3`.
+    /// A backend name (`mlx_lm`, `mlx_vlm`, `llama_server`, `vllm`, `sglang`,
+    /// `openai`, or one defined under `[backends]`), or `auto`.
+    pub kind: String,
+    /// Python interpreter for Python backends (`{{ python }}`). Empty:
+    /// `.mlxrun/venv/bin/python` when that exists, else `python3`.
     pub python: String,
     /// Extra server arguments, one argv element each.
     pub args: Vec<String>,
@@ -68,7 +78,7 @@ pub struct BackendSection {
     pub host: String,
     /// Instance `i` (0-based) listens on `base_port + i`.
     pub base_port: u16,
-    /// Seconds to wait for a 1-token completion to succeed after start.
+    /// Seconds to wait for readiness after start.
     pub ready_timeout_s: f64,
     /// Seconds between SIGTERM and SIGKILL when stopping a server.
     pub stop_grace_s: f64,
@@ -79,7 +89,7 @@ pub struct BackendSection {
 impl Default for BackendSection {
     fn default() -> Self {
         BackendSection {
-            kind: BackendKind::MlxLm,
+            kind: "mlx_lm".into(),
             python: String::new(),
             args: Vec::new(),
             server_args: String::new(),
@@ -92,19 +102,66 @@ impl Default for BackendSection {
     }
 }
 
+/// `[launcher]`: MLX's distributed launcher, used when a point has more
+/// than one rank (`matrix.ranks`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LauncherSection {
+    /// `mlx.launch` executable; empty = the one beside `backend.python`, else `PATH`.
+    pub bin: String,
+    /// `--backend`: ring, mpi or jaccl.
+    pub backend: String,
+    /// `--hosts`; empty = this machine only (127.0.0.1).
+    pub hosts: Vec<String>,
+    /// `--hostfile` (JSON, as mlx.launch reads it); replaces `hosts`.
+    pub hostfile: String,
+    /// First ring port; instance `i` uses `starting_port + 64 × i` upward.
+    pub starting_port: u16,
+    /// `--env NAME=VALUE` for every rank.
+    pub env: Vec<String>,
+    /// Run under mlx.launch even with one rank.
+    pub always: bool,
+}
+
+impl Default for LauncherSection {
+    fn default() -> Self {
+        LauncherSection {
+            bin: String::new(),
+            backend: "ring".into(),
+            hosts: Vec::new(),
+            hostfile: String::new(),
+            starting_port: 32323,
+            env: Vec::new(),
+            always: false,
+        }
+    }
+}
+
 /// How requests reach several instances.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouterKind {
     /// nginx balances across the instances whenever a point has more than one.
     #[default]
     Nginx,
+    /// mlxrun spreads requests over the instances itself.
+    Client,
     /// No router: only one instance per point is allowed.
     None,
 }
 
-/// nginx upstream balancing method.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+impl RouterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouterKind::Nginx => "nginx",
+            RouterKind::Client => "client",
+            RouterKind::None => "none",
+        }
+    }
+}
+
+/// Balancing method (nginx upstream method, or the client router's choice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BalanceMethod {
     #[default]
@@ -121,10 +178,11 @@ impl BalanceMethod {
     }
 }
 
-/// `[router]`: the nginx balancer in front of several instances.
+/// `[router]`: what spreads requests over several instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterSection {
+    /// nginx, client or none (`matrix.router` sweeps it).
     pub kind: RouterKind,
     /// Address nginx listens on.
     pub host: String,
@@ -132,6 +190,7 @@ pub struct RouterSection {
     /// minijinja template for nginx.conf; empty = the built-in
     /// `templates/nginx.conf.j2`.
     pub template: String,
+    /// round_robin or least_conn (`matrix.balance` sweeps it).
     pub method: BalanceMethod,
     /// Idle keep-alive connections nginx keeps to each upstream worker.
     pub keepalive: u32,
@@ -205,6 +264,13 @@ impl Default for WorkloadSection {
 pub struct MatrixSection {
     /// Server instances per point.
     pub instances: Axis<u32>,
+    /// Ranks per host under `mlx.launch` (`-n`); 1 = no launcher.
+    pub ranks: Axis<u32>,
+    /// Router per point (nginx, client); unset = `router.kind`. Only
+    /// multiplies points with more than one instance.
+    pub router: Option<Axis<RouterKind>>,
+    /// Balancing method per point; unset = `router.method`.
+    pub balance: Option<Axis<BalanceMethod>>,
     /// `--decode-concurrency` per instance; unset = not passed (server default).
     pub decode_concurrency: Option<Axis<u32>>,
     /// `--prompt-concurrency` per instance; unset = not passed.
@@ -213,8 +279,12 @@ pub struct MatrixSection {
     pub concurrency: Axis<u32>,
     /// `max_tokens` of every request.
     pub max_tokens: Axis<u32>,
-    /// Further server flags as axes: `prefill_step_size = [512, 2048]` passes
-    /// `--prefill-step-size 512`, then 2048.
+    /// Axes the backend definition names (`[backends.X.axes]`), e.g.
+    /// `parallel = [1, 4]` for llama_server. A model whose backend does not
+    /// know an axis is not multiplied by it.
+    pub axes: BTreeMap<String, Axis<FlagValue>>,
+    /// Raw server flags as axes, for any backend: `prefill_step_size =
+    /// [512, 2048]` passes `--prefill-step-size 512`, then 2048.
     pub server_flags: BTreeMap<String, Axis<FlagValue>>,
     /// minijinja expression over the axis names; points where it is false are
     /// dropped, e.g. `"prompt_concurrency <= decode_concurrency"`.
@@ -227,10 +297,14 @@ impl Default for MatrixSection {
     fn default() -> Self {
         MatrixSection {
             instances: Axis(vec![1]),
+            ranks: Axis(vec![1]),
+            router: None,
+            balance: None,
             decode_concurrency: None,
             prompt_concurrency: None,
             concurrency: Axis(vec![1]),
             max_tokens: Axis(vec![128]),
+            axes: BTreeMap::new(),
             server_flags: BTreeMap::new(),
             filter: String::new(),
             exclude: Vec::new(),
@@ -359,6 +433,32 @@ impl AxisElement for FlagValue {
         "a value, a list of values, or a string like \"a,b\""
     }
 }
+
+/// Enum axis elements are read from their names.
+macro_rules! named_axis_element {
+    ($t:ty, $($name:literal => $v:expr),+) => {
+        impl AxisElement for $t {
+            fn from_text(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok($v),)+
+                    other => Err(format!(
+                        "'{other}' is not one of: {}",
+                        [$($name),+].join(", ")
+                    )),
+                }
+            }
+            fn from_i64(v: i64) -> Result<Self, String> {
+                Err(format!("expected a name, found {v}"))
+            }
+            fn expecting() -> &'static str {
+                concat!("a name or a list of names: ", $($name, " "),+)
+            }
+        }
+    };
+}
+
+named_axis_element!(RouterKind, "nginx" => RouterKind::Nginx, "client" => RouterKind::Client, "none" => RouterKind::None);
+named_axis_element!(BalanceMethod, "round_robin" => BalanceMethod::RoundRobin, "least_conn" => BalanceMethod::LeastConn);
 
 /// Split a list given as text on commas and white space.
 pub fn split_list(s: &str) -> impl Iterator<Item = &str> {

@@ -100,9 +100,23 @@ fn collect(table: &DeTable<'_>, prefix: &str, out: &mut Vec<Entry>) {
     }
 }
 
+/// Arrays index their elements as `path.N` (so `[[models]]` entries are
+/// `models.0`, `models.1`, …).
 fn collect_value(value: &Spanned<DeValue<'_>>, path: &str, out: &mut Vec<Entry>) {
-    if let Some(t) = value.get_ref().as_table() {
-        collect(t, path, out);
+    match value.get_ref() {
+        DeValue::Table(t) => collect(t, path, out),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}.{i}");
+                out.push(Entry {
+                    path: p.clone(),
+                    key: item.span(),
+                    value: item.span(),
+                });
+                collect_value(item, &p, out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -122,6 +136,14 @@ mod tests {
         // an unknown child falls back to its parent
         assert_eq!(m.line_of("matrix.instances"), Some(3));
         assert_eq!(m.line_of("workload.prompt"), None);
+    }
+
+    #[test]
+    fn array_of_tables_entries_are_indexed() {
+        let text = "[[models]]\npath = \"a\"\n\n[[models]]\npath = \"b\"\nbackend = \"auto\"\n";
+        let m = SourceMap::new(text);
+        assert_eq!(m.line_of("models.1.backend"), Some(6));
+        assert_eq!(m.line_of("models.0.path"), Some(2));
     }
 
     #[test]

@@ -57,7 +57,8 @@ fn layers_apply_in_order_defaults_file_env_set() {
     assert_eq!(r.scenario.matrix.concurrency.values(), &[1, 2]);
     assert_eq!(r.scenario.matrix.max_tokens.values(), &[64]);
     assert_eq!(r.scenario.workload.temperature, 0.3);
-    assert!(matches!(r.model, model_path::ModelRef::Local(_)));
+    assert!(r.models[0].local_dir.is_some());
+    assert_eq!(r.models[0].backend, "mlx_lm");
 
     let r = load_text(
         BASE,

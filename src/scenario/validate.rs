@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 
 use super::model::{Axis, RouterKind, Scenario};
+use super::models::ResolvedModel;
 use super::server_args::{flag_for_key, flag_names, parse_server_args};
+use crate::backend::command::{launch_flags, user_args};
+use crate::backend::registry::Registry;
 
 /// One finding: field path, what is wrong, what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +26,15 @@ fn finding(field: &str, message: impl Into<String>, hint: impl Into<String>) -> 
     }
 }
 
-/// Names usable in `matrix.filter` and `matrix.exclude`.
+/// Names usable in `matrix.filter` and `matrix.exclude` (besides the
+/// backends' own axes and the raw server flags).
 pub const AXIS_NAMES: &[&str] = &[
     "model",
+    "backend",
     "instances",
+    "ranks",
+    "router",
+    "balance",
     "decode_concurrency",
     "prompt_concurrency",
     "concurrency",
@@ -43,14 +51,42 @@ const OWNED_FLAGS: &[(&str, &str)] = &[
 /// Every problem with `s` (empty when it is fine).
 pub fn validate(s: &Scenario) -> Vec<Finding> {
     let mut out = Vec::new();
-    if s.model.path.trim().is_empty() {
+    positive_axis(&mut out, "matrix.instances", Some(&s.matrix.instances));
+    positive_axis(&mut out, "matrix.ranks", Some(&s.matrix.ranks));
+    for (key, axis) in &s.matrix.axes {
+        if axis.values().is_empty() {
+            out.push(finding(
+                &format!("matrix.axes.{key}"),
+                "the axis has no values",
+                "give at least one value",
+            ));
+        }
+    }
+    if let Some(a) = &s.matrix.router
+        && a.values().is_empty()
+    {
         out.push(finding(
-            "model.path",
-            "no model given",
-            "set [model] path = \"org/name\" or a local folder, or export MLX_MODEL_PATH",
+            "matrix.router",
+            "the axis has no values",
+            "list nginx, client, or both",
         ));
     }
-    positive_axis(&mut out, "matrix.instances", Some(&s.matrix.instances));
+    if let Some(a) = &s.matrix.balance
+        && a.values().is_empty()
+    {
+        out.push(finding(
+            "matrix.balance",
+            "the axis has no values",
+            "list round_robin, least_conn, or both",
+        ));
+    }
+    if !["ring", "mpi", "jaccl", "nccl"].contains(&s.launcher.backend.as_str()) {
+        out.push(finding(
+            "launcher.backend",
+            format!("'{}' is not an mlx.launch backend", s.launcher.backend),
+            "use ring, mpi or jaccl (nccl on CUDA)",
+        ));
+    }
     positive_axis(
         &mut out,
         "matrix.decode_concurrency",
@@ -126,32 +162,41 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
             "lower backend.base_port or the instance counts",
         ));
     }
+    let routers: Vec<RouterKind> = match &s.matrix.router {
+        Some(a) => a.values().to_vec(),
+        None => vec![s.router.kind],
+    };
     if max_instances > 1 {
-        match s.router.kind {
-            RouterKind::None => out.push(finding(
-                "router.kind",
+        if routers.contains(&RouterKind::None) {
+            let field = if s.matrix.router.is_some() {
+                "matrix.router"
+            } else {
+                "router.kind"
+            };
+            out.push(finding(
+                field,
                 format!("router \"none\" cannot serve {max_instances} instances"),
-                "set router.kind = \"nginx\" or keep matrix.instances at 1",
-            )),
-            RouterKind::Nginx => {
-                let p = u32::from(s.router.port);
-                if p >= u32::from(s.backend.base_port) && p <= last_port {
-                    out.push(finding(
-                        "router.port",
-                        format!(
-                            "nginx port {p} overlaps the instance ports {}..={last_port}",
-                            s.backend.base_port
-                        ),
-                        "move router.port or backend.base_port",
-                    ));
-                }
-                if s.router.port == 0 {
-                    out.push(finding(
-                        "router.port",
-                        "port 0 is not allowed",
-                        "pick a port from 1024 to 65535",
-                    ));
-                }
+                "use nginx or client, or keep matrix.instances at 1",
+            ));
+        }
+        if routers.contains(&RouterKind::Nginx) {
+            let p = u32::from(s.router.port);
+            if p >= u32::from(s.backend.base_port) && p <= last_port {
+                out.push(finding(
+                    "router.port",
+                    format!(
+                        "nginx port {p} overlaps the instance ports {}..={last_port}",
+                        s.backend.base_port
+                    ),
+                    "move router.port or backend.base_port",
+                ));
+            }
+            if s.router.port == 0 {
+                out.push(finding(
+                    "router.port",
+                    "port 0 is not allowed",
+                    "pick a port from 1024 to 65535",
+                ));
             }
         }
     }
@@ -217,25 +262,14 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
         ));
     }
 
-    let mut user_args = s.backend.args.clone();
     match parse_server_args(&s.backend.server_args) {
-        Ok(a) => user_args.extend(a),
+        Ok(_) => {}
         Err(e) => out.push(finding(
             "backend.server_args",
             e,
             "close the quote, or use the comma form --flag=value,--other=value",
         )),
     }
-    for name in flag_names(&user_args) {
-        if let Some((flag, field)) = OWNED_FLAGS.iter().find(|(f, _)| *f == name) {
-            out.push(finding(
-                "backend.args",
-                format!("{flag} is set by mlxrun"),
-                format!("remove it from the server args and set {field} instead"),
-            ));
-        }
-    }
-
     if !s.matrix.filter.trim().is_empty() {
         let env = minijinja::Environment::new();
         if let Err(e) = env.compile_expression(&s.matrix.filter) {
@@ -256,16 +290,134 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
             ));
         }
         for key in rule.keys() {
-            if !AXIS_NAMES.contains(&key.as_str()) && !flag_keys.contains(key.as_str()) {
+            if !AXIS_NAMES.contains(&key.as_str())
+                && !flag_keys.contains(key.as_str())
+                && !s.matrix.axes.contains_key(key)
+            {
                 let names: Vec<&str> = AXIS_NAMES
                     .iter()
                     .copied()
                     .chain(flag_keys.iter().copied())
+                    .chain(s.matrix.axes.keys().map(String::as_str))
                     .collect();
                 out.push(finding(
                     &format!("matrix.exclude[{i}].{key}"),
                     "not an axis",
                     format!("axes are: {}", names.join(", ")),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Checks that need the models and their backend definitions.
+pub fn validate_backends(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let used: Vec<(&ResolvedModel, &crate::backend::def::BackendDef)> = models
+        .iter()
+        .filter_map(|m| reg.get(&m.backend).map(|d| (m, d)))
+        .collect();
+    let mut axis_fields: Vec<(String, String)> = s
+        .matrix
+        .axes
+        .keys()
+        .map(|k| (k.clone(), format!("matrix.axes.{k}")))
+        .collect();
+    if s.matrix.decode_concurrency.is_some() {
+        axis_fields.push((
+            "decode_concurrency".into(),
+            "matrix.decode_concurrency".into(),
+        ));
+    }
+    if s.matrix.prompt_concurrency.is_some() {
+        axis_fields.push((
+            "prompt_concurrency".into(),
+            "matrix.prompt_concurrency".into(),
+        ));
+    }
+    for (axis, field) in &axis_fields {
+        if used.iter().any(|(_, d)| d.axes.contains_key(axis)) {
+            continue;
+        }
+        let backends: Vec<&str> = used.iter().map(|(m, _)| m.backend.as_str()).collect();
+        let known: Vec<&str> = used
+            .iter()
+            .flat_map(|(_, d)| d.axes.keys().map(String::as_str))
+            .collect();
+        let hint = match super::error::did_you_mean(axis, known.iter().copied()) {
+            Some(k) => format!("did you mean `{k}`?"),
+            None if known.is_empty() => "this backend takes no axes; use matrix.server_flags for raw flags, or add [backends.NAME.axes]".into(),
+            None => format!("axes of these backends: {}; raw flags go in matrix.server_flags", known.join(", ")),
+        };
+        out.push(finding(
+            field,
+            format!(
+                "no backend of this scenario ({}) takes the axis `{axis}`",
+                backends.join(", ")
+            ),
+            hint,
+        ));
+    }
+    let max_ranks = s.matrix.ranks.values().iter().copied().max().unwrap_or(1);
+    let max_instances = s
+        .matrix
+        .instances
+        .values()
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1);
+    for (m, d) in &used {
+        if max_ranks > 1 && !d.multi_rank {
+            out.push(finding(
+                "matrix.ranks",
+                format!("backend `{}` (model {}) cannot run several ranks", m.backend, m.name),
+                "keep matrix.ranks at 1 for it, or set multi_rank = true in its definition if it runs under mlx.launch",
+            ));
+        }
+        if !d.launches() {
+            if max_instances as usize > d.urls.len() {
+                out.push(finding(
+                    "matrix.instances",
+                    format!(
+                        "backend `{}` lists {} URL(s), fewer than the {max_instances} instances asked for",
+                        m.backend,
+                        d.urls.len()
+                    ),
+                    format!("add URLs to [backends.{}] urls, or lower matrix.instances", m.backend),
+                ));
+            }
+            let routers = match &s.matrix.router {
+                Some(a) => a.values().to_vec(),
+                None => vec![s.router.kind],
+            };
+            if max_instances > 1
+                && routers.contains(&RouterKind::Nginx)
+                && d.urls.iter().any(|u| u.starts_with("https:"))
+            {
+                out.push(finding(
+                    "router.kind",
+                    format!(
+                        "nginx cannot balance the https URLs of backend `{}`",
+                        m.backend
+                    ),
+                    "use router.kind = \"client\" (or matrix.router = [\"client\"])",
+                ));
+            }
+        }
+        let owned = launch_flags(d);
+        for name in flag_names(&user_args(s, Some(m))) {
+            if owned.contains(&name) {
+                let field = if m.field == "model.path" {
+                    "backend.args".to_string()
+                } else {
+                    format!("{}.args", m.field)
+                };
+                out.push(finding(
+                    &field,
+                    format!("{name} is set by mlxrun (backend `{}` launches with it)", m.backend),
+                    "remove it from the server args: host, port and model come from backend.host, backend.base_port and the model path",
                 ));
             }
         }
@@ -333,7 +485,6 @@ mod tests {
     #[test]
     fn default_with_model_is_valid() {
         assert!(validate(&ok_scenario()).is_empty());
-        assert_eq!(fields(&Scenario::default()), vec!["model.path"]);
     }
 
     #[test]
@@ -351,6 +502,54 @@ mod tests {
         assert!(fields(&s).contains(&"router.kind".to_string()));
     }
 
+    fn one_model(s: &Scenario, backend: &str) -> Vec<Finding> {
+        let m = ResolvedModel {
+            index: 0,
+            name: "m".into(),
+            spec: "m".into(),
+            arg: "m".into(),
+            local_dir: None,
+            backend: backend.into(),
+            route_rule: None,
+            args: Vec::new(),
+            field: "model.path".into(),
+        };
+        validate_backends(s, &[m], &Registry::builtin())
+    }
+
+    #[test]
+    fn backend_axes_ranks_and_urls_are_checked() {
+        let mut s = ok_scenario();
+        s.matrix.axes.insert("paralel".into(), Axis(vec![]));
+        s.matrix.ranks = Axis(vec![1, 2]);
+        s.matrix.instances = Axis(vec![2]);
+        let v = one_model(&s, "llama_server");
+        assert!(
+            v.iter()
+                .any(|f| f.field == "matrix.axes.paralel" && f.hint.contains("`parallel`")),
+            "{v:?}"
+        );
+        assert!(v.iter().any(|f| f.field == "matrix.ranks"));
+        assert!(
+            one_model(&s, "mlx_lm")
+                .iter()
+                .all(|f| f.field != "matrix.ranks")
+        );
+        let v = one_model(&s, "openai");
+        assert!(
+            v.iter()
+                .any(|f| f.field == "matrix.instances" && f.message.contains("1 URL")),
+            "{v:?}"
+        );
+        s.matrix.axes.clear();
+        s.matrix.decode_concurrency = Some(Axis(vec![4]));
+        let v = one_model(&s, "vllm");
+        assert!(
+            v.iter().any(|f| f.field == "matrix.decode_concurrency"),
+            "{v:?}"
+        );
+    }
+
     #[test]
     fn owned_and_reserved_flags_are_refused() {
         let mut s = ok_scenario();
@@ -359,8 +558,9 @@ mod tests {
             .server_flags
             .insert("decode_concurrency".into(), Axis(vec![]));
         let v = validate(&s);
+        let b = one_model(&s, "mlx_lm");
         assert!(
-            v.iter()
+            b.iter()
                 .any(|f| f.field == "backend.args" && f.message.contains("--port"))
         );
         assert!(

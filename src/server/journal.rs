@@ -46,6 +46,13 @@ impl Journal {
         }));
     }
 
+    /// Record a rank process found under a launcher (same process group).
+    pub fn rank(&self, name: &str, pid: i32, pgid: i32, rank: Option<u32>) {
+        self.write(json!({
+            "event": "rank", "ts": now(), "name": name, "pid": pid, "pgid": pgid, "rank": rank,
+        }));
+    }
+
     /// Record a stop.
     pub fn stopped(&self, name: &str, pid: i32) {
         self.write(json!({"event": "stop", "ts": now(), "name": name, "pid": pid, "pgid": pid}));

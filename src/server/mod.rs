@@ -1,11 +1,13 @@
-//! Server processes: the backend's instances and the nginx balancer, from
-//! start to readiness to a clean stop.
+//! Server processes: the backend's instances (with all their ranks) and the
+//! nginx balancer, from start to readiness to a clean stop, and nginx's
+//! access log read back for per-instance accounting.
 
+pub mod access_log;
 pub mod journal;
-pub mod mlx_lm;
 pub mod nginx;
 pub mod ports;
 pub mod process;
+pub mod ranks;
 pub mod readiness;
 pub mod set;
 
@@ -22,16 +24,31 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// A server did not become ready (or exited while starting).
-    #[error("{name} (port {port}) {reason}; last log lines:\n{tail}\n  log: {log}\n  next: {hint}")]
-    NotReady {
-        name: String,
-        port: u16,
-        reason: String,
-        tail: String,
-        log: String,
-        hint: String,
-    },
+    #[error("{0}")]
+    NotReady(Box<NotReady>),
     /// Stopped by Ctrl-C or SIGTERM while starting.
     #[error("interrupted while starting servers")]
     Interrupted,
+}
+
+/// Why a server was not ready, with its log tail and the next step.
+#[derive(Debug)]
+pub struct NotReady {
+    pub name: String,
+    /// Where it was probed (`http://host:port`).
+    pub at: String,
+    pub reason: String,
+    pub tail: String,
+    pub log: String,
+    pub hint: String,
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}) {}; last log lines:\n{}\n  log: {}\n  next: {}",
+            self.name, self.at, self.reason, self.tail, self.log, self.hint
+        )
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::scenario::model::RouterSection;
+use crate::scenario::model::{BalanceMethod, RouterSection};
 
 /// The template shipped with mlxrun.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../templates/nginx.conf.j2");
@@ -36,7 +36,12 @@ pub struct NginxContext {
 }
 
 impl NginxContext {
-    pub fn new(router: &RouterSection, prefix: &Path, upstreams: Vec<Upstream>) -> NginxContext {
+    pub fn new(
+        router: &RouterSection,
+        prefix: &Path,
+        upstreams: Vec<Upstream>,
+        method: BalanceMethod,
+    ) -> NginxContext {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
         NginxContext {
@@ -44,7 +49,7 @@ impl NginxContext {
             listen_host: router.host.clone(),
             listen_port: router.port,
             upstreams,
-            method: router.method.as_str().to_string(),
+            method: method.as_str().to_string(),
             keepalive: router.keepalive,
             proxy_timeout_s: router.proxy_timeout_s,
             run_as_user: root.then(|| "root".to_string()),

@@ -1,48 +1,79 @@
-//! Readiness: a server is ready when its port answers and then a real
-//! 1-token chat completion succeeds (`/health` of mlx_lm.server answers
-//! before the model is loaded, so it proves nothing).
+//! Readiness: a server is ready when a real request succeeds: a 1-token
+//! completion (mlx_lm.server's `/health` answers before the model is
+//! loaded, so it proves nothing there), or `GET /health` for backends whose
+//! health endpoint waits for the model (llama.cpp, vLLM, SGLang), as the
+//! backend definition says.
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
 use tokio_util::sync::CancellationToken;
 
 use super::ServerError;
 use super::process::ManagedProcess;
 
-/// The body of the readiness probe.
-pub const PROBE_BODY: &str = r#"{"messages":[{"role":"user","content":"ping"}],"max_tokens":1,"temperature":0.0,"stream":false}"#;
+/// How readiness is checked.
+#[derive(Clone)]
+pub enum Probe {
+    /// `POST path` with `body` (a 1-token completion) answers 2xx.
+    Completion {
+        path: String,
+        body: Bytes,
+        headers: HeaderMap,
+    },
+    /// `GET path` answers 2xx.
+    Health { path: String, headers: HeaderMap },
+}
 
-/// Wait until `proc` serves a 1-token completion at `host:port`.
-/// Returns how long it took.
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Completion { path, .. } => write!(f, "Completion({path})"),
+            Probe::Health { path, .. } => write!(f, "Health({path})"),
+        }
+    }
+}
+
+/// Wait until the server at `base_url` (`http://host:port`) passes `probe`.
+/// `proc` is the process behind it, when mlxrun started it (its exit ends
+/// the wait early, and its log tail goes into the error). Returns how long
+/// it took.
+#[allow(clippy::too_many_arguments)]
 pub async fn wait_ready(
     client: &reqwest::Client,
-    proc: &mut ManagedProcess,
-    host: &str,
-    port: u16,
+    mut proc: Option<&mut ManagedProcess>,
+    name: &str,
+    base_url: &str,
+    probe: &Probe,
     timeout: Duration,
     cancel: &CancellationToken,
     hint: &str,
 ) -> Result<Duration, ServerError> {
     let started = tokio::time::Instant::now();
     let deadline = started + timeout;
-    let url = format!("http://{}/v1/chat/completions", host_port(host, port));
-    let mut last = String::from("port never answered");
+    let mut last = String::from("never answered");
     loop {
         if cancel.is_cancelled() {
             return Err(ServerError::Interrupted);
         }
-        if let Some(status) = proc.exited() {
+        if let Some(p) = proc.as_deref_mut()
+            && let Some(status) = p.exited()
+        {
             return Err(not_ready(
-                proc,
-                port,
+                Some(p),
+                name,
+                base_url,
                 format!("exited while starting ({status})"),
                 hint,
             ));
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Err(not_ready(
-                proc,
-                port,
+                proc.as_deref(),
+                name,
+                base_url,
                 format!(
                     "did not become ready within {:.0} s ({last})",
                     timeout.as_secs_f64()
@@ -50,29 +81,34 @@ pub async fn wait_ready(
                 hint,
             ));
         }
-        let connect = tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect((host, port)),
-        )
-        .await;
-        if matches!(connect, Ok(Ok(_))) {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let sent = client
-                .post(&url)
+        let remaining = deadline.saturating_duration_since(now);
+        let request = match probe {
+            Probe::Completion {
+                path,
+                body,
+                headers,
+            } => client
+                .post(format!("{base_url}{path}"))
                 .header("content-type", "application/json")
-                .body(PROBE_BODY)
-                .timeout(remaining.max(Duration::from_millis(100)))
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    // drain the body so the connection ends cleanly
-                    let _ = r.bytes().await;
-                    return Ok(started.elapsed());
-                }
-                Ok(r) => last = format!("last probe answered HTTP {}", r.status().as_u16()),
-                Err(e) => last = format!("last probe failed: {e}"),
+                .headers(headers.clone())
+                .body(body.clone()),
+            Probe::Health { path, headers } => client
+                .get(format!("{base_url}{path}"))
+                .headers(headers.clone()),
+        };
+        let sent = request
+            .timeout(remaining.max(Duration::from_millis(100)))
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                // drain the body so the connection ends cleanly
+                let _ = r.bytes().await;
+                return Ok(started.elapsed());
             }
+            Ok(r) => last = format!("last probe answered HTTP {}", r.status().as_u16()),
+            Err(e) if e.is_connect() => last = "port never answered".into(),
+            Err(e) => last = format!("last probe failed: {e}"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -90,15 +126,28 @@ pub fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn not_ready(proc: &ManagedProcess, port: u16, reason: String, hint: &str) -> ServerError {
-    ServerError::NotReady {
-        name: proc.name().to_string(),
-        port,
+fn not_ready(
+    proc: Option<&ManagedProcess>,
+    name: &str,
+    at: &str,
+    reason: String,
+    hint: &str,
+) -> ServerError {
+    let (tail, log) = match proc {
+        Some(p) => (indent(&p.log_tail(20)), p.log_path().display().to_string()),
+        None => (
+            "    (an external endpoint: mlxrun did not start it and has no log)".into(),
+            "-".into(),
+        ),
+    };
+    ServerError::NotReady(Box::new(super::NotReady {
+        name: name.to_string(),
+        at: at.to_string(),
         reason,
-        tail: indent(&proc.log_tail(20)),
-        log: proc.log_path().display().to_string(),
+        tail,
+        log,
         hint: hint.to_string(),
-    }
+    }))
 }
 
 fn indent(s: &str) -> String {

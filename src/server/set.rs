@@ -1,6 +1,9 @@
-//! A server set: the instances of one server configuration (started
-//! concurrently, each on `base_port + i`) and, when there is more than one,
-//! nginx in front of them. Started as a unit, stopped as a unit.
+//! A server set: the instances of one server configuration (launched
+//! concurrently, each on `base_port + i`, each possibly several ranks under
+//! mlx.launch; or the URLs of an external endpoint) and the router in front
+//! (nginx, or none when the client spreads requests itself). Instances and
+//! front start and stop as a unit, but the front can be swapped alone when
+//! the next configuration differs only in its router.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,61 +15,142 @@ use tokio_util::sync::CancellationToken;
 use super::journal::Journal;
 use super::nginx::{self, NginxContext, Upstream};
 use super::process::ManagedProcess;
-use super::readiness::{host_port, wait_ready};
-use super::{ServerError, mlx_lm, ports};
+use super::ranks::{self, RankProcess};
+use super::readiness::{Probe, host_port, wait_ready};
+use super::{ServerError, ports};
+use crate::backend::command::Commands;
+use crate::backend::def::{BackendDef, Ready, parse_request_line};
+use crate::backend::registry::Registry;
+use crate::backend::secrets::Secrets;
+use crate::load::client::{BodySpec, auth_headers, request_body};
 use crate::scenario::Scenario;
 use crate::scenario::expand::ServerConfig;
 use crate::scenario::model::RouterKind;
+use crate::scenario::models::ResolvedModel;
 
 /// What every start needs.
 #[derive(Debug, Clone)]
 pub struct StartContext {
     pub scenario: Scenario,
+    pub registry: Registry,
+    pub models: Vec<ResolvedModel>,
     pub python: String,
-    /// The `--model` argument.
-    pub model: String,
     pub run_dir: PathBuf,
     pub client: reqwest::Client,
     pub journal: Journal,
     pub cancel: CancellationToken,
     /// Number of server configurations in the run (for log markers).
     pub total_configs: usize,
+    pub secrets: Secrets,
 }
 
-/// Whether points of `cfg` go through nginx.
-pub fn uses_nginx(s: &Scenario, cfg: &ServerConfig) -> bool {
-    cfg.instances > 1 && s.router.kind == RouterKind::Nginx
-}
-
-/// The commands a configuration runs, as `(name, argv)`; for `plan`.
-pub fn commands(ctx: &StartContext, cfg: &ServerConfig) -> Vec<(String, Vec<String>)> {
-    let s = &ctx.scenario;
-    let mut out: Vec<(String, Vec<String>)> = (0..cfg.instances)
-        .map(|i| {
-            let port = instance_port(s, i);
-            (
-                instance_name(i),
-                mlx_lm::instance_argv(s, &ctx.python, &ctx.model, cfg, port),
-            )
-        })
-        .collect();
-    if uses_nginx(s, cfg) {
-        out.push((
-            "nginx".into(),
-            nginx::command(&s.router.nginx_bin, &nginx_prefix(&ctx.run_dir)),
-        ));
+impl StartContext {
+    pub fn commands(&self) -> Commands<'_> {
+        Commands {
+            scenario: &self.scenario,
+            registry: &self.registry,
+            models: &self.models,
+            python: self.python.clone(),
+        }
     }
-    out
+
+    pub fn def(&self, cfg: &ServerConfig) -> Result<&BackendDef, ServerError> {
+        self.registry
+            .get(&cfg.backend)
+            .ok_or_else(|| ServerError::Setup(format!("unknown backend `{}`", cfg.backend)))
+    }
 }
 
-/// Port of instance `i`.
-pub fn instance_port(s: &Scenario, i: u32) -> u16 {
-    (u32::from(s.backend.base_port) + i) as u16
+/// Where one instance answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `instance-<i>`.
+    pub name: String,
+    /// `http://host:port` (no trailing slash, no `/v1`).
+    pub base_url: String,
+    /// `host:port`, as nginx and its access log name it.
+    pub address: String,
+    pub host: String,
+    pub port: u16,
 }
 
 /// Name (and log file stem) of instance `i`.
 pub fn instance_name(i: u32) -> String {
     format!("instance-{i}")
+}
+
+/// Port of launched instance `i`.
+pub fn instance_port(s: &Scenario, i: u32) -> u16 {
+    (u32::from(s.backend.base_port) + i) as u16
+}
+
+/// The endpoint of an external URL.
+pub fn external_endpoint(i: u32, url: &str) -> Result<Endpoint, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("'{url}': {e}"))?;
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let mut base = url.trim_end_matches('/').to_string();
+    if let Some(stripped) = base.strip_suffix("/v1") {
+        base = stripped.to_string();
+    }
+    Ok(Endpoint {
+        name: instance_name(i),
+        address: host_port(&host, port),
+        base_url: base,
+        host,
+        port,
+    })
+}
+
+/// The endpoints of `cfg`'s instances.
+pub fn endpoints(
+    s: &Scenario,
+    def: &BackendDef,
+    cfg: &ServerConfig,
+) -> Result<Vec<Endpoint>, String> {
+    (0..cfg.instances)
+        .map(|i| {
+            if def.launches() {
+                let port = instance_port(s, i);
+                let address = host_port(&s.backend.host, port);
+                Ok(Endpoint {
+                    name: instance_name(i),
+                    base_url: format!("http://{address}"),
+                    address,
+                    host: s.backend.host.clone(),
+                    port,
+                })
+            } else {
+                let url = def.urls.get(i as usize).ok_or_else(|| {
+                    format!("backend `{}` has no URL for instance {i}", cfg.backend)
+                })?;
+                external_endpoint(i, url)
+            }
+        })
+        .collect()
+}
+
+/// The commands a configuration runs, as `(name, argv)`; for `plan`.
+pub fn commands(
+    ctx: &StartContext,
+    cfg: &ServerConfig,
+) -> Result<Vec<(String, Vec<String>)>, String> {
+    let s = &ctx.scenario;
+    let def = ctx.def(cfg).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    if def.launches() {
+        for i in 0..cfg.instances {
+            let argv = ctx.commands().instance_argv(cfg, i, instance_port(s, i))?;
+            out.push((instance_name(i), argv));
+        }
+    }
+    if cfg.uses_nginx() {
+        out.push((
+            "nginx".into(),
+            nginx::command(&s.router.nginx_bin, &nginx_prefix(&ctx.run_dir)),
+        ));
+    }
+    Ok(out)
 }
 
 /// nginx's prefix folder in a run.
@@ -75,90 +159,222 @@ pub fn nginx_prefix(run_dir: &Path) -> PathBuf {
 }
 
 /// The nginx config for `cfg` with nginx's prefix folder `prefix`, rendered.
-pub fn nginx_config(s: &Scenario, prefix: &Path, cfg: &ServerConfig) -> Result<String, String> {
-    let upstreams = (0..cfg.instances)
-        .map(|i| Upstream {
-            host: s.backend.host.clone(),
-            port: instance_port(s, i),
+pub fn nginx_config(
+    s: &Scenario,
+    prefix: &Path,
+    cfg: &ServerConfig,
+    endpoints: &[Endpoint],
+) -> Result<String, String> {
+    let upstreams = endpoints
+        .iter()
+        .map(|e| Upstream {
+            host: e.host.clone(),
+            port: e.port,
         })
         .collect();
-    let ctx = NginxContext::new(&s.router, prefix, upstreams);
+    let method = cfg.balance.unwrap_or(s.router.method);
+    let ctx = NginxContext::new(&s.router, prefix, upstreams, method);
     let (name, template) = nginx::template_source(&s.router)?;
     nginx::render(&name, &template, &ctx)
+}
+
+/// How readiness of `cfg`'s instances is checked.
+pub fn ready_probe(ctx: &StartContext, cfg: &ServerConfig) -> Result<Probe, ServerError> {
+    let def = ctx.def(cfg)?;
+    let headers = auth_headers(ctx.secrets.key(&cfg.backend));
+    Ok(match def.ready {
+        Ready::Health => Probe::Health {
+            path: def.health_path.clone(),
+            headers,
+        },
+        Ready::Completion => {
+            let model = ctx
+                .commands()
+                .request_model(cfg)
+                .map_err(ServerError::Setup)?;
+            Probe::Completion {
+                path: def.api.path().to_string(),
+                body: request_body(&BodySpec {
+                    api: def.api,
+                    prompt: "ping",
+                    max_tokens: 1,
+                    temperature: 0.0,
+                    stream: false,
+                    model: model.as_deref(),
+                }),
+                headers,
+            }
+        }
+    })
+}
+
+/// One instance: its process (none for an external endpoint), where it
+/// answers, and its ranks under mlx.launch.
+#[derive(Debug)]
+struct Instance {
+    proc: Option<ManagedProcess>,
+    endpoint: Endpoint,
+    ranks: Vec<RankProcess>,
 }
 
 /// Running servers of one configuration.
 #[derive(Debug)]
 pub struct ServerSet {
-    instances: Vec<(ManagedProcess, u16)>,
+    cfg: ServerConfig,
+    instances: Vec<Instance>,
     nginx: Option<(ManagedProcess, u16)>,
-    /// Where the client sends requests: nginx, or the single instance.
-    pub base_url: String,
-    host: String,
+    /// Base URLs requests go to: nginx, the single instance, or every
+    /// instance (client router).
+    pub targets: Vec<String>,
     grace: Duration,
     journal: Journal,
+    router_host: String,
     /// Seconds from the first spawn until everything answered.
     pub ready_secs: f64,
 }
 
 impl ServerSet {
-    /// Start every instance of `cfg` (and nginx when needed), wait for all
-    /// to be ready. On failure everything started is stopped again.
+    /// Start every instance of `cfg` (and its front), wait for all to be
+    /// ready. On failure everything started is stopped again.
     pub async fn start(ctx: &StartContext, cfg: &ServerConfig) -> Result<ServerSet, ServerError> {
         let s = &ctx.scenario;
+        let def = ctx.def(cfg)?.clone();
         let started = tokio::time::Instant::now();
+        let eps = endpoints(s, &def, cfg).map_err(ServerError::Setup)?;
         let mut set = ServerSet {
+            cfg: cfg.clone(),
             instances: Vec::new(),
             nginx: None,
-            base_url: String::new(),
-            host: s.backend.host.clone(),
+            targets: Vec::new(),
             grace: Duration::from_secs_f64(s.backend.stop_grace_s),
             journal: ctx.journal.clone(),
+            router_host: s.router.host.clone(),
             ready_secs: 0.0,
         };
         let logs = ctx.run_dir.join("logs");
-        for i in 0..cfg.instances {
-            let port = instance_port(s, i);
-            let name = instance_name(i);
-            let argv = mlx_lm::instance_argv(s, &ctx.python, &ctx.model, cfg, port);
-            let log = logs.join(format!("{name}.log"));
-            let env = [("PYTHONUNBUFFERED".to_string(), "1".to_string())];
-            match spawn_logged(ctx, cfg, &name, &argv, &log, &env) {
-                Ok(p) => set.instances.push((p, port)),
-                Err(e) => {
-                    set.stop().await;
-                    return Err(e);
+        for (i, ep) in eps.into_iter().enumerate() {
+            let i = i as u32;
+            let proc = if def.launches() {
+                let argv = ctx
+                    .commands()
+                    .instance_argv(cfg, i, ep.port)
+                    .map_err(ServerError::Setup);
+                let argv = match argv {
+                    Ok(a) => a,
+                    Err(e) => {
+                        set.stop().await;
+                        return Err(e);
+                    }
+                };
+                let log = logs.join(format!("{}.log", ep.name));
+                let env: Vec<(String, String)> = def
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                match spawn_logged(ctx, cfg, &ep.name, &argv, &log, &env) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        set.stop().await;
+                        return Err(e);
+                    }
                 }
-            }
+            } else {
+                None
+            };
+            set.instances.push(Instance {
+                proc,
+                endpoint: ep,
+                ranks: Vec::new(),
+            });
         }
+        let probe = match ready_probe(ctx, cfg) {
+            Ok(p) => p,
+            Err(e) => {
+                set.stop().await;
+                return Err(e);
+            }
+        };
         let timeout = Duration::from_secs_f64(s.backend.ready_timeout_s);
-        let hint = "see the log above; raise backend.ready_timeout_s (MLX_READY_TIMEOUT) if the model is still loading";
-        let host = s.backend.host.clone();
-        let results =
-            join_all(set.instances.iter_mut().map(|(p, port)| {
-                wait_ready(&ctx.client, p, &host, *port, timeout, &ctx.cancel, hint)
-            }))
-            .await;
+        let hint = if def.launches() {
+            "see the log above; raise backend.ready_timeout_s (MLX_READY_TIMEOUT) if the model is still loading"
+        } else {
+            "check the URL and that the endpoint is running; an API key comes from the variable named by api_key_env"
+        };
+        let client = ctx.client.clone();
+        let results = join_all(set.instances.iter_mut().map(|inst| {
+            wait_ready(
+                &client,
+                inst.proc.as_mut(),
+                &inst.endpoint.name,
+                &inst.endpoint.base_url,
+                &probe,
+                timeout,
+                &ctx.cancel,
+                hint,
+            )
+        }))
+        .await;
         if let Some(err) = results.into_iter().find_map(Result::err) {
             set.stop().await;
             return Err(err);
         }
-
-        if uses_nginx(s, cfg) {
-            if let Err(e) = set.start_nginx(ctx, cfg).await {
-                set.stop().await;
-                return Err(e);
+        if ctx.commands().uses_launcher(cfg) {
+            for inst in &mut set.instances {
+                if let Some(p) = &inst.proc {
+                    inst.ranks = ranks::find_ranks(p.pid());
+                    for r in &inst.ranks {
+                        ctx.journal.rank(&inst.endpoint.name, r.pid, r.pgid, r.rank);
+                    }
+                }
             }
-        } else {
-            let port = set
-                .instances
-                .first()
-                .map(|(_, p)| *p)
-                .unwrap_or(s.backend.base_port);
-            set.base_url = format!("http://{}", host_port(&s.backend.host, port));
+        }
+        if let Err(e) = set.start_front(ctx, cfg).await {
+            set.stop().await;
+            return Err(e);
         }
         set.ready_secs = started.elapsed().as_secs_f64();
         Ok(set)
+    }
+
+    /// The configuration the set runs now.
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+
+    /// Replace the front (router) for `cfg`, which runs the same instances.
+    pub async fn switch_front(
+        &mut self,
+        ctx: &StartContext,
+        cfg: &ServerConfig,
+    ) -> Result<(), ServerError> {
+        self.stop_nginx().await;
+        self.cfg = cfg.clone();
+        self.start_front(ctx, cfg).await
+    }
+
+    async fn start_front(
+        &mut self,
+        ctx: &StartContext,
+        cfg: &ServerConfig,
+    ) -> Result<(), ServerError> {
+        self.targets = match cfg.router {
+            RouterKind::Client => self
+                .instances
+                .iter()
+                .map(|i| i.endpoint.base_url.clone())
+                .collect(),
+            RouterKind::None => self
+                .instances
+                .first()
+                .map(|i| vec![i.endpoint.base_url.clone()])
+                .unwrap_or_default(),
+            RouterKind::Nginx => Vec::new(),
+        };
+        if cfg.uses_nginx() {
+            self.start_nginx(ctx, cfg).await?;
+        }
+        Ok(())
     }
 
     async fn start_nginx(
@@ -170,7 +386,8 @@ impl ServerSet {
         let bin = nginx::find_binary(&s.router.nginx_bin).map_err(ServerError::Setup)?;
         let prefix = std::path::absolute(nginx_prefix(&ctx.run_dir))
             .unwrap_or_else(|_| nginx_prefix(&ctx.run_dir));
-        let conf = nginx_config(s, &prefix, cfg).map_err(ServerError::Setup)?;
+        let eps: Vec<Endpoint> = self.instances.iter().map(|i| i.endpoint.clone()).collect();
+        let conf = nginx_config(s, &prefix, cfg, &eps).map_err(ServerError::Setup)?;
         nginx::prepare_prefix(&prefix, &conf).map_err(|e| {
             ServerError::Setup(format!(
                 "cannot write nginx config in {}: {e}",
@@ -181,11 +398,14 @@ impl ServerSet {
         let log = ctx.run_dir.join("logs/nginx.log");
         let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[])?;
         let port = s.router.port;
+        let base = format!("http://{}", host_port(&s.router.host, port));
+        let probe = ready_probe(ctx, cfg)?;
         let result = wait_ready(
             &ctx.client,
-            &mut p,
-            &s.router.host,
-            port,
+            Some(&mut p),
+            "nginx",
+            &base,
+            &probe,
             Duration::from_secs_f64(s.router.ready_timeout_s),
             &ctx.cancel,
             "check nginx's error.log in the run's nginx/ folder; raise router.ready_timeout_s",
@@ -193,42 +413,150 @@ impl ServerSet {
         .await;
         self.nginx = Some((p, port));
         result?;
-        self.base_url = format!("http://{}", host_port(&s.router.host, port));
+        self.targets = vec![base];
         Ok(())
     }
 
-    /// `(name, pid)` of every process of the set.
-    pub fn pids(&self) -> Vec<(String, i32)> {
+    /// nginx's access log, when nginx is in front.
+    pub fn access_log(&self, run_dir: &Path) -> Option<PathBuf> {
+        self.nginx.as_ref().map(|_| {
+            std::path::absolute(nginx_prefix(run_dir))
+                .unwrap_or_else(|_| nginx_prefix(run_dir))
+                .join("access.log")
+        })
+    }
+
+    /// `host:port` (or URL) of every instance, in order.
+    pub fn addresses(&self) -> Vec<String> {
         self.instances
             .iter()
-            .chain(self.nginx.iter())
-            .map(|(p, _)| (p.name().to_string(), p.pid()))
+            .map(|i| i.endpoint.address.clone())
             .collect()
     }
 
-    /// Names of processes that have exited (a crashed server).
+    /// Send the backend's cache-reset requests to every instance; the
+    /// failures, as text.
+    pub async fn reset_caches(&self, ctx: &StartContext) -> Vec<String> {
+        let Ok(def) = ctx.def(&self.cfg) else {
+            return Vec::new();
+        };
+        let headers = auth_headers(ctx.secrets.key(&self.cfg.backend));
+        let mut failures = Vec::new();
+        for line in &def.cache_reset {
+            let Ok((method, path)) = parse_request_line(line) else {
+                continue;
+            };
+            for inst in &self.instances {
+                let url = format!("{}{path}", inst.endpoint.base_url);
+                let r = ctx
+                    .client
+                    .request(method.clone(), &url)
+                    .headers(headers.clone())
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status().is_success() => {}
+                    Ok(resp) => failures.push(format!(
+                        "{line} on {}: HTTP {}",
+                        inst.endpoint.name,
+                        resp.status().as_u16()
+                    )),
+                    Err(e) => failures.push(format!("{line} on {}: {e}", inst.endpoint.name)),
+                }
+            }
+        }
+        failures
+    }
+
+    /// `(name, pid)` of every process of the set (ranks included).
+    pub fn pids(&self) -> Vec<(String, i32)> {
+        let mut v = Vec::new();
+        for i in &self.instances {
+            if let Some(p) = &i.proc {
+                v.push((p.name().to_string(), p.pid()));
+            }
+            for r in &i.ranks {
+                v.push((
+                    format!("{}.rank-{}", i.endpoint.name, r.rank.unwrap_or(0)),
+                    r.pid,
+                ));
+            }
+        }
+        if let Some((p, _)) = &self.nginx {
+            v.push((p.name().to_string(), p.pid()));
+        }
+        v
+    }
+
+    /// Names of processes that have exited (a crashed server or rank).
     pub fn exited(&mut self) -> Vec<String> {
-        self.instances
-            .iter_mut()
-            .chain(self.nginx.iter_mut())
-            .filter_map(|(p, _)| p.exited().map(|st| format!("{} ({st})", p.name())))
-            .collect()
+        let mut out = Vec::new();
+        for i in &mut self.instances {
+            if let Some(p) = i.proc.as_mut()
+                && let Some(st) = p.exited()
+            {
+                out.push(format!("{} ({st})", p.name()));
+            }
+            for r in &i.ranks {
+                if !ranks::alive(r) {
+                    out.push(format!(
+                        "{} rank {} (pid {})",
+                        i.endpoint.name,
+                        r.rank.unwrap_or(0),
+                        r.pid
+                    ));
+                }
+            }
+        }
+        if let Some((p, _)) = self.nginx.as_mut()
+            && let Some(st) = p.exited()
+        {
+            out.push(format!("nginx ({st})"));
+        }
+        out
     }
 
-    /// Stop nginx first, then every instance (in parallel), and wait until
-    /// their ports are free again.
-    pub async fn stop(&mut self) {
+    async fn stop_nginx(&mut self) {
         if let Some((mut p, port)) = self.nginx.take() {
             p.stop(Duration::from_secs(5)).await;
             self.journal.stopped(p.name(), p.pid());
-            ports::wait_free(&self.host, port, Duration::from_secs(10)).await;
+            ports::wait_free(&self.router_host, port, Duration::from_secs(10)).await;
         }
+    }
+
+    /// Stop nginx first, then every instance (in parallel) with its ranks,
+    /// and wait until their ports are free again.
+    pub async fn stop(&mut self) {
+        self.stop_nginx().await;
         let grace = self.grace;
         let mut instances = std::mem::take(&mut self.instances);
-        join_all(instances.iter_mut().map(|(p, _)| p.stop(grace))).await;
-        for (p, port) in &instances {
+        join_all(
+            instances
+                .iter_mut()
+                .filter_map(|i| i.proc.as_mut())
+                .map(|p| p.stop(grace)),
+        )
+        .await;
+        for inst in &instances {
+            let Some(p) = &inst.proc else { continue };
             self.journal.stopped(p.name(), p.pid());
-            ports::wait_free(&self.host, *port, Duration::from_secs(10)).await;
+            for r in &inst.ranks {
+                if ranks::kill_leftover(r) {
+                    eprintln!(
+                        "warning: {} rank {} (pid {}) left its process group; killed it by PID",
+                        inst.endpoint.name,
+                        r.rank.unwrap_or(0),
+                        r.pid
+                    );
+                }
+            }
+            ports::wait_free(
+                &inst.endpoint.host,
+                inst.endpoint.port,
+                Duration::from_secs(10),
+            )
+            .await;
         }
     }
 }
@@ -268,5 +596,23 @@ fn mark_log(path: &Path, line: &str) {
     {
         let ts = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         let _ = writeln!(f, "# mlxrun {ts}: {line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_urls_become_endpoints() {
+        let e = external_endpoint(1, "http://10.0.0.5:8080/v1/").unwrap();
+        assert_eq!(e.base_url, "http://10.0.0.5:8080");
+        assert_eq!(e.address, "10.0.0.5:8080");
+        assert_eq!(e.name, "instance-1");
+        let e = external_endpoint(0, "https://api.example.com").unwrap();
+        assert_eq!(
+            (e.port, e.base_url.as_str()),
+            (443, "https://api.example.com")
+        );
     }
 }

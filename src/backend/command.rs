@@ -1,0 +1,409 @@
+//! The exact command line of one server instance: the definition's launch
+//! templates, the user's extra arguments (without the flags the matrix owns,
+//! so no flag is ever passed twice), the point's axis values and raw flags,
+//! and, with several ranks, MLX's `mlx.launch` in front.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::Value;
+
+use super::def::{AxisArg, BackendDef};
+use super::registry::Registry;
+use super::template::{self, Vars, value_of};
+use crate::scenario::Scenario;
+use crate::scenario::expand::{ServerConfig, backend_axes};
+use crate::scenario::models::ResolvedModel;
+use crate::scenario::server_args::{flag_for_key, flag_names, parse_server_args, strip_flag};
+
+/// Where `scripts/setup.sh` puts mlxrun's own Python environment.
+pub const DEFAULT_VENV_PYTHON: &str = ".mlxrun/venv/bin/python";
+
+/// The interpreter to use: `backend.python`, else mlxrun's own venv when it
+/// exists, else `python3`.
+pub fn python_for(s: &Scenario) -> String {
+    if !s.backend.python.trim().is_empty() {
+        return s.backend.python.clone();
+    }
+    if Path::new(DEFAULT_VENV_PYTHON).is_file() {
+        return DEFAULT_VENV_PYTHON.to_string();
+    }
+    "python3".to_string()
+}
+
+/// The program `{{ bin }}` names: a path as given, else the first
+/// `bin_search` folder holding it, else the bare name (looked up in `PATH`).
+pub fn resolve_bin(def: &BackendDef) -> String {
+    if def.bin.is_empty() || def.bin.contains('/') {
+        return def.bin.clone();
+    }
+    def.bin_search
+        .iter()
+        .map(|d| PathBuf::from(d).join(&def.bin))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| def.bin.clone())
+}
+
+/// Everything needed to render commands of a run.
+#[derive(Debug, Clone)]
+pub struct Commands<'a> {
+    pub scenario: &'a Scenario,
+    pub registry: &'a Registry,
+    pub models: &'a [ResolvedModel],
+    pub python: String,
+}
+
+/// The user's extra server arguments for `model`: `backend.args`,
+/// `backend.server_args`, then the model entry's `args`.
+pub fn user_args(s: &Scenario, model: Option<&ResolvedModel>) -> Vec<String> {
+    let mut args = s.backend.args.clone();
+    args.extend(parse_server_args(&s.backend.server_args).unwrap_or_default());
+    if let Some(m) = model {
+        args.extend(m.args.iter().cloned());
+    }
+    args
+}
+
+/// Flags the matrix sets for a model served by `def`: its swept axes given
+/// as flags, and the raw `server_flags`.
+pub fn matrix_flags(s: &Scenario, def: &BackendDef) -> Vec<String> {
+    let mut f: Vec<String> = backend_axes(s)
+        .into_iter()
+        .filter_map(|(name, _)| match def.axes.get(&name) {
+            Some(AxisArg::Flag(flag)) => Some(flag.clone()),
+            _ => None,
+        })
+        .collect();
+    f.extend(s.matrix.server_flags.keys().map(|k| flag_for_key(k)));
+    f
+}
+
+/// Flags the launch templates set themselves (`--model`, `--port`, …).
+pub fn launch_flags(def: &BackendDef) -> Vec<String> {
+    def.launch
+        .iter()
+        .filter(|a| a.starts_with('-') && !a.contains("{{"))
+        .cloned()
+        .collect()
+}
+
+/// `flag value` (or just `flag`, or nothing) for one axis value.
+fn flag_args(flag: &str, value: &str) -> Vec<String> {
+    match value {
+        "true" => vec![flag.to_string()],
+        "false" | "default" => Vec::new(),
+        v => vec![flag.to_string(), v.to_string()],
+    }
+}
+
+impl Commands<'_> {
+    pub fn model(&self, cfg: &ServerConfig) -> Option<&ResolvedModel> {
+        self.models.iter().find(|m| m.index == cfg.model)
+    }
+
+    pub fn def(&self, cfg: &ServerConfig) -> Result<&BackendDef, String> {
+        self.registry
+            .get(&cfg.backend)
+            .ok_or_else(|| format!("unknown backend `{}`", cfg.backend))
+    }
+
+    /// Template variables of instance `instance` of `cfg` on `port`.
+    pub fn vars(&self, cfg: &ServerConfig, instance: u32, port: u16) -> Result<Vars, String> {
+        let def = self.def(cfg)?;
+        let mut v = Vars::new();
+        for name in def.axes.keys() {
+            v.insert(name.clone(), Value::from(()));
+        }
+        for (name, value) in &cfg.axes {
+            v.insert(name.clone(), value_of(value));
+        }
+        v.insert("model".into(), Value::from(cfg.model_arg.as_str()));
+        v.insert(
+            "host".into(),
+            Value::from(self.scenario.backend.host.as_str()),
+        );
+        v.insert("port".into(), Value::from(port));
+        v.insert("python".into(), Value::from(self.python.as_str()));
+        v.insert("bin".into(), Value::from(resolve_bin(def)));
+        v.insert("instance".into(), Value::from(instance));
+        v.insert("ranks".into(), Value::from(cfg.ranks));
+        Ok(v)
+    }
+
+    /// The server's own argv (no launcher) for instance `instance` on `port`.
+    pub fn server_argv(
+        &self,
+        cfg: &ServerConfig,
+        instance: u32,
+        port: u16,
+    ) -> Result<Vec<String>, String> {
+        let def = self.def(cfg)?;
+        let vars = self.vars(cfg, instance, port)?;
+        let mut argv = def
+            .launch
+            .iter()
+            .map(|t| template::render(t, &vars))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut extra = user_args(self.scenario, self.model(cfg));
+        for flag in matrix_flags(self.scenario, def) {
+            extra = strip_flag(&extra, &flag).0;
+        }
+        argv.extend(extra);
+        for (name, value) in &cfg.axes {
+            match def.axes.get(name) {
+                Some(AxisArg::Flag(flag)) => argv.extend(flag_args(flag, value)),
+                Some(AxisArg::Args(list)) => {
+                    if value == "default" {
+                        continue;
+                    }
+                    let mut v = vars.clone();
+                    v.insert("value".into(), value_of(value));
+                    for t in list {
+                        argv.push(template::render(t, &v)?);
+                    }
+                }
+                None => {}
+            }
+        }
+        for (flag, value) in &cfg.flags {
+            argv.extend(flag_args(flag, value));
+        }
+        Ok(argv)
+    }
+
+    /// Whether `cfg` runs under mlx.launch.
+    pub fn uses_launcher(&self, cfg: &ServerConfig) -> bool {
+        cfg.ranks > 1 || self.scenario.launcher.always
+    }
+
+    /// The full argv of instance `instance` of `cfg` on `port`.
+    pub fn instance_argv(
+        &self,
+        cfg: &ServerConfig,
+        instance: u32,
+        port: u16,
+    ) -> Result<Vec<String>, String> {
+        let server = self.server_argv(cfg, instance, port)?;
+        if !self.uses_launcher(cfg) {
+            return Ok(server);
+        }
+        let mut argv = self.launcher_prefix(cfg.ranks, instance);
+        argv.extend([
+            "--".into(),
+            self.python.clone(),
+            "-c".into(),
+            crate::server::ranks::RANK_SHIM.into(),
+        ]);
+        argv.extend(server);
+        Ok(argv)
+    }
+
+    /// `mlx.launch` and its options for `ranks` ranks per host.
+    pub fn launcher_prefix(&self, ranks: u32, instance: u32) -> Vec<String> {
+        let l = &self.scenario.launcher;
+        let bin = if !l.bin.trim().is_empty() {
+            l.bin.clone()
+        } else {
+            let beside = Path::new(&self.python).with_file_name("mlx.launch");
+            if self.python.contains('/') && beside.is_file() {
+                beside.display().to_string()
+            } else {
+                "mlx.launch".to_string()
+            }
+        };
+        let mut argv = vec![bin, "--backend".into(), l.backend.clone()];
+        if !l.hostfile.trim().is_empty() {
+            argv.extend(["--hostfile".into(), l.hostfile.clone()]);
+        } else {
+            argv.extend(["-n".into(), ranks.to_string()]);
+            if !l.hosts.is_empty() {
+                argv.extend(["--hosts".into(), l.hosts.join(",")]);
+            }
+        }
+        if l.backend == "ring" {
+            argv.extend([
+                "--starting-port".into(),
+                ring_port(self.scenario, instance).to_string(),
+            ]);
+        }
+        for e in &l.env {
+            argv.extend(["--env".into(), e.clone()]);
+        }
+        argv
+    }
+
+    /// The request's `model` field for `cfg`, when the backend sends one.
+    pub fn request_model(&self, cfg: &ServerConfig) -> Result<Option<String>, String> {
+        let def = self.def(cfg)?;
+        if def.request_model.trim().is_empty() {
+            return Ok(None);
+        }
+        let vars = self.vars(cfg, 0, 0)?;
+        template::render(&def.request_model, &vars).map(Some)
+    }
+
+    /// User flags that the matrix replaces, for a warning.
+    pub fn replaced_user_flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in self.models {
+            let Some(def) = self.registry.get(&m.backend) else {
+                continue;
+            };
+            let user = flag_names(&user_args(self.scenario, Some(m)));
+            for f in matrix_flags(self.scenario, def) {
+                if user.contains(&f) && !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// First ring port of instance `instance` (each instance gets 64).
+pub fn ring_port(s: &Scenario, instance: u32) -> u32 {
+    u32::from(s.launcher.starting_port) + 64 * instance
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::model::{Axis, BalanceMethod, RouterKind};
+
+    fn cfg(backend: &str, axes: &[(&str, &str)]) -> ServerConfig {
+        ServerConfig {
+            index: 0,
+            model: 0,
+            model_name: "m".into(),
+            model_arg: "/m".into(),
+            backend: backend.into(),
+            instances: 1,
+            ranks: 1,
+            axes: axes
+                .iter()
+                .map(|(a, v)| (a.to_string(), v.to_string()))
+                .collect(),
+            decode_concurrency: None,
+            prompt_concurrency: None,
+            flags: vec![
+                ("--prefill-step-size".into(), "512".into()),
+                ("--trust-remote-code".into(), "true".into()),
+            ],
+            router: RouterKind::None,
+            balance: None::<BalanceMethod>,
+        }
+    }
+
+    fn model() -> ResolvedModel {
+        ResolvedModel {
+            index: 0,
+            name: "m".into(),
+            spec: "m".into(),
+            arg: "/m".into(),
+            local_dir: None,
+            backend: "mlx_lm".into(),
+            route_rule: None,
+            args: vec!["--chat-template-args={}".into()],
+            field: "model.path".into(),
+        }
+    }
+
+    #[test]
+    fn matrix_values_replace_user_flags_never_twice() {
+        let mut s = Scenario::default();
+        s.matrix.decode_concurrency = Some(Axis(vec![16]));
+        s.matrix.prompt_concurrency = Some(Axis(vec![4]));
+        for key in ["prefill_step_size", "trust_remote_code"] {
+            s.matrix.server_flags.insert(key.into(), Axis(vec![]));
+        }
+        s.backend.server_args = "--decode-concurrency=99,--temp=0.5,--prefill-step-size=1".into();
+        let reg = Registry::builtin();
+        let models = [model()];
+        let c = Commands {
+            scenario: &s,
+            registry: &reg,
+            models: &models,
+            python: "py".into(),
+        };
+        let argv = c
+            .instance_argv(
+                &cfg(
+                    "mlx_lm",
+                    &[("decode_concurrency", "16"), ("prompt_concurrency", "4")],
+                ),
+                1,
+                9001,
+            )
+            .unwrap();
+        assert_eq!(
+            argv.join(" "),
+            "py -m mlx_lm server --model /m --host 127.0.0.1 --port 9001 --temp=0.5 --chat-template-args={} --decode-concurrency 16 --prompt-concurrency 4 --prefill-step-size 512 --trust-remote-code"
+        );
+        assert_eq!(
+            c.replaced_user_flags(),
+            vec![
+                "--decode-concurrency".to_string(),
+                "--prefill-step-size".to_string()
+            ]
+        );
+        assert_eq!(c.request_model(&cfg("mlx_lm", &[])).unwrap(), None);
+    }
+
+    #[test]
+    fn llama_axes_render_templates_and_default_omits() {
+        let s = Scenario::default();
+        let reg = Registry::builtin();
+        let models = [model()];
+        let c = Commands {
+            scenario: &s,
+            registry: &reg,
+            models: &models,
+            python: "py".into(),
+        };
+        let mut k = cfg(
+            "llama_server",
+            &[
+                ("parallel", "4"),
+                ("ctx_per_slot", "512"),
+                ("batch", "default"),
+                ("ubatch", "256"),
+            ],
+        );
+        k.flags.clear();
+        let argv = c.server_argv(&k, 0, 9000).unwrap();
+        let line = argv[1..].join(" ");
+        assert_eq!(
+            line,
+            "-m /m --host 127.0.0.1 --port 9000 --chat-template-args={} --parallel 4 --ctx-size 2048 -ub 256"
+        );
+    }
+
+    #[test]
+    fn ranks_put_mlx_launch_in_front() {
+        let mut s = Scenario::default();
+        s.launcher.env = vec!["MLX_METAL_FAST_SYNCH=1".into()];
+        let reg = Registry::builtin();
+        let models = [model()];
+        let c = Commands {
+            scenario: &s,
+            registry: &reg,
+            models: &models,
+            python: "/nowhere/python".into(),
+        };
+        let mut k = cfg("mlx_lm", &[]);
+        k.flags.clear();
+        k.ranks = 2;
+        let argv = c.instance_argv(&k, 1, 9001).unwrap();
+        let dash = argv.iter().position(|a| a == "--").unwrap();
+        assert_eq!(
+            argv[..dash].join(" "),
+            "mlx.launch --backend ring -n 2 --starting-port 32387 --env MLX_METAL_FAST_SYNCH=1"
+        );
+        // each rank runs the parent-death shim, then the server
+        assert_eq!(argv[dash + 1..dash + 3].join(" "), "/nowhere/python -c");
+        assert_eq!(
+            argv[dash + 4..].join(" "),
+            "/nowhere/python -m mlx_lm server --model /m --host 127.0.0.1 --port 9001 --chat-template-args={}"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Backends as data: the definitions (built-in `backends/*.toml` and the
+//! scenario's own), `auto` routing from a model's files, the command line of
+//! each instance (with `mlx.launch` for several ranks), and the probe of
+//! what is installed. Adding a backend needs no Rust change.
+
+pub mod command;
+pub mod def;
+pub mod probe;
+pub mod registry;
+pub mod routing;
+pub mod secrets;
+pub mod template;
