@@ -1,6 +1,8 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
-//! real nginx, driving the `mlxrun` binary as a user would.
+//! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
+//! would.
 
+mod backends;
 mod common;
 mod real_runs;
 mod refusals;

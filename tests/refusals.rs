@@ -124,3 +124,49 @@ fn every_shipped_scenario_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn bad_backend_choices_are_refused_with_line_and_field() {
+    let t = tempfile::tempdir().unwrap();
+    // (body, file line marker, field, words in the message or hint)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "[[models]]\nname = \"a\"\nbackend = \"mlx_llm\"\n",
+            "backend = \"mlx_llm\"",
+            "models.0.backend",
+            "did you mean `mlx_lm`?",
+        ),
+        (
+            "[matrix.axes]\nparalel = [1, 2]\n",
+            "paralel",
+            "matrix.axes.paralel",
+            "takes the axis `paralel`",
+        ),
+        (
+            "[[models]]\nname = \"a\"\nbackend = \"llama_server\"\npath = \"nothing-here.gguf\"\n",
+            "path = \"nothing-here.gguf\"",
+            "models.0.path",
+            "needs a .gguf file",
+        ),
+        (
+            "[backends.mine]\nlaunch = [\"srv\", \"{{ port \"]\n",
+            "[backends.mine]",
+            "backends.mine.launch[1]",
+            "does not compile",
+        ),
+    ];
+    for (i, (body, marker, field, words)) in cases.iter().enumerate() {
+        let name = format!("case{i}");
+        let path = write_scenario(t.path(), &name, port_block(), body);
+        let out = mlxrun().arg("validate").arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = text.lines().position(|l| l.starts_with(marker)).unwrap() + 1;
+        assert!(
+            err.contains(&format!("{name}.toml:{line}: {field}")),
+            "case {i}: expected line {line} and {field} in: {err}"
+        );
+        assert!(err.contains(words), "case {i}: {err}");
+    }
+}

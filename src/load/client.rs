@@ -644,4 +644,77 @@ mod tests {
         let b: serde_json::Value = serde_json::from_slice(&chat_body("hi", 8, 0.3, false)).unwrap();
         assert!(b.get("stream_options").is_none());
     }
+
+    /// A one-shot HTTP server that records the request it got.
+    async fn one_shot(answer: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/chat/completions", l.local_addr().unwrap());
+        let h = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= i + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let resp = format!(
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            s.write_all(resp.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        (url, h)
+    }
+
+    #[tokio::test]
+    async fn sends_key_and_tag_but_records_neither_the_key() {
+        // the server echoes the key in its error: the record must not keep it
+        let (url, server) = one_shot(r#"{"error":"bad key sk-test-123"}"#).await;
+        let spec = RequestSpec {
+            urls: vec![url],
+            balance: BalanceMethod::RoundRobin,
+            body: chat_body("hi", 4, 0.0, false),
+            stream: false,
+            timeout: Duration::from_secs(10),
+            retries: 0,
+            backoff: Duration::ZERO,
+            headers: auth_headers(Some("sk-test-123")),
+            tag: "p7".into(),
+            tokens: TokenSource::Usage,
+            secret: Some("sk-test-123".into()),
+        };
+        let rec = send(&build_client(), &spec, Instant::now(), 3, 0).await;
+        let request = server.await.unwrap().to_ascii_lowercase();
+        assert!(
+            request.contains("authorization: bearer sk-test-123"),
+            "{request}"
+        );
+        assert!(request.contains("x-mlxrun-request: p7-3"), "{request}");
+        let (kind, detail) = rec.error.unwrap();
+        assert_eq!(kind, ErrorKind::Http5xx);
+        assert!(
+            detail.contains("bad key ***") && !detail.contains("sk-test"),
+            "{detail}"
+        );
+        assert!(!format!("{spec:?}").contains("sk-test"));
+    }
 }

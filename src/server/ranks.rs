@@ -10,7 +10,7 @@
 
 /// Python run in front of each rank's server command: ask Linux for SIGTERM
 /// when the parent (mlx.launch) dies, then become the server.
-pub const RANK_SHIM: &str = "import os, sys\ntry:\n    import ctypes, signal\n    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\nexcept Exception:\n    pass\nos.execvp(sys.argv[1], sys.argv[1:])";
+pub const RANK_SHIM: &str = "import ctypes,os,sys;(getattr(ctypes.CDLL(None),'prctl',None) or (lambda *a:0))(1,15);os.execvp(sys.argv[1],sys.argv[1:])";
 
 /// One rank process.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -195,3 +195,110 @@ pub fn cmdline(pid: i32) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// `(pid, rank)` of every rank process a run journaled under mlx.launch.
+pub fn journal_ranks(run_dir: &Path) -> Vec<(i32, i64)> {
+    let text = std::fs::read_to_string(run_dir.join("processes.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "rank")
+        .map(|v| {
+            (
+                v["pid"].as_i64().unwrap() as i32,
+                v["rank"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+/// Whether process `pid` exists (and is not a zombie).
+pub fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A server this test started itself (its own process group), killed on drop.
+pub struct OwnServer {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnServer {
+    /// `python -m mlx_lm server` with the tiny model on `port`, ready.
+    pub fn mlx_lm(port: u16, log: &Path) -> OwnServer {
+        use std::os::unix::process::CommandExt;
+        let out = std::fs::File::create(log).unwrap();
+        let child = std::process::Command::new(python())
+            .args([
+                "-m",
+                "mlx_lm",
+                "server",
+                "--model",
+                &tiny_model(),
+                "--host",
+                "127.0.0.1",
+            ])
+            .args(["--port", &port.to_string()])
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let server = OwnServer { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let body = r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":1}"#;
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "test server never became ready"
+            );
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let req = format!(
+                    "POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(req.as_bytes());
+                let mut resp = String::new();
+                let _ = s.read_to_string(&mut resp);
+                if resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200") {
+                    return server;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let pgid = self.child.id() as i32;
+        // SAFETY: signalling our own child's process group.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
