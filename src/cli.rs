@@ -17,6 +17,8 @@ Examples:
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
+  MLX_MODEL_PATH=models/tiny-llama mlxrun scenarios/backends_tour.toml
+                                              two models, 1-2 ranks, nginx and client routers
   mlxrun validate scenarios/*.toml
   mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --count 10
 
@@ -27,7 +29,7 @@ Exit codes:
   0    every point ran (request errors, if any, are in the results)
   1    the run finished but one or more points failed
   2    bad input (scenario, variable, argument); nothing started
-  3    machine not ready (backend, nginx, flags, ports, results folder); nothing started
+  3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder); nothing started
   130  interrupted by Ctrl-C or SIGTERM; finished rows are kept";
 
 /// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).
