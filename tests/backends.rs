@@ -157,11 +157,13 @@ fn openai_backend_sends_the_key_and_never_writes_it() {
     const KEY: &str = "sk-mlxrun-test-5ecret-key-0042";
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
-    let server = OwnServer::mlx_lm(port + 5, &t.path().join("own-server.log"));
+    // two servers someone else started: remote upstreams by address
+    let a = OwnServer::mlx_lm(port + 5, &t.path().join("own-server-a.log"));
+    let b = OwnServer::mlx_lm(port + 6, &t.path().join("own-server-b.log"));
     let body = format!(
         r#"
 [backends.openai]
-urls = ["http://127.0.0.1:{}/v1"]
+urls = ["http://127.0.0.1:{}/v1", "http://127.0.0.1:{}"]
 api_key_env = "TEST_OPENAI_API_KEY"
 
 [workload]
@@ -169,10 +171,12 @@ requests = 4
 warmup_requests = 1
 
 [matrix]
+instances = [1, 2]
+router = ["nginx", "client"]
 concurrency = [1, 2]
 max_tokens = 8
 "#,
-        server.port
+        a.port, b.port
     );
     let path = write_scenario_with(t.path(), "remote", port, "kind = \"openai\"", &body);
     // the served model's name: mlx_lm.server answers "default_model" with the model it loaded
@@ -206,12 +210,19 @@ max_tokens = 8
     assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
     let files = csvs(t.path(), "remote");
     let rows = read_rows(&files[0]);
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 6, "{rows:?}");
     for r in &rows {
         assert_eq!(r["status"], "ok", "{r:?}");
         assert_eq!(r["backend"], "openai");
         assert_eq!(r["total_tokens"], "32");
+        if r["instances"] == "2" {
+            // both upstreams served, through nginx and through the client router
+            assert_eq!(r["instance_requests"], "2;2", "{r:?}");
+        }
     }
+    let routers: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["router"].as_str()).collect();
+    assert_eq!(routers, ["client", "nginx", "none"].into());
     let results = t.path().join("results");
     let all = files_under(&results);
     assert!(all.len() >= 4, "{all:?}");
@@ -223,11 +234,17 @@ max_tokens = 8
             f.display()
         );
     }
-    // nothing was launched: the only process is the test's own server
-    let journal =
-        std::fs::read_to_string(run_dir(&files[0]).join("processes.jsonl")).unwrap_or_default();
-    assert!(journal.trim().is_empty(), "{journal}");
-    drop(server);
+    // no server was launched: nginx is the only process mlxrun started
+    let starts = journal_starts(&run_dir(&files[0]));
+    assert!(!starts.is_empty());
+    assert!(
+        starts
+            .iter()
+            .all(|(_, argv)| argv.iter().any(|a| a.contains("nginx"))),
+        "{starts:?}"
+    );
+    assert_nothing_left(&run_dir(&files[0]));
+    drop((a, b));
 }
 
 /// The server configurations section of `mlxrun plan`.
