@@ -663,9 +663,7 @@ impl Sweep<'_> {
         .await;
         let source = match (&access_log, cfg.router) {
             (Some(log), _) => {
-                // nginx writes its log line when the response ends; give it a moment
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let map = access_log::upstreams(log, log_from, &tag).unwrap_or_default();
+                let map = access_log::wait_for(log, log_from, &tag, load.records.len()).await;
                 for r in &mut load.records {
                     r.instance = map
                         .get(&r.seq)

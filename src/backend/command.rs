@@ -295,17 +295,10 @@ mod tests {
     }
 
     fn model() -> ResolvedModel {
-        ResolvedModel {
-            index: 0,
-            name: "m".into(),
-            spec: "m".into(),
-            arg: "/m".into(),
-            local_dir: None,
-            backend: "mlx_lm".into(),
-            route_rule: None,
-            args: vec!["--chat-template-args={}".into()],
-            field: "model.path".into(),
-        }
+        let mut m = ResolvedModel::for_test(0, "m", "mlx_lm");
+        m.arg = "/m".into();
+        m.args = vec!["--chat-template-args={}".into()];
+        m
     }
 
     #[test]

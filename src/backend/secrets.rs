@@ -69,17 +69,7 @@ mod tests {
     use super::*;
 
     fn model(backend: &str) -> ResolvedModel {
-        ResolvedModel {
-            index: 0,
-            name: "m".into(),
-            spec: "m".into(),
-            arg: "m".into(),
-            local_dir: None,
-            backend: backend.into(),
-            route_rule: None,
-            args: Vec::new(),
-            field: "model.path".into(),
-        }
+        ResolvedModel::for_test(0, "m", backend)
     }
 
     fn registry() -> Registry {

@@ -395,17 +395,7 @@ mod tests {
     use super::*;
 
     fn model(index: usize, name: &str, backend: &str) -> ResolvedModel {
-        ResolvedModel {
-            index,
-            name: name.into(),
-            spec: name.into(),
-            arg: format!("/models/{name}"),
-            local_dir: None,
-            backend: backend.into(),
-            route_rule: None,
-            args: Vec::new(),
-            field: format!("models.{index}"),
-        }
+        ResolvedModel::for_test(index, name, backend)
     }
 
     fn ex(s: &Scenario) -> Result<Plan, String> {

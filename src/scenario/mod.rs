@@ -80,6 +80,19 @@ impl Resolved {
         Origin::Default
     }
 
+    /// `findings` with the origin of each field.
+    fn locate(&self, findings: Vec<validate::Finding>) -> Vec<Problem> {
+        findings
+            .into_iter()
+            .map(|f| Problem {
+                origin: self.origin(&f.field),
+                field: f.field,
+                message: f.message,
+                hint: f.hint,
+            })
+            .collect()
+    }
+
     /// Every effective leaf value as `(field, value as TOML, origin)`.
     pub fn provenance(&self) -> Vec<(String, String, Origin)> {
         let value = Value::try_from(&self.scenario).unwrap_or(Value::Table(Table::new()));
@@ -210,15 +223,7 @@ pub fn load_str(
             .unwrap_or_else(|| "scenario".into());
     }
 
-    let mut problems: Vec<Problem> = validate::validate(&resolved.scenario)
-        .into_iter()
-        .map(|f| Problem {
-            origin: resolved.origin(&f.field),
-            field: f.field,
-            message: f.message,
-            hint: f.hint,
-        })
-        .collect();
+    let mut problems = resolved.locate(validate::validate(&resolved.scenario));
     match build_registry(path, &resolved) {
         Ok(reg) => resolved.registry = reg,
         Err(p) => problems.extend(p),
@@ -230,25 +235,13 @@ pub fn load_str(
         );
         match models::resolve_models(&resolved.scenario, &resolved.registry, dirs, overridden) {
             Ok(m) => resolved.models = m,
-            Err(list) => problems.extend(list.into_iter().map(|p| Problem {
-                origin: resolved.origin(&p.field),
-                field: p.field,
-                message: p.message,
-                hint: p.hint,
-            })),
+            Err(list) => problems.extend(resolved.locate(list)),
         }
     }
     if problems.is_empty() {
-        problems.extend(
-            validate::validate_backends(&resolved.scenario, &resolved.models, &resolved.registry)
-                .into_iter()
-                .map(|f| Problem {
-                    origin: resolved.origin(&f.field),
-                    field: f.field,
-                    message: f.message,
-                    hint: f.hint,
-                }),
-        );
+        let found =
+            validate::validate_backends(&resolved.scenario, &resolved.models, &resolved.registry);
+        problems.extend(resolved.locate(found));
     }
     if problems.is_empty()
         && let Err(e) = expand::expand(&resolved.scenario, &resolved.models, &resolved.registry)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::model::Scenario;
 use super::model_path::{self, ModelRef, SearchDirs, expand_tilde};
+use super::validate::Finding;
 use crate::backend::def::ModelKind;
 use crate::backend::registry::Registry;
 use crate::backend::routing;
@@ -33,14 +34,6 @@ pub struct ResolvedModel {
     pub field: String,
 }
 
-/// A problem with one model.
-#[derive(Debug, Clone)]
-pub struct ModelProblem {
-    pub field: String,
-    pub message: String,
-    pub hint: String,
-}
-
 /// Resolve every model of `s`. `path_overridden`: `model.path` came from the
 /// environment or `--set`, so it replaces every entry's path.
 pub fn resolve_models(
@@ -48,7 +41,7 @@ pub fn resolve_models(
     reg: &Registry,
     dirs: &SearchDirs,
     path_overridden: bool,
-) -> Result<Vec<ResolvedModel>, Vec<ModelProblem>> {
+) -> Result<Vec<ResolvedModel>, Vec<Finding>> {
     let entries: Vec<(String, String, String, Vec<String>, String)> = if s.models.is_empty() {
         vec![(
             String::new(),
@@ -97,7 +90,7 @@ pub fn resolve_models(
             format!("{field}.backend")
         };
         if spec.is_empty() {
-            problems.push(ModelProblem {
+            problems.push(Finding {
                 field: path_field,
                 message: "no model given".into(),
                 hint: "set [model] path = \"org/name\" or a local folder, or export MLX_MODEL_PATH"
@@ -132,7 +125,7 @@ pub fn resolve_models(
                 ),
                 None => format!("unknown backend `{backend}`"),
             };
-            problems.push(ModelProblem {
+            problems.push(Finding {
                 field: backend_field,
                 message,
                 hint,
@@ -153,7 +146,7 @@ pub fn resolve_models(
         let (arg, local_dir) = match resolved {
             Ok(x) => x,
             Err(msg) => {
-                problems.push(ModelProblem {
+                problems.push(Finding {
                     field: path_field,
                     message: msg,
                     hint: match def.model_kind {
@@ -184,7 +177,7 @@ pub fn resolve_models(
     let mut seen = std::collections::BTreeSet::new();
     for m in &out {
         if !seen.insert(m.name.clone()) {
-            problems.push(ModelProblem {
+            problems.push(Finding {
                 field: format!("{}.name", m.field),
                 message: format!("two models are named '{}'", m.name),
                 hint: "give each [[models]] entry its own name".into(),
@@ -195,6 +188,24 @@ pub fn resolve_models(
         Ok(out)
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+impl ResolvedModel {
+    /// A model named `name` served by `backend`, for unit tests.
+    pub fn for_test(index: usize, name: &str, backend: &str) -> ResolvedModel {
+        ResolvedModel {
+            index,
+            name: name.into(),
+            spec: name.into(),
+            arg: format!("/models/{name}"),
+            local_dir: None,
+            backend: backend.into(),
+            route_rule: None,
+            args: Vec::new(),
+            field: format!("models.{index}"),
+        }
     }
 }
 

@@ -503,17 +503,8 @@ mod tests {
     }
 
     fn one_model(s: &Scenario, backend: &str) -> Vec<Finding> {
-        let m = ResolvedModel {
-            index: 0,
-            name: "m".into(),
-            spec: "m".into(),
-            arg: "m".into(),
-            local_dir: None,
-            backend: backend.into(),
-            route_rule: None,
-            args: Vec::new(),
-            field: "model.path".into(),
-        };
+        let mut m = ResolvedModel::for_test(0, "m", backend);
+        m.field = "model.path".into();
         validate_backends(s, &[m], &Registry::builtin())
     }
 

@@ -31,6 +31,21 @@ pub fn upstreams(log: &Path, from: u64, tag: &str) -> std::io::Result<HashMap<u6
     Ok(parse(&text, tag))
 }
 
+/// [`upstreams`], re-read until `expected` requests have their line:
+/// nginx writes a line only after the response has ended, so the last
+/// lines can trail the client by a moment. Gives up after two seconds and
+/// returns what it found (the rest counts as unattributed).
+pub async fn wait_for(log: &Path, from: u64, tag: &str, expected: usize) -> HashMap<u64, String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let map = upstreams(log, from, tag).unwrap_or_default();
+        if map.len() >= expected || tokio::time::Instant::now() >= deadline {
+            return map;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// [`upstreams`] on text.
 pub fn parse(text: &str, tag: &str) -> HashMap<u64, String> {
     let prefix = format!("{tag}-");
