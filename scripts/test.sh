@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # README command 2: the whole test suite. Installs nginx and builds the
 # Python environment and tiny model where missing, then runs every test
-# (unit tests, and integration tests against real mlx_lm.server and nginx).
+# (unit tests, and integration tests against real mlx_lm.server, nginx and
+# llama.cpp's llama-server, which it builds from source the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-nginx.sh
 scripts/setup.sh
+# llama.cpp's llama-server (built once from source, ~7 min on 2 cores; kept
+# in .mlxrun/llama.cpp) and the tiny model as GGUF, for the llama_server test
+scripts/build-llama-server.sh
+.mlxrun/venv/bin/python scripts/make_tiny_gguf.py >&2
 cargo build --locked --quiet
 target/debug/mlxrun validate scenarios/*.toml
 cargo test --locked --lib --tests -- --test-threads 2 "$@"

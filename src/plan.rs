@@ -172,43 +172,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     }
 
     let _ = writeln!(o, "\npoints:");
-    let _ = writeln!(
-        o,
-        "  {:>5}  {:>6}  {:<12}  {:<12}  {:>9}  {:>5}  {:<6}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
-        "point",
-        "server",
-        "model",
-        "backend",
-        "instances",
-        "ranks",
-        "router",
-        "decode",
-        "prompt",
-        "concurrency",
-        "max_tokens",
-        "requests"
-    );
-    for p in &plan.points {
-        let c = &plan.servers[p.server];
-        let _ = writeln!(
-            o,
-            "  {:>5}  {:>6}  {:<12}  {:<12}  {:>9}  {:>5}  {:<6}  {:>6}  {:>6}  {:>11}  {:>10}  {:>8}",
-            p.index + 1,
-            p.server + 1,
-            c.model_name,
-            c.backend,
-            c.instances,
-            c.ranks,
-            c.router.as_str(),
-            c.decode_concurrency
-                .map_or("default".into(), |v| v.to_string()),
-            c.prompt_concurrency
-                .map_or("default".into(), |v| v.to_string()),
-            p.concurrency,
-            p.max_tokens,
-            p.requests
-        );
-    }
+    write_points_table(&mut o, &plan);
 
     let _ = writeln!(o, "\neffective values (origin):");
     let prov = resolved.provenance();
@@ -237,4 +201,74 @@ pub fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The points table: fixed columns, then every swept backend axis and raw
+/// flag of the plan, each column as wide as its widest cell.
+fn write_points_table(o: &mut String, plan: &Plan) {
+    let axes = plan.axis_names();
+    let flags = plan.flag_names();
+    let mut head: Vec<String> = [
+        "point",
+        "server",
+        "model",
+        "backend",
+        "instances",
+        "ranks",
+        "router",
+    ]
+    .map(String::from)
+    .to_vec();
+    head.extend(["decode", "prompt"].map(String::from));
+    head.extend(axes.iter().cloned());
+    head.extend(flags.iter().cloned());
+    head.extend(["concurrency", "max_tokens", "requests"].map(String::from));
+    let mut rows = vec![head];
+    for p in &plan.points {
+        let c = &plan.servers[p.server];
+        let mut r = vec![
+            (p.index + 1).to_string(),
+            (p.server + 1).to_string(),
+            c.model_name.clone(),
+            c.backend.clone(),
+            c.instances.to_string(),
+            c.ranks.to_string(),
+            c.router.as_str().to_string(),
+            c.decode_concurrency
+                .map_or("default".into(), |v| v.to_string()),
+            c.prompt_concurrency
+                .map_or("default".into(), |v| v.to_string()),
+        ];
+        r.extend(axes.iter().map(|a| c.axis(a).unwrap_or("-").to_string()));
+        r.extend(flags.iter().map(|f| {
+            c.flags
+                .iter()
+                .find(|(k, _)| k == f)
+                .map_or("-".to_string(), |(_, v)| v.clone())
+        }));
+        r.extend([
+            p.concurrency.to_string(),
+            p.max_tokens.to_string(),
+            p.requests.to_string(),
+        ]);
+        rows.push(r);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    // Text columns (model, backend, router) left-aligned, the rest right.
+    let left = [2usize, 3, 6];
+    for r in &rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            let w = widths[i];
+            line.push_str("  ");
+            if left.contains(&i) {
+                line.push_str(&format!("{cell:<w$}"));
+            } else {
+                line.push_str(&format!("{cell:>w$}"));
+            }
+        }
+        let _ = writeln!(o, "{}", line.trim_end());
+    }
 }

@@ -266,3 +266,88 @@ fn plan_servers(scenario: &str) -> String {
 fn vllm_and_sglang_definitions_plan_as_expected() {
     insta::assert_snapshot!(plan_servers("scenarios/gpu_servers.toml"));
 }
+
+#[test]
+fn llama_server_sweeps_slots_and_reads_tokens_from_timings() {
+    let bin = repo().join(".mlxrun/llama.cpp/bin/llama-server");
+    assert!(
+        bin.is_file(),
+        "missing {}: run scripts/build-llama-server.sh (scripts/test.sh does)",
+        bin.display()
+    );
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let out = mlxrun()
+        .env("MLX_MODEL_PATH", tiny_gguf())
+        .args(["scenarios/llama_server.toml", "--plain"])
+        .args(["--set", &format!("backend.base_port={port}")])
+        .args(["--set", &format!("router.port={}", port + 9)])
+        .args(["--set", "workload.requests=8"])
+        .args([
+            "--set",
+            &format!("output.dir={}", t.path().join("results").display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let files = csvs(t.path(), "llama_server");
+    assert_eq!(files.len(), 1);
+    let rows = read_rows(&files[0]);
+    assert_eq!(
+        rows.len(),
+        4,
+        "parallel [1,2] x concurrency [1,4]: {rows:?}"
+    );
+    let set = |col: &str| -> BTreeSet<String> { rows.iter().map(|r| r[col].clone()).collect() };
+    assert_eq!(set("backend"), ["llama_server".to_string()].into());
+    assert_eq!(set("parallel"), ["1", "2"].map(String::from).into());
+    assert_eq!(set("ctx_per_slot"), ["512".to_string()].into());
+    assert!(
+        set("model_path")
+            .iter()
+            .all(|p| p.ends_with("tiny-llama.gguf"))
+    );
+    for r in &rows {
+        assert_eq!(r["status"], "ok", "{r:?}");
+        assert_eq!(r["errors"], "0", "{r:?}");
+        // tokens come from llama-server's `timings` (predicted_n): the random
+        // model never stops early, so every request yields all 16
+        assert_eq!(r["total_tokens"], "128", "8 requests x 16 tokens: {r:?}");
+        let tps: f64 = r["throughput_tps"].parse().unwrap();
+        assert!(tps > 0.0, "{r:?}");
+    }
+
+    // the context per slot is held: --ctx-size = 512 x parallel
+    let run = run_dir(&files[0]);
+    let starts = journal_starts(&run);
+    assert_eq!(starts.len(), 2, "one server per slot count: {starts:?}");
+    let flag = |argv: &[String], f: &str| {
+        argv.iter()
+            .position(|a| a == f)
+            .map(|i| argv[i + 1].clone())
+            .unwrap_or_default()
+    };
+    let pairs: BTreeSet<(String, String)> = starts
+        .iter()
+        .map(|(_, a)| (flag(a, "--parallel"), flag(a, "--ctx-size")))
+        .collect();
+    assert_eq!(
+        pairs,
+        [("1", "512"), ("2", "1024")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .into()
+    );
+    assert!(
+        starts
+            .iter()
+            .all(|(_, a)| a[0].ends_with("llama.cpp/bin/llama-server"))
+    );
+    assert_nothing_left(&run);
+    assert!(!listening(port));
+}

@@ -48,6 +48,17 @@ pub fn tiny_model() -> String {
     p.display().to_string()
 }
 
+/// The tiny model as GGUF; panics with the fix when missing.
+pub fn tiny_gguf() -> String {
+    let p = repo().join("models/tiny-llama.gguf");
+    assert!(
+        p.is_file(),
+        "missing {}: run scripts/test.sh (it builds llama-server and the GGUF model)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// A block of 10 ports no other test in this process uses.
