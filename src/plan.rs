@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::backend::command::python_for;
 use crate::scenario::Resolved;
-use crate::scenario::expand::{Plan, expand};
+use crate::scenario::expand::{Plan, Point, expand};
 use crate::server::journal::Journal;
 use crate::server::set::{StartContext, commands, endpoints, nginx_config};
 
@@ -93,11 +93,37 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         .iter()
         .map(|c| u64::from(s.workload.warmup_requests) * u64::from(c.instances))
         .sum();
+    let l = &s.load;
+    let per_point = if l.timed() {
+        format!(
+            "{}s measured per point (+{}s warmup, +{}s cooldown)",
+            l.duration_s, l.warmup_s, l.cooldown_s
+        )
+    } else {
+        format!(
+            "{} measured (+{} warmup, +{} cooldown per point)",
+            plan.total_requests(),
+            l.warmup_requests,
+            l.cooldown_requests
+        )
+    };
     let _ = writeln!(
         o,
-        "requests: {} measured, {warmups} warmup",
-        plan.total_requests()
+        "requests: {per_point}; {warmups} server warmup after each start"
     );
+    if plan.points.iter().any(Point::open_loop) {
+        let _ = writeln!(
+            o,
+            "load: open loop, {} arrivals{} (seed {}); latency counts from each request's scheduled send time",
+            l.arrival.as_str(),
+            if l.arrival == crate::scenario::model::ArrivalKind::Gamma {
+                format!(", burstiness {}", l.burstiness)
+            } else {
+                String::new()
+            },
+            s.workload.seed
+        );
+    }
 
     let ctx = StartContext {
         scenario: s.clone(),
@@ -222,7 +248,20 @@ fn write_points_table(o: &mut String, plan: &Plan) {
     head.extend(["decode", "prompt"].map(String::from));
     head.extend(axes.iter().cloned());
     head.extend(flags.iter().cloned());
-    head.extend(["concurrency", "max_tokens", "requests"].map(String::from));
+    let open = plan.points.iter().any(Point::open_loop);
+    let synthetic = plan.points.iter().any(|p| p.input_tokens.is_some());
+    if synthetic {
+        head.push("input_tokens".into());
+    }
+    head.extend(["max_tokens", "concurrency"].map(String::from));
+    if open {
+        head.push("request_rate".into());
+    }
+    head.push(if plan.points.iter().any(|p| p.duration_s.is_some()) {
+        "duration".into()
+    } else {
+        "requests".into()
+    });
     let mut rows = vec![head];
     for p in &plan.points {
         let c = &plan.servers[p.server];
@@ -246,11 +285,14 @@ fn write_points_table(o: &mut String, plan: &Plan) {
                 .find(|(k, _)| k == f)
                 .map_or("-".to_string(), |(_, v)| v.clone())
         }));
-        r.extend([
-            p.concurrency.to_string(),
-            p.max_tokens.to_string(),
-            p.requests.to_string(),
-        ]);
+        if synthetic {
+            r.push(p.input_tokens.map_or("-".into(), |n| n.to_string()));
+        }
+        r.extend([p.max_tokens.to_string(), p.concurrency_label()]);
+        if open {
+            r.push(p.request_rate.map_or("closed".into(), |r| r.to_string()));
+        }
+        r.push(p.bound_label());
         rows.push(r);
     }
     let widths: Vec<usize> = (0..rows[0].len())

@@ -18,8 +18,8 @@ use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
 use crate::error::SetupError;
 use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
-use crate::load::driver::run_closed_loop;
-use crate::load::metrics::summarize;
+use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
+use crate::load::metrics::{SummaryOptions, summarize};
 use crate::load::per_instance::account;
 use crate::output::csv_sink::CsvSink;
 use crate::output::progress::Progress;
@@ -340,6 +340,7 @@ pub async fn run(
     let columns = Columns {
         axes: plan.axis_names(),
         flags: plan.flag_names(),
+        percentiles: s.metrics.percentiles.clone(),
     };
     let mut csv = CsvSink::create(&paths.csv, &columns)
         .map_err(|e| SetupError(format!("cannot create {}: {e}", paths.csv.display())))?;
@@ -508,7 +509,7 @@ impl Sweep<'_> {
         row
     }
 
-    /// The request spec of `cfg` with `body`, to the set's targets.
+    /// The request spec of `cfg` with one body per prompt, to the set's targets.
     fn spec(
         &self,
         cfg: &ServerConfig,
@@ -531,14 +532,20 @@ impl Sweep<'_> {
                 .map(|t| format!("{t}{}", def.api.path()))
                 .collect(),
             balance: cfg.balance.unwrap_or(s.router.method),
-            body: request_body(&BodySpec {
-                api: def.api,
-                prompt: body.prompt,
-                max_tokens: body.max_tokens,
-                temperature: body.temperature,
-                stream: body.stream,
-                model: model.as_deref(),
-            }),
+            bodies: body
+                .prompts
+                .iter()
+                .map(|prompt| {
+                    request_body(&BodySpec {
+                        api: def.api,
+                        prompt,
+                        max_tokens: body.max_tokens,
+                        temperature: body.temperature,
+                        stream: body.stream,
+                        model: model.as_deref(),
+                    })
+                })
+                .collect(),
             stream: body.stream,
             timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
             retries: s.workload.retries,
@@ -589,18 +596,21 @@ impl Sweep<'_> {
                     &set,
                     "warmup".into(),
                     BodyParts {
-                        prompt: "warmup",
+                        prompts: vec!["warmup".to_string()],
                         max_tokens: s.workload.warmup_max_tokens,
                         temperature: 0.0,
                         stream: false,
                     },
                 )
                 .map_err(ServerError::Setup)?;
-            let w = run_closed_loop(
+            let w = run_load(
                 &self.ctx.client,
                 Arc::new(spec),
-                cfg.instances,
-                warmups,
+                LoadPlan {
+                    concurrency: cfg.instances,
+                    open: None,
+                    bound: Bound::requests(warmups),
+                },
                 &self.ctx.cancel,
                 |_| {},
             )
@@ -635,7 +645,7 @@ impl Sweep<'_> {
             set,
             tag.clone(),
             BodyParts {
-                prompt: &s.workload.prompt,
+                prompts: vec![s.workload.prompt.clone()],
                 max_tokens: point.max_tokens,
                 temperature: s.workload.temperature,
                 stream: s.workload.stream,
@@ -648,15 +658,23 @@ impl Sweep<'_> {
         let log_from = access_log.as_deref().map(access_log::offset).unwrap_or(0);
         let addresses = set.addresses();
         let preview = PointRow::with_ranks(cfg, point, Default::default(), ranks);
-        self.progress.start_point(&preview.params(), point.requests);
+        let load_plan = load_plan(s, point);
+        let bar = match load_plan.bound {
+            Bound::Count {
+                warmup,
+                measured,
+                cooldown,
+            } => warmup + measured + cooldown,
+            Bound::Time { .. } => 0,
+        };
+        self.progress.start_point(&preview.params(), bar);
         self.progress.phase("");
         let started_at = now();
         let progress = self.progress;
-        let mut load = run_closed_loop(
+        let mut load = run_load(
             &self.ctx.client,
             Arc::new(spec),
-            point.concurrency,
-            point.requests,
+            load_plan,
             &self.ctx.cancel,
             |_| progress.request_done(),
         )
@@ -675,7 +693,13 @@ impl Sweep<'_> {
             (None, RouterKind::Client) => "client",
             (None, _) => "single",
         };
-        let mut row = PointRow::with_ranks(cfg, point, summarize(&load.records, load.wall), ranks);
+        let summary = SummaryOptions {
+            percentiles: &s.metrics.percentiles,
+            slo: s.slo.is_set().then_some(&s.slo),
+            max_tokens: point.max_tokens,
+            open_loop: point.open_loop(),
+        };
+        let mut row = PointRow::with_ranks(cfg, point, summarize(&load.records, &summary), ranks);
         row.per_instance = account(&load.records, &addresses, source);
         row.started_at = started_at;
         row.ended_at = now();
@@ -698,9 +722,9 @@ impl Sweep<'_> {
         if load.interrupted {
             row.status = Status::Interrupted;
             row.status_detail = format!(
-                "interrupted after {} of {} requests",
+                "interrupted after {} request(s) of {}",
                 load.records.len(),
-                point.requests
+                point.bound_label()
             );
         }
         row
@@ -730,8 +754,8 @@ impl Sweep<'_> {
             row.params(),
             m.throughput_tps,
             m.requests_per_s,
-            fmt_ms(m.ttft_ms.p50),
-            fmt_ms(m.e2e_ms.p50),
+            fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
+            fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean)),
             m.errors,
             row.status.as_str()
         ));
@@ -742,9 +766,37 @@ impl Sweep<'_> {
     }
 }
 
+/// How point `point` of `s` sends its requests.
+pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
+    let l = &s.load;
+    let secs = Duration::from_secs_f64;
+    LoadPlan {
+        concurrency: point.concurrency,
+        open: point.request_rate.map(|r| OpenLoop {
+            arrival: l.arrival,
+            rate: r.0,
+            burstiness: l.burstiness,
+            // each point its own arrivals, reproducible from the seed
+            seed: s.workload.seed.wrapping_add(point.index as u64),
+        }),
+        bound: match point.duration_s {
+            Some(d) => Bound::Time {
+                warmup: secs(l.warmup_s),
+                measured: secs(d),
+                cooldown: secs(l.cooldown_s),
+            },
+            None => Bound::Count {
+                warmup: l.warmup_requests,
+                measured: point.requests,
+                cooldown: l.cooldown_requests,
+            },
+        },
+    }
+}
+
 /// The parts of a request body that vary.
-struct BodyParts<'a> {
-    prompt: &'a str,
+struct BodyParts {
+    prompts: Vec<String>,
     max_tokens: u32,
     temperature: f64,
     stream: bool,

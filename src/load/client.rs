@@ -31,8 +31,9 @@ pub struct RequestSpec {
     /// (one URL: nginx or a single instance).
     pub urls: Vec<String>,
     pub balance: BalanceMethod,
-    /// The JSON body, built once.
-    pub body: Bytes,
+    /// The JSON bodies, built before the point starts; request `seq` sends
+    /// `bodies[seq % len]`.
+    pub bodies: Vec<Bytes>,
     pub stream: bool,
     pub timeout: Duration,
     pub retries: u32,
@@ -147,17 +148,21 @@ fn fail(kind: ErrorKind, detail: impl Into<String>, retryable: bool) -> Failure 
 }
 
 /// Send request number `seq` of a point to `spec.urls[target]` (with
-/// retries). `point_start` anchors `sent_at`.
+/// retries). `point_start` anchors `sent_at`; `origin` is where its
+/// latencies count from (its scheduled time in open loop, else now).
 pub async fn send(
     client: &reqwest::Client,
     spec: &RequestSpec,
     point_start: Instant,
+    origin: Instant,
     seq: u64,
     target: usize,
 ) -> RequestRecord {
-    let first = Instant::now();
+    let now = Instant::now();
+    let first = origin.min(now);
     let mut rec = RequestRecord {
-        sent_at: first.saturating_duration_since(point_start),
+        sent_at: now.saturating_duration_since(point_start),
+        queue: now.saturating_duration_since(first),
         seq,
         instance: Some(target as u32),
         ..Default::default()
@@ -279,7 +284,11 @@ async fn attempt_once(
     if let Some(t) = tag {
         req = req.header(HeaderName::from_static(REQUEST_TAG_HEADER), t.clone());
     }
-    let resp = req.body(spec.body.clone()).send().await.map_err(|e| {
+    let body = match spec.bodies.len() {
+        0 => Bytes::new(),
+        n => spec.bodies[(rec.seq % n as u64) as usize].clone(),
+    };
+    let resp = req.body(body).send().await.map_err(|e| {
         if e.is_timeout() {
             fail(ErrorKind::Timeout, e.to_string(), false)
         } else {
@@ -692,7 +701,7 @@ mod tests {
         let spec = RequestSpec {
             urls: vec![url],
             balance: BalanceMethod::RoundRobin,
-            body: chat_body("hi", 4, 0.0, false),
+            bodies: vec![chat_body("hi", 4, 0.0, false)],
             stream: false,
             timeout: Duration::from_secs(10),
             retries: 0,
@@ -702,7 +711,8 @@ mod tests {
             tokens: TokenSource::Usage,
             secret: Some("sk-test-123".into()),
         };
-        let rec = send(&build_client(), &spec, Instant::now(), 3, 0).await;
+        let t0 = Instant::now();
+        let rec = send(&build_client(), &spec, t0, t0, 3, 0).await;
         let request = server.await.unwrap().to_ascii_lowercase();
         assert!(
             request.contains("authorization: bearer sk-test-123"),

@@ -1,22 +1,30 @@
-//! The closed-loop load driver: `concurrency` workers each keep one request
-//! in flight until the point's requests are used up. With several target
-//! URLs (the client router) each request goes to the next instance in turn
-//! (`round_robin`) or to the one with the fewest requests in flight
-//! (`least_conn`). Workers send records over a channel to one collector (no
-//! shared lock on the hot path); a cancelled token stops the load and keeps
-//! what finished.
+//! The load driver. A point is closed loop (`concurrency` workers each keep
+//! one request in flight, the next sent as soon as one finishes) or open
+//! loop (a dispatcher sends requests on a seeded arrival schedule, with an
+//! optional cap on what is in flight; a request that must wait for a slot
+//! still counts its latency from its scheduled time). A point is bounded by
+//! a request count or by time, with unmeasured warmup and cooldown requests
+//! around the measured ones; the cooldown keeps the load steady while the
+//! last measured requests finish and is cut off when they have.
+//!
+//! With several target URLs (the client router) each request goes to the
+//! next instance in turn (`round_robin`) or to the one with the fewest
+//! requests in flight (`least_conn`). Records go over a channel to one
+//! collector (no shared lock on the hot path); a cancelled token stops the
+//! load and keeps what finished.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::arrival::Schedule;
 use super::client::{RequestSpec, send};
 use super::record::RequestRecord;
-use crate::scenario::model::BalanceMethod;
+use crate::scenario::model::{ArrivalKind, BalanceMethod};
 
 /// What a point's load produced.
 #[derive(Debug, Default)]
@@ -67,65 +75,299 @@ impl Balancer {
     }
 }
 
-/// Send `total` requests with `concurrency` in flight. `on_record` sees each
-/// finished request (for progress).
-pub async fn run_closed_loop(
+/// How a point's requests are bounded and which of them are measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// `warmup`, then `measured`, then at most `cooldown` requests.
+    Count {
+        warmup: u64,
+        measured: u64,
+        cooldown: u64,
+    },
+    /// Requests due in `[warmup, warmup + measured)` are measured; sending
+    /// goes on at most `cooldown` longer.
+    Time {
+        warmup: Duration,
+        measured: Duration,
+        cooldown: Duration,
+    },
+}
+
+impl Bound {
+    /// A plain count: every request measured.
+    pub fn requests(n: u64) -> Bound {
+        Bound::Count {
+            warmup: 0,
+            measured: n,
+            cooldown: 0,
+        }
+    }
+
+    /// Whether request `seq`, due at `due` from the point's start, is sent
+    /// at all (`None`: sending is over) and whether it is measured.
+    fn classify(&self, seq: u64, due: Duration) -> Option<bool> {
+        match *self {
+            Bound::Count {
+                warmup,
+                measured,
+                cooldown,
+            } => (seq < warmup + measured + cooldown)
+                .then_some(seq >= warmup && seq < warmup + measured),
+            Bound::Time {
+                warmup,
+                measured,
+                cooldown,
+            } => (due < warmup + measured + cooldown)
+                .then_some(due >= warmup && due < warmup + measured),
+        }
+    }
+
+    /// Whether no request issued at `seq`/`due` or later can be measured.
+    fn measured_closed(&self, seq: u64, due: Duration) -> bool {
+        match *self {
+            Bound::Count {
+                warmup, measured, ..
+            } => seq >= warmup + measured,
+            Bound::Time {
+                warmup, measured, ..
+            } => due >= warmup + measured,
+        }
+    }
+}
+
+/// Open-loop sending.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenLoop {
+    pub arrival: ArrivalKind,
+    /// Requests/s; infinite = all at once.
+    pub rate: f64,
+    pub burstiness: f64,
+    pub seed: u64,
+}
+
+/// How to load one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadPlan {
+    /// Closed loop: requests in flight. Open loop: the cap, 0 = none.
+    pub concurrency: u32,
+    pub open: Option<OpenLoop>,
+    pub bound: Bound,
+}
+
+/// Tracks when the last measured request has finished.
+#[derive(Debug, Default)]
+struct Tally {
+    measured_issued: AtomicU64,
+    measured_done: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Tally {
+    /// No more measured requests will be issued; true when all have finished.
+    fn close(&self) -> bool {
+        self.closed.store(true, Ordering::SeqCst);
+        self.all_done()
+    }
+
+    fn all_done(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+            && self.measured_done.load(Ordering::SeqCst)
+                >= self.measured_issued.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything the senders of one point share.
+struct Shared {
+    client: reqwest::Client,
+    spec: Arc<RequestSpec>,
+    balancer: Balancer,
+    tally: Tally,
+    start: Instant,
+    bound: Bound,
+    /// Cancelled when the point is over: stops sending and abandons the
+    /// unmeasured requests still in flight.
+    finish: CancellationToken,
+}
+
+/// Wait until `deadline` (the dispatcher's clock).
+async fn wait_until(deadline: Instant) {
+    tokio::time::sleep_until(deadline).await;
+}
+
+/// Run the load of one point. `on_record` sees each finished request (for
+/// progress), measured or not.
+pub async fn run_load(
     client: &reqwest::Client,
     spec: Arc<RequestSpec>,
-    concurrency: u32,
-    total: u64,
+    plan: LoadPlan,
     cancel: &CancellationToken,
     mut on_record: impl FnMut(&RequestRecord),
 ) -> LoadResult {
-    let workers = u64::from(concurrency.max(1)).min(total);
-    let issued = Arc::new(AtomicU64::new(0));
-    let balancer = Arc::new(Balancer::new(spec.balance, spec.urls.len()));
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        balancer: Balancer::new(spec.balance, spec.urls.len()),
+        spec,
+        tally: Tally::default(),
+        start: Instant::now(),
+        bound: plan.bound,
+        finish: cancel.child_token(),
+    });
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
-    let start = Instant::now();
-    let stop = cancel.child_token();
-    let mut handles = Vec::with_capacity(workers as usize);
-    for _ in 0..workers {
-        let client = client.clone();
-        let spec = spec.clone();
-        let issued = issued.clone();
-        let balancer = balancer.clone();
-        let tx = tx.clone();
-        let stop = stop.clone();
-        handles.push(tokio::spawn(async move {
-            loop {
-                let seq = issued.fetch_add(1, Ordering::Relaxed);
-                if seq >= total {
-                    return;
-                }
-                let target = balancer.pick(seq);
-                let rec = tokio::select! {
-                    r = send(&client, &spec, start, seq, target) => r,
-                    _ = stop.cancelled() => return,
-                };
-                balancer.done(target);
-                if tx.send(rec).is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-    drop(tx);
-    let mut result = LoadResult {
-        records: Vec::with_capacity(total as usize),
-        ..Default::default()
+    let issuers: Vec<tokio::task::JoinHandle<()>> = match plan.open {
+        None => {
+            let workers = match plan.bound {
+                Bound::Count {
+                    warmup,
+                    measured,
+                    cooldown,
+                } => u64::from(plan.concurrency.max(1)).min(warmup + measured + cooldown),
+                Bound::Time { .. } => u64::from(plan.concurrency.max(1)),
+            };
+            let issued = Arc::new(AtomicU64::new(0));
+            (0..workers)
+                .map(|_| tokio::spawn(closed_worker(shared.clone(), issued.clone(), tx.clone())))
+                .collect()
+        }
+        Some(open) => vec![tokio::spawn(dispatch(
+            shared.clone(),
+            open,
+            plan.concurrency,
+            tx.clone(),
+        ))],
     };
-    let mut last_end = start;
+    drop(tx);
+    let mut result = LoadResult::default();
+    let mut last_end = shared.start;
     while let Some(rec) = rx.recv().await {
         last_end = Instant::now();
+        if !rec.excluded {
+            shared.tally.measured_done.fetch_add(1, Ordering::SeqCst);
+            if shared.tally.all_done() {
+                shared.finish.cancel();
+            }
+        }
         on_record(&rec);
         result.records.push(rec);
     }
-    for h in handles {
+    for h in issuers {
         let _ = h.await;
     }
-    result.wall = last_end.saturating_duration_since(start);
-    result.interrupted = cancel.is_cancelled() && (result.records.len() as u64) < total;
+    result.wall = last_end.saturating_duration_since(shared.start);
+    let measured_done = shared.tally.measured_done.load(Ordering::SeqCst);
+    result.interrupted = cancel.is_cancelled()
+        && (measured_done < shared.tally.measured_issued.load(Ordering::SeqCst)
+            || !shared.tally.closed.load(Ordering::SeqCst));
     result
+}
+
+/// One closed-loop worker: send, wait for the answer, send the next.
+async fn closed_worker(
+    shared: Arc<Shared>,
+    issued: Arc<AtomicU64>,
+    tx: mpsc::UnboundedSender<RequestRecord>,
+) {
+    let mut ready_since = Instant::now();
+    loop {
+        if shared.finish.is_cancelled() {
+            return;
+        }
+        let now = Instant::now();
+        let due = now.saturating_duration_since(shared.start);
+        let seq = issued.fetch_add(1, Ordering::Relaxed);
+        if shared.bound.measured_closed(seq, due) && shared.tally.close() {
+            shared.finish.cancel();
+            return;
+        }
+        let Some(measured) = shared.bound.classify(seq, due) else {
+            return;
+        };
+        if measured {
+            shared.tally.measured_issued.fetch_add(1, Ordering::SeqCst);
+        }
+        let target = shared.balancer.pick(seq);
+        let sent = tokio::select! {
+            r = send(&shared.client, &shared.spec, shared.start, now, seq, target) => Some(r),
+            // `finish` fires once every measured request is done (so only
+            // unmeasured ones are abandoned), or when the user stops the run
+            _ = shared.finish.cancelled() => None,
+        };
+        shared.balancer.done(target);
+        let Some(mut rec) = sent else { return };
+        rec.excluded = !measured;
+        rec.lag = now.saturating_duration_since(ready_since);
+        ready_since = Instant::now();
+        if tx.send(rec).is_err() {
+            return;
+        }
+    }
+}
+
+/// The open-loop dispatcher: sends each request at its scheduled time,
+/// waiting for a slot when `cap` requests are in flight.
+async fn dispatch(
+    shared: Arc<Shared>,
+    open: OpenLoop,
+    cap: u32,
+    tx: mpsc::UnboundedSender<RequestRecord>,
+) {
+    let slots = (cap > 0).then(|| Arc::new(Semaphore::new(cap as usize)));
+    let schedule = Schedule::new(open.arrival, open.rate, open.burstiness, open.seed);
+    // when the dispatcher last stopped waiting for a free slot
+    let mut unblocked = shared.start;
+    for (seq, due) in (0u64..).zip(schedule) {
+        if shared.bound.measured_closed(seq, due) && shared.tally.close() {
+            shared.finish.cancel();
+        }
+        let Some(measured) = shared.bound.classify(seq, due) else {
+            break;
+        };
+        let scheduled = shared.start + due;
+        tokio::select! {
+            _ = wait_until(scheduled) => {}
+            _ = shared.finish.cancelled() => break,
+        }
+        let permit = match &slots {
+            None => None,
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    // the cap is full: waiting here is queueing, not lag
+                    let p = tokio::select! {
+                        p = s.clone().acquire_owned() => p.ok(),
+                        _ = shared.finish.cancelled() => break,
+                    };
+                    unblocked = Instant::now();
+                    p
+                }
+            },
+        };
+        // from here on, any delay before the send is the client's own
+        let ready = scheduled.max(unblocked);
+        if measured {
+            shared.tally.measured_issued.fetch_add(1, Ordering::SeqCst);
+        }
+        let shared2 = shared.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let s = &shared2;
+            let target = s.balancer.pick(seq);
+            let lag = Instant::now().saturating_duration_since(ready);
+            let sent = tokio::select! {
+                r = send(&s.client, &s.spec, s.start, scheduled, seq, target) => Some(r),
+                _ = s.finish.cancelled() => None,
+            };
+            s.balancer.done(target);
+            if let Some(mut rec) = sent {
+                rec.excluded = !measured;
+                rec.lag = lag;
+                let _ = tx.send(rec);
+            }
+        });
+    }
+    if shared.tally.close() {
+        shared.finish.cancel();
+    }
 }
 
 #[cfg(test)]

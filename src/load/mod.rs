@@ -1,9 +1,12 @@
-//! Load generation: requests (`client`), the SSE parser (`sse`), the
-//! closed-loop driver (`driver`), per-request records (`record`) and
+//! Load generation: requests (`client`), the SSE parser (`sse`), arrival
+//! schedules (`arrival`), the closed- and open-loop driver (`driver`),
+//! per-request records (`record`), latency distributions (`distribution`),
 //! per-point metrics (`metrics`) and what each instance served
 //! (`per_instance`).
 
+pub mod arrival;
 pub mod client;
+pub mod distribution;
 pub mod driver;
 pub mod metrics;
 pub mod per_instance;

@@ -46,9 +46,19 @@ pub struct RequestRecord {
     pub instance: Option<u32>,
     /// When it was first sent, from the point's start.
     pub sent_at: Duration,
-    /// First non-empty content, from the first send (streaming only).
+    /// Scheduled send time to actual first send: the client's queueing time
+    /// (open loop; zero in closed loop).
+    pub queue: Duration,
+    /// How late the client itself was in sending it: past its scheduled time
+    /// while a slot was free (open loop), or since the previous request of
+    /// the same worker finished (closed loop).
+    pub lag: Duration,
+    /// Sent during a point's warmup or cooldown: not measured.
+    pub excluded: bool,
+    /// First non-empty content, from the latency origin: the scheduled send
+    /// time in open loop, the first send in closed loop (streaming only).
     pub ttft: Option<Duration>,
-    /// Whole request, from the first send (retries included).
+    /// Whole request from the latency origin (retries included).
     pub e2e: Duration,
     /// Gaps between successive content chunks, in microseconds.
     pub itl_us: Vec<u32>,

@@ -8,10 +8,11 @@ use std::path::Path;
 use serde_json::json;
 
 use super::row::PointRow;
-use crate::load::metrics::Latency;
+use crate::load::distribution::Stat;
+use crate::scenario::measure::percentile_label;
 
 /// Version of the record layout written here.
-pub const REPORT_SCHEMA_VERSION: &str = "0.2.0";
+pub const REPORT_SCHEMA_VERSION: &str = "0.3.0";
 
 /// An open JSONL report.
 #[derive(Debug)]
@@ -19,8 +20,20 @@ pub struct ReportSink {
     file: File,
 }
 
-fn latency(l: &Latency) -> serde_json::Value {
-    json!({"p50": l.p50, "p90": l.p90, "p99": l.p99, "mean": l.mean})
+/// One latency as `{count, mean, std, min, max, exact, p50, …}` (ms).
+fn latency(st: &Stat, qs: &[f64]) -> serde_json::Value {
+    let mut v = json!({
+        "count": st.count,
+        "mean": st.mean,
+        "std": st.std,
+        "min": st.min,
+        "max": st.max,
+        "exact": st.exact,
+    });
+    for (q, value) in qs.iter().zip(&st.percentiles) {
+        v[percentile_label(*q)] = json!(value);
+    }
+    v
 }
 
 impl ReportSink {
@@ -32,6 +45,7 @@ impl ReportSink {
     /// Append the record of one point.
     pub fn write(&mut self, scenario: &str, backend: &str, row: &PointRow) -> std::io::Result<()> {
         let m = &row.metrics;
+        let qs = &m.percentiles;
         let v = json!({
             "schema_version": REPORT_SCHEMA_VERSION,
             "mlxrun_version": env!("CARGO_PKG_VERSION"),
@@ -44,14 +58,24 @@ impl ReportSink {
                 "ok_requests": m.ok_requests,
                 "errors": m.errors,
                 "error_kinds": m.error_kinds,
+                "excluded_requests": m.excluded_requests,
                 "completion_tokens": m.completion_tokens,
+                "requested_tokens": m.requested_tokens,
+                "short_responses": m.short_responses,
                 "prompt_tokens": m.prompt_tokens,
+                "cached_tokens": m.cached_tokens,
                 "elapsed_s": m.elapsed_s,
                 "throughput_tps": m.throughput_tps,
+                "total_tps": m.total_tps,
                 "requests_per_s": m.requests_per_s,
-                "ttft_ms": latency(&m.ttft_ms),
-                "itl_ms": latency(&m.itl_ms),
-                "e2e_ms": latency(&m.e2e_ms),
+                "ttft_ms": latency(&m.ttft_ms, qs),
+                "tpot_ms": latency(&m.tpot_ms, qs),
+                "itl_ms": latency(&m.itl_ms, qs),
+                "itl_token_ms": latency(&m.itl_token_ms, qs),
+                "e2e_ms": latency(&m.e2e_ms, qs),
+                "queue_ms": latency(&m.queue_ms, qs),
+                "client_lag_ms": latency(&m.client_lag_ms, qs),
+                "slo": m.slo,
                 "retries": m.retries,
                 "usage_missing": m.usage_missing,
             },

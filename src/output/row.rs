@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::load::distribution::Stat;
 use crate::load::metrics::PointMetrics;
 use crate::load::per_instance::Accounting;
 use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
+use crate::scenario::measure::percentile_label;
 
 /// How a point ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,10 +60,18 @@ pub struct PointRow {
     pub axes: BTreeMap<String, String>,
     /// Swept server flags (`--flag` → value).
     pub server_flags: BTreeMap<String, String>,
-    pub concurrency: u32,
+    /// Requests in flight (closed loop) or the cap (open loop): a number,
+    /// or `none` for an uncapped open-loop point.
+    pub concurrency: String,
+    /// Open-loop rate in requests/s (`inf` = all at once); empty = closed loop.
+    pub request_rate: String,
     pub max_tokens: u32,
-    /// Requests the point was to send.
+    /// Synthetic prompt length, when the point has one.
+    pub input_tokens: Option<u32>,
+    /// Measured requests the point was to send (0 when bounded by time).
     pub planned_requests: u64,
+    /// Seconds of measured load, when the point is bounded by time.
+    pub duration_s: Option<f64>,
     pub status: Status,
     /// Why the point failed or was interrupted (empty when ok).
     pub status_detail: String,
@@ -112,9 +122,12 @@ impl PointRow {
                 .cloned()
                 .collect(),
             server_flags: cfg.flags.iter().cloned().collect(),
-            concurrency: point.concurrency,
+            concurrency: point.concurrency_label(),
+            request_rate: point.rate_label(),
             max_tokens: point.max_tokens,
+            input_tokens: point.input_tokens,
             planned_requests: point.requests,
+            duration_s: point.duration_s,
             status_detail: metrics.first_error.clone().unwrap_or_default(),
             status,
             started_at: String::new(),
@@ -139,11 +152,57 @@ pub fn flag_column(flag: &str) -> String {
     flag.trim_start_matches('-').replace('-', "_")
 }
 
-/// The run-dependent CSV columns: swept backend axes, then raw flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The run-dependent CSV columns: swept backend axes, raw flags, and the
+/// percentiles every latency reports.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Columns {
     pub axes: Vec<String>,
     pub flags: Vec<String>,
+    pub percentiles: Vec<f64>,
+}
+
+/// The latencies with CSV columns, in order: `<name>_mean_ms`,
+/// `<name>_std_ms`, then `<name>_<pXX>_ms` per percentile.
+pub const LATENCIES: &[&str] = &["ttft", "tpot", "itl", "itl_token", "e2e", "queue"];
+
+fn latency_stat<'a>(m: &'a PointMetrics, name: &str) -> &'a Stat {
+    match name {
+        "ttft" => &m.ttft_ms,
+        "tpot" => &m.tpot_ms,
+        "itl" => &m.itl_ms,
+        "itl_token" => &m.itl_token_ms,
+        "e2e" => &m.e2e_ms,
+        _ => &m.queue_ms,
+    }
+}
+
+fn latency_header(percentiles: &[f64]) -> Vec<String> {
+    LATENCIES
+        .iter()
+        .flat_map(|n| {
+            [format!("{n}_mean_ms"), format!("{n}_std_ms")]
+                .into_iter()
+                .chain(
+                    percentiles
+                        .iter()
+                        .map(move |q| format!("{n}_{}_ms", percentile_label(*q))),
+                )
+        })
+        .collect()
+}
+
+fn latency_cells(m: &PointMetrics, percentiles: &[f64]) -> Vec<String> {
+    LATENCIES
+        .iter()
+        .flat_map(|n| {
+            let st = latency_stat(m, n);
+            [ms(st.mean), ms(st.std)].into_iter().chain(
+                percentiles
+                    .iter()
+                    .map(move |q| ms(st.at(&m.percentiles, *q))),
+            )
+        })
+        .collect()
 }
 
 /// The CSV header for a run with these swept `columns`.
@@ -163,26 +222,36 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
         "ok_requests",
         "requests_per_s",
         "prompt_tokens",
-        "ttft_p50_ms",
-        "ttft_p90_ms",
-        "ttft_p99_ms",
-        "itl_p50_ms",
-        "itl_p99_ms",
-        "e2e_p50_ms",
-        "e2e_p99_ms",
-        "retries",
-        "error_kinds",
-        "status",
-        "point",
-        "backend",
-        "ranks",
-        "router",
-        "balance",
-        "model_path",
+        "request_rate",
+        "input_tokens",
+        "duration_s",
+        "requested_tokens",
+        "short_responses",
+        "cached_tokens",
+        "total_tps",
+        "slo_attainment",
+        "goodput_rps",
+        "excluded_requests",
+        "client_lag_p99_ms",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    h.extend(latency_header(&columns.percentiles));
+    h.extend(
+        [
+            "retries",
+            "error_kinds",
+            "status",
+            "point",
+            "backend",
+            "ranks",
+            "router",
+            "balance",
+            "model_path",
+        ]
+        .map(String::from),
+    );
     h.extend(columns.axes.iter().cloned());
     h.extend(columns.flags.iter().map(|f| flag_column(f)));
     h.extend(
@@ -221,7 +290,7 @@ impl PointRow {
             self.instances.to_string(),
             opt_u32(self.decode_concurrency),
             opt_u32(self.prompt_concurrency),
-            self.concurrency.to_string(),
+            self.concurrency.clone(),
             format!("{:.1}", m.throughput_tps),
             m.completion_tokens.to_string(),
             format!("{:.2}", m.elapsed_s),
@@ -232,13 +301,27 @@ impl PointRow {
             m.ok_requests.to_string(),
             format!("{:.3}", m.requests_per_s),
             m.prompt_tokens.to_string(),
-            ms(m.ttft_ms.p50),
-            ms(m.ttft_ms.p90),
-            ms(m.ttft_ms.p99),
-            ms(m.itl_ms.p50),
-            ms(m.itl_ms.p99),
-            ms(m.e2e_ms.p50),
-            ms(m.e2e_ms.p99),
+            self.request_rate.clone(),
+            self.input_tokens
+                .map_or_else(String::new, |n| n.to_string()),
+            self.duration_s.map_or_else(String::new, |d| d.to_string()),
+            m.requested_tokens.to_string(),
+            m.short_responses.to_string(),
+            m.cached_tokens.map_or_else(String::new, |n| n.to_string()),
+            format!("{:.1}", m.total_tps),
+            m.slo
+                .as_ref()
+                .map_or_else(String::new, |s| format!("{:.4}", s.attainment)),
+            m.slo
+                .as_ref()
+                .map_or_else(String::new, |s| format!("{:.3}", s.goodput_rps)),
+            m.excluded_requests.to_string(),
+            ms(m.client_lag_ms
+                .at(&m.percentiles, 99.0)
+                .or(m.client_lag_ms.max)),
+        ];
+        r.extend(latency_cells(m, &columns.percentiles));
+        r.extend([
             m.retries.to_string(),
             kinds,
             self.status.as_str().to_string(),
@@ -248,7 +331,7 @@ impl PointRow {
             self.router.clone(),
             self.balance.clone(),
             self.model_path.clone(),
-        ];
+        ]);
         r.extend(
             columns
                 .axes
@@ -297,6 +380,12 @@ impl PointRow {
             self.concurrency,
             self.max_tokens
         ));
+        if !self.request_rate.is_empty() {
+            s.push_str(&format!(" request_rate={}", self.request_rate));
+        }
+        if let Some(n) = self.input_tokens {
+            s.push_str(&format!(" input_tokens={n}"));
+        }
         for (a, v) in &self.axes {
             s.push_str(&format!(" {a}={v}"));
         }

@@ -10,7 +10,7 @@
 use itertools::Itertools;
 use serde::Serialize;
 
-use super::model::{BalanceMethod, FlagValue, RouterKind, Scenario};
+use super::model::{BalanceMethod, FlagValue, Rate, RouterKind, Scenario};
 use super::models::ResolvedModel;
 use super::server_args::{find_flag, flag_for_key, parse_server_args};
 use crate::backend::def::AxisArg;
@@ -76,20 +76,58 @@ impl ServerConfig {
 }
 
 /// One measured point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Point {
     /// 0-based position in the run.
     pub index: usize,
     /// Index of its [`ServerConfig`].
     pub server: usize,
+    /// Closed loop: requests in flight. Open loop: the cap on requests in
+    /// flight, 0 = no cap.
     pub concurrency: u32,
+    /// Open loop at this rate (requests/s; infinite = all at once); `None` =
+    /// closed loop.
+    pub request_rate: Option<Rate>,
     pub max_tokens: u32,
-    /// Measured requests of this point.
+    /// Synthetic prompts of this many tokens; `None` = the workload's prompts.
+    pub input_tokens: Option<u32>,
+    /// Measured requests of this point; 0 when it is bounded by `duration_s`.
     pub requests: u64,
+    /// Seconds of measured load when the point is bounded by time.
+    pub duration_s: Option<f64>,
+}
+
+impl Point {
+    pub fn open_loop(&self) -> bool {
+        self.request_rate.is_some()
+    }
+
+    /// `concurrency` as written in results: the number, or `none` for an
+    /// uncapped open-loop point.
+    pub fn concurrency_label(&self) -> String {
+        if self.concurrency == 0 {
+            "none".into()
+        } else {
+            self.concurrency.to_string()
+        }
+    }
+
+    /// `request_rate` as written in results (empty for closed loop).
+    pub fn rate_label(&self) -> String {
+        self.request_rate.map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    /// How the point is bounded, for plan and progress: `64` or `30s`.
+    pub fn bound_label(&self) -> String {
+        match self.duration_s {
+            Some(d) => format!("{d}s"),
+            None => self.requests.to_string(),
+        }
+    }
 }
 
 /// The expanded matrix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub servers: Vec<ServerConfig>,
     pub points: Vec<Point>,
@@ -174,11 +212,7 @@ fn user_value(s: &Scenario, model: Option<&ResolvedModel>, flag: &str) -> Option
 }
 
 /// Context for `matrix.filter` and `matrix.exclude` at one combination.
-fn axis_values(
-    cfg: &ServerConfig,
-    max_tokens: u32,
-    concurrency: u32,
-) -> Vec<(String, Option<String>)> {
+fn axis_values(cfg: &ServerConfig, client: &ClientAxes) -> Vec<(String, Option<String>)> {
     let mut v = vec![
         ("model".to_string(), Some(cfg.model_name.clone())),
         ("backend".to_string(), Some(cfg.backend.clone())),
@@ -197,8 +231,22 @@ fn axis_values(
             "prompt_concurrency".to_string(),
             cfg.prompt_concurrency.map(|x| x.to_string()),
         ),
-        ("max_tokens".to_string(), Some(max_tokens.to_string())),
-        ("concurrency".to_string(), Some(concurrency.to_string())),
+        (
+            "max_tokens".to_string(),
+            Some(client.max_tokens.to_string()),
+        ),
+        (
+            "concurrency".to_string(),
+            (client.concurrency > 0).then(|| client.concurrency.to_string()),
+        ),
+        (
+            "request_rate".to_string(),
+            client.request_rate.map(|r| r.to_string()),
+        ),
+        (
+            "input_tokens".to_string(),
+            client.input_tokens.map(|n| n.to_string()),
+        ),
     ];
     for (axis, value) in &cfg.axes {
         if !SEED_AXES.contains(&axis.as_str()) {
@@ -229,6 +277,49 @@ fn filter_context(values: &[(String, Option<String>)]) -> minijinja::Value {
         })
         .collect();
     minijinja::Value::from_pairs(map)
+}
+
+/// The client-side axes of one point.
+#[derive(Debug, Clone, Copy)]
+struct ClientAxes {
+    max_tokens: u32,
+    input_tokens: Option<u32>,
+    concurrency: u32,
+    request_rate: Option<Rate>,
+}
+
+/// The client-side combinations, in pinned order: max_tokens, input_tokens,
+/// concurrency, request_rate (fastest).
+fn client_combos(s: &Scenario) -> Vec<ClientAxes> {
+    let m = &s.matrix;
+    let inputs: Vec<Option<u32>> = match &m.input_tokens {
+        Some(a) => a.values().iter().map(|n| Some(*n)).collect(),
+        None => vec![None],
+    };
+    let rates: Vec<Option<Rate>> = match &m.request_rate {
+        Some(a) => a.values().iter().map(|r| Some(*r)).collect(),
+        None => vec![None],
+    };
+    // open loop without matrix.concurrency: no cap
+    let concurrency: Vec<u32> = match (&m.concurrency, &m.request_rate) {
+        (None, Some(_)) => vec![0],
+        _ => m.closed_concurrency(),
+    };
+    itertools::iproduct!(
+        m.max_tokens.values().iter().copied(),
+        inputs,
+        concurrency,
+        rates
+    )
+    .map(
+        |(max_tokens, input_tokens, concurrency, request_rate)| ClientAxes {
+            max_tokens,
+            input_tokens,
+            concurrency,
+            request_rate,
+        },
+    )
+    .collect()
 }
 
 /// Every combination of `axes` (one empty combination when there are none).
@@ -280,6 +371,7 @@ pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<
         None => vec![s.router.method],
     };
 
+    let clients = client_combos(s);
     let mut plan = Plan {
         servers: Vec::new(),
         points: Vec::new(),
@@ -336,12 +428,9 @@ pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<
                     balance,
                 };
                 let mut kept = 0;
-                for (max_tokens, concurrency) in itertools::iproduct!(
-                    m.max_tokens.values().iter().copied(),
-                    m.concurrency.values().iter().copied()
-                ) {
+                for client in &clients {
                     plan.product += 1;
-                    let values = axis_values(&cfg, max_tokens, concurrency);
+                    let values = axis_values(&cfg, client);
                     if excluded(s, &values) {
                         continue;
                     }
@@ -353,16 +442,24 @@ pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<
                             continue;
                         }
                     }
-                    let requests = s
-                        .workload
-                        .requests
-                        .unwrap_or(u64::from(concurrency) * s.workload.requests_per_concurrency);
+                    let duration_s = s.load.timed().then_some(s.load.duration_s);
+                    let requests = if duration_s.is_some() {
+                        0
+                    } else {
+                        s.workload.requests.unwrap_or(
+                            u64::from(client.concurrency.max(1))
+                                * s.workload.requests_per_concurrency,
+                        )
+                    };
                     plan.points.push(Point {
                         index: plan.points.len(),
                         server: cfg.index,
-                        concurrency,
-                        max_tokens,
+                        concurrency: client.concurrency,
+                        request_rate: client.request_rate,
+                        max_tokens: client.max_tokens,
+                        input_tokens: client.input_tokens,
                         requests,
+                        duration_s,
                     });
                     kept += 1;
                 }
@@ -408,7 +505,7 @@ mod tests {
         s.matrix.instances = Axis(vec![1, 2]);
         s.matrix.decode_concurrency = Some(Axis(vec![8, 16]));
         s.matrix.prompt_concurrency = Some(Axis(vec![2]));
-        s.matrix.concurrency = Axis(vec![1, 4]);
+        s.matrix.concurrency = Some(Axis(vec![1, 4]));
         s.matrix.max_tokens = Axis(vec![32]);
         s
     }
@@ -454,7 +551,7 @@ mod tests {
     fn max_tokens_varies_slower_than_concurrency() {
         let mut s = Scenario::default();
         s.matrix.max_tokens = Axis(vec![64, 128]);
-        s.matrix.concurrency = Axis(vec![1, 2]);
+        s.matrix.concurrency = Some(Axis(vec![1, 2]));
         let p = ex(&s).unwrap();
         let got: Vec<(u32, u32)> = p
             .points
@@ -510,7 +607,7 @@ mod tests {
             "prefill_step_size".into(),
             Axis(vec![FlagValue::Int(512), FlagValue::Int(2048)]),
         );
-        s.matrix.concurrency = Axis(vec![1, 2]);
+        s.matrix.concurrency = Some(Axis(vec![1, 2]));
         let p = ex(&s).unwrap();
         assert_eq!(p.servers.len(), 2);
         assert_eq!(
@@ -603,7 +700,7 @@ mod tests {
         s.matrix.instances = Axis(vec![1, 2, 4]);
         s.matrix.decode_concurrency = Some(Axis(vec![8, 16, 32, 64]));
         s.matrix.prompt_concurrency = Some(Axis(vec![2, 4, 8, 16]));
-        s.matrix.concurrency = Axis(vec![1, 2, 4, 8, 16, 32, 64, 128, 256]);
+        s.matrix.concurrency = Some(Axis(vec![1, 2, 4, 8, 16, 32, 64, 128, 256]));
         let p = ex(&s).unwrap();
         assert_eq!((p.points.len(), p.servers.len()), (432, 48));
     }

@@ -8,12 +8,14 @@
 pub mod error;
 pub mod expand;
 pub mod layers;
+pub mod measure;
 pub mod model;
 pub mod model_path;
 pub mod models;
 pub mod server_args;
 pub mod source_map;
 pub mod validate;
+pub mod validate_load;
 
 use std::path::{Path, PathBuf};
 

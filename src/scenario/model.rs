@@ -8,6 +8,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+pub use super::measure::{ArrivalKind, LoadSection, MetricsSection, Rate, SloSection};
+
 /// A whole scenario after layering (defaults < file < environment < `--set`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +31,9 @@ pub struct Scenario {
     pub launcher: LauncherSection,
     pub router: RouterSection,
     pub workload: WorkloadSection,
+    pub load: LoadSection,
+    pub slo: SloSection,
+    pub metrics: MetricsSection,
     pub matrix: MatrixSection,
     pub run: RunSection,
     pub output: OutputSection,
@@ -222,8 +227,27 @@ impl Default for RouterSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadSection {
-    /// The user message of every request.
+    /// The user message of every request (unless `prompts_file` or
+    /// `matrix.input_tokens` is set).
     pub prompt: String,
+    /// Prompts from a file: plain text (one per line), JSONL (`messages` or
+    /// `prompt` per line) or ShareGPT JSON; relative to the scenario file.
+    pub prompts_file: String,
+    /// `auto` (by extension: .jsonl, .json = ShareGPT, else text), `text`,
+    /// `jsonl` or `sharegpt`.
+    pub prompts_format: String,
+    /// Use file prompts in a seeded random order instead of file order.
+    pub shuffle: bool,
+    /// Synthetic prompt lengths around `matrix.input_tokens`: `fixed`,
+    /// `uniform` (± spread × N) or `normal` (std spread × N).
+    pub input_tokens_distribution: String,
+    pub input_tokens_spread: f64,
+    /// Leading tokens every synthetic prompt of a point shares (prompt-cache studies).
+    pub shared_prefix_tokens: u32,
+    /// tokenizer.json for synthetic prompts; empty = the model's own.
+    pub tokenizer: String,
+    /// Seed of prompts, shuffles and arrival times: the same seed, the same run.
+    pub seed: u64,
     pub temperature: f64,
     /// Stream responses (SSE); needed for TTFT and inter-token latency.
     pub stream: bool,
@@ -245,6 +269,14 @@ impl Default for WorkloadSection {
     fn default() -> Self {
         WorkloadSection {
             prompt: "Share three optimization tips for model serving.".into(),
+            prompts_file: String::new(),
+            prompts_format: "auto".into(),
+            shuffle: false,
+            input_tokens_distribution: "fixed".into(),
+            input_tokens_spread: 0.0,
+            shared_prefix_tokens: 0,
+            tokenizer: String::new(),
+            seed: 0,
             temperature: 0.3,
             stream: true,
             requests: None,
@@ -275,10 +307,16 @@ pub struct MatrixSection {
     pub decode_concurrency: Option<Axis<u32>>,
     /// `--prompt-concurrency` per instance; unset = not passed.
     pub prompt_concurrency: Option<Axis<u32>>,
-    /// Requests in flight from the client.
-    pub concurrency: Axis<u32>,
+    /// Requests in flight from the client (closed loop; unset = 1), or the
+    /// cap on requests in flight of an open-loop point (unset = no cap).
+    pub concurrency: Option<Axis<u32>>,
+    /// Open loop: requests per second sent on the `load.arrival` schedule
+    /// (`inf` = all at once). Unset: every point is closed loop.
+    pub request_rate: Option<Axis<Rate>>,
     /// `max_tokens` of every request.
     pub max_tokens: Axis<u32>,
+    /// Synthetic prompts of this many tokens (the model's own tokenizer).
+    pub input_tokens: Option<Axis<u32>>,
     /// Axes the backend definition names (`[backends.X.axes]`), e.g.
     /// `parallel = [1, 4]` for llama_server. A model whose backend does not
     /// know an axis is not multiplied by it.
@@ -302,8 +340,10 @@ impl Default for MatrixSection {
             balance: None,
             decode_concurrency: None,
             prompt_concurrency: None,
-            concurrency: Axis(vec![1]),
+            concurrency: None,
+            request_rate: None,
             max_tokens: Axis(vec![128]),
+            input_tokens: None,
             axes: BTreeMap::new(),
             server_flags: BTreeMap::new(),
             filter: String::new(),
@@ -360,6 +400,15 @@ pub struct Axis<T>(pub Vec<T>);
 impl<T> Axis<T> {
     pub fn values(&self) -> &[T] {
         &self.0
+    }
+}
+
+impl MatrixSection {
+    /// The concurrency values of closed-loop points (unset = `[1]`).
+    pub fn closed_concurrency(&self) -> Vec<u32> {
+        self.concurrency
+            .as_ref()
+            .map_or(vec![1], |a| a.values().to_vec())
     }
 }
 

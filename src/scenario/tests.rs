@@ -54,7 +54,7 @@ max_tokens = 64
 fn layers_apply_in_order_defaults_file_env_set() {
     let (_t, d) = with_model();
     let r = load_text(BASE, &[], &[], &d).unwrap();
-    assert_eq!(r.scenario.matrix.concurrency.values(), &[1, 2]);
+    assert_eq!(r.scenario.matrix.closed_concurrency().as_slice(), &[1, 2]);
     assert_eq!(r.scenario.matrix.max_tokens.values(), &[64]);
     assert_eq!(r.scenario.workload.temperature, 0.3);
     assert!(r.models[0].local_dir.is_some());
@@ -68,7 +68,7 @@ fn layers_apply_in_order_defaults_file_env_set() {
     )
     .unwrap();
     assert_eq!(r.scenario.matrix.max_tokens.values(), &[256]);
-    assert_eq!(r.scenario.matrix.concurrency.values(), &[4, 8]);
+    assert_eq!(r.scenario.matrix.closed_concurrency().as_slice(), &[4, 8]);
 
     let r = load_text(
         BASE,

@@ -18,7 +18,7 @@ pub struct Finding {
     pub hint: String,
 }
 
-fn finding(field: &str, message: impl Into<String>, hint: impl Into<String>) -> Finding {
+pub(super) fn finding(field: &str, message: impl Into<String>, hint: impl Into<String>) -> Finding {
     Finding {
         field: field.to_string(),
         message: message.into(),
@@ -97,7 +97,17 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
         "matrix.prompt_concurrency",
         s.matrix.prompt_concurrency.as_ref(),
     );
-    positive_axis(&mut out, "matrix.concurrency", Some(&s.matrix.concurrency));
+    positive_axis(
+        &mut out,
+        "matrix.concurrency",
+        s.matrix.concurrency.as_ref(),
+    );
+    positive_axis(
+        &mut out,
+        "matrix.input_tokens",
+        s.matrix.input_tokens.as_ref(),
+    );
+    super::validate_load::load_findings(&mut out, s);
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
         let field = format!("matrix.server_flags.{key}");
@@ -490,7 +500,7 @@ mod tests {
     #[test]
     fn finds_axis_and_port_problems() {
         let mut s = ok_scenario();
-        s.matrix.concurrency = Axis(vec![]);
+        s.matrix.concurrency = Some(Axis(vec![]));
         s.matrix.max_tokens = Axis(vec![0, 8, 8]);
         s.matrix.instances = Axis(vec![1, 4]);
         s.router.port = 9002;

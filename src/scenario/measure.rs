@@ -1,0 +1,224 @@
+//! Scenario sections about how a point is measured: `[load]` (closed or
+//! open loop, arrivals, duration, warmup and cooldown), `[slo]` (the
+//! service-level objectives goodput counts against) and `[metrics]` (which
+//! percentiles are reported), and the `request_rate` axis element.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::model::AxisElement;
+
+/// Inter-arrival process of an open-loop point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrivalKind {
+    /// Evenly spaced sends, exactly `1 / rate` apart.
+    Constant,
+    /// Exponential gaps (a Poisson process), vLLM's default.
+    #[default]
+    Poisson,
+    /// Gamma gaps with shape `load.burstiness` and mean `1 / rate`
+    /// (vLLM's `--burstiness`): 1 is Poisson, below 1 burstier.
+    Gamma,
+}
+
+impl ArrivalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArrivalKind::Constant => "constant",
+            ArrivalKind::Poisson => "poisson",
+            ArrivalKind::Gamma => "gamma",
+        }
+    }
+}
+
+/// `[load]`: how the requests of a point are sent and which of them count.
+///
+/// A point is closed loop (`matrix.concurrency` requests in flight, the next
+/// sent as one finishes) unless `matrix.request_rate` is set: then it is open
+/// loop, requests are sent on a schedule drawn from `arrival`, and
+/// `matrix.concurrency`, when set, caps what is in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadSection {
+    pub arrival: ArrivalKind,
+    /// Gamma shape for `arrival = "gamma"`.
+    pub burstiness: f64,
+    /// Seconds of measured load per point; 0 = the point is bounded by its
+    /// request count (`workload.requests`) instead.
+    pub duration_s: f64,
+    /// Requests at the start of every point that are sent but not measured.
+    pub warmup_requests: u64,
+    /// Requests sent in the first seconds of every point are not measured.
+    pub warmup_s: f64,
+    /// Requests at the end of every point that are sent (keeping the load
+    /// steady while the measured ones finish) but not measured.
+    pub cooldown_requests: u64,
+    /// Seconds of unmeasured load after the measured window.
+    pub cooldown_s: f64,
+}
+
+impl Default for LoadSection {
+    fn default() -> Self {
+        LoadSection {
+            arrival: ArrivalKind::Poisson,
+            burstiness: 1.0,
+            duration_s: 0.0,
+            warmup_requests: 0,
+            warmup_s: 0.0,
+            cooldown_requests: 0,
+            cooldown_s: 0.0,
+        }
+    }
+}
+
+impl LoadSection {
+    /// Points are bounded by time rather than by request count.
+    pub fn timed(&self) -> bool {
+        self.duration_s > 0.0
+    }
+}
+
+/// `[slo]`: per-request objectives. A request meets the SLO when it
+/// succeeded and is within every objective that is set; goodput counts those.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SloSection {
+    /// Time to first token, ms.
+    pub ttft_ms: Option<f64>,
+    /// Time per output token after the first, ms.
+    pub tpot_ms: Option<f64>,
+    /// Whole request, ms.
+    pub e2e_ms: Option<f64>,
+}
+
+impl SloSection {
+    pub fn is_set(&self) -> bool {
+        self.ttft_ms.is_some() || self.tpot_ms.is_some() || self.e2e_ms.is_some()
+    }
+}
+
+/// `[metrics]`: what each latency reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Percentiles (0–100) of every latency, in the CSV as `<metric>_p<q>_ms`
+    /// (`99.9` becomes `p99_9`).
+    pub percentiles: Vec<f64>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            percentiles: vec![50.0, 90.0, 95.0, 99.0, 99.9],
+        }
+    }
+}
+
+/// A request rate (requests/s) of the `request_rate` axis; `inf` sends every
+/// request at once (vLLM's `--request-rate inf`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Rate(pub f64);
+
+impl Rate {
+    pub fn is_infinite(self) -> bool {
+        self.0.is_infinite()
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_infinite() {
+            f.write_str("inf")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl AxisElement for Rate {
+    fn from_text(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("inf") {
+            return Ok(Rate(f64::INFINITY));
+        }
+        s.parse::<f64>()
+            .map(Rate)
+            .map_err(|_| format!("'{s}' is not a rate (requests/s, or \"inf\")"))
+    }
+    fn from_i64(v: i64) -> Result<Self, String> {
+        Ok(Rate(v as f64))
+    }
+    fn from_float(v: f64) -> Result<Self, String> {
+        Ok(Rate(v))
+    }
+    fn expecting() -> &'static str {
+        "a rate in requests/s (or \"inf\"), a list of them, or a string like \"1,2,inf\""
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_infinite() {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_f64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(v) => Ok(Rate(v)),
+            Raw::Text(s) => Rate::from_text(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The CSV spelling of percentile `q`: `50` → `p50`, `99.9` → `p99_9`.
+pub fn percentile_label(q: f64) -> String {
+    let text = if q.fract() == 0.0 {
+        format!("{}", q as i64)
+    } else {
+        format!("{q}")
+    };
+    format!("p{}", text.replace('.', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::Axis;
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        r: Axis<Rate>,
+    }
+
+    #[test]
+    fn rates_read_numbers_lists_and_inf() {
+        let h: Holder = toml::from_str("r = [1, 2.5, \"inf\"]").unwrap();
+        assert_eq!(h.r.values()[0], Rate(1.0));
+        assert_eq!(h.r.values()[1], Rate(2.5));
+        assert!(h.r.values()[2].is_infinite());
+        let h: Holder = toml::from_str("r = \"4, inf\"").unwrap();
+        assert_eq!(h.r.values().len(), 2);
+        assert!(toml::from_str::<Holder>("r = \"fast\"").is_err());
+        assert_eq!(Rate(f64::INFINITY).to_string(), "inf");
+        assert_eq!(Rate(2.5).to_string(), "2.5");
+    }
+
+    #[test]
+    fn percentile_labels() {
+        assert_eq!(percentile_label(50.0), "p50");
+        assert_eq!(percentile_label(99.9), "p99_9");
+        assert_eq!(percentile_label(99.99), "p99_99");
+    }
+}

@@ -1,0 +1,155 @@
+//! Checks of the measurement settings: `[load]`, `[slo]`, `[metrics]`,
+//! `matrix.request_rate` and the prompt settings of `[workload]`.
+
+use super::model::Scenario;
+use super::validate::{Finding, finding};
+
+/// `[load]`, `[slo]`, `[metrics]`, `matrix.request_rate` and the prompt
+/// settings of `[workload]`.
+pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
+    let l = &s.load;
+    if let Some(rates) = &s.matrix.request_rate {
+        if rates.values().is_empty() {
+            out.push(finding(
+                "matrix.request_rate",
+                "the axis has no values",
+                "give at least one rate in requests/s (or \"inf\")",
+            ));
+        }
+        if let Some(r) = rates.values().iter().find(|r| r.0.is_nan() || r.0 <= 0.0) {
+            out.push(finding(
+                "matrix.request_rate",
+                format!("{r} is not a rate"),
+                "use rates above 0 requests/s, or \"inf\"",
+            ));
+        }
+        if s.workload.requests.is_none() && !l.timed() {
+            out.push(finding(
+                "matrix.request_rate",
+                "an open-loop point needs a bound",
+                "set workload.requests (a count) or load.duration_s (seconds)",
+            ));
+        }
+    }
+    for (field, v) in [
+        ("load.duration_s", l.duration_s),
+        ("load.warmup_s", l.warmup_s),
+        ("load.cooldown_s", l.cooldown_s),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            out.push(finding(
+                field,
+                format!("{v} is not a duration"),
+                "use seconds, 0 or more",
+            ));
+        }
+    }
+    if !(l.burstiness > 0.0 && l.burstiness.is_finite()) {
+        out.push(finding(
+            "load.burstiness",
+            format!("{} is not a gamma shape", l.burstiness),
+            "use a number above 0 (1 = Poisson, below 1 burstier)",
+        ));
+    }
+    if l.timed() && (l.warmup_requests > 0 || l.cooldown_requests > 0) {
+        out.push(finding(
+            "load.warmup_requests",
+            "a point bounded by load.duration_s excludes its warmup and cooldown by time",
+            "use load.warmup_s and load.cooldown_s",
+        ));
+    }
+    if !l.timed() && (l.warmup_s > 0.0 || l.cooldown_s > 0.0) {
+        out.push(finding(
+            "load.warmup_s",
+            "a point bounded by its request count excludes its warmup and cooldown by count",
+            "use load.warmup_requests and load.cooldown_requests, or set load.duration_s",
+        ));
+    }
+    for (field, v) in [
+        ("slo.ttft_ms", s.slo.ttft_ms),
+        ("slo.tpot_ms", s.slo.tpot_ms),
+        ("slo.e2e_ms", s.slo.e2e_ms),
+    ] {
+        if let Some(v) = v
+            && !(v > 0.0 && v.is_finite())
+        {
+            out.push(finding(
+                field,
+                format!("{v} is not a time limit"),
+                "use milliseconds above 0",
+            ));
+        }
+    }
+    if s.metrics.percentiles.is_empty() {
+        out.push(finding(
+            "metrics.percentiles",
+            "no percentiles",
+            "list at least one, e.g. [50, 90, 99]",
+        ));
+    }
+    if let Some(q) = s
+        .metrics
+        .percentiles
+        .iter()
+        .find(|q| !(**q > 0.0 && **q <= 100.0))
+    {
+        out.push(finding(
+            "metrics.percentiles",
+            format!("{q} is not a percentile"),
+            "use values above 0 and up to 100",
+        ));
+    }
+    let w = &s.workload;
+    if !["auto", "text", "jsonl", "sharegpt"].contains(&w.prompts_format.as_str()) {
+        out.push(finding(
+            "workload.prompts_format",
+            format!("'{}' is not a prompt file format", w.prompts_format),
+            "use auto, text, jsonl or sharegpt",
+        ));
+    }
+    if !["fixed", "uniform", "normal"].contains(&w.input_tokens_distribution.as_str()) {
+        out.push(finding(
+            "workload.input_tokens_distribution",
+            format!(
+                "'{}' is not a length distribution",
+                w.input_tokens_distribution
+            ),
+            "use fixed, uniform or normal",
+        ));
+    }
+    if !(w.input_tokens_spread >= 0.0 && w.input_tokens_spread < 1.0) {
+        out.push(finding(
+            "workload.input_tokens_spread",
+            format!("{} is out of range", w.input_tokens_spread),
+            "use a share from 0 to below 1 (0.25 = ±25% for uniform, std 25% for normal)",
+        ));
+    }
+    if !w.prompts_file.is_empty() && s.matrix.input_tokens.is_some() {
+        out.push(finding(
+            "workload.prompts_file",
+            "prompts come from a file or are synthetic (matrix.input_tokens), not both",
+            "remove one of the two",
+        ));
+    }
+    if w.shared_prefix_tokens > 0 {
+        match &s.matrix.input_tokens {
+            None => out.push(finding(
+                "workload.shared_prefix_tokens",
+                "a shared prefix needs synthetic prompts",
+                "set matrix.input_tokens",
+            )),
+            Some(a) => {
+                if let Some(n) = a.values().iter().find(|n| **n <= w.shared_prefix_tokens) {
+                    out.push(finding(
+                        "workload.shared_prefix_tokens",
+                        format!(
+                            "a prefix of {} tokens leaves nothing of a {n}-token prompt",
+                            w.shared_prefix_tokens
+                        ),
+                        "make matrix.input_tokens larger than the prefix",
+                    ));
+                }
+            }
+        }
+    }
+}
