@@ -367,7 +367,7 @@ mod tests {
         let line = argv[1..].join(" ");
         assert_eq!(
             line,
-            "-m /m --host 127.0.0.1 --port 9000 --chat-template-args={} --parallel 4 --ctx-size 2048 -ub 256"
+            "-m /m --host 127.0.0.1 --port 9000 --metrics --chat-template-args={} --parallel 4 --ctx-size 2048 -ub 256"
         );
     }
 

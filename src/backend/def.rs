@@ -92,6 +92,9 @@ pub struct BackendDef {
     pub tokens: TokenSource,
     pub ready: Ready,
     pub health_path: String,
+    /// Path of the server's Prometheus metrics (`GET`, text format), scraped
+    /// before and after each point; empty = the backend has none.
+    pub metrics_path: String,
     /// Template of the request's `model` field; empty = not sent.
     pub request_model: String,
     /// Requests (`"METHOD /path"`) sent to every instance before each point.
@@ -125,6 +128,7 @@ impl Default for BackendDef {
             tokens: TokenSource::Usage,
             ready: Ready::Completion,
             health_path: "/health".into(),
+            metrics_path: String::new(),
             request_model: String::new(),
             cache_reset: Vec::new(),
             multi_rank: false,

@@ -254,6 +254,12 @@ fn check(name: &str, def: &BackendDef) -> Vec<DefProblem> {
     if !def.health_path.starts_with('/') {
         bad("health_path", "must start with /".into());
     }
+    if !def.metrics_path.is_empty() && !def.metrics_path.starts_with('/') {
+        bad(
+            "metrics_path",
+            "must start with / (or be empty: no metrics endpoint)".into(),
+        );
+    }
     for (i, u) in def.urls.iter().enumerate() {
         if let Err(e) = reqwest::Url::parse(u)
             .map_err(|e| e.to_string())
@@ -341,6 +347,35 @@ mod tests {
         assert!(!r.get("openai").unwrap().launches());
         assert!(r.all_axes().contains(&"parallel"));
         assert!(r.source("vllm").unwrap().built_in);
+        for (name, path) in [
+            ("llama_server", "/metrics"),
+            ("vllm", "/metrics"),
+            ("sglang", "/metrics"),
+            ("mlx_lm", ""),
+            ("mlx_vlm", ""),
+            ("openai", ""),
+        ] {
+            assert_eq!(r.get(name).unwrap().metrics_path, path, "{name}");
+        }
+        let llama = r.get("llama_server").unwrap();
+        assert!(llama.launch.contains(&"--metrics".to_string()));
+        let sglang = r.get("sglang").unwrap();
+        assert!(sglang.launch.contains(&"--enable-metrics".to_string()));
+    }
+
+    #[test]
+    fn metrics_path_is_empty_or_starts_with_a_slash() {
+        let err =
+            Registry::build(&layer("[backends.vllm]\nmetrics_path = \"metrics\"\n")).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].field, "backends.vllm.metrics_path");
+        assert!(err[0].message.contains("must start with /"), "{err:?}");
+        let r = Registry::build(&layer(
+            "[backends.vllm]\nmetrics_path = \"\"\n[backends.mine]\nlaunch = [\"srv\"]\nmetrics_path = \"/prom/metrics\"\n",
+        ))
+        .unwrap();
+        assert_eq!(r.get("vllm").unwrap().metrics_path, "");
+        assert_eq!(r.get("mine").unwrap().metrics_path, "/prom/metrics");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Load generation: requests (`client`), the SSE parser (`sse`), arrival
 //! schedules (`arrival`), the closed- and open-loop driver (`driver`),
 //! per-request records (`record`), latency distributions (`distribution`),
-//! per-point metrics (`metrics`) and what each instance served
-//! (`per_instance`).
+//! per-point metrics (`metrics`), what each instance served
+//! (`per_instance`) and the server's own Prometheus metrics, scraped before
+//! and after a point (`prometheus`).
 
 pub mod arrival;
 pub mod client;
@@ -10,5 +11,6 @@ pub mod distribution;
 pub mod driver;
 pub mod metrics;
 pub mod per_instance;
+pub mod prometheus;
 pub mod record;
 pub mod sse;
