@@ -21,6 +21,7 @@ use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, req
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
 use crate::load::metrics::{SummaryOptions, summarize};
 use crate::load::per_instance::account;
+use crate::load::prometheus;
 use crate::output::csv_sink::CsvSink;
 use crate::output::progress::Progress;
 use crate::output::report::ReportSink;
@@ -654,6 +655,7 @@ impl Sweep<'_> {
             Ok(spec) => spec,
             Err(e) => return self.failed_row(cfg, point, &e),
         };
+        let metrics_before = set.scrape_metrics(self.ctx).await;
         let access_log = set.access_log(&self.ctx.run_dir);
         let log_from = access_log.as_deref().map(access_log::offset).unwrap_or(0);
         let addresses = set.addresses();
@@ -701,6 +703,17 @@ impl Sweep<'_> {
         };
         let mut row = PointRow::with_ranks(cfg, point, summarize(&load.records, &summary), ranks);
         row.per_instance = account(&load.records, &addresses, source);
+        if let Some(set) = self.set.as_ref() {
+            let mut after = set.scrape_metrics(self.ctx).await;
+            for (name, before) in metrics_before {
+                let d = match (before, after.remove(&name)) {
+                    (Ok(b), Some(Ok(a))) => Ok(prometheus::delta(&b, &a)),
+                    (Err(e), _) | (_, Some(Err(e))) => Err(e),
+                    (_, None) => Err("not scraped after the point".into()),
+                };
+                row.server_metrics.insert(name, d);
+            }
+        }
         row.started_at = started_at;
         row.ended_at = now();
         if !cache_failures.is_empty() && row.status_detail.is_empty() {

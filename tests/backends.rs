@@ -348,6 +348,21 @@ fn llama_server_sweeps_slots_and_reads_tokens_from_timings() {
             .iter()
             .all(|(_, a)| a[0].ends_with("llama.cpp/bin/llama-server"))
     );
+
+    // llama-server's own Prometheus counters, scraped around every point,
+    // agree with the client's token count
+    let report = std::fs::read_to_string(run.join("report.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = report
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        let predicted =
+            &r["server_metrics"]["instance-0"]["counters"]["llamacpp:tokens_predicted_total"];
+        assert_eq!(predicted.as_f64(), Some(128.0), "{r}");
+        assert_eq!(r["metrics"]["completion_tokens"], 128);
+    }
     assert_nothing_left(&run);
     assert!(!listening(port));
 }

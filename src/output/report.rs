@@ -80,6 +80,17 @@ impl ReportSink {
                 "usage_missing": m.usage_missing,
             },
             "per_instance": row.per_instance,
+            "server_metrics": row
+                .server_metrics
+                .iter()
+                .map(|(name, m)| {
+                    let v = match m {
+                        Ok(m) => json!(m),
+                        Err(e) => json!({"error": e}),
+                    };
+                    (name.clone(), v)
+                })
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
         });
         writeln!(self.file, "{v}")?;
         self.file.flush()

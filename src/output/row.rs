@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::load::distribution::Stat;
 use crate::load::metrics::PointMetrics;
 use crate::load::per_instance::Accounting;
+use crate::load::prometheus::ServerMetrics;
 use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
 use crate::scenario::measure::percentile_label;
 
@@ -82,6 +83,10 @@ pub struct PointRow {
     pub per_instance: Accounting,
     #[serde(skip)]
     pub metrics: PointMetrics,
+    /// The servers' own Prometheus metrics over the point (after − before),
+    /// by instance, or why they could not be read.
+    #[serde(skip)]
+    pub server_metrics: BTreeMap<String, Result<ServerMetrics, String>>,
 }
 
 impl PointRow {
@@ -134,6 +139,7 @@ impl PointRow {
             ended_at: String::new(),
             per_instance: Accounting::default(),
             metrics,
+            server_metrics: BTreeMap::new(),
         }
     }
 

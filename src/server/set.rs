@@ -5,6 +5,7 @@
 //! front start and stop as a unit, but the front can be swapped alone when
 //! the next configuration differs only in its router.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::backend::def::{BackendDef, Ready, parse_request_line};
 use crate::backend::registry::Registry;
 use crate::backend::secrets::Secrets;
 use crate::load::client::{BodySpec, auth_headers, request_body};
+use crate::load::prometheus;
 use crate::scenario::Scenario;
 use crate::scenario::expand::ServerConfig;
 use crate::scenario::model::RouterKind;
@@ -467,6 +469,28 @@ impl ServerSet {
             }
         }
         failures
+    }
+
+    /// Every instance's Prometheus metrics (`metrics_path` of the backend),
+    /// by instance name; an instance that did not answer maps to its error.
+    /// Empty when the backend has no metrics endpoint.
+    pub async fn scrape_metrics(
+        &self,
+        ctx: &StartContext,
+    ) -> BTreeMap<String, Result<prometheus::Snapshot, String>> {
+        let mut out = BTreeMap::new();
+        let Ok(def) = ctx.def(&self.cfg) else {
+            return out;
+        };
+        if def.metrics_path.is_empty() {
+            return out;
+        }
+        for inst in &self.instances {
+            let url = format!("{}{}", inst.endpoint.base_url, def.metrics_path);
+            let snap = prometheus::scrape(&ctx.client, &url, Duration::from_secs(5)).await;
+            out.insert(inst.endpoint.name.clone(), snap);
+        }
+        out
     }
 
     /// `(name, pid)` of every process of the set (ranks included).
