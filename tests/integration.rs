@@ -4,5 +4,6 @@
 
 mod backends;
 mod common;
+mod load_modes;
 mod real_runs;
 mod refusals;

@@ -23,6 +23,13 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
                 "use rates above 0 requests/s, or \"inf\"",
             ));
         }
+        if l.timed() && rates.values().iter().any(|r| r.is_infinite()) {
+            out.push(finding(
+                "matrix.request_rate",
+                "\"inf\" sends every request at once: it needs a request count, not load.duration_s",
+                "set workload.requests and load.duration_s = 0, or use finite rates",
+            ));
+        }
         if s.workload.requests.is_none() && !l.timed() {
             out.push(finding(
                 "matrix.request_rate",
@@ -151,5 +158,73 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::model::{Axis, Rate};
+    use super::*;
+
+    fn fields(s: &Scenario) -> Vec<String> {
+        let mut out = Vec::new();
+        load_findings(&mut out, s);
+        out.into_iter().map(|f| f.field).collect()
+    }
+
+    #[test]
+    fn open_loop_needs_a_bound_and_finite_rates_for_time() {
+        let mut s = Scenario::default();
+        s.matrix.request_rate = Some(Axis(vec![Rate(2.0)]));
+        assert_eq!(fields(&s), vec!["matrix.request_rate"]);
+        s.workload.requests = Some(10);
+        assert!(fields(&s).is_empty());
+        s.workload.requests = None;
+        s.load.duration_s = 5.0;
+        assert!(fields(&s).is_empty());
+        s.matrix.request_rate = Some(Axis(vec![Rate(f64::INFINITY)]));
+        assert_eq!(fields(&s), vec!["matrix.request_rate"]);
+        s.matrix.request_rate = Some(Axis(vec![Rate(0.0)]));
+        assert_eq!(fields(&s), vec!["matrix.request_rate"]);
+    }
+
+    #[test]
+    fn warmup_kind_follows_the_bound() {
+        let mut s = Scenario::default();
+        s.load.warmup_s = 1.0;
+        assert_eq!(fields(&s), vec!["load.warmup_s"]);
+        s.load.duration_s = 3.0;
+        assert!(fields(&s).is_empty());
+        s.load.cooldown_requests = 2;
+        assert_eq!(fields(&s), vec!["load.warmup_requests"]);
+    }
+
+    #[test]
+    fn bad_slo_percentiles_and_prompt_settings() {
+        let mut s = Scenario::default();
+        s.slo.ttft_ms = Some(-1.0);
+        s.metrics.percentiles = vec![50.0, 101.0];
+        s.workload.prompts_format = "csv".into();
+        s.workload.input_tokens_distribution = "zipf".into();
+        s.workload.shared_prefix_tokens = 8;
+        assert_eq!(
+            fields(&s),
+            vec![
+                "slo.ttft_ms",
+                "metrics.percentiles",
+                "workload.prompts_format",
+                "workload.input_tokens_distribution",
+                "workload.shared_prefix_tokens"
+            ]
+        );
+        s = Scenario::default();
+        s.matrix.input_tokens = Some(Axis(vec![16, 64]));
+        s.workload.shared_prefix_tokens = 16;
+        assert_eq!(fields(&s), vec!["workload.shared_prefix_tokens"]);
+        s.workload.prompts_file = "p.txt".into();
+        assert_eq!(
+            fields(&s),
+            vec!["workload.prompts_file", "workload.shared_prefix_tokens"]
+        );
     }
 }

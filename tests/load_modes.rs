@@ -1,0 +1,139 @@
+//! Load modes against the real mlx_lm.server with the tiny model: open-loop
+//! points (Poisson arrivals at a rate and all at once, behind a concurrency
+//! cap, with unmeasured warmup and cooldown requests and an SLO), and a
+//! closed-loop point bounded by time.
+
+use crate::common::*;
+
+fn num(row: &std::collections::BTreeMap<String, String>, col: &str) -> f64 {
+    row[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = {:?} is not a number: {row:?}", row[col]))
+}
+
+#[test]
+fn open_loop_points_count_from_the_schedule_and_report_goodput() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario(
+        t.path(),
+        "open",
+        port,
+        r#"
+[workload]
+requests = 12
+warmup_requests = 1
+seed = 7
+
+[load]
+arrival = "poisson"
+warmup_requests = 2
+cooldown_requests = 2
+
+[slo]
+ttft_ms = 60000
+e2e_ms = 60000
+
+[metrics]
+percentiles = [50, 99, 99.9]
+
+[matrix]
+request_rate = [20, "inf"]
+concurrency = [2]
+max_tokens = 8
+"#,
+    );
+    let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    let files = csvs(t.path(), "open");
+    let h = header(&files[0]);
+    for col in [
+        "ttft_p99_9_ms",
+        "tpot_mean_ms",
+        "itl_token_p50_ms",
+        "queue_p99_ms",
+        "goodput_rps",
+    ] {
+        assert!(h.contains(&col.to_string()), "{col} in {h:?}");
+    }
+    assert!(
+        !h.contains(&"ttft_p90_ms".to_string()),
+        "only the configured percentiles"
+    );
+    let rows = read_rows(&files[0]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["request_rate"], "20");
+    assert_eq!(rows[1]["request_rate"], "inf");
+    for r in &rows {
+        assert_eq!(r["status"], "ok", "{r:?}");
+        assert_eq!(r["requests"], "12", "exactly the measured requests: {r:?}");
+        assert_eq!(r["concurrency"], "2");
+        let excluded = num(r, "excluded_requests");
+        assert!(
+            (2.0..=4.0).contains(&excluded),
+            "the 2 warmup requests, and the cooldown ones that finished: {r:?}"
+        );
+        assert_eq!(r["requested_tokens"], "96", "12 x max_tokens 8");
+        assert!(num(r, "total_tokens") <= 96.0 && num(r, "total_tokens") > 0.0);
+        assert!(num(r, "total_tps") > num(r, "throughput_tps"), "{r:?}");
+        assert!(num(r, "tpot_mean_ms") > 0.0 && num(r, "itl_token_mean_ms") > 0.0);
+        // TTFT counts from the scheduled send time, so it includes queueing
+        assert!(num(r, "ttft_mean_ms") >= num(r, "queue_mean_ms"), "{r:?}");
+        assert_eq!(r["slo_attainment"], "1.0000", "a generous SLO: {r:?}");
+        assert!((num(r, "goodput_rps") - num(r, "requests_per_s")).abs() < 0.01);
+    }
+    // all 12+ requests due at once behind a cap of 2: most of them wait
+    assert!(
+        num(&rows[1], "queue_mean_ms") > num(&rows[0], "queue_mean_ms"),
+        "{rows:?}"
+    );
+    assert_nothing_left(&run_dir(&files[0]));
+}
+
+#[test]
+fn a_closed_loop_point_bounded_by_time_measures_its_window() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario(
+        t.path(),
+        "timed",
+        port,
+        r#"
+[workload]
+warmup_requests = 1
+
+[load]
+duration_s = 2
+warmup_s = 0.5
+cooldown_s = 0.5
+
+[matrix]
+concurrency = [2]
+max_tokens = 8
+"#,
+    );
+    let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let files = csvs(t.path(), "timed");
+    let rows = read_rows(&files[0]);
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["status"], "ok", "{r:?}");
+    assert_eq!(r["duration_s"], "2");
+    assert_eq!(r["request_rate"], "", "closed loop");
+    assert_eq!(r["queue_mean_ms"], "", "closed loop has no queue");
+    assert!(num(r, "requests") >= 2.0, "{r:?}");
+    assert!(
+        num(r, "excluded_requests") >= 1.0,
+        "requests of the first 0.5 s are not measured: {r:?}"
+    );
+    // measured: requests sent from 0.5 s to 2.5 s, until the last finishes
+    let elapsed = num(r, "elapsed_s");
+    assert!((1.5..10.0).contains(&elapsed), "{r:?}");
+    assert_nothing_left(&run_dir(&files[0]));
+}
