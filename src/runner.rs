@@ -21,7 +21,7 @@ use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, req
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
 use crate::load::metrics::{SummaryOptions, summarize};
 use crate::load::per_instance::account;
-use crate::load::prometheus;
+use crate::load::{client_cpu, prometheus};
 use crate::output::csv_sink::CsvSink;
 use crate::output::progress::Progress;
 use crate::output::report::ReportSink;
@@ -673,6 +673,7 @@ impl Sweep<'_> {
         self.progress.phase("");
         let started_at = now();
         let progress = self.progress;
+        let cpu_before = client_cpu::cpu_time();
         let mut load = run_load(
             &self.ctx.client,
             Arc::new(spec),
@@ -681,6 +682,7 @@ impl Sweep<'_> {
             |_| progress.request_done(),
         )
         .await;
+        let cpu_after = client_cpu::cpu_time();
         let source = match (&access_log, cfg.router) {
             (Some(log), _) => {
                 let map = access_log::wait_for(log, log_from, &tag, load.records.len()).await;
@@ -701,7 +703,10 @@ impl Sweep<'_> {
             max_tokens: point.max_tokens,
             open_loop: point.open_loop(),
         };
-        let mut row = PointRow::with_ranks(cfg, point, summarize(&load.records, &summary), ranks);
+        let mut metrics = summarize(&load.records, &summary);
+        metrics.client_cpu_ms_per_req =
+            client_cpu::per_request_ms(cpu_before, cpu_after, load.records.len());
+        let mut row = PointRow::with_ranks(cfg, point, metrics, ranks);
         row.per_instance = account(&load.records, &addresses, source);
         if let Some(set) = self.set.as_ref() {
             let mut after = set.scrape_metrics(self.ctx).await;

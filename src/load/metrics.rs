@@ -84,6 +84,8 @@ pub struct PointMetrics {
     pub retries: u64,
     /// Successful requests whose server reported no token counts.
     pub usage_missing: u64,
+    /// mlxrun's own CPU time (user + system) per request sent in the point.
+    pub client_cpu_ms_per_req: Option<f64>,
     /// SLO outcome, when `[slo]` sets an objective.
     pub slo: Option<SloOutcome>,
     /// First error message, for the status column.

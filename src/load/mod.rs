@@ -1,4 +1,5 @@
-//! Load generation: requests (`client`), the SSE parser (`sse`), arrival
+//! Load generation: requests (`client`) and their CPU cost (`client_cpu`),
+//! the SSE parser (`sse`), arrival
 //! schedules (`arrival`), the closed- and open-loop driver (`driver`),
 //! per-request records (`record`), latency distributions (`distribution`),
 //! per-point metrics (`metrics`), what each instance served
@@ -7,6 +8,7 @@
 
 pub mod arrival;
 pub mod client;
+pub mod client_cpu;
 pub mod distribution;
 pub mod driver;
 pub mod metrics;

@@ -75,6 +75,7 @@ impl ReportSink {
                 "e2e_ms": latency(&m.e2e_ms, qs),
                 "queue_ms": latency(&m.queue_ms, qs),
                 "client_lag_ms": latency(&m.client_lag_ms, qs),
+                "client_cpu_ms_per_req": m.client_cpu_ms_per_req,
                 "slo": m.slo,
                 "retries": m.retries,
                 "usage_missing": m.usage_missing,

@@ -239,6 +239,7 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
         "goodput_rps",
         "excluded_requests",
         "client_lag_p99_ms",
+        "client_cpu_ms_per_req",
     ]
     .iter()
     .map(|s| s.to_string())
