@@ -198,3 +198,46 @@ fn name_defaults_to_file_stem() {
     let r = load_text("[model]\npath = \"tiny\"\n", &[], &[], &d).unwrap();
     assert_eq!(r.scenario.name, "t");
 }
+
+#[test]
+fn reference_scenario_lists_every_field() {
+    // every field of every section appears in scenarios/reference.toml,
+    // set or commented out, so the reference cannot fall behind the code
+    let text = include_str!("../../scenarios/reference.toml");
+    let defaults = toml::Value::try_from(Scenario::default()).unwrap();
+    let mut missing = Vec::new();
+    for (section, v) in defaults.as_table().unwrap() {
+        let Some(table) = v.as_table() else {
+            // arrays of tables are documented as [[section]]
+            if !text.contains(&format!("{section} =")) && !text.contains(&format!("[[{section}]]"))
+            {
+                missing.push(section.clone());
+            }
+            continue;
+        };
+        if !text.contains(&format!("[{section}]")) {
+            missing.push(format!("[{section}]"));
+        }
+        for (key, value) in table {
+            // sub-tables are documented as [section.key]
+            let sub = value.is_table() && text.contains(&format!("[{section}.{key}]"));
+            if !text.contains(&format!("{key} =")) && !sub {
+                missing.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    // sections whose fields are all unset by default still need a mention
+    for key in [
+        "ttft_ms",
+        "tpot_ms",
+        "e2e_ms",
+        "request_rate",
+        "input_tokens",
+        "concurrency",
+    ] {
+        if !text.contains(&format!("{key} =")) {
+            missing.push(key.to_string());
+        }
+    }
+    assert!(missing.is_empty(), "not in reference.toml: {missing:?}");
+}
