@@ -17,6 +17,8 @@
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
+//! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
+//!   deadlines).
 
 pub mod analyze;
 pub mod backend;
@@ -29,3 +31,4 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod shutdown;
+pub mod timer;
