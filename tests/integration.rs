@@ -1,8 +1,9 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
-//! would.
+//! would; and `mlxrun stub-server`.
 
 mod backends;
 mod common;
 mod real_runs;
 mod refusals;
+mod stub;
