@@ -1,5 +1,5 @@
 //! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `plan`,
-//! `validate` and `analyze`, and the dispatch to the library.
+//! `validate`, `analyze` and `stub-server`, and the dispatch to the library.
 
 use std::path::PathBuf;
 
@@ -21,6 +21,8 @@ Examples:
                                               two models, 1-2 ranks, nginx and client routers
   mlxrun validate scenarios/*.toml
   mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --count 10
+  mlxrun stub-server --port 0 --ttft-ms 50 --itl-ms 10
+                                              a zero-latency OpenAI-compatible stub
 
 Layering: built-in defaults < scenario file < environment (MLX_* seed names,
 MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
@@ -96,7 +98,20 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         columns: Vec<String>,
     },
+    /// Serve a zero-latency OpenAI-compatible stub (streamed chat and completions) until Ctrl-C or SIGTERM.
+    #[command(after_help = STUB_AFTER_HELP)]
+    StubServer(crate::stub::StubConfig),
 }
+
+const STUB_AFTER_HELP: &str = "\
+Examples:
+  mlxrun stub-server --port 0                  print `listening on http://127.0.0.1:PORT`, serve
+  mlxrun stub-server --ttft-ms 120 --itl-ms 15 --tokens 256
+  mlxrun stub-server --burst --error-rate 0.05 --seed 7
+
+Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,
+GET /health, GET /metrics (Prometheus). A request's max_tokens is honoured
+(exactly that many tokens, finish_reason \"length\"); each token is `tok `.";
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Order {
@@ -159,6 +174,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             print!("{table}");
             Ok(EXIT_OK)
         }
+        Some(Command::StubServer(cfg)) => crate::stub::cmd::run(cfg).await,
     }
 }
 
@@ -217,5 +233,70 @@ mod tests {
         assert_eq!(c.run.sets, vec!["a.b=1".to_string()]);
         let c = Cli::parse_from(["mlxrun", "plan", "s.toml"]);
         assert!(matches!(c.command, Some(Command::Plan { .. })));
+    }
+
+    #[test]
+    fn stub_server_flags_parse_with_defaults() {
+        let c = Cli::parse_from(["mlxrun", "stub-server"]);
+        let Some(Command::StubServer(cfg)) = c.command else {
+            panic!("not stub-server")
+        };
+        assert_eq!(cfg, crate::stub::StubConfig::default());
+        let c = Cli::parse_from([
+            "mlxrun",
+            "stub-server",
+            "--port",
+            "0",
+            "--ttft-ms",
+            "1.5",
+            "--itl-ms",
+            "0.25",
+            "--tokens",
+            "9",
+            "--max-tokens-cap",
+            "4",
+            "--burst",
+            "--error-rate",
+            "0.5",
+            "--error-status",
+            "503",
+            "--seed",
+            "3",
+            "--model",
+            "m",
+        ]);
+        let Some(Command::StubServer(cfg)) = c.command else {
+            panic!("not stub-server")
+        };
+        assert_eq!(
+            (
+                cfg.port,
+                cfg.ttft_ms,
+                cfg.itl_ms,
+                cfg.tokens,
+                cfg.max_tokens_cap
+            ),
+            (0, 1.5, 0.25, 9, Some(4))
+        );
+        assert!(cfg.burst);
+        assert_eq!(
+            (
+                cfg.error_rate,
+                cfg.error_status,
+                cfg.seed,
+                cfg.model.as_str()
+            ),
+            (0.5, 503, 3, "m")
+        );
+        for bad in [
+            &["--error-rate", "1.5"][..],
+            &["--ttft-ms", "-1"],
+            &["--itl-ms", "nan"],
+            &["--error-status", "200"],
+        ] {
+            let mut args = vec!["mlxrun", "stub-server"];
+            args.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
     }
 }

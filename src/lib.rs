@@ -17,6 +17,10 @@
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
+//! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
+//!   for tests, demos, calibration and client benchmarks.
+//! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
+//!   deadlines) for the stub's delays.
 
 pub mod analyze;
 pub mod backend;
@@ -29,3 +33,5 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod shutdown;
+pub mod stub;
+pub mod timer;

@@ -1,9 +1,10 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
-//! would.
+//! would; and `mlxrun stub-server`.
 
 mod backends;
 mod common;
 mod load_modes;
 mod real_runs;
 mod refusals;
+mod stub;

@@ -1,0 +1,216 @@
+//! Routing and answering one request. `POST /v1/chat/completions` and
+//! `POST /v1/completions` (streamed or not), `GET /v1/models`,
+//! `GET /health`, `GET /metrics`; anything else is 404.
+//!
+//! A completion request is answered in this order: a malformed body gets
+//! 400; then one draw of the seeded error RNG decides whether it gets the
+//! injected error (`--error-rate`, answered at once); else it gets
+//! `max_completion_tokens` / `max_tokens` tokens (or `--tokens`), capped by
+//! `--max-tokens-cap`. Streamed answers send their headers at once and the
+//! first token after the TTFT; a non-streamed answer comes whole when its
+//! last token would have (TTFT + (n-1) x ITL; TTFT only in burst mode).
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::StubConfig;
+use super::body::StubBody;
+use super::metrics::Counters;
+use super::render::{self, Counts, StreamChunks};
+use super::request::CompletionRequest;
+use crate::backend::def::Api;
+
+/// Largest request body read (bigger ones get 413).
+const MAX_BODY: usize = 64 << 20;
+
+const JSON: &str = "application/json";
+const SSE: &str = "text/event-stream";
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The stub's state, shared by every connection.
+pub struct Stub {
+    ttft: Duration,
+    itl: Duration,
+    burst: bool,
+    tokens: u64,
+    cap: Option<u64>,
+    error_rate: f64,
+    error_status: StatusCode,
+    model: String,
+    /// The model name as a JSON string.
+    model_json: String,
+    started: u64,
+    seq: AtomicU64,
+    rng: Mutex<StdRng>,
+    pub counters: Counters,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::from_secs_f64(v / 1000.0)
+}
+
+impl Stub {
+    /// Build from a checked config (see [`StubConfig::check`]).
+    pub fn new(cfg: &StubConfig) -> Result<Stub, String> {
+        cfg.check()?;
+        Ok(Stub {
+            ttft: ms(cfg.ttft_ms),
+            itl: ms(cfg.itl_ms),
+            burst: cfg.burst,
+            tokens: cfg.tokens,
+            cap: cfg.max_tokens_cap,
+            error_rate: cfg.error_rate,
+            error_status: StatusCode::from_u16(cfg.error_status).map_err(|e| e.to_string())?,
+            model: cfg.model.clone(),
+            model_json: serde_json::to_string(&cfg.model).map_err(|e| e.to_string())?,
+            started: unix_now(),
+            seq: AtomicU64::new(0),
+            rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Answer one request.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<StubBody> {
+        let t0 = Instant::now();
+        let api = match (req.method(), req.uri().path()) {
+            (&Method::POST, "/v1/chat/completions") => Api::Chat,
+            (&Method::POST, "/v1/completions") => Api::Completions,
+            (&Method::GET, "/v1/models") => {
+                return respond(
+                    StatusCode::OK,
+                    JSON,
+                    StubBody::full(render::models(&self.model, self.started)),
+                );
+            }
+            (&Method::GET, "/health") => {
+                return respond(
+                    StatusCode::OK,
+                    JSON,
+                    StubBody::full(Bytes::from_static(b"{\"status\":\"ok\"}")),
+                );
+            }
+            (&Method::GET, "/metrics") => {
+                return respond(
+                    StatusCode::OK,
+                    PROMETHEUS,
+                    StubBody::full(self.counters.prometheus()),
+                );
+            }
+            (m, p) => {
+                let msg = format!("no route for {m} {p}");
+                return error(StatusCode::NOT_FOUND, &msg, "invalid_request_error");
+            }
+        };
+        Counters::add(&self.counters.requests, 1);
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                Counters::add(&self.counters.errors, 1);
+                let status = if e.is::<http_body_util::LengthLimitError>() {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                let msg = format!("cannot read the request body: {e}");
+                return error(status, &msg, "invalid_request_error");
+            }
+        };
+        let parsed = match CompletionRequest::parse(&body) {
+            Ok(r) => r,
+            Err(msg) => {
+                Counters::add(&self.counters.errors, 1);
+                return error(StatusCode::BAD_REQUEST, &msg, "invalid_request_error");
+            }
+        };
+        if self.draw_error() {
+            Counters::add(&self.counters.errors, 1);
+            return error(
+                self.error_status,
+                "injected error (mlxrun stub-server --error-rate)",
+                "server_error",
+            );
+        }
+        self.complete(api, &parsed, t0).await
+    }
+
+    /// Whether this request gets the injected error.
+    fn draw_error(&self) -> bool {
+        if self.error_rate <= 0.0 {
+            return false;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        rng.random::<f64>() < self.error_rate
+    }
+
+    async fn complete(&self, api: Api, req: &CompletionRequest, t0: Instant) -> Response<StubBody> {
+        let mut n = req.max_tokens().unwrap_or(self.tokens);
+        if let Some(cap) = self.cap {
+            n = n.min(cap);
+        }
+        let counts = Counts {
+            prompt: req.prompt_tokens(),
+            completion: n,
+        };
+        Counters::add(&self.counters.generated_tokens, counts.completion);
+        Counters::add(&self.counters.prompt_tokens, counts.prompt);
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let created = unix_now();
+        let first = t0 + self.ttft;
+        if req.stream() {
+            let chunks = StreamChunks::new(api, seq, created, &self.model_json);
+            let usage = req.include_usage().then_some(counts);
+            let body = if self.burst {
+                StubBody::full_at(chunks.whole(n, usage), first)
+            } else {
+                StubBody::tokens(chunks, n, usage, first, self.itl)
+            };
+            let mut resp = respond(StatusCode::OK, SSE, body);
+            resp.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            return resp;
+        }
+        let last = if self.burst || n <= 1 {
+            first
+        } else {
+            first
+                + self
+                    .itl
+                    .saturating_mul(u32::try_from(n - 1).unwrap_or(u32::MAX))
+        };
+        crate::timer::global().sleep_until(last).await;
+        let body = render::whole_response(api, seq, created, &self.model_json, counts);
+        respond(StatusCode::OK, JSON, StubBody::full(body))
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: StubBody) -> Response<StubBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+fn error(status: StatusCode, message: &str, kind: &str) -> Response<StubBody> {
+    respond(
+        status,
+        JSON,
+        StubBody::full(render::error_body(message, kind)),
+    )
+}

@@ -1,0 +1,179 @@
+//! `mlxrun stub-server`: a zero-latency OpenAI-compatible server for tests,
+//! demos, calibration and client benchmarks, cheap enough that whatever
+//! drives it is what gets measured. hyper 1.x HTTP/1.1 with keep-alive, no
+//! framework.
+//!
+//! - [`request`]: the fields read from a request body, and the
+//!   prompt-token estimate.
+//! - [`render`]: the response bytes, built from constant pieces.
+//! - [`body`]: one-frame and token-by-token response bodies on the
+//!   [`crate::timer`] clock.
+//! - [`handler`]: routing and answering a request (delays, error
+//!   injection, token counts).
+//! - [`metrics`]: counters and `GET /metrics`.
+//! - [`cmd`]: the command itself (bind, print the address, serve until a
+//!   signal).
+
+pub mod body;
+pub mod cmd;
+pub mod handler;
+pub mod metrics;
+pub mod render;
+pub mod request;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use handler::Stub;
+
+/// What the stub answers, and how fast (also the `stub-server` flags).
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct StubConfig {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 = a free one; the first stdout line names it).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Delay before the first token, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
+    pub ttft_ms: f64,
+    /// Delay between tokens, in milliseconds (ignored with --burst).
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
+    pub itl_ms: f64,
+    /// Output tokens when a request sets neither max_tokens nor max_completion_tokens.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub tokens: u64,
+    /// At most this many output tokens, whatever a request asks for.
+    #[arg(long, value_name = "N")]
+    pub max_tokens_cap: Option<u64>,
+    /// Send each streamed response whole, as one write, after the TTFT.
+    #[arg(long)]
+    pub burst: bool,
+    /// Share of completion requests answered with --error-status (0 to 1).
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = share)]
+    pub error_rate: f64,
+    /// HTTP status of the injected errors.
+    #[arg(long, value_name = "CODE", default_value_t = 500,
+          value_parser = clap::value_parser!(u16).range(400..600))]
+    pub error_status: u16,
+    /// Seed of the error draws (the same seed fails the same requests, by arrival order).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Model name echoed in responses and listed by /v1/models.
+    #[arg(long, default_value = "stub")]
+    pub model: String,
+}
+
+impl Default for StubConfig {
+    fn default() -> Self {
+        StubConfig {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            ttft_ms: 0.0,
+            itl_ms: 0.0,
+            tokens: 128,
+            max_tokens_cap: None,
+            burst: false,
+            error_rate: 0.0,
+            error_status: 500,
+            seed: 0,
+            model: "stub".into(),
+        }
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of milliseconds >= 0")),
+    }
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a share between 0 and 1")),
+    }
+}
+
+impl StubConfig {
+    /// Refuse values the flags' parsers would refuse.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, v) in [("ttft_ms", self.ttft_ms), ("itl_ms", self.itl_ms)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!("{name} must be a number >= 0, not {v}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.error_rate) {
+            return Err(format!(
+                "error_rate must be between 0 and 1, not {}",
+                self.error_rate
+            ));
+        }
+        if !(400..600).contains(&self.error_status) {
+            return Err(format!(
+                "error_status must be an HTTP error status (400-599), not {}",
+                self.error_status
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Serve on `listener` until `cancel` fires; then stop accepting and close
+/// every connection (in-flight responses are cut). Errors only on a bad
+/// config; accept errors (too many open files, ...) are reported on stderr
+/// and retried.
+pub async fn serve(
+    listener: TcpListener,
+    cfg: StubConfig,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let stub = Arc::new(
+        Stub::new(&cfg).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+    );
+    let mut http = http1::Builder::new();
+    http.keep_alive(true);
+    let mut conns = JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    eprintln!("stub-server: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let stub = Arc::clone(&stub);
+        let service = service_fn(move |req| {
+            let stub = Arc::clone(&stub);
+            async move { Ok::<_, Infallible>(stub.handle(req).await) }
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
+        conns.spawn(async move {
+            // a client that goes away mid-response is not the stub's problem
+            let _ = conn.await;
+        });
+    }
+    conns.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
