@@ -189,9 +189,12 @@ struct Shared {
     finish: CancellationToken,
 }
 
-/// Wait until `deadline` (the dispatcher's clock).
+/// Wait until `deadline` with sub-millisecond precision (tokio's own timer
+/// fires up to a millisecond late, which would count as latency).
 async fn wait_until(deadline: Instant) {
-    tokio::time::sleep_until(deadline).await;
+    crate::timer::global()
+        .sleep_until(deadline.into_std())
+        .await;
 }
 
 /// Run the load of one point. `on_record` sees each finished request (for
