@@ -79,14 +79,14 @@ fn main() {
         let spec = Arc::new(RequestSpec {
             urls: vec![format!("{base}/v1/chat/completions")],
             balance: BalanceMethod::RoundRobin,
-            body: request_body(&BodySpec {
+            bodies: vec![request_body(&BodySpec {
                 api: Api::Chat,
                 prompt: "benchmark the client not the server",
                 max_tokens: args.tokens,
                 temperature: 0.0,
                 stream: true,
                 model: None,
-            }),
+            })],
             stream: true,
             timeout: Duration::from_secs(60),
             retries: 0,

@@ -263,6 +263,23 @@ pub async fn run_load(
     result
 }
 
+/// `total` requests, closed loop with `concurrency` in flight, all measured.
+pub async fn run_closed_loop(
+    client: &reqwest::Client,
+    spec: Arc<RequestSpec>,
+    concurrency: u32,
+    total: u64,
+    cancel: &CancellationToken,
+    on_record: impl FnMut(&RequestRecord),
+) -> LoadResult {
+    let plan = LoadPlan {
+        concurrency,
+        open: None,
+        bound: Bound::requests(total),
+    };
+    run_load(client, spec, plan, cancel, on_record).await
+}
+
 /// One closed-loop worker: send, wait for the answer, send the next.
 async fn closed_worker(
     shared: Arc<Shared>,

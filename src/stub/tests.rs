@@ -47,7 +47,7 @@ impl Running {
         RequestSpec {
             urls: vec![self.url(api)],
             balance: BalanceMethod::RoundRobin,
-            body,
+            bodies: vec![body],
             stream,
             timeout: Duration::from_secs(30),
             retries: 0,
@@ -61,7 +61,10 @@ impl Running {
 
     async fn send(&self, api: Api, body: Bytes, stream: bool) -> RequestRecord {
         let spec = self.spec(api, body, stream);
-        send(&build_client(), &spec, Instant::now(), 0, 0).await
+        {
+            let t0 = Instant::now();
+            send(&build_client(), &spec, t0, t0, 0, 0).await
+        }
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
