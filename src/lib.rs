@@ -9,6 +9,8 @@
 //!   `mlx.launch` for several ranks, and the probe of what is installed.
 //! - [`server`]: starting, probing and stopping server processes and nginx,
 //!   each in its own process group.
+//! - [`workload`]: the prompts each request sends: fixed text, prompt
+//!   files (text, JSONL, ShareGPT) or token-exact synthetic prompts.
 //! - [`load`]: the HTTP load driver, SSE parsing, per-request records and
 //!   per-point metrics.
 //! - [`output`]: CSV and JSONL results, console lines and progress.
@@ -29,3 +31,4 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod shutdown;
+pub mod workload;
