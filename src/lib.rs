@@ -9,6 +9,8 @@
 //!   `mlx.launch` for several ranks, and the probe of what is installed.
 //! - [`server`]: starting, probing and stopping server processes and nginx,
 //!   each in its own process group.
+//! - [`workload`]: the prompts each request sends: fixed text, prompt
+//!   files (text, JSONL, ShareGPT) or token-exact synthetic prompts.
 //! - [`load`]: the HTTP load driver, SSE parsing, per-request records and
 //!   per-point metrics.
 //! - [`output`]: CSV and JSONL results, console lines and progress.
@@ -20,7 +22,7 @@
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
 //!   for tests, demos, calibration and client benchmarks.
 //! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
-//!   deadlines) for the stub's delays.
+//!   deadlines) for the stub's delays and open-loop send times.
 
 pub mod analyze;
 pub mod backend;
@@ -35,3 +37,4 @@ pub mod server;
 pub mod shutdown;
 pub mod stub;
 pub mod timer;
+pub mod workload;
