@@ -86,6 +86,7 @@ fn main() {
                 temperature: 0.0,
                 stream: true,
                 model: None,
+                messages: None,
             })],
             stream: true,
             timeout: Duration::from_secs(60),

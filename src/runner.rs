@@ -29,10 +29,12 @@ use crate::output::row::{Columns, PointRow, Status};
 use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
 use crate::scenario::model::RouterKind;
 use crate::scenario::model_path::expand_tilde;
+use crate::scenario::prompts::workload_spec;
 use crate::scenario::{Resolved, Scenario};
 use crate::server::journal::Journal;
 use crate::server::set::{ServerSet, StartContext, external_endpoint, instance_port};
 use crate::server::{ServerError, access_log, nginx, ports};
+use crate::workload::{Prompt, build_prompts};
 
 /// Options that are not part of the scenario.
 #[derive(Debug, Clone, Default)]
@@ -539,11 +541,12 @@ impl Sweep<'_> {
                 .map(|prompt| {
                     request_body(&BodySpec {
                         api: def.api,
-                        prompt,
+                        prompt: &prompt.text,
                         max_tokens: body.max_tokens,
                         temperature: body.temperature,
                         stream: body.stream,
                         model: model.as_deref(),
+                        messages: Some(&prompt.messages),
                     })
                 })
                 .collect(),
@@ -597,7 +600,7 @@ impl Sweep<'_> {
                     &set,
                     "warmup".into(),
                     BodyParts {
-                        prompts: vec!["warmup".to_string()],
+                        prompts: vec![Prompt::user("warmup".into(), None)],
                         max_tokens: s.workload.warmup_max_tokens,
                         temperature: 0.0,
                         stream: false,
@@ -641,12 +644,21 @@ impl Sweep<'_> {
             ));
         }
         let tag = format!("p{}", point.index + 1);
+        let load_plan = load_plan(s, point);
+        let Some(model) = self.ctx.models.get(cfg.model) else {
+            return self.failed_row(cfg, point, "unknown model");
+        };
+        let prompts = match build_prompts(&workload_spec(s, model, point), prompt_count(&load_plan))
+        {
+            Ok(p) => p,
+            Err(e) => return self.failed_row(cfg, point, &format!("prompts: {e}")),
+        };
         let spec = match self.spec(
             cfg,
             set,
             tag.clone(),
             BodyParts {
-                prompts: vec![s.workload.prompt.clone()],
+                prompts,
                 max_tokens: point.max_tokens,
                 temperature: s.workload.temperature,
                 stream: s.workload.stream,
@@ -660,7 +672,6 @@ impl Sweep<'_> {
         let log_from = access_log.as_deref().map(access_log::offset).unwrap_or(0);
         let addresses = set.addresses();
         let preview = PointRow::with_ranks(cfg, point, Default::default(), ranks);
-        let load_plan = load_plan(s, point);
         let bar = match load_plan.bound {
             Bound::Count {
                 warmup,
@@ -812,9 +823,33 @@ pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
     }
 }
 
+/// How many prompts a point needs: one per request of a count-bounded
+/// point; for a time-bounded one, a pool that is cycled (an open-loop
+/// point's expected requests, at most 4,096; 1,024 in closed loop).
+pub fn prompt_count(plan: &LoadPlan) -> usize {
+    match plan.bound {
+        Bound::Count {
+            warmup,
+            measured,
+            cooldown,
+        } => (warmup + measured + cooldown) as usize,
+        Bound::Time {
+            warmup,
+            measured,
+            cooldown,
+        } => match plan.open {
+            Some(o) if o.rate.is_finite() => {
+                let secs = (warmup + measured + cooldown).as_secs_f64();
+                ((o.rate * secs * 1.2).ceil() as usize + 16).min(4096)
+            }
+            _ => 1024,
+        },
+    }
+}
+
 /// The parts of a request body that vary.
 struct BodyParts {
-    prompts: Vec<String>,
+    prompts: Vec<Prompt>,
     max_tokens: u32,
     temperature: f64,
     stream: bool,

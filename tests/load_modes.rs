@@ -137,3 +137,70 @@ max_tokens = 8
     assert!((1.5..10.0).contains(&elapsed), "{r:?}");
     assert_nothing_left(&run_dir(&files[0]));
 }
+
+#[test]
+fn synthetic_prompts_are_token_exact_and_file_prompts_reach_the_server() {
+    let t = tempfile::tempdir().unwrap();
+    let run = |name: &str, body: &str| {
+        let port = port_block();
+        let path = write_scenario(t.path(), name, port, body);
+        let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        let files = csvs(t.path(), name);
+        assert_nothing_left(&run_dir(&files[0]));
+        read_rows(&files[0])
+    };
+
+    // synthetic: the server counts exactly input_tokens plus its chat
+    // template's fixed overhead, whatever the length
+    let rows = run(
+        "synthetic",
+        "[workload]\nrequests = 4\nwarmup_requests = 0\nseed = 11\n\n[matrix]\nconcurrency = [2]\ninput_tokens = [24, 120]\nmax_tokens = 2\n",
+    );
+    assert_eq!(rows.len(), 2);
+    let per_request: Vec<f64> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "ok", "{r:?}");
+            num(r, "prompt_tokens") / num(r, "ok_requests")
+        })
+        .collect();
+    let overhead: Vec<f64> = per_request
+        .iter()
+        .zip([24.0, 120.0])
+        .map(|(p, n)| p - n)
+        .collect();
+    assert_eq!(
+        overhead[0], overhead[1],
+        "prompts of exact length: {rows:?}"
+    );
+    assert!(
+        (0.0..16.0).contains(&overhead[0]),
+        "template overhead {overhead:?}"
+    );
+
+    // a JSONL file's messages (system + user) reach the server as given: the
+    // same user text costs more prompt tokens with a system message before it
+    let user = "Tell me about benchmarking inference servers";
+    std::fs::write(t.path().join("plain.txt"), format!("{user}\n")).unwrap();
+    std::fs::write(
+        t.path().join("chat.jsonl"),
+        format!(
+            "{{\"messages\":[{{\"role\":\"system\",\"content\":\"You are terse and precise.\"}},{{\"role\":\"user\",\"content\":\"{user}\"}}]}}\n"
+        ),
+    )
+    .unwrap();
+    let body = |file: &str| {
+        format!(
+            "[workload]\nrequests = 2\nwarmup_requests = 0\nprompts_file = \"{file}\"\n\n[matrix]\nmax_tokens = 2\n"
+        )
+    };
+    let plain = run("plain", &body("plain.txt"));
+    let chat = run("chat", &body("chat.jsonl"));
+    assert!(
+        num(&chat[0], "prompt_tokens") > num(&plain[0], "prompt_tokens"),
+        "{plain:?}\n{chat:?}"
+    );
+}

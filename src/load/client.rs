@@ -68,6 +68,9 @@ pub struct BodySpec<'a> {
     pub stream: bool,
     /// The `model` field; `None` = not sent.
     pub model: Option<&'a str>,
+    /// Chat messages as given (a prompt file's `messages`); `None` = one
+    /// user message with `prompt`. The completions API always sends `prompt`.
+    pub messages: Option<&'a serde_json::Value>,
 }
 
 /// The JSON body of a completion request.
@@ -78,7 +81,12 @@ pub fn request_body(b: &BodySpec<'_>) -> Bytes {
         "stream": b.stream,
     });
     match b.api {
-        Api::Chat => v["messages"] = serde_json::json!([{"role": "user", "content": b.prompt}]),
+        Api::Chat => {
+            v["messages"] = match b.messages {
+                Some(m) => m.clone(),
+                None => serde_json::json!([{"role": "user", "content": b.prompt}]),
+            }
+        }
         Api::Completions => v["prompt"] = serde_json::json!(b.prompt),
     }
     if let Some(m) = b.model {
@@ -99,6 +107,7 @@ pub fn chat_body(prompt: &str, max_tokens: u32, temperature: f64, stream: bool) 
         temperature,
         stream,
         model: None,
+        messages: None,
     })
 }
 
@@ -626,6 +635,7 @@ mod tests {
             temperature: 0.0,
             stream: false,
             model: Some("served"),
+            messages: None,
         }))
         .unwrap();
         assert_eq!(b["prompt"], "hi");

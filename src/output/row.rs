@@ -326,6 +326,8 @@ impl PointRow {
             ms(m.client_lag_ms
                 .at(&m.percentiles, 99.0)
                 .or(m.client_lag_ms.max)),
+            m.client_cpu_ms_per_req
+                .map_or_else(String::new, |x| format!("{x:.3}")),
         ];
         r.extend(latency_cells(m, &columns.percentiles));
         r.extend([
@@ -400,5 +402,61 @@ impl PointRow {
             s.push_str(&format!(" {}={v}", flag_column(f)));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::expand::{Point, ServerConfig};
+    use crate::scenario::model::RouterKind;
+
+    #[test]
+    fn every_record_has_a_cell_per_header_column() {
+        let cfg = ServerConfig {
+            index: 0,
+            model: 0,
+            model_name: "m".into(),
+            model_arg: "/m".into(),
+            backend: "mlx_lm".into(),
+            instances: 1,
+            ranks: 1,
+            axes: vec![("parallel".into(), "2".into())],
+            decode_concurrency: None,
+            prompt_concurrency: None,
+            flags: vec![("--prefill-step-size".into(), "512".into())],
+            router: RouterKind::None,
+            balance: None,
+        };
+        let point = Point {
+            index: 0,
+            server: 0,
+            concurrency: 2,
+            request_rate: None,
+            max_tokens: 8,
+            input_tokens: Some(16),
+            requests: 4,
+            duration_s: None,
+        };
+        for qs in [vec![50.0], vec![50.0, 90.0, 95.0, 99.0, 99.9]] {
+            let columns = Columns {
+                axes: vec!["parallel".into()],
+                flags: vec!["--prefill-step-size".into()],
+                percentiles: qs.clone(),
+            };
+            let metrics = PointMetrics {
+                percentiles: qs,
+                ..Default::default()
+            };
+            let row = PointRow::new(&cfg, &point, metrics);
+            let header = csv_header(&columns);
+            let record = row.csv_record(&columns);
+            assert_eq!(header.len(), record.len());
+            let at = |col: &str| &record[header.iter().position(|h| h == col).unwrap()];
+            assert_eq!(at("input_tokens"), "16");
+            assert_eq!(at("parallel"), "2");
+            assert_eq!(at("prefill_step_size"), "512");
+            assert_eq!(at("status"), "ok");
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod measure;
 pub mod model;
 pub mod model_path;
 pub mod models;
+pub mod prompts;
 pub mod server_args;
 pub mod source_map;
 pub mod validate;
@@ -243,6 +244,11 @@ pub fn load_str(
     if problems.is_empty() {
         let found =
             validate::validate_backends(&resolved.scenario, &resolved.models, &resolved.registry);
+        problems.extend(resolved.locate(found));
+    }
+    if problems.is_empty() {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let found = prompts::resolve_prompts(&mut resolved.scenario, &mut resolved.models, base);
         problems.extend(resolved.locate(found));
     }
     if problems.is_empty()

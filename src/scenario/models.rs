@@ -32,6 +32,9 @@ pub struct ResolvedModel {
     pub args: Vec<String>,
     /// `[[models]]` entry field prefix for messages (`models.1` or `model`).
     pub field: String,
+    /// `tokenizer.json` for synthetic prompts (set when the matrix has
+    /// `input_tokens`; see [`super::prompts`]).
+    pub tokenizer: Option<PathBuf>,
 }
 
 /// Resolve every model of `s`. `path_overridden`: `model.path` came from the
@@ -172,6 +175,7 @@ pub fn resolve_models(
             route_rule,
             args,
             field,
+            tokenizer: None,
         });
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -205,6 +209,7 @@ impl ResolvedModel {
             route_rule: None,
             args: Vec::new(),
             field: format!("models.{index}"),
+            tokenizer: None,
         }
     }
 }

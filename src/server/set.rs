@@ -203,6 +203,7 @@ pub fn ready_probe(ctx: &StartContext, cfg: &ServerConfig) -> Result<Probe, Serv
                     temperature: 0.0,
                     stream: false,
                     model: model.as_deref(),
+                    messages: None,
                 }),
                 headers,
             }

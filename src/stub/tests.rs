@@ -113,6 +113,7 @@ fn body(api: Api, prompt: &str, max_tokens: u32, stream: bool) -> Bytes {
         temperature: 0.0,
         stream,
         model: Some("whatever"),
+        messages: None,
     })
 }
 

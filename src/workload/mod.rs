@@ -45,7 +45,7 @@ pub struct Prompt {
 
 impl Prompt {
     /// A single user message with `text`.
-    pub(crate) fn user(text: String, input_tokens: Option<u32>) -> Prompt {
+    pub fn user(text: String, input_tokens: Option<u32>) -> Prompt {
         Prompt {
             messages: json!([{"role": "user", "content": text}]),
             text,
