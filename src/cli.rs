@@ -101,7 +101,23 @@ pub enum Command {
     /// Serve a zero-latency OpenAI-compatible stub (streamed chat and completions) until Ctrl-C or SIGTERM.
     #[command(after_help = STUB_AFTER_HELP)]
     StubServer(crate::stub::StubConfig),
+    /// Measure mlxrun's own ceiling on this machine (requests/s, SSE events/s, timing error) against its stub.
+    #[command(after_help = CALIBRATE_AFTER_HELP)]
+    Calibrate(crate::calibrate::CalibrateArgs),
 }
+
+const CALIBRATE_AFTER_HELP: &str = "\
+Examples:
+  mlxrun calibrate                             save .mlxrun/calibration.json
+  mlxrun calibrate --concurrency 256 --tokens 512
+
+Starts `mlxrun stub-server` as a child process and measures, with mlxrun's
+own client: requests/s with one-token responses, SSE events/s with
+--tokens-token responses written in one burst, the client's CPU per request,
+and the error of the TTFT and ITL it reports against a stub with a known
+200 ms TTFT and 10 ms ITL. Runs read the saved file and flag every point whose
+load comes above 70% of either ceiling (CSV column client_check). Use a
+release build.";
 
 const STUB_AFTER_HELP: &str = "\
 Examples:
@@ -175,6 +191,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(EXIT_OK)
         }
         Some(Command::StubServer(cfg)) => crate::stub::cmd::run(cfg).await,
+        Some(Command::Calibrate(args)) => crate::calibrate::run(args).await,
     }
 }
 

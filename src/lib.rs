@@ -16,6 +16,8 @@
 //! - [`output`]: CSV and JSONL results, console lines and progress.
 //! - [`runner`]: the sweep itself, from plan to results.
 //! - [`plan`]: `mlxrun plan`, what a run would do.
+//! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
+//!   machine, which runs compare every point with.
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
@@ -26,6 +28,7 @@
 
 pub mod analyze;
 pub mod backend;
+pub mod calibrate;
 pub mod cli;
 pub mod error;
 pub mod load;

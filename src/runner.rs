@@ -16,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::command::{Commands, python_for, ring_port};
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
+use crate::calibrate::{self, Calibration};
 use crate::error::SetupError;
 use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
+use crate::load::metrics::PointMetrics;
 use crate::load::metrics::{SummaryOptions, summarize};
 use crate::load::per_instance::account;
 use crate::load::{client_cpu, prometheus};
@@ -379,6 +381,7 @@ pub async fn run(
             .collect(),
         rows: Vec::new(),
         set: None,
+        calibration: Calibration::load(Path::new(calibrate::DEFAULT_PATH)),
     };
     let result = state.run_all().await;
     // Stop servers on every path, error included.
@@ -427,6 +430,8 @@ struct Sweep<'a> {
     backend_versions: BTreeMap<String, String>,
     rows: Vec<PointRow>,
     set: Option<ServerSet>,
+    /// What `mlxrun calibrate` measured on this machine, when it has run.
+    calibration: Option<Calibration>,
 }
 
 impl Sweep<'_> {
@@ -717,7 +722,9 @@ impl Sweep<'_> {
         let mut metrics = summarize(&load.records, &summary);
         metrics.client_cpu_ms_per_req =
             client_cpu::per_request_ms(cpu_before, cpu_after, load.records.len());
+        let client_check = client_check(self.calibration.as_ref(), &metrics);
         let mut row = PointRow::with_ranks(cfg, point, metrics, ranks);
+        row.client_check = client_check;
         row.per_instance = account(&load.records, &addresses, source);
         if let Some(set) = self.set.as_ref() {
             let mut after = set.scrape_metrics(self.ctx).await;
@@ -820,6 +827,41 @@ pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
                 cooldown: l.cooldown_requests,
             },
         },
+    }
+}
+
+/// Send lag (p99) above which the client itself is called lagging.
+pub const LAGGING_MS: f64 = 5.0;
+
+/// Whether the client may have limited point `m`: `ok`, or the reasons
+/// (near the calibrated ceiling, lagging, or no calibration to compare with).
+pub fn client_check(cal: Option<&Calibration>, m: &PointMetrics) -> String {
+    let mut why = Vec::new();
+    match cal {
+        Some(c) => {
+            let events_per_s = if m.elapsed_s > 0.0 {
+                m.content_events as f64 / m.elapsed_s
+            } else {
+                0.0
+            };
+            if let Some(near) = c.near_ceiling(m.requests_per_s, events_per_s) {
+                why.push(format!("near_ceiling ({near})"));
+            }
+        }
+        None => why.push("uncalibrated (run mlxrun calibrate)".to_string()),
+    }
+    if let Some(lag) = m
+        .client_lag_ms
+        .at(&m.percentiles, 99.0)
+        .or(m.client_lag_ms.max)
+        && lag > LAGGING_MS
+    {
+        why.push(format!("lagging (send lag p99 {lag:.1} ms)"));
+    }
+    if why.is_empty() {
+        "ok".into()
+    } else {
+        why.join("; ")
     }
 }
 

@@ -56,6 +56,8 @@ pub struct PointMetrics {
     /// Σ output tokens of successful requests (`usage.completion_tokens`,
     /// llama.cpp's `predicted_n`, else content chunks).
     pub completion_tokens: u64,
+    /// Content SSE events (chunks with text) of successful requests.
+    pub content_events: u64,
     /// Σ `max_tokens` of successful requests: what they asked for.
     pub requested_tokens: u64,
     /// Successful requests that received fewer tokens than they asked for.
@@ -195,6 +197,7 @@ pub fn summarize(records: &[RequestRecord], opts: &SummaryOptions<'_>) -> PointM
                 }
                 if let Some(t) = r.ttft {
                     ttft.add(ms(t));
+                    m.content_events += r.itl_us.len() as u64 + 1;
                 }
                 if let Some(t) = tpot_ms(r) {
                     tpot.add(t);

@@ -60,6 +60,7 @@ impl ReportSink {
                 "error_kinds": m.error_kinds,
                 "excluded_requests": m.excluded_requests,
                 "completion_tokens": m.completion_tokens,
+                "content_events": m.content_events,
                 "requested_tokens": m.requested_tokens,
                 "short_responses": m.short_responses,
                 "prompt_tokens": m.prompt_tokens,

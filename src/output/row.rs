@@ -83,6 +83,8 @@ pub struct PointRow {
     pub per_instance: Accounting,
     #[serde(skip)]
     pub metrics: PointMetrics,
+    /// `ok`, or why the client itself may have limited the point.
+    pub client_check: String,
     /// The servers' own Prometheus metrics over the point (after − before),
     /// by instance, or why they could not be read.
     #[serde(skip)]
@@ -140,6 +142,7 @@ impl PointRow {
             per_instance: Accounting::default(),
             metrics,
             server_metrics: BTreeMap::new(),
+            client_check: String::new(),
         }
     }
 
@@ -240,6 +243,7 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
         "excluded_requests",
         "client_lag_p99_ms",
         "client_cpu_ms_per_req",
+        "client_check",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -328,6 +332,7 @@ impl PointRow {
                 .or(m.client_lag_ms.max)),
             m.client_cpu_ms_per_req
                 .map_or_else(String::new, |x| format!("{x:.3}")),
+            self.client_check.clone(),
         ];
         r.extend(latency_cells(m, &columns.percentiles));
         r.extend([

@@ -1,0 +1,367 @@
+//! `mlxrun calibrate`: how much load mlxrun's own client can drive on this
+//! machine, measured against `mlxrun stub-server` started as a child
+//! process (so the stub's CPU is not counted as the client's):
+//!
+//! 1. the SSE ceiling: streamed responses of `--tokens` tokens written in one
+//!    burst, `--concurrency` in flight: requests/s, SSE events/s and the
+//!    client's CPU per request;
+//! 2. the request ceiling: the same with one-token responses;
+//! 3. timing accuracy: a stub with a known 200 ms TTFT and 10 ms ITL, 16 in
+//!    flight: the mean error of the TTFT and ITL mlxrun measures.
+//!
+//! The result is saved as JSON (default `.mlxrun/calibration.json`); every
+//! run reads it and flags points whose load comes near the ceiling.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::def::{Api, TokenSource};
+use crate::error::{EXIT_OK, SetupError};
+use crate::load::client::{BodySpec, RequestSpec, build_client, request_body};
+use crate::load::client_cpu;
+use crate::load::driver::run_closed_loop;
+use crate::load::metrics::{PointMetrics, SummaryOptions, summarize};
+use crate::scenario::model::BalanceMethod;
+use crate::server::process::ManagedProcess;
+
+/// Where runs look for the calibration (relative to the working directory).
+pub const DEFAULT_PATH: &str = ".mlxrun/calibration.json";
+
+/// Share of a measured ceiling above which a point is flagged.
+pub const NEAR_CEILING: f64 = 0.7;
+
+/// Options of `mlxrun calibrate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalibrateArgs {
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: u64,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: u32,
+    /// Tokens per streamed response in the SSE measurement.
+    #[arg(long, default_value_t = 256)]
+    pub tokens: u32,
+    /// Where to save the result.
+    #[arg(long, default_value = DEFAULT_PATH)]
+    pub output: PathBuf,
+}
+
+/// What `calibrate` measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub mlxrun_version: String,
+    /// `release` or `debug`: a debug build is several times slower.
+    pub build: String,
+    pub measured_at: String,
+    pub cpus: usize,
+    pub concurrency: u32,
+    pub tokens: u32,
+    /// Requests/s with one-token responses.
+    pub requests_per_s_ceiling: f64,
+    /// SSE content events/s with `tokens`-token burst responses.
+    pub sse_events_per_s_ceiling: f64,
+    /// Requests/s with `tokens`-token responses.
+    pub sse_requests_per_s: f64,
+    /// mlxrun's CPU per request in the SSE measurement.
+    pub client_cpu_ms_per_req: f64,
+    /// Mean TTFT against a zero-delay stub: the client's own floor.
+    pub zero_delay_ttft_ms: f64,
+    /// Mean measured TTFT − 200 ms against the delaying stub.
+    pub ttft_error_ms: f64,
+    /// Mean measured ITL − 10 ms against the delaying stub.
+    pub itl_error_ms: f64,
+}
+
+impl Calibration {
+    /// The calibration at `path`, when there is a readable one.
+    pub fn load(path: &Path) -> Option<Calibration> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Why a point that served `requests_per_s` and `events_per_s` is near
+    /// what the client can do; `None` when it is not.
+    pub fn near_ceiling(&self, requests_per_s: f64, events_per_s: f64) -> Option<String> {
+        let rps = requests_per_s / self.requests_per_s_ceiling;
+        let eps = events_per_s / self.sse_events_per_s_ceiling;
+        if rps > NEAR_CEILING {
+            Some(format!(
+                "{:.0}% of the client's request ceiling",
+                rps * 100.0
+            ))
+        } else if eps > NEAR_CEILING {
+            Some(format!(
+                "{:.0}% of the client's SSE event ceiling",
+                eps * 100.0
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// A stub server child process, stopped on drop of the process (group).
+struct Stub {
+    proc: ManagedProcess,
+    base: String,
+}
+
+impl Stub {
+    async fn start(args: &[&str], log: &Path) -> anyhow::Result<Stub> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let exe = std::env::current_exe()?;
+        let mut argv = vec![
+            exe.display().to_string(),
+            "stub-server".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+        ];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let proc = ManagedProcess::spawn("stub-server", &argv, log, &[])?;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = build_client();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(format!("{base}/health")).send().await
+                && r.status().is_success()
+            {
+                return Ok(Stub { proc, base });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let mut stub = Stub { proc, base };
+        stub.stop().await;
+        Err(SetupError(format!(
+            "the stub server did not answer on {}; see {}",
+            stub.base,
+            log.display()
+        ))
+        .into())
+    }
+
+    async fn stop(&mut self) {
+        self.proc.stop(Duration::from_secs(2)).await;
+    }
+}
+
+fn spec(base: &str, tokens: u32) -> Arc<RequestSpec> {
+    Arc::new(RequestSpec {
+        urls: vec![format!("{base}/v1/chat/completions")],
+        balance: BalanceMethod::RoundRobin,
+        bodies: vec![request_body(&BodySpec {
+            api: Api::Chat,
+            prompt: "calibrate the client",
+            max_tokens: tokens,
+            temperature: 0.0,
+            stream: true,
+            model: None,
+            messages: None,
+        })],
+        stream: true,
+        timeout: Duration::from_secs(60),
+        retries: 0,
+        backoff: Duration::ZERO,
+        headers: Default::default(),
+        tag: "calibrate".into(),
+        tokens: TokenSource::Usage,
+        secret: None,
+    })
+}
+
+/// One measurement: metrics, content events and client CPU per request.
+async fn measure(
+    base: &str,
+    tokens: u32,
+    concurrency: u32,
+    requests: u64,
+) -> anyhow::Result<(PointMetrics, u64, f64)> {
+    let client = build_client();
+    let never = CancellationToken::new();
+    // warm the connection pool
+    let _ = run_closed_loop(
+        &client,
+        spec(base, tokens),
+        concurrency,
+        u64::from(concurrency),
+        &never,
+        |_| {},
+    )
+    .await;
+    let cpu0 = client_cpu::cpu_time();
+    let load = run_closed_loop(
+        &client,
+        spec(base, tokens),
+        concurrency,
+        requests,
+        &never,
+        |_| {},
+    )
+    .await;
+    let cpu =
+        client_cpu::per_request_ms(cpu0, client_cpu::cpu_time(), load.records.len()).unwrap_or(0.0);
+    let m = summarize(
+        &load.records,
+        &SummaryOptions {
+            percentiles: &[50.0, 99.0],
+            slo: None,
+            max_tokens: tokens,
+            open_loop: false,
+        },
+    );
+    if m.errors > 0 {
+        anyhow::bail!(
+            "{} of {} calibration requests failed: {}",
+            m.errors,
+            m.requests,
+            m.first_error.clone().unwrap_or_default()
+        );
+    }
+    let events: u64 = load
+        .records
+        .iter()
+        .filter(|r| r.ttft.is_some())
+        .map(|r| r.itl_us.len() as u64 + 1)
+        .sum();
+    Ok((m, events, cpu))
+}
+
+/// Run `mlxrun calibrate`.
+pub async fn run(args: CalibrateArgs) -> anyhow::Result<i32> {
+    let dir = args
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| SetupError(format!("cannot create {}: {e}", dir.display())))?;
+    let log = dir.join("calibration-stub.log");
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this is a debug build; its ceiling is far below a release build's (cargo build --release)"
+        );
+    }
+    let (c, n) = (args.concurrency, args.requests);
+    eprintln!(
+        "calibrate: SSE ceiling ({n} requests x {} tokens, {c} in flight)",
+        args.tokens
+    );
+    let mut stub = Stub::start(&["--burst"], &log).await?;
+    let sse = measure(&stub.base, args.tokens, c, n).await;
+    eprintln!("calibrate: request ceiling ({n} requests x 1 token, {c} in flight)");
+    let req = measure(&stub.base, 1, c, n).await;
+    stub.stop().await;
+    let ((sse_m, sse_events, cpu), (req_m, _, _)) = (sse?, req?);
+
+    eprintln!("calibrate: timing accuracy (TTFT 200 ms, ITL 10 ms, 16 in flight)");
+    let mut slow = Stub::start(&["--ttft-ms", "200", "--itl-ms", "10"], &log).await?;
+    let acc = measure(&slow.base, 32, 16, 160).await;
+    slow.stop().await;
+    let (acc_m, _, _) = acc?;
+
+    let cal = Calibration {
+        mlxrun_version: env!("CARGO_PKG_VERSION").into(),
+        build: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+        .into(),
+        measured_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        concurrency: c,
+        tokens: args.tokens,
+        requests_per_s_ceiling: req_m.requests_per_s,
+        sse_events_per_s_ceiling: sse_events as f64 / sse_m.elapsed_s.max(1e-9),
+        sse_requests_per_s: sse_m.requests_per_s,
+        client_cpu_ms_per_req: cpu,
+        zero_delay_ttft_ms: sse_m.ttft_ms.mean.unwrap_or(0.0),
+        ttft_error_ms: acc_m.ttft_ms.mean.unwrap_or(f64::NAN) - 200.0,
+        itl_error_ms: acc_m.itl_ms.mean.unwrap_or(f64::NAN) - 10.0,
+    };
+    std::fs::write(&args.output, serde_json::to_string_pretty(&cal)? + "\n")
+        .map_err(|e| SetupError(format!("cannot write {}: {e}", args.output.display())))?;
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| request ceiling (1-token responses) | {:.0} requests/s |",
+        cal.requests_per_s_ceiling
+    );
+    println!(
+        "| SSE ceiling ({}-token responses) | {:.0} requests/s, {:.0} events/s |",
+        cal.tokens, cal.sse_requests_per_s, cal.sse_events_per_s_ceiling
+    );
+    println!(
+        "| client CPU per request | {:.3} ms |",
+        cal.client_cpu_ms_per_req
+    );
+    println!(
+        "| TTFT against a zero-delay stub | {:.3} ms |",
+        cal.zero_delay_ttft_ms
+    );
+    println!(
+        "| TTFT error (200 ms injected) | {:+.3} ms |",
+        cal.ttft_error_ms
+    );
+    println!(
+        "| ITL error (10 ms injected) | {:+.3} ms |",
+        cal.itl_error_ms
+    );
+    println!("saved {} ({} build)", args.output.display(), cal.build);
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cal() -> Calibration {
+        Calibration {
+            mlxrun_version: "0".into(),
+            build: "release".into(),
+            measured_at: String::new(),
+            cpus: 2,
+            concurrency: 64,
+            tokens: 256,
+            requests_per_s_ceiling: 10_000.0,
+            sse_events_per_s_ceiling: 1_000_000.0,
+            sse_requests_per_s: 4_000.0,
+            client_cpu_ms_per_req: 0.2,
+            zero_delay_ttft_ms: 1.0,
+            ttft_error_ms: 0.1,
+            itl_error_ms: 0.05,
+        }
+    }
+
+    #[test]
+    fn points_near_either_ceiling_are_flagged() {
+        let c = cal();
+        assert_eq!(c.near_ceiling(100.0, 10_000.0), None);
+        assert!(
+            c.near_ceiling(7_500.0, 0.0)
+                .unwrap()
+                .contains("75% of the client's request")
+        );
+        assert!(
+            c.near_ceiling(10.0, 900_000.0)
+                .unwrap()
+                .contains("90% of the client's SSE")
+        );
+    }
+
+    #[test]
+    fn calibration_round_trips_through_its_file() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("c.json");
+        std::fs::write(&p, serde_json::to_string(&cal()).unwrap()).unwrap();
+        assert_eq!(Calibration::load(&p), Some(cal()));
+        assert_eq!(Calibration::load(&t.path().join("none.json")), None);
+        std::fs::write(&p, "{not json").unwrap();
+        assert_eq!(Calibration::load(&p), None);
+    }
+}
