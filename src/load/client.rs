@@ -5,18 +5,17 @@
 //! llama.cpp's `timings`, as the backend definition says. Never panics on
 //! what a server sends; an API key never appears in what it records.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::chunk::{Counts, Whole, read_chunk};
 use super::record::{ErrorKind, RequestRecord};
-use super::sse::{SseEvent, SseParser};
+use super::sse::{SseParser, SseSink};
 use crate::backend::def::{Api, TokenSource};
 use crate::scenario::model::BalanceMethod;
 
@@ -243,13 +242,6 @@ struct Parsed {
     words: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    prompt: Option<u64>,
-    completion: Option<u64>,
-    cached: Option<u64>,
-}
-
 impl Parsed {
     /// Fill `rec` by `source`, falling back to what else the server sent.
     fn apply(&self, source: TokenSource, rec: &mut RequestRecord) {
@@ -333,6 +325,59 @@ async fn attempt_once(
     }
 }
 
+/// Handles the events of one streamed response as the parser completes
+/// them: timestamps content, reads token counts, notes the end.
+struct StreamSink<'a> {
+    first: Instant,
+    /// When the bytes being parsed arrived.
+    now: Instant,
+    rec: &'a mut RequestRecord,
+    parsed: &'a mut Parsed,
+    last_content: Option<Instant>,
+    chunks: u64,
+    done: bool,
+    finished: bool,
+    error: Option<String>,
+}
+
+impl SseSink for StreamSink<'_> {
+    fn data(&mut self, data: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return;
+        }
+        let info = match read_chunk(data) {
+            Ok(info) => info,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
+        if let Some(u) = info.usage {
+            self.parsed.usage = Some(u);
+        }
+        if let Some(t) = info.timings {
+            self.parsed.timings = Some(t);
+        }
+        self.finished |= info.finished;
+        for _ in 0..info.content {
+            self.chunks += 1;
+            let now = self.now;
+            match self.last_content {
+                None => self.rec.ttft = Some(now.saturating_duration_since(self.first)),
+                Some(prev) => {
+                    let gap = now.saturating_duration_since(prev).as_micros();
+                    self.rec.itl_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
+                }
+            }
+            self.last_content = Some(now);
+        }
+    }
+}
+
 async fn read_stream(
     resp: reqwest::Response,
     first: Instant,
@@ -340,63 +385,39 @@ async fn read_stream(
     parsed: &mut Parsed,
 ) -> Result<(), Failure> {
     let mut parser = SseParser::new();
-    let mut events = Vec::with_capacity(8);
     let mut body = resp.bytes_stream();
-    let mut last_content: Option<Instant> = None;
-    let mut chunks: u64 = 0;
-    let mut done = false;
-    let mut finished = false;
+    let mut sink = StreamSink {
+        first,
+        now: first,
+        rec,
+        parsed,
+        last_content: None,
+        chunks: 0,
+        done: false,
+        finished: false,
+        error: None,
+    };
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(|e| fail(ErrorKind::Stream, error_chain(&e), false))?;
-        let now = Instant::now();
-        parser.push(&piece, &mut events);
-        for ev in events.drain(..) {
-            let SseEvent::Data(data) = ev else { continue };
-            if data.trim() == "[DONE]" {
-                done = true;
-                continue;
-            }
-            let chunk: Chunk = serde_json::from_str(&data)
-                .map_err(|e| fail(ErrorKind::BadResponse, format!("bad SSE chunk: {e}"), false))?;
-            if let Some(u) = &chunk.usage {
-                parsed.usage = Some(u.counts());
-            }
-            if let Some(t) = &chunk.timings {
-                parsed.timings = Some(t.counts());
-            }
-            for choice in &chunk.choices {
-                if choice.finish_reason.is_some() {
-                    finished = true;
-                }
-                if choice.has_content() {
-                    chunks += 1;
-                    match last_content {
-                        None => rec.ttft = Some(now.saturating_duration_since(first)),
-                        Some(prev) => {
-                            let gap = now.saturating_duration_since(prev).as_micros();
-                            rec.itl_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
-                        }
-                    }
-                    last_content = Some(now);
-                }
-            }
+        sink.now = Instant::now();
+        parser.push(&piece, &mut sink);
+        if let Some(e) = sink.error.take() {
+            return Err(fail(ErrorKind::BadResponse, e, false));
         }
     }
-    parser.finish(&mut events);
-    if events
-        .iter()
-        .any(|e| matches!(e, SseEvent::Data(d) if d.trim() == "[DONE]"))
-    {
-        done = true;
+    sink.now = Instant::now();
+    parser.finish(&mut sink);
+    if let Some(e) = sink.error.take() {
+        return Err(fail(ErrorKind::BadResponse, e, false));
     }
-    if !done && !finished {
+    if !sink.done && !sink.finished {
         return Err(fail(
             ErrorKind::Stream,
             "stream ended without [DONE] or finish_reason",
             false,
         ));
     }
-    parsed.chunks = chunks;
+    sink.parsed.chunks = sink.chunks;
     Ok(())
 }
 
@@ -444,153 +465,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<ChunkChoice<'a>>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    timings: Option<Timings>,
-}
-
-#[derive(Deserialize)]
-struct ChunkChoice<'a> {
-    #[serde(default, borrow)]
-    delta: Option<Delta<'a>>,
-    /// `/v1/completions` streams `text` instead of `delta`.
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-impl ChunkChoice<'_> {
-    fn has_content(&self) -> bool {
-        let delta = self.delta.as_ref().is_some_and(|d| {
-            d.content.as_deref().is_some_and(|c| !c.is_empty())
-                || d.reasoning.as_deref().is_some_and(|c| !c.is_empty())
-        });
-        delta || self.text.as_deref().is_some_and(|t| !t.is_empty())
-    }
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    /// Reasoning tokens count as output (mlx_lm names the field `reasoning`).
-    #[serde(default, borrow, alias = "reasoning_content")]
-    reasoning: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
-}
-
-impl Usage {
-    fn counts(&self) -> Counts {
-        Counts {
-            prompt: self.prompt_tokens,
-            completion: self.completion_tokens,
-            cached: self
-                .prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens),
-        }
-    }
-}
-
-/// llama.cpp's per-response `timings`.
-#[derive(Deserialize)]
-struct Timings {
-    #[serde(default)]
-    prompt_n: Option<u64>,
-    #[serde(default)]
-    predicted_n: Option<u64>,
-    #[serde(default)]
-    cache_n: Option<u64>,
-}
-
-impl Timings {
-    fn counts(&self) -> Counts {
-        Counts {
-            prompt: self.prompt_n,
-            completion: self.predicted_n,
-            cached: self.cache_n,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct PromptDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct Whole {
-    #[serde(default)]
-    choices: Vec<WholeChoice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    timings: Option<Timings>,
-}
-
-#[derive(Deserialize)]
-struct WholeChoice {
-    #[serde(default)]
-    message: Option<Message>,
-    #[serde(default)]
-    text: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn role_only_and_usage_chunks_are_not_content() {
-        let role: Chunk = serde_json::from_str(
-            r#"{"choices":[{"delta":{"role":"assistant"},"finish_reason":null}]}"#,
-        )
-        .unwrap();
-        assert!(!role.choices[0].has_content());
-        let empty: Chunk =
-            serde_json::from_str(r#"{"choices":[{"delta":{"content":""}}]}"#).unwrap();
-        assert!(!empty.choices[0].has_content());
-        let text: Chunk =
-            serde_json::from_str(r#"{"choices":[{"delta":{"role":"assistant","content":"our"}}]}"#)
-                .unwrap();
-        assert!(text.choices[0].has_content());
-        let usage: Chunk = serde_json::from_str(
-            r#"{"object":"chat.completion","choices":[],"usage":{"prompt_tokens":6,"completion_tokens":5,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":5}}}"#,
-        )
-        .unwrap();
-        let mut rec = RequestRecord::default();
-        let parsed = Parsed {
-            usage: Some(usage.usage.as_ref().unwrap().counts()),
-            ..Default::default()
-        };
-        parsed.apply(TokenSource::Usage, &mut rec);
-        assert_eq!(
-            (rec.prompt_tokens, rec.completion_tokens, rec.cached_tokens),
-            (Some(6), 5, Some(5))
-        );
-    }
 
     #[test]
     fn whole_response_without_usage_counts_words() {

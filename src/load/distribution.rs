@@ -11,7 +11,7 @@
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Samples kept as they are for exact percentiles (8 MB of f64).
+/// Distinct additions kept as they are for exact percentiles (16 MB).
 pub const EXACT_LIMIT: usize = 1 << 20;
 
 /// Percentile `q` (0–100) of ascending `sorted`, numpy `linear` method.
@@ -26,11 +26,36 @@ pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * frac)
 }
 
+/// [`percentile`] of the samples `sorted` stands for (each value repeated
+/// its weight times; `total` = Σ weights), without expanding them.
+fn weighted_percentile(sorted: &[(f64, u64)], total: u64, q: f64) -> Option<f64> {
+    if sorted.is_empty() || total == 0 {
+        return None;
+    }
+    let rank = (q / 100.0).clamp(0.0, 1.0) * (total - 1) as f64;
+    let (lo, hi) = (rank.floor() as u64, rank.ceil() as u64);
+    let frac = rank - lo as f64;
+    // the value at position k of the expanded, sorted samples
+    let at = |k: u64| {
+        let mut seen = 0;
+        for (v, w) in sorted {
+            seen += w;
+            if k < seen {
+                return *v;
+            }
+        }
+        sorted[sorted.len() - 1].0
+    };
+    let (a, b) = (at(lo), at(hi));
+    Some(a + (b - a) * frac)
+}
+
 /// Collects the samples (milliseconds) of one latency.
 #[derive(Debug, Clone)]
 pub struct Distribution {
     hist: Histogram<u64>,
-    exact: Vec<f64>,
+    /// `(value, how many times)`, in the order added.
+    exact: Vec<(f64, u64)>,
     overflowed: bool,
     count: u64,
     sum: f64,
@@ -75,11 +100,11 @@ impl Distribution {
         self.min = self.min.min(ms);
         self.max = self.max.max(ms);
         if !self.overflowed {
-            if self.exact.len() as u64 + n > EXACT_LIMIT as u64 {
+            if self.exact.len() >= EXACT_LIMIT {
                 self.overflowed = true;
                 self.exact = Vec::new();
             } else {
-                self.exact.extend(std::iter::repeat_n(ms, n as usize));
+                self.exact.push((ms, n));
             }
         }
     }
@@ -106,14 +131,21 @@ impl Distribution {
                 .collect()
         } else {
             let mut sorted = self.exact.clone();
-            sorted.sort_by(f64::total_cmp);
-            qs.iter().map(|q| percentile(&sorted, *q)).collect()
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+            qs.iter()
+                .map(|q| weighted_percentile(&sorted, self.count, *q))
+                .collect()
         };
         let std = if self.overflowed {
             (self.sum_sq / n - mean * mean).max(0.0).sqrt()
         } else {
             // two-pass over the kept samples: no cancellation error
-            (self.exact.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt()
+            let ss: f64 = self
+                .exact
+                .iter()
+                .map(|(x, w)| (x - mean).powi(2) * *w as f64)
+                .sum();
+            (ss / n).sqrt()
         };
         Stat {
             count: self.count,
@@ -185,6 +217,22 @@ mod tests {
         assert!((s.at(&qs, 99.9).unwrap() - 8.986).abs() < 1e-9);
         assert!(s.exact);
         assert_eq!(s.at(&qs, 90.0), None, "not configured");
+    }
+
+    #[test]
+    fn weighted_percentiles_match_the_expanded_samples() {
+        let pairs: [(f64, u64); 4] = [(1.0, 3), (2.0, 1), (5.0, 4), (9.0, 2)];
+        let mut expanded = Vec::new();
+        for (v, w) in pairs {
+            expanded.extend(std::iter::repeat_n(v, w as usize));
+        }
+        for q in [0.0, 10.0, 33.3, 50.0, 90.0, 99.0, 99.9, 100.0] {
+            assert_eq!(
+                weighted_percentile(&pairs, 10, q),
+                percentile(&expanded, q),
+                "q={q}"
+            );
+        }
     }
 
     #[test]

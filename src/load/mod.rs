@@ -1,5 +1,5 @@
 //! Load generation: requests (`client`) and their CPU cost (`client_cpu`),
-//! the SSE parser (`sse`), arrival
+//! the SSE parser (`sse`) and chunk reader (`chunk`), arrival
 //! schedules (`arrival`), the closed- and open-loop driver (`driver`),
 //! per-request records (`record`), latency distributions (`distribution`),
 //! per-point metrics (`metrics`), what each instance served
@@ -7,6 +7,7 @@
 //! and after a point (`prometheus`).
 
 pub mod arrival;
+pub mod chunk;
 pub mod client;
 pub mod client_cpu;
 pub mod distribution;

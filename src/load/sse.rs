@@ -23,6 +23,25 @@ pub enum SseEvent {
     Comment(String),
 }
 
+/// Receives events as the parser completes them. The text is borrowed from
+/// the parser's buffer, so a sink that only inspects it allocates nothing.
+pub trait SseSink {
+    /// The joined `data:` lines of one event.
+    fn data(&mut self, data: &str);
+    /// A comment line, without the colon and one leading space.
+    fn comment(&mut self, _comment: &str) {}
+}
+
+/// Collecting events into a vector (owned copies).
+impl SseSink for Vec<SseEvent> {
+    fn data(&mut self, data: &str) {
+        self.push(SseEvent::Data(data.to_owned()));
+    }
+    fn comment(&mut self, comment: &str) {
+        self.push(SseEvent::Comment(comment.to_owned()));
+    }
+}
+
 /// UTF-8 byte order mark, skipped if it appears at the very start of the stream.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -51,7 +70,7 @@ impl SseParser {
     }
 
     /// Feed the next bytes from the network (chunks may split anywhere: inside a line, inside a UTF-8 code point, between '\r' and '\n'). Appends every event completed by these bytes to `out`.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+    pub fn push(&mut self, bytes: &[u8], out: &mut impl SseSink) {
         let mut rest = bytes;
         if self.pending_cr && !rest.is_empty() {
             self.pending_cr = false;
@@ -83,7 +102,7 @@ impl SseParser {
     }
 
     /// End of stream: flush a pending event that was not terminated by a blank line (servers that close without the final blank line). Appends to `out`.
-    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+    pub fn finish(&mut self, out: &mut impl SseSink) {
         if !self.line.is_empty() {
             let mut line = std::mem::take(&mut self.line);
             self.process_line(&line, out);
@@ -100,17 +119,17 @@ impl SseParser {
     }
 
     /// Emits the pending event, if it has any data lines.
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch(&mut self, out: &mut impl SseSink) {
         if self.has_data {
             self.has_data = false;
-            out.push(SseEvent::Data(std::mem::take(&mut self.data)));
-        } else {
-            self.data.clear();
+            out.data(&self.data);
         }
+        // the buffer is kept (and reused) for the next event
+        self.data.clear();
     }
 
     /// Handles one complete line (without its terminator).
-    fn process_line(&mut self, mut line: &[u8], out: &mut Vec<SseEvent>) {
+    fn process_line(&mut self, mut line: &[u8], out: &mut impl SseSink) {
         if !self.started {
             self.started = true;
             if let Some(stripped) = line.strip_prefix(BOM) {
@@ -130,7 +149,7 @@ impl SseParser {
         };
         if let Some(comment) = text.strip_prefix(':') {
             let comment = comment.strip_prefix(' ').unwrap_or(comment);
-            out.push(SseEvent::Comment(comment.to_owned()));
+            out.comment(comment);
             return;
         }
         let (field, value) = match text.split_once(':') {
