@@ -488,7 +488,16 @@ impl ServerSet {
         }
         for inst in &self.instances {
             let url = format!("{}{}", inst.endpoint.base_url, def.metrics_path);
-            let snap = prometheus::scrape(&ctx.client, &url, Duration::from_secs(5)).await;
+            // a pooled keep-alive connection the server just closed fails
+            // once ("connection closed before message completed"): retry
+            let mut snap = Err(String::new());
+            for attempt in 0..3 {
+                snap = prometheus::scrape(&ctx.client, &url, Duration::from_secs(5)).await;
+                if snap.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
+            }
             out.insert(inst.endpoint.name.clone(), snap);
         }
         out
