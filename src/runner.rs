@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::command::{Commands, python_for, ring_port};
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
-use crate::calibrate::{self, Calibration};
+use crate::calibrate::Calibration;
 use crate::error::SetupError;
 use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
@@ -381,7 +381,7 @@ pub async fn run(
             .collect(),
         rows: Vec::new(),
         set: None,
-        calibration: Calibration::load(Path::new(calibrate::DEFAULT_PATH)),
+        calibration: Calibration::load(Path::new(&s.run.calibration)),
     };
     let result = state.run_all().await;
     // Stop servers on every path, error included.

@@ -3,6 +3,7 @@
 //! would; and `mlxrun stub-server`.
 
 mod backends;
+mod client_checks;
 mod common;
 mod load_modes;
 mod real_runs;

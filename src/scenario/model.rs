@@ -360,6 +360,8 @@ pub struct RunSection {
     pub continue_on_error: bool,
     /// Pause between points, in seconds.
     pub pause_between_points_s: f64,
+    /// What `mlxrun calibrate` saved; points near its ceilings are flagged.
+    pub calibration: String,
 }
 
 impl Default for RunSection {
@@ -367,6 +369,7 @@ impl Default for RunSection {
         RunSection {
             continue_on_error: true,
             pause_between_points_s: 0.0,
+            calibration: crate::calibrate::DEFAULT_PATH.into(),
         }
     }
 }
