@@ -78,7 +78,7 @@ impl SseParser {
                 rest = &rest[1..];
             }
         }
-        while let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', rest) {
             if self.line.is_empty() {
                 self.process_line(&rest[..i], out);
             } else {
