@@ -21,8 +21,10 @@ Examples:
                                               two models, 1-2 ranks, nginx and client routers
   mlxrun validate scenarios/*.toml
   mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --count 10
+  mlxrun scenarios/open_loop.toml              Poisson rate sweep, synthetic prompts, goodput
   mlxrun stub-server --port 0 --ttft-ms 50 --itl-ms 10
                                               a zero-latency OpenAI-compatible stub
+  mlxrun calibrate                            the client's own ceiling on this machine
 
 Layering: built-in defaults < scenario file < environment (MLX_* seed names,
 MLXRUN_SECTION__FIELD) < --set KEY=VALUE.

@@ -784,7 +784,7 @@ impl Sweep<'_> {
         let m = &row.metrics;
         let fmt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
         self.progress.println(&format!(
-            "point {}/{} {} throughput_tps={:.1} requests_per_s={:.2} ttft_p50_ms={} e2e_p50_ms={} errors={} status={}",
+            "point {}/{} {} throughput_tps={:.1} requests_per_s={:.2} ttft_p50_ms={} e2e_p50_ms={}{} errors={} status={}",
             row.point,
             self.plan.points.len(),
             row.params(),
@@ -792,6 +792,10 @@ impl Sweep<'_> {
             m.requests_per_s,
             fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
             fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean)),
+            m.slo.as_ref().map_or(String::new(), |s| format!(
+                " slo_attainment={:.3} goodput_rps={:.2}",
+                s.attainment, s.goodput_rps
+            )),
             m.errors,
             row.status.as_str()
         ));
