@@ -111,6 +111,47 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         o,
         "requests: {per_point}; {warmups} server warmup after each start"
     );
+    let w = &s.workload;
+    let prompts = if let Some(lengths) = &s.matrix.input_tokens {
+        let dist = match w.input_tokens_distribution.as_str() {
+            "fixed" => "exactly".to_string(),
+            d => format!("{d} ±{}% around", w.input_tokens_spread * 100.0),
+        };
+        let tokenizers: Vec<String> = resolved
+            .models
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}: {}",
+                    m.name,
+                    m.tokenizer
+                        .as_ref()
+                        .map_or("-".into(), |t| t.display().to_string())
+                )
+            })
+            .collect();
+        format!(
+            "synthetic, {dist} {:?} tokens{}, drawn per point from seed {} (tokenizer {})",
+            lengths.values(),
+            if w.shared_prefix_tokens > 0 {
+                format!(", {} shared prefix tokens", w.shared_prefix_tokens)
+            } else {
+                String::new()
+            },
+            w.seed,
+            tokenizers.join(", ")
+        )
+    } else if !w.prompts_file.is_empty() {
+        format!(
+            "from {} ({}{})",
+            w.prompts_file,
+            w.prompts_format,
+            if w.shuffle { ", shuffled" } else { "" }
+        )
+    } else {
+        format!("the fixed prompt {:?}", w.prompt)
+    };
+    let _ = writeln!(o, "prompts: {prompts}");
     if plan.points.iter().any(Point::open_loop) {
         let _ = writeln!(
             o,
