@@ -126,9 +126,10 @@ fn ttft_and_itl_match_the_stubs_injected_delays() {
     assert!(num(r, "ttft_p50_ms") >= 50.0, "{r:?}");
     let itl = num(r, "itl_mean_ms");
     assert!((4.5..8.0).contains(&itl), "ITL {itl} for 5 ms injected");
+    // a late first chunk shortens E2E − TTFT a little: no strict lower bound
     let tpot = num(r, "tpot_mean_ms");
     assert!(
-        (5.0..8.0).contains(&tpot),
+        (4.5..8.0).contains(&tpot),
         "TPOT {tpot}: 15 gaps of 5 ms each"
     );
     assert_eq!(r["excluded_requests"], "0");
