@@ -11,14 +11,10 @@
 //! burst mode unless --no-burst. The client is warmed up (connections
 //! opened) before the measured run.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use clap::Parser;
-use mlxrun::backend::def::{Api, TokenSource};
-use mlxrun::load::client::{BodySpec, RequestSpec, build_client, request_body};
+use mlxrun::calibrate::stub_spec;
+use mlxrun::load::client::build_client;
 use mlxrun::load::driver::run_closed_loop;
-use mlxrun::scenario::model::BalanceMethod;
 use mlxrun::stub::{StubConfig, serve};
 use tokio_util::sync::CancellationToken;
 
@@ -76,27 +72,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let spec = Arc::new(RequestSpec {
-            urls: vec![format!("{base}/v1/chat/completions")],
-            balance: BalanceMethod::RoundRobin,
-            bodies: vec![request_body(&BodySpec {
-                api: Api::Chat,
-                prompt: "benchmark the client not the server",
-                max_tokens: args.tokens,
-                temperature: 0.0,
-                stream: true,
-                model: None,
-                messages: None,
-            })],
-            stream: true,
-            timeout: Duration::from_secs(60),
-            retries: 0,
-            backoff: Duration::ZERO,
-            headers: Default::default(),
-            tag: "tp".into(),
-            tokens: TokenSource::Usage,
-            secret: None,
-        });
+        let spec = stub_spec(&base, args.tokens);
         let client = build_client();
         let never = CancellationToken::new();
         let warm = u64::from(args.concurrency) * 2;

@@ -150,7 +150,9 @@ impl Stub {
     }
 }
 
-fn spec(base: &str, tokens: u32) -> Arc<RequestSpec> {
+/// A streamed chat request of `tokens` tokens to the stub at `base`, no
+/// retries (also what `examples/stub_throughput.rs` sends).
+pub fn stub_spec(base: &str, tokens: u32) -> Arc<RequestSpec> {
     Arc::new(RequestSpec {
         urls: vec![format!("{base}/v1/chat/completions")],
         balance: BalanceMethod::RoundRobin,
@@ -186,7 +188,7 @@ async fn measure(
     // warm the connection pool
     let _ = run_closed_loop(
         &client,
-        spec(base, tokens),
+        stub_spec(base, tokens),
         concurrency,
         u64::from(concurrency),
         &never,
@@ -196,7 +198,7 @@ async fn measure(
     let cpu0 = client_cpu::cpu_time();
     let load = run_closed_loop(
         &client,
-        spec(base, tokens),
+        stub_spec(base, tokens),
         concurrency,
         requests,
         &never,

@@ -56,7 +56,7 @@ impl LengthDist {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
@@ -66,7 +66,8 @@ mod tests {
         (0..n).map(|_| dist.sample(center, min, &mut rng)).collect()
     }
 
-    fn mean_std(xs: &[u32]) -> (f64, f64) {
+    /// Sample mean and standard deviation (n − 1), shared with the module tests.
+    pub(crate) fn mean_std(xs: &[u32]) -> (f64, f64) {
         let n = xs.len() as f64;
         let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
         let var = xs

@@ -62,16 +62,7 @@ fn exact_counts(prompts: &[Prompt]) -> Vec<u32> {
         .collect()
 }
 
-fn mean_std(xs: &[u32]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
-    let var = xs
-        .iter()
-        .map(|&x| (f64::from(x) - mean).powi(2))
-        .sum::<f64>()
-        / (n - 1.0);
-    (mean, var.sqrt())
-}
+use super::lengths::tests::mean_std;
 
 #[test]
 fn synthetic_fixed_lengths_are_exact() {
