@@ -13,25 +13,11 @@ fn backends_tour_runs_end_to_end_with_ranks_routers_and_accounting() {
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
     let ring = port_block();
-    let out = mlxrun()
-        .env("MLX_MODEL_PATH", tiny_model())
-        .args(["scenarios/backends_tour.toml", "--plain"])
-        .args(["--set", &format!("backend.base_port={port}")])
-        .args(["--set", &format!("router.port={}", port + 9)])
-        .args(["--set", &format!("launcher.starting_port={ring}")])
-        .args(["--set", &format!("backend.python={}", python())])
-        .args([
-            "--set",
-            &format!("output.dir={}", t.path().join("results").display()),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    run_ok(
+        shipped("scenarios/backends_tour.toml", port, t.path())
+            .env("MLX_MODEL_PATH", tiny_model())
+            .args(["--set", &format!("launcher.starting_port={ring}")])
+            .args(["--set", &format!("backend.python={}", python())]),
     );
 
     let files = csvs(t.path(), "backends_tour");
@@ -277,24 +263,10 @@ fn llama_server_sweeps_slots_and_reads_tokens_from_timings() {
     );
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
-    let out = mlxrun()
-        .env("MLX_MODEL_PATH", tiny_gguf())
-        .args(["scenarios/llama_server.toml", "--plain"])
-        .args(["--set", &format!("backend.base_port={port}")])
-        .args(["--set", &format!("router.port={}", port + 9)])
-        .args(["--set", "workload.requests=8"])
-        .args([
-            "--set",
-            &format!("output.dir={}", t.path().join("results").display()),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    run_ok(
+        shipped("scenarios/llama_server.toml", port, t.path())
+            .env("MLX_MODEL_PATH", tiny_gguf())
+            .args(["--set", "workload.requests=8"]),
     );
     let files = csvs(t.path(), "llama_server");
     assert_eq!(files.len(), 1);

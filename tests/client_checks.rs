@@ -84,21 +84,8 @@ fn run_rows(
     for s in sets {
         c.args(["--set", s]);
     }
-    let out = c.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&mut c);
     read_rows(csvs(dir, name).last().unwrap())
-}
-
-fn num(row: &std::collections::BTreeMap<String, String>, col: &str) -> f64 {
-    row[col]
-        .parse()
-        .unwrap_or_else(|_| panic!("{col}: {row:?}"))
 }
 
 #[test]
@@ -139,26 +126,19 @@ fn ttft_and_itl_match_the_stubs_injected_delays() {
 fn calibrate_saves_ceilings_that_runs_compare_with() {
     let t = tempfile::tempdir().unwrap();
     let cal = t.path().join("calibration.json");
-    let out = mlxrun()
-        .args([
-            "calibrate",
-            "--requests",
-            "200",
-            "--concurrency",
-            "8",
-            "--tokens",
-            "16",
-        ])
-        .arg("--output")
-        .arg(&cal)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, _) = run_ok(
+        mlxrun()
+            .args([
+                "calibrate",
+                "--requests",
+                "200",
+                "--concurrency",
+                "8",
+                "--tokens",
+                "16",
+            ])
+            .arg("--output")
+            .arg(&cal),
     );
     assert!(
         stdout.contains("| request ceiling (1-token responses) |"),

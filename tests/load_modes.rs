@@ -5,12 +5,6 @@
 
 use crate::common::*;
 
-fn num(row: &std::collections::BTreeMap<String, String>, col: &str) -> f64 {
-    row[col]
-        .parse()
-        .unwrap_or_else(|_| panic!("{col} = {:?} is not a number: {row:?}", row[col]))
-}
-
 #[test]
 fn open_loop_points_count_from_the_schedule_and_report_goodput() {
     let t = tempfile::tempdir().unwrap();
@@ -43,10 +37,7 @@ concurrency = [2]
 max_tokens = 8
 "#,
     );
-    let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    run_ok(mlxrun().arg(&path).arg("--plain"));
 
     let files = csvs(t.path(), "open");
     let h = header(&files[0]);
@@ -118,10 +109,7 @@ concurrency = [2]
 max_tokens = 8
 "#,
     );
-    let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    run_ok(mlxrun().arg(&path).arg("--plain"));
     let files = csvs(t.path(), "timed");
     let rows = read_rows(&files[0]);
     assert_eq!(rows.len(), 1);
@@ -147,10 +135,7 @@ fn synthetic_prompts_are_token_exact_and_file_prompts_reach_the_server() {
     let run = |name: &str, body: &str| {
         let port = port_block();
         let path = write_scenario(t.path(), name, port, body);
-        let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        run_ok(mlxrun().arg(&path).arg("--plain"));
         let files = csvs(t.path(), name);
         assert_nothing_left(&run_dir(&files[0]));
         read_rows(&files[0])

@@ -175,12 +175,12 @@ pub async fn send(
         instance: Some(target as u32),
         ..Default::default()
     };
+    // borrowed: no allocation per request on the load's hot path
     let url = spec
         .urls
         .get(target)
         .or(spec.urls.first())
-        .cloned()
-        .unwrap_or_default();
+        .map_or("", String::as_str);
     let tag = HeaderValue::from_str(&format!("{}-{seq}", spec.tag)).ok();
     let mut attempt = 0;
     loop {
@@ -190,7 +190,7 @@ pub async fn send(
             attempt_once(
                 client,
                 spec,
-                &url,
+                url,
                 tag.as_ref(),
                 first,
                 &mut rec,

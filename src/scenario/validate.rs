@@ -54,31 +54,28 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     positive_axis(&mut out, "matrix.instances", Some(&s.matrix.instances));
     positive_axis(&mut out, "matrix.ranks", Some(&s.matrix.ranks));
     for (key, axis) in &s.matrix.axes {
-        if axis.values().is_empty() {
-            out.push(finding(
-                &format!("matrix.axes.{key}"),
-                "the axis has no values",
-                "give at least one value",
-            ));
-        }
+        no_values(
+            &mut out,
+            &format!("matrix.axes.{key}"),
+            axis.values().is_empty(),
+            "give at least one value",
+        );
     }
-    if let Some(a) = &s.matrix.router
-        && a.values().is_empty()
-    {
-        out.push(finding(
+    if let Some(a) = &s.matrix.router {
+        no_values(
+            &mut out,
             "matrix.router",
-            "the axis has no values",
+            a.values().is_empty(),
             "list nginx, client, or both",
-        ));
+        );
     }
-    if let Some(a) = &s.matrix.balance
-        && a.values().is_empty()
-    {
-        out.push(finding(
+    if let Some(a) = &s.matrix.balance {
+        no_values(
+            &mut out,
             "matrix.balance",
-            "the axis has no values",
+            a.values().is_empty(),
             "list round_robin, least_conn, or both",
-        ));
+        );
     }
     if !["ring", "mpi", "jaccl", "nccl"].contains(&s.launcher.backend.as_str()) {
         out.push(finding(
@@ -111,13 +108,12 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
         let field = format!("matrix.server_flags.{key}");
-        if axis.values().is_empty() {
-            out.push(finding(
-                &field,
-                "the axis has no values",
-                "give at least one value",
-            ));
-        }
+        no_values(
+            &mut out,
+            &field,
+            axis.values().is_empty(),
+            "give at least one value",
+        );
         if !key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -435,15 +431,21 @@ pub fn validate_backends(s: &Scenario, models: &[ResolvedModel], reg: &Registry)
     out
 }
 
+/// "the axis has no values" for `field` when `empty`.
+pub(super) fn no_values(out: &mut Vec<Finding>, field: &str, empty: bool, hint: &str) {
+    if empty {
+        out.push(finding(field, "the axis has no values", hint));
+    }
+}
+
 fn positive_axis(out: &mut Vec<Finding>, field: &str, axis: Option<&Axis<u32>>) {
     let Some(axis) = axis else { return };
-    if axis.values().is_empty() {
-        out.push(finding(
-            field,
-            "the axis has no values",
-            "give at least one value, e.g. [1]",
-        ));
-    }
+    no_values(
+        out,
+        field,
+        axis.values().is_empty(),
+        "give at least one value, e.g. [1]",
+    );
     if axis.values().contains(&0) {
         out.push(finding(
             field,

@@ -2,20 +2,19 @@
 //! `matrix.request_rate` and the prompt settings of `[workload]`.
 
 use super::model::Scenario;
-use super::validate::{Finding, finding};
+use super::validate::{Finding, finding, no_values};
 
 /// `[load]`, `[slo]`, `[metrics]`, `matrix.request_rate` and the prompt
 /// settings of `[workload]`.
 pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
     let l = &s.load;
     if let Some(rates) = &s.matrix.request_rate {
-        if rates.values().is_empty() {
-            out.push(finding(
-                "matrix.request_rate",
-                "the axis has no values",
-                "give at least one rate in requests/s (or \"inf\")",
-            ));
-        }
+        no_values(
+            out,
+            "matrix.request_rate",
+            rates.values().is_empty(),
+            "give at least one rate in requests/s (or \"inf\")",
+        );
         if let Some(r) = rates.values().iter().find(|r| r.0.is_nan() || r.0 <= 0.0) {
             out.push(finding(
                 "matrix.request_rate",

@@ -59,6 +59,35 @@ pub fn tiny_gguf() -> String {
     p.display().to_string()
 }
 
+/// Run `cmd` to its end; panics with both streams unless it exits 0.
+/// Returns `(stdout, stderr)`.
+pub fn run_ok(cmd: &mut std::process::Command) -> (String, String) {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// `mlxrun SCENARIO --plain` for a shipped scenario, moved to the test's
+/// ports (`port` for instances, `port + 9` for nginx) with its results
+/// under `dir/results`.
+pub fn shipped(scenario: &str, port: u16, dir: &Path) -> std::process::Command {
+    let mut c = mlxrun();
+    c.args([scenario, "--plain"])
+        .args(["--set", &format!("backend.base_port={port}")])
+        .args(["--set", &format!("router.port={}", port + 9)])
+        .args([
+            "--set",
+            &format!("output.dir={}", dir.join("results").display()),
+        ]);
+    c
+}
+
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// A block of 10 ports no other test in this process uses.
@@ -140,6 +169,13 @@ pub fn read_rows(csv: &Path) -> Vec<BTreeMap<String, String>> {
                 .collect()
         })
         .collect()
+}
+
+/// A numeric cell of a CSV row; panics with the row when it is not a number.
+pub fn num(row: &BTreeMap<String, String>, col: &str) -> f64 {
+    row[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = {:?} is not a number: {row:?}", row.get(col)))
 }
 
 /// The header of a CSV.
