@@ -19,6 +19,8 @@
 //! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
 //!   machine, which runs compare every point with.
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
+//! - [`monitor`]: the system monitor (memory, swap, pressure, CPU, load,
+//!   GPUs, process trees).
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
@@ -32,6 +34,7 @@ pub mod calibrate;
 pub mod cli;
 pub mod error;
 pub mod load;
+pub mod monitor;
 pub mod output;
 pub mod plan;
 pub mod runner;
