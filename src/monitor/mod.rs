@@ -16,6 +16,7 @@
 //! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
 //! - [`tree`]: process trees; [`collector`]: one reading of every source.
 //! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.
+//! - [`schema`]: the JSON Schema of the lines.
 
 pub(crate) mod child;
 pub mod collector;
@@ -26,6 +27,7 @@ pub mod memory;
 pub mod procfs;
 pub mod record;
 pub mod schedule;
+pub mod schema;
 pub mod stats;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::schema::{LineValidator, MONITOR_SCHEMA};
 use super::*;
 
 fn lines(path: &Path) -> Vec<Value> {
@@ -81,6 +82,66 @@ fn a_window_around_a_short_point_has_two_samples_and_sane_values() {
         l[end]["fields"]["window"],
         serde_json::to_value(&w).unwrap()
     );
+}
+
+#[test]
+fn every_line_of_a_short_run_validates_against_the_schema() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("sub/m.jsonl");
+    let mon = Monitor::start(&path, Duration::from_millis(20)).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .unwrap();
+    mon.set_processes(vec![
+        ("self".into(), std::process::id() as i32),
+        ("sleeper".into(), child.id() as i32),
+        ("gone".into(), i32::MAX),
+    ]);
+    std::thread::sleep(Duration::from_millis(120));
+    mon.event("servers_started", json!({"config": 2}));
+    mon.event("note", json!("a bare string"));
+    mon.begin_window(json!({"point": 1}));
+    std::thread::sleep(Duration::from_millis(60));
+    let w = mon.end_window();
+    let _ = mon.end_window(); // without a window: empty statistics
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    let summary = mon.stop_with(CommandOutcome {
+        command: vec!["sleep".into(), "5".into()],
+        exit_code: 137,
+    });
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let problems = LineValidator::new(MONITOR_SCHEMA)
+        .unwrap()
+        .check_jsonl(&text);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let l = lines(&path);
+    let k = kinds(&l);
+    assert_eq!(k[0], "header");
+    assert_eq!(*k.last().unwrap(), "summary");
+    assert_eq!(k.iter().filter(|k| **k == "summary").count(), 1);
+    assert!(k.iter().filter(|k| **k == "sample").count() >= 8, "{k:?}");
+    let note = l.iter().find(|v| v["name"] == "note").unwrap();
+    assert_eq!(note["fields"], json!({"value": "a bare string"}));
+    assert_eq!(l.last().unwrap()["exit_code"], 137);
+    assert_eq!(summary.exit_code, Some(137));
+    assert!(w.instances["sleeper"].processes_max == 1);
+    let last_sample = l.iter().rev().find(|v| v["kind"] == "sample").unwrap();
+    assert_eq!(last_sample["trigger"], "final");
+    assert_eq!(last_sample["instances"]["gone"]["processes"], 0);
+    assert_eq!(last_sample["instances"]["sleeper"]["processes"], 0);
+    // ticks are numbered in order, samples are in time order
+    let seqs: Vec<u64> = l.iter().filter_map(|v| v["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "{seqs:?}");
+    let ts: Vec<f64> = l
+        .iter()
+        .filter(|v| v["kind"] == "sample")
+        .map(|v| v["ts"].as_f64().unwrap())
+        .collect();
+    assert!(ts.windows(2).all(|p| p[0] <= p[1]), "{ts:?}");
 }
 
 #[cfg(target_os = "linux")]
