@@ -20,7 +20,8 @@
 //!   machine, which runs compare every point with.
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
 //! - [`monitor`]: the system monitor (memory, swap, pressure, CPU, load,
-//!   GPUs, process trees).
+//!   GPUs, process trees, sampled on a fixed-rate thread into JSONL) and
+//!   `mlxrun monitor`.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server

@@ -1,7 +1,7 @@
 //! The system monitor: a dedicated OS thread samples memory, swap, memory
 //! pressure, load, the CPU split, GPUs and named process trees on a
 //! fixed-rate schedule and appends each sample to a JSONL file as it is
-//! taken (`monitor.jsonl`). Windows
+//! taken (`monitor.jsonl`, see the README's "The monitor"). Windows
 //! (`begin_window` … `end_window`) give per-point statistics; `stop`
 //! appends the run's summary.
 //!
@@ -16,9 +16,10 @@
 //! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
 //! - [`tree`]: process trees; [`collector`]: one reading of every source.
 //! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.
-//! - [`schema`]: the JSON Schema of the lines.
+//! - [`cmd`]: `mlxrun monitor`; [`schema`]: the JSON Schema of the lines.
 
 pub(crate) mod child;
+pub mod cmd;
 pub mod collector;
 pub mod gpu;
 pub mod hardware;
