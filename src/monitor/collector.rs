@@ -404,29 +404,24 @@ fn cpu_source_name() -> &'static str {
 }
 
 fn sampler_cpu_source() -> Result<String, String> {
-    if cfg!(target_os = "linux") {
-        Ok("getrusage(RUSAGE_THREAD) of the sampler thread".into())
-    } else {
-        Err("per-thread CPU time is read on Linux only".into())
-    }
+    thread_cpu_time()
+        .map(|_| "clock_gettime(CLOCK_THREAD_CPUTIME_ID) of the sampler thread".into())
+        .ok_or_else(|| format!("no thread CPU clock: {}", std::io::Error::last_os_error()))
 }
 
-/// CPU time used by the calling thread (Linux).
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`:
+/// exact to the call, unlike `getrusage(RUSAGE_THREAD)`, which lags until
+/// the next scheduler tick).
 pub(crate) fn thread_cpu_time() -> Option<Duration> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: getrusage writes into the zeroed struct we own.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) } != 0 {
-            return None;
-        }
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-        Some(tv(ru.ru_utime) + tv(ru.ru_stime))
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return None;
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 /// All CPUs' ticks from the Mach host (user, nice, system, idle).

@@ -326,8 +326,7 @@ pub struct Summary {
     pub gpu_memory_used_max_mb: Option<f64>,
     pub server_rss_peak_mb: Option<f64>,
     pub instances: BTreeMap<String, InstanceStats>,
-    /// CPU the sampler thread used per tick (getrusage of the thread;
-    /// Linux only).
+    /// CPU the sampler thread used per tick (its thread CPU clock).
     pub sampler_cpu_ms_per_sample: Option<f64>,
     /// Lines that could not be written.
     pub write_errors: u64,
