@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio_util::sync::CancellationToken;
 
 use super::{CommandOutcome, Monitor, Summary, child};
 use crate::error::{EXIT_INTERRUPTED, EXIT_OK, SetupError, UsageError};
@@ -89,18 +88,24 @@ fn start(args: &MonitorArgs, interval: Duration) -> anyhow::Result<Monitor> {
     Ok(m)
 }
 
-/// Duration mode: sample for `d` (or until Ctrl-C / SIGTERM).
+/// Duration mode: sample for `d`, or until Ctrl-C / SIGTERM (exit 130,
+/// with the summary of what was sampled).
 async fn run_for(args: &MonitorArgs, interval: Duration, d: Duration) -> anyhow::Result<i32> {
-    let cancel = CancellationToken::new();
-    shutdown::spawn_signal_listener(cancel.clone())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
     let mon = start(args, interval)?;
     let interrupted = tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(d) => None,
+        _ = int.recv() => Some("interrupt"),
+        _ = term.recv() => Some("terminate"),
     };
+    if let Some(name) = interrupted {
+        eprintln!("monitor: {name} received: stopping early");
+        mon.event("interrupted", json!({ "signal": name }));
+    }
     let summary = tokio::task::spawn_blocking(move || mon.stop()).await?;
     print_summary(&summary, args);
-    Ok(if interrupted {
+    Ok(if interrupted.is_some() {
         EXIT_INTERRUPTED
     } else {
         EXIT_OK
