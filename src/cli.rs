@@ -1,5 +1,6 @@
 //! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `plan`,
-//! `validate`, `analyze` and `stub-server`, and the dispatch to the library.
+//! `validate`, `analyze`, `stub-server`, `calibrate` and `monitor`, and the
+//! dispatch to the library.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,9 @@ Examples:
   mlxrun stub-server --port 0 --ttft-ms 50 --itl-ms 10
                                               a zero-latency OpenAI-compatible stub
   mlxrun calibrate                            the client's own ceiling on this machine
+  mlxrun validate-report results/*/*/report.jsonl
+                                              check reports against schemas/
+  mlxrun monitor -- python bench.py           sample memory, CPU, GPU while a command runs
 
 Layering: built-in defaults < scenario file < environment (MLX_* seed names,
 MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
@@ -103,10 +107,42 @@ pub enum Command {
     /// Serve a zero-latency OpenAI-compatible stub (streamed chat and completions) until Ctrl-C or SIGTERM.
     #[command(after_help = STUB_AFTER_HELP)]
     StubServer(crate::stub::StubConfig),
+    /// Check report.jsonl and monitor.jsonl files against the published JSON Schemas (schemas/).
+    #[command(after_help = VALIDATE_REPORT_AFTER_HELP)]
+    ValidateReport {
+        /// report.jsonl or monitor.jsonl files (each line is checked by its own kind).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Measure mlxrun's own ceiling on this machine (requests/s, SSE events/s, timing error) against its stub.
     #[command(after_help = CALIBRATE_AFTER_HELP)]
     Calibrate(crate::calibrate::CalibrateArgs),
+    /// Sample memory, swap, pressure, CPU, load, GPUs and a command's process tree into a JSONL file.
+    #[command(after_help = MONITOR_AFTER_HELP)]
+    Monitor(crate::monitor::cmd::MonitorArgs),
 }
+
+const VALIDATE_REPORT_AFTER_HELP: &str = "\
+Examples:
+  mlxrun validate-report results/quickstart/quickstart_20261122_010203/report.jsonl
+  mlxrun validate-report results/*/*/report.jsonl results/*/*/monitor.jsonl
+
+Prints `FILE:LINE: /json/pointer: message` for every violation and a total per
+file. Exit codes: 0 every record is valid, 1 a record is not (or a file has
+none), 2 a file cannot be read.";
+const MONITOR_AFTER_HELP: &str = "\
+Examples:
+  mlxrun monitor -- python bench.py --model m   watch a command; exit with its exit code
+  mlxrun monitor --interval 100 --output runs/mem.jsonl -- sh -c 'make -j8'
+  mlxrun monitor --duration 60                  sample the machine for a minute
+
+Writes one JSON line per record, each flushed as it is written: a header
+(hardware, which sources are readable and why not), a sample every
+--interval ms on a fixed-rate schedule, events, and a summary last. A value
+that cannot be read here is null, never 0. The command runs without a shell
+in its own process group; Ctrl-C is passed on to it (twice kills it). Exit
+code: the command's (128 + N if signal N killed it, 127 if it could not
+start); 2 when there is neither a command nor --duration.";
 
 const CALIBRATE_AFTER_HELP: &str = "\
 Examples:
@@ -194,6 +230,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::StubServer(cfg)) => crate::stub::cmd::run(cfg).await,
         Some(Command::Calibrate(args)) => crate::calibrate::run(args).await,
+        Some(Command::ValidateReport { files }) => Ok(crate::validate_report::run(&files)),
+        Some(Command::Monitor(args)) => crate::monitor::cmd::run(args).await,
     }
 }
 
@@ -316,6 +354,45 @@ mod tests {
             let mut args = vec!["mlxrun", "stub-server"];
             args.extend_from_slice(bad);
             assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn monitor_takes_a_command_after_dashes_or_a_duration() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["mlxrun", "monitor"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).map(|c| match c.command {
+                Some(Command::Monitor(m)) => m,
+                other => panic!("not monitor: {other:?}"),
+            })
+        };
+        let m = parse(&["--", "sh", "-c", "exit 3"]).unwrap();
+        assert_eq!(m.interval, 200);
+        assert_eq!(m.output, PathBuf::from("monitor.jsonl"));
+        assert_eq!(m.duration, None);
+        assert_eq!(m.command, ["sh", "-c", "exit 3"]);
+        let m = parse(&[
+            "--interval",
+            "50",
+            "--output",
+            "x.jsonl",
+            "--duration",
+            "1.5",
+        ])
+        .unwrap();
+        assert_eq!((m.interval, m.duration), (50, Some(1.5)));
+        assert!(m.command.is_empty());
+        // neither is a usage error at run time (exit 2), not a parse error
+        assert!(parse(&[]).unwrap().command.is_empty());
+        for bad in [
+            &["--duration", "5", "--", "sleep", "1"][..],
+            &["--duration", "0"],
+            &["--duration", "inf"],
+            &["--interval", "0"],
+            &["sleep", "1"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -19,6 +19,9 @@
 //! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
 //!   machine, which runs compare every point with.
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
+//! - [`monitor`]: the system monitor (memory, swap, pressure, CPU, load,
+//!   GPUs, process trees, sampled on a fixed-rate thread into JSONL) and
+//!   `mlxrun monitor`.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
@@ -31,7 +34,10 @@ pub mod backend;
 pub mod calibrate;
 pub mod cli;
 pub mod error;
+pub mod gate;
+pub mod health;
 pub mod load;
+pub mod monitor;
 pub mod output;
 pub mod plan;
 pub mod runner;
@@ -40,4 +46,5 @@ pub mod server;
 pub mod shutdown;
 pub mod stub;
 pub mod timer;
+pub mod validate_report;
 pub mod workload;

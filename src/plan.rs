@@ -111,6 +111,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         o,
         "requests: {per_point}; {warmups} server warmup after each start"
     );
+    write_memory_gate(&mut o, resolved, &plan);
     let w = &s.workload;
     let prompts = if let Some(lengths) = &s.matrix.input_tokens {
         let dist = match w.input_tokens_distribution.as_str() {
@@ -272,6 +273,32 @@ pub fn shell_words(argv: &[String]) -> String {
 
 /// The points table: fixed columns, then every swept backend axis and raw
 /// flag of the plan, each column as wide as its widest cell.
+/// What the memory gate will estimate for each launched configuration.
+fn write_memory_gate(o: &mut String, resolved: &Resolved, plan: &Plan) {
+    let m = &resolved.scenario.memory;
+    let _ = writeln!(
+        o,
+        "memory gate: need ≤ {}% of RAM and ≤ available, else {} (memory.over_limit)",
+        m.limit_percent,
+        m.over_limit.as_str()
+    );
+    for cfg in &plan.servers {
+        let launched = resolved
+            .registry
+            .get(&cfg.backend)
+            .is_some_and(|d| d.launches());
+        let Some(model) = resolved.models.get(cfg.model) else {
+            continue;
+        };
+        let need = match crate::gate::config_need(cfg, model, m, launched) {
+            Some(n) => n.describe(),
+            None if launched => "size on disk unknown: not gated".into(),
+            None => "nothing launched".into(),
+        };
+        let _ = writeln!(o, "  configuration {}: {need}", cfg.index + 1);
+    }
+}
+
 fn write_points_table(o: &mut String, plan: &Plan) {
     let axes = plan.axis_names();
     let flags = plan.flag_names();

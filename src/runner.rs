@@ -18,16 +18,21 @@ use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
 use crate::calibrate::Calibration;
 use crate::error::SetupError;
+use crate::gate::{self, MemoryNow, Release};
 use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
 use crate::load::metrics::PointMetrics;
 use crate::load::metrics::{SummaryOptions, summarize};
 use crate::load::per_instance::account;
 use crate::load::{client_cpu, prometheus};
+use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
+use crate::output::model_info::{ModelInfo, model_info};
 use crate::output::progress::Progress;
-use crate::output::report::ReportSink;
+use crate::output::quality::{SystemHealth, quality_flags};
+use crate::output::report::{RecordContext, ReportSink, RunInfo};
 use crate::output::row::{Columns, PointRow, Status};
+use crate::output::system_info::system_info;
 use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
 use crate::scenario::model::RouterKind;
 use crate::scenario::model_path::expand_tilde;
@@ -104,6 +109,9 @@ pub struct Preflight {
     pub backends: BTreeMap<String, BackendInfo>,
     pub python: String,
     pub secrets: Secrets,
+    /// Configurations the memory gate skips (index → why), with
+    /// `memory.over_limit = "skip"`.
+    pub gated: BTreeMap<usize, String>,
 }
 
 /// Ranks per instance in all: ranks per host × hosts (1 without mlx.launch).
@@ -238,12 +246,79 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         ))
         .into());
     }
+    let gated = memory_gate(resolved, &plan, &memory_now())?;
     Ok(Preflight {
         plan,
         backends,
         python,
         secrets,
+        gated,
     })
+}
+
+/// The machine's memory now.
+pub fn memory_now() -> MemoryNow {
+    let m = crate::monitor::memory::snapshot();
+    MemoryNow {
+        total_bytes: m.total_bytes,
+        available_bytes: m.available_bytes,
+        pressure: m.pressure,
+    }
+}
+
+/// Why each configuration of `plan` that does not fit `mem` is over the
+/// limit (configuration index → reason); an error instead when the
+/// scenario says to refuse.
+pub fn memory_gate(
+    resolved: &Resolved,
+    plan: &Plan,
+    mem: &MemoryNow,
+) -> anyhow::Result<BTreeMap<usize, String>> {
+    let s = &resolved.scenario;
+    let mut over = BTreeMap::new();
+    for cfg in &plan.servers {
+        let launched = resolved
+            .registry
+            .get(&cfg.backend)
+            .is_some_and(|d| d.launches());
+        let Some(model) = resolved.models.get(cfg.model) else {
+            continue;
+        };
+        if let Some(need) = gate::config_need(cfg, model, &s.memory, launched)
+            && let Some(why) = gate::over_limit(&need, mem, &s.memory)
+        {
+            over.insert(cfg.index, why);
+        }
+    }
+    if !over.is_empty() && s.memory.over_limit == crate::scenario::model::OverLimit::Refuse {
+        let list: Vec<String> = over
+            .iter()
+            .map(|(i, why)| {
+                let c = &plan.servers[*i];
+                format!(
+                    "  configuration {} ({} × {} `{}`{}): {why}",
+                    i + 1,
+                    c.instances,
+                    c.backend,
+                    c.model_name,
+                    if c.ranks > 1 {
+                        format!(", {} ranks", c.ranks)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        return Err(SetupError(format!(
+            "the memory gate refuses {} of {} server configuration(s):\n{}\n  next: fewer instances or a smaller model; or raise memory.limit_percent (now {}%); or set memory.over_limit = \"skip\" to run the rest and record these points as skipped",
+            over.len(),
+            plan.servers.len(),
+            list.join("\n"),
+            s.memory.limit_percent
+        ))
+        .into());
+    }
+    Ok(over)
 }
 
 /// Warnings about addresses beyond loopback (bound, or sent to).
@@ -350,7 +425,34 @@ pub async fn run(
     let mut csv = CsvSink::create(&paths.csv, &columns)
         .map_err(|e| SetupError(format!("cannot create {}: {e}", paths.csv.display())))?;
     std::fs::write(&paths.scenario_copy, resolved.to_toml())?;
-    let mut report = ReportSink::create(&paths.run_dir.join("report.jsonl"))?;
+    let monitor = Monitor::start(
+        &paths.run_dir.join("monitor.jsonl"),
+        Duration::from_millis(s.memory.monitor_interval_ms),
+    )
+    .map_err(|e| {
+        SetupError(format!(
+            "cannot start the monitor in {}: {e}",
+            paths.run_dir.display()
+        ))
+    })?;
+    let backend_versions: BTreeMap<String, String> = pre
+        .backends
+        .iter()
+        .map(|(k, v)| (k.clone(), v.version.clone()))
+        .collect();
+    let run_info = RunInfo {
+        scenario: s.name.clone(),
+        run_id: paths
+            .run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        system: system_info(
+            serde_json::to_value(crate::monitor::hardware::profile()).unwrap_or_default(),
+            &backend_versions,
+        ),
+    };
+    let mut report = ReportSink::create(&paths.run_dir.join("report.jsonl"), run_info)?;
     let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
@@ -374,23 +476,28 @@ pub async fn run(
         progress: &progress,
         csv: &mut csv,
         report: &mut report,
-        backend_versions: pre
-            .backends
+        models: resolved
+            .models
             .iter()
-            .map(|(k, v)| (k.clone(), v.version.clone()))
+            .map(|m| model_info(m, &m.backend))
             .collect(),
+        backend_versions,
         rows: Vec::new(),
         set: None,
         calibration: Calibration::load(Path::new(&s.run.calibration)),
+        monitor: &monitor,
+        gated: pre.gated.clone(),
+        stopped_groups: Vec::new(),
+        available_before: None,
+        release: None,
     };
     let result = state.run_all().await;
     // Stop servers on every path, error included.
-    if let Some(mut set) = state.set.take() {
-        progress.phase("stopping servers");
-        set.stop().await;
-    }
+    state.stop_set().await;
     progress.finish();
     let rows = std::mem::take(&mut state.rows);
+    drop(state);
+    monitor.stop();
     result?;
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
@@ -428,10 +535,23 @@ struct Sweep<'a> {
     report: &'a mut ReportSink,
     /// Backend name → installed version line.
     backend_versions: BTreeMap<String, String>,
+    /// What reports say about each model (by model index).
+    models: Vec<ModelInfo>,
     rows: Vec<PointRow>,
     set: Option<ServerSet>,
     /// What `mlxrun calibrate` measured on this machine, when it has run.
     calibration: Option<Calibration>,
+    /// Samples the machine into `monitor.jsonl`.
+    monitor: &'a Monitor,
+    /// Configurations the memory gate skips (index → why).
+    gated: BTreeMap<usize, String>,
+    /// Process groups of servers already stopped (leftovers are counted).
+    stopped_groups: Vec<i32>,
+    /// Memory available before the running configuration started.
+    available_before: Option<u64>,
+    /// The wait for memory after the last configuration stopped, for the
+    /// first point of the next one.
+    release: Option<Release>,
 }
 
 impl Sweep<'_> {
@@ -458,9 +578,16 @@ impl Sweep<'_> {
             }
             let mut start_failure: Option<String> = None;
             let points: Vec<_> = self.plan.points_of(cfg.index).cloned().collect();
+            let skip = self.gate(cfg).await;
             for point in &points {
                 if self.ctx.cancel.is_cancelled() {
                     break;
+                }
+                if let Some(why) = &skip {
+                    let mut row = PointRow::skipped(cfg, point, why);
+                    row.ranks = total_ranks(s, cfg);
+                    self.record(row)?;
+                    continue;
                 }
                 if let Some(why) = &start_failure {
                     self.record(self.failed_row(cfg, point, why))?;
@@ -507,8 +634,73 @@ impl Sweep<'_> {
     async fn stop_set(&mut self) {
         if let Some(mut set) = self.set.take() {
             self.progress.phase("stopping servers");
+            let roots = set.roots();
             set.stop().await;
+            self.monitor.set_processes(Vec::new());
+            self.monitor.event(
+                "servers_stopped",
+                serde_json::json!({"config": set.config().index + 1}),
+            );
+            self.stopped_groups
+                .extend(roots.iter().map(|(_, pid)| *pid));
         }
+    }
+
+    /// Before configuration `cfg` starts: wait (bounded) for memory to come
+    /// back after the previous one, then check it against the gate. Returns
+    /// why its points are skipped, if they are.
+    async fn gate(&mut self, cfg: &ServerConfig) -> Option<String> {
+        let m = &self.ctx.scenario.memory;
+        let launches = self
+            .ctx
+            .registry
+            .get(&cfg.backend)
+            .is_some_and(|d| d.launches());
+        if self.set.is_none() && launches {
+            if let Some(before) = self.available_before.take() {
+                self.progress.phase("waiting for memory to come back");
+                let target = gate::release_target(m, Some(before));
+                let r = gate::wait_for_release(
+                    target,
+                    Duration::from_secs_f64(m.release_timeout_s),
+                    Duration::from_millis(500),
+                    &self.ctx.cancel,
+                    memory_now,
+                )
+                .await;
+                self.monitor.event("memory_release", serde_json::json!(r));
+                if !r.released && !self.ctx.cancel.is_cancelled() {
+                    self.progress.eprintln(&format!(
+                        "warning: memory did not come back within {}s ({} available, wanted {}; pressure {}); configuration {} starts anyway, its first point is flagged degraded_release",
+                        m.release_timeout_s,
+                        r.available_bytes.map_or("unknown".into(), gate::gb),
+                        gate::gb(r.target_bytes),
+                        r.pressure.map_or("unknown".into(), |p| p.to_string()),
+                        cfg.index + 1
+                    ));
+                }
+                self.release = Some(r);
+            }
+            let mem = memory_now();
+            self.available_before = mem.available_bytes;
+            if let Some(why) = self.gated.get(&cfg.index) {
+                return Some(format!("memory gate: {why}"));
+            }
+            // memory may have gone since the preflight
+            if let Some(model) = self.ctx.models.get(cfg.model)
+                && let Some(need) = gate::config_need(cfg, model, m, true)
+                && let Some(why) = gate::over_limit(&need, &mem, m)
+            {
+                self.progress.eprintln(&format!(
+                    "warning: configuration {} skipped: memory gate: {why}",
+                    cfg.index + 1
+                ));
+                return Some(format!("memory gate: {why}"));
+            }
+        }
+        self.gated
+            .get(&cfg.index)
+            .map(|why| format!("memory gate: {why}"))
     }
 
     fn failed_row(&self, cfg: &ServerConfig, point: &Point, why: &str) -> PointRow {
@@ -575,6 +767,15 @@ impl Sweep<'_> {
             self.plan.servers.len()
         ));
         let set = ServerSet::start(self.ctx, cfg).await?;
+        self.monitor.set_processes(set.roots());
+        self.monitor.event(
+            "servers_started",
+            serde_json::json!({
+                "config": cfg.index + 1,
+                "ready_s": set.ready_secs,
+                "processes": set.roots().into_iter().collect::<BTreeMap<_, _>>(),
+            }),
+        );
         let ranks = total_ranks(s, cfg);
         self.progress.eprintln(&format!(
             "servers ready in {:.1}s: configuration {}/{} ({} {} instance(s){}{}) at {}",
@@ -687,7 +888,13 @@ impl Sweep<'_> {
         };
         self.progress.start_point(&preview.params(), bar);
         self.progress.phase("");
-        let started_at = now();
+        let (started_at, started_ts) = now_both();
+        self.monitor.begin_window(serde_json::json!({
+            "point": point.index + 1,
+            "config": cfg.index + 1,
+            "model": cfg.model_name,
+            "params": preview.params(),
+        }));
         let progress = self.progress;
         let cpu_before = client_cpu::cpu_time();
         let mut load = run_load(
@@ -699,6 +906,7 @@ impl Sweep<'_> {
         )
         .await;
         let cpu_after = client_cpu::cpu_time();
+        let window = self.monitor.end_window();
         let source = match (&access_log, cfg.router) {
             (Some(log), _) => {
                 let map = access_log::wait_for(log, log_from, &tag, load.records.len()).await;
@@ -738,7 +946,11 @@ impl Sweep<'_> {
             }
         }
         row.started_at = started_at;
-        row.ended_at = now();
+        row.started_ts = started_ts;
+        (row.ended_at, row.ended_ts) = now_both();
+        row.health = self.health(&window);
+        row.server_rss_peak_mb = window.server_rss_peak_mb;
+        row.resources = serde_json::to_value(&window).ok();
         if !cache_failures.is_empty() && row.status_detail.is_empty() {
             row.status_detail = format!("cache reset failed: {}", cache_failures.join("; "));
         }
@@ -766,7 +978,47 @@ impl Sweep<'_> {
         row
     }
 
-    fn record(&mut self, row: PointRow) -> anyhow::Result<()> {
+    /// The machine during a point: the monitor's window, zombies, leftovers,
+    /// and the memory release wait before the point's configuration.
+    fn health(&mut self, w: &WindowStats) -> SystemHealth {
+        let mut parents: Vec<i32> = self
+            .set
+            .as_ref()
+            .map(|s| s.pids().into_iter().map(|(_, p)| p).collect())
+            .unwrap_or_default();
+        parents.sort_unstable();
+        SystemHealth {
+            samples: w.samples,
+            swap_used_start_mb: w.swap_used_start_mb,
+            swap_used_mb: w.swap_used_end_mb,
+            swap_growth_mb: w
+                .swap_used_start_mb
+                .zip(w.swap_used_end_mb)
+                .map(|(a, b)| b - a),
+            swap_used_max_mb: w.swap_used_max_mb,
+            ram_available_start_gb: w.ram_available_start_gb,
+            ram_available_min_gb: w.ram_available_min_gb,
+            ram_available_end_gb: w.ram_available_end_gb,
+            memory_pressure_peak: w.memory_pressure_peak,
+            psi_some_avg10_max: w.psi_some_avg10_max,
+            zombie_processes: crate::health::zombies(&parents),
+            leftover_processes: crate::health::leftover_groups(&self.stopped_groups),
+            release: self.release.take(),
+            quality_flags: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, mut row: PointRow) -> anyhow::Result<()> {
+        if row.ended_at.is_empty() {
+            (row.ended_at, row.ended_ts) = now_both();
+            (row.started_at, row.started_ts) = (row.ended_at.clone(), row.ended_ts);
+        }
+        row.health.quality_flags = quality_flags(
+            &row.health,
+            &self.ctx.scenario.memory,
+            &row.client_check,
+            row.metrics.errors,
+        );
         self.csv
             .write(&row)
             .with_context(|| format!("cannot write {}", self.csv.path().display()))?;
@@ -775,12 +1027,19 @@ impl Sweep<'_> {
             .get(&row.backend)
             .cloned()
             .unwrap_or_default();
-        let label = if version.is_empty() {
-            row.backend.clone()
-        } else {
-            format!("{} ({version})", row.backend)
-        };
-        self.report.write(&self.ctx.scenario.name, &label, &row)?;
+        let model = self
+            .models
+            .iter()
+            .find(|m| m.id == row.model)
+            .cloned()
+            .unwrap_or_default();
+        self.report.write(
+            &row,
+            RecordContext {
+                backend_version: &version,
+                model: &model,
+            },
+        )?;
         let m = &row.metrics;
         let fmt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
         self.progress.println(&format!(
@@ -901,6 +1160,11 @@ struct BodyParts {
     stream: bool,
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Now as ISO 8601 UTC and as Unix epoch seconds (one instant).
+fn now_both() -> (String, f64) {
+    let t = chrono::Utc::now();
+    (
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        t.timestamp_millis() as f64 / 1000.0,
+    )
 }

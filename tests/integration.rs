@@ -1,11 +1,13 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
-//! would; and `mlxrun stub-server`.
+//! would; `mlxrun stub-server`; and `mlxrun monitor`.
 
 mod backends;
 mod client_checks;
 mod common;
 mod load_modes;
+mod monitor;
+mod observability;
 mod real_runs;
 mod refusals;
 mod stub;

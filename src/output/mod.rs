@@ -2,6 +2,9 @@
 //! (`report`), the shared row type (`row`), and console progress (`progress`).
 
 pub mod csv_sink;
+pub mod model_info;
 pub mod progress;
+pub mod quality;
 pub mod report;
 pub mod row;
+pub mod system_info;

@@ -1,5 +1,9 @@
 //! `<run dir>/report.jsonl`: one JSON object per point, appended and flushed
-//! as the point ends: parameters, outcome, timestamps and metrics.
+//! as the point ends: schema version, timestamps, the point's parameters and
+//! outcome, model, backend and modality, metrics, the machine (hardware
+//! profile, package versions), its health during the point and the quality
+//! flags. `schemas/report.schema.json` describes each record; field names
+//! follow mlx-knife's report where the meaning matches.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -7,17 +11,40 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::model_info::ModelInfo;
 use super::row::PointRow;
 use crate::load::distribution::Stat;
+use crate::load::metrics::PointMetrics;
 use crate::scenario::measure::percentile_label;
 
-/// Version of the record layout written here.
-pub const REPORT_SCHEMA_VERSION: &str = "0.3.0";
+/// Version of the record layout written here (`schemas/HISTORY.md`).
+pub const REPORT_SCHEMA_VERSION: &str = "0.4.0";
+
+/// The JSON Schema of a record, as published in `schemas/`.
+pub const REPORT_SCHEMA: &str = include_str!("../../schemas/report.schema.json");
+
+/// What every record of a run shares.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub scenario: String,
+    /// The run's name (its folder under `results/<scenario>/`).
+    pub run_id: String,
+    /// The `system` object: platform, hardware profile, package versions.
+    pub system: serde_json::Value,
+}
+
+/// What a record says besides the row.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordContext<'a> {
+    pub backend_version: &'a str,
+    pub model: &'a ModelInfo,
+}
 
 /// An open JSONL report.
 #[derive(Debug)]
 pub struct ReportSink {
     file: File,
+    run: RunInfo,
 }
 
 /// One latency as `{count, mean, std, min, max, exact, p50, …}` (ms).
@@ -37,23 +64,61 @@ fn latency(st: &Stat, qs: &[f64]) -> serde_json::Value {
 }
 
 impl ReportSink {
-    pub fn create(path: &Path) -> std::io::Result<ReportSink> {
+    pub fn create(path: &Path, run: RunInfo) -> std::io::Result<ReportSink> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ReportSink { file })
+        Ok(ReportSink { file, run })
     }
 
     /// Append the record of one point.
-    pub fn write(&mut self, scenario: &str, backend: &str, row: &PointRow) -> std::io::Result<()> {
-        let m = &row.metrics;
-        let qs = &m.percentiles;
-        let v = json!({
+    pub fn write(&mut self, row: &PointRow, ctx: RecordContext<'_>) -> std::io::Result<()> {
+        let v = record(&self.run, row, ctx);
+        writeln!(self.file, "{v}")?;
+        self.file.flush()
+    }
+}
+
+/// The record of one point.
+pub fn record(run: &RunInfo, row: &PointRow, ctx: RecordContext<'_>) -> serde_json::Value {
+    json!({
             "schema_version": REPORT_SCHEMA_VERSION,
+            "timestamp": row.ended_at,
+            "test_start_ts": row.started_ts,
+            "test_end_ts": row.ended_ts,
+            "duration": ((row.ended_ts - row.started_ts).max(0.0) * 1000.0).round() / 1000.0,
             "mlxrun_version": env!("CARGO_PKG_VERSION"),
-            "scenario": scenario,
-            "backend": backend,
-            "point": row,
+            "scenario": run.scenario,
+            "run_id": run.run_id,
+            "test": format!("{}::p{}[{}]", run.scenario, row.point, row.params()),
             "outcome": row.status,
-            "metrics": {
+            "outcome_detail": row.status_detail,
+            "point": row,
+            "model": ctx.model,
+            "backend": {"name": row.backend, "version": ctx.backend_version},
+            "metadata": {"inference_modality": row.inference_modality},
+            "metrics": metrics(&row.metrics),
+            "per_instance": row.per_instance,
+            "server_metrics": row
+                .server_metrics
+                .iter()
+                .map(|(name, m)| {
+                    let v = match m {
+                        Ok(m) => json!(m),
+                        Err(e) => json!({"error": e}),
+                    };
+                    (name.clone(), v)
+                })
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
+            "system": run.system,
+            "system_health": row.health,
+            "resources": row.resources,
+            "client_check": row.client_check,
+    })
+}
+
+/// The `metrics` object: what the client measured.
+fn metrics(m: &PointMetrics) -> serde_json::Value {
+    let qs = &m.percentiles;
+    json!({
                 "requests": m.requests,
                 "ok_requests": m.ok_requests,
                 "errors": m.errors,
@@ -80,21 +145,5 @@ impl ReportSink {
                 "slo": m.slo,
                 "retries": m.retries,
                 "usage_missing": m.usage_missing,
-            },
-            "per_instance": row.per_instance,
-            "server_metrics": row
-                .server_metrics
-                .iter()
-                .map(|(name, m)| {
-                    let v = match m {
-                        Ok(m) => json!(m),
-                        Err(e) => json!({"error": e}),
-                    };
-                    (name.clone(), v)
-                })
-                .collect::<serde_json::Map<String, serde_json::Value>>(),
-        });
-        writeln!(self.file, "{v}")?;
-        self.file.flush()
-    }
+    })
 }

@@ -10,6 +10,7 @@ use crate::load::distribution::Stat;
 use crate::load::metrics::PointMetrics;
 use crate::load::per_instance::Accounting;
 use crate::load::prometheus::ServerMetrics;
+use crate::output::quality::SystemHealth;
 use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
 use crate::scenario::measure::percentile_label;
 
@@ -25,6 +26,8 @@ pub enum Status {
     Failed,
     /// Stopped by Ctrl-C or SIGTERM; the row holds what finished.
     Interrupted,
+    /// Not run: the memory gate found its configuration too big (`memory.over_limit = "skip"`).
+    Skipped,
 }
 
 impl Status {
@@ -34,6 +37,7 @@ impl Status {
             Status::Errors => "errors",
             Status::Failed => "failed",
             Status::Interrupted => "interrupted",
+            Status::Skipped => "skipped",
         }
     }
 }
@@ -73,17 +77,39 @@ pub struct PointRow {
     pub planned_requests: u64,
     /// Seconds of measured load, when the point is bounded by time.
     pub duration_s: Option<f64>,
+    /// `text`, `vision` or `audio`.
+    pub inference_modality: String,
+    #[serde(skip)]
     pub status: Status,
     /// Why the point failed or was interrupted (empty when ok).
+    #[serde(skip)]
     pub status_detail: String,
+    #[serde(skip)]
     pub started_at: String,
+    #[serde(skip)]
     pub ended_at: String,
+    /// Start and end of the point (Unix epoch seconds).
+    #[serde(skip)]
+    pub started_ts: f64,
+    #[serde(skip)]
+    pub ended_ts: f64,
+    /// The machine during the point, and the quality flags.
+    #[serde(skip)]
+    pub health: SystemHealth,
+    /// What the monitor saw during the point (memory, CPU, GPU, each
+    /// instance's RSS and CPU); `None` when not monitored.
+    #[serde(skip)]
+    pub resources: Option<serde_json::Value>,
+    /// Highest RSS of all server processes together during the point (MB).
+    #[serde(skip)]
+    pub server_rss_peak_mb: Option<f64>,
     /// What each instance served (its own object in the JSONL report).
     #[serde(skip)]
     pub per_instance: Accounting,
     #[serde(skip)]
     pub metrics: PointMetrics,
     /// `ok`, or why the client itself may have limited the point.
+    #[serde(skip)]
     pub client_check: String,
     /// The servers' own Prometheus metrics over the point (after − before),
     /// by instance, or why they could not be read.
@@ -139,7 +165,16 @@ impl PointRow {
             status,
             started_at: String::new(),
             ended_at: String::new(),
-            per_instance: Accounting::default(),
+            started_ts: 0.0,
+            ended_ts: 0.0,
+            inference_modality: "text".into(),
+            health: SystemHealth::default(),
+            resources: None,
+            server_rss_peak_mb: None,
+            per_instance: Accounting {
+                source: "none".into(),
+                ..Default::default()
+            },
             metrics,
             server_metrics: BTreeMap::new(),
             client_check: String::new(),
@@ -152,6 +187,14 @@ impl PointRow {
         row.status = Status::Failed;
         row.status_detail = detail.to_string();
         row.metrics.errors = point.requests;
+        row
+    }
+
+    /// A point the memory gate kept from running.
+    pub fn skipped(cfg: &ServerConfig, point: &Point, detail: &str) -> PointRow {
+        let mut row = PointRow::new(cfg, point, PointMetrics::default());
+        row.status = Status::Skipped;
+        row.status_detail = detail.to_string();
         row
     }
 }
@@ -244,6 +287,11 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
         "client_lag_p99_ms",
         "client_cpu_ms_per_req",
         "client_check",
+        "quality_flags",
+        "swap_growth_mb",
+        "ram_available_min_gb",
+        "server_rss_peak_mb",
+        "inference_modality",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -281,6 +329,10 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
 
 fn opt_u32(v: Option<u32>) -> String {
     v.map_or_else(|| "default".to_string(), |x| x.to_string())
+}
+
+fn opt_f(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(String::new, |x| format!("{x:.decimals$}"))
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -333,6 +385,11 @@ impl PointRow {
             m.client_cpu_ms_per_req
                 .map_or_else(String::new, |x| format!("{x:.3}")),
             self.client_check.clone(),
+            self.health.quality_flags.join("+"),
+            opt_f(self.health.swap_growth_mb, 1),
+            opt_f(self.health.ram_available_min_gb, 2),
+            opt_f(self.server_rss_peak_mb, 1),
+            self.inference_modality.clone(),
         ];
         r.extend(latency_cells(m, &columns.percentiles));
         r.extend([

@@ -9,6 +9,7 @@ pub mod error;
 pub mod expand;
 pub mod layers;
 pub mod measure;
+pub mod memory;
 pub mod model;
 pub mod model_path;
 pub mod models;

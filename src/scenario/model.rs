@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 pub use super::measure::{ArrivalKind, LoadSection, MetricsSection, Rate, SloSection};
+pub use super::memory::{MemorySection, OverLimit};
 
 /// A whole scenario after layering (defaults < file < environment < `--set`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,7 @@ pub struct Scenario {
     pub metrics: MetricsSection,
     pub matrix: MatrixSection,
     pub run: RunSection,
+    pub memory: MemorySection,
     pub output: OutputSection,
 }
 

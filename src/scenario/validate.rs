@@ -105,6 +105,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
         s.matrix.input_tokens.as_ref(),
     );
     super::validate_load::load_findings(&mut out, s);
+    super::memory::memory_findings(&mut out, &s.memory);
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
         let field = format!("matrix.server_flags.{key}");

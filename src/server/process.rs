@@ -54,21 +54,7 @@ impl ManagedProcess {
             .stderr(Stdio::from(log_err))
             .process_group(0)
             .kill_on_drop(true);
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: only async-signal-safe calls between fork and exec.
-            let parent = unsafe { libc::getpid() };
-            unsafe {
-                cmd.pre_exec(move || {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    if libc::getppid() != parent {
-                        // mlxrun died between fork and prctl
-                        libc::_exit(1);
-                    }
-                    Ok(())
-                });
-            }
-        }
+        die_with_parent(&mut cmd);
         let child = cmd.spawn()?;
         let pid = child.id().map(|p| p as i32).unwrap_or(-1);
         shutdown::register(pid, name);
@@ -150,6 +136,28 @@ impl Drop for ManagedProcess {
             shutdown::unregister(self.pid);
         }
     }
+}
+
+/// Make the child get SIGTERM when mlxrun dies (Linux `PR_SET_PDEATHSIG`;
+/// nothing elsewhere). Linux sends it when the spawning *thread* exits.
+pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if libc::getppid() != parent {
+                    // mlxrun died between fork and prctl
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// The last `n` lines of the file at `path` (empty when unreadable).

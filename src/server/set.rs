@@ -523,6 +523,20 @@ impl ServerSet {
         v
     }
 
+    /// `(name, pid)` of the root of each process tree of the set: every
+    /// instance (its ranks are its descendants) and nginx.
+    pub fn roots(&self) -> Vec<(String, i32)> {
+        let mut v: Vec<(String, i32)> = self
+            .instances
+            .iter()
+            .filter_map(|i| i.proc.as_ref().map(|p| (p.name().to_string(), p.pid())))
+            .collect();
+        if let Some((p, _)) = &self.nginx {
+            v.push((p.name().to_string(), p.pid()));
+        }
+        v
+    }
+
     /// Names of processes that have exited (a crashed server or rank).
     pub fn exited(&mut self) -> Vec<String> {
         let mut out = Vec::new();

@@ -1,0 +1,228 @@
+//! `mlxrun monitor`: sample the machine into a JSONL file while a command
+//! runs (`-- CMD ARGS…`, its process tree tracked as instance `command`)
+//! or for `--duration` seconds, then print a short summary to stderr.
+//!
+//! The command runs from argv (no shell) in its own process group,
+//! registered in [`crate::shutdown`], with a parent-death signal on Linux.
+//! Ctrl-C and SIGTERM are passed on to that group (a second one kills it);
+//! when the command ends, whatever it left in its group is stopped
+//! (SIGTERM, grace, SIGKILL), the summary is appended, and mlxrun exits
+//! with the command's code (128 + N when signal N killed it, 127 when it
+//! could not start).
+
+use std::io::IsTerminal;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{CommandOutcome, Monitor, Summary, child};
+use crate::error::{EXIT_INTERRUPTED, EXIT_OK, SetupError, UsageError};
+use crate::shutdown;
+
+/// Exit code when the command cannot be started (as a shell's).
+pub const EXIT_CANNOT_RUN: i32 = 127;
+
+/// The name the command's process tree has in the samples.
+pub const INSTANCE: &str = "command";
+
+/// Options of `mlxrun monitor`.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct MonitorArgs {
+    /// Milliseconds between samples (fixed rate: tick k at start + k × interval).
+    #[arg(long, value_name = "MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub interval: u64,
+    /// The JSONL file to write (created or truncated; one line per record).
+    #[arg(long, value_name = "FILE", default_value = "monitor.jsonl")]
+    pub output: PathBuf,
+    /// Sample for this many seconds instead of running a command.
+    #[arg(long, value_name = "S", value_parser = positive_seconds, conflicts_with = "command")]
+    pub duration: Option<f64>,
+    /// The command to run and watch, after `--` (argv, no shell).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds above 0")),
+    }
+}
+
+/// Run `mlxrun monitor`; returns the exit code.
+pub async fn run(args: MonitorArgs) -> anyhow::Result<i32> {
+    let interval = Duration::from_millis(args.interval);
+    match (args.command.is_empty(), args.duration) {
+        (false, None) => run_command(&args, interval).await,
+        (true, Some(d)) => run_for(&args, interval, Duration::from_secs_f64(d)).await,
+        (true, None) => Err(UsageError(
+            "nothing to monitor: give a command after `--` or --duration S\n  next: mlxrun monitor -- python bench.py, or mlxrun monitor --duration 60"
+                .into(),
+        )
+        .into()),
+        (false, Some(_)) => Err(UsageError(
+            "--duration and a command exclude each other\n  next: drop --duration; the monitor stops when the command ends"
+                .into(),
+        )
+        .into()),
+    }
+}
+
+fn start(args: &MonitorArgs, interval: Duration) -> anyhow::Result<Monitor> {
+    let m = Monitor::start(&args.output, interval).map_err(|e| {
+        SetupError(format!(
+            "cannot write {}: {e}\n  next: pass a writable --output FILE",
+            args.output.display()
+        ))
+    })?;
+    eprintln!(
+        "monitor: sampling every {} ms into {}",
+        args.interval,
+        args.output.display()
+    );
+    Ok(m)
+}
+
+/// Duration mode: sample for `d`, or until Ctrl-C / SIGTERM (exit 130,
+/// with the summary of what was sampled).
+async fn run_for(args: &MonitorArgs, interval: Duration, d: Duration) -> anyhow::Result<i32> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mon = start(args, interval)?;
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(d) => None,
+        _ = int.recv() => Some("interrupt"),
+        _ = term.recv() => Some("terminate"),
+    };
+    if let Some(name) = interrupted {
+        eprintln!("monitor: {name} received: stopping early");
+        mon.event("interrupted", json!({ "signal": name }));
+    }
+    let summary = tokio::task::spawn_blocking(move || mon.stop()).await?;
+    print_summary(&summary, args);
+    Ok(if interrupted.is_some() {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Command mode: run the command to its end under the monitor.
+async fn run_command(args: &MonitorArgs, interval: Duration) -> anyhow::Result<i32> {
+    // listen before the child exists, so no signal takes the default action
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let argv = args.command.clone();
+    let mon = start(args, interval)?;
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(if std::io::stdin().is_terminal() {
+            // its own process group cannot read the terminal (SIGTTIN would stop it)
+            Stdio::null()
+        } else {
+            Stdio::inherit()
+        })
+        .process_group(0);
+    crate::server::process::die_with_parent(&mut cmd);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: cannot run {}: {e}\n  next: check the command's name and PATH (it runs without a shell)",
+                argv[0]
+            );
+            mon.event(
+                "command_not_started",
+                json!({ "argv": argv, "error": e.to_string() }),
+            );
+            let outcome = CommandOutcome {
+                command: argv,
+                exit_code: EXIT_CANNOT_RUN,
+            };
+            let summary = tokio::task::spawn_blocking(move || mon.stop_with(outcome)).await?;
+            print_summary(&summary, args);
+            return Ok(EXIT_CANNOT_RUN);
+        }
+    };
+    let pid = child.id().map(|p| p as i32).unwrap_or(-1);
+    shutdown::register(pid, INSTANCE);
+    mon.set_processes(vec![(INSTANCE.to_string(), pid)]);
+    mon.event("command_started", json!({ "pid": pid, "argv": argv }));
+
+    let mut signals = 0;
+    let status = loop {
+        let (name, sig) = tokio::select! {
+            s = child.wait() => break s,
+            _ = int.recv() => ("interrupt", libc::SIGINT),
+            _ = term.recv() => ("terminate", libc::SIGTERM),
+        };
+        signals += 1;
+        if signals == 1 {
+            eprintln!("monitor: {name} received: passing it on to the command (again to kill it)");
+            shutdown::signal_group(pid, sig);
+        } else {
+            eprintln!("monitor: second {name}: killing the command's process group");
+            shutdown::signal_group(pid, libc::SIGKILL);
+        }
+        mon.event(
+            "signal_forwarded",
+            json!({ "signal": name, "count": signals }),
+        );
+    };
+    // whatever the command left in its group goes too
+    tokio::task::spawn_blocking(move || child::stop_group_blocking(pid, Duration::from_secs(2)))
+        .await?;
+    let status = status.map_err(|e| anyhow::anyhow!("waiting for {}: {e}", argv[0]))?;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    mon.event("command_exited", json!({ "exit_code": code }));
+    let outcome = CommandOutcome {
+        command: argv,
+        exit_code: code,
+    };
+    let summary = tokio::task::spawn_blocking(move || mon.stop_with(outcome)).await?;
+    print_summary(&summary, args);
+    Ok(code)
+}
+
+fn opt(v: Option<f64>, dp: usize) -> String {
+    v.map_or("n/a".into(), |x| format!("{x:.dp$}"))
+}
+
+/// The console summary (stderr).
+fn print_summary(s: &Summary, args: &MonitorArgs) {
+    eprintln!(
+        "monitor: {:.1} s, {} samples ({} missed; interval mean {} ms, p95 {} ms)",
+        s.duration_s,
+        s.samples,
+        s.missed,
+        opt(s.interval_mean_ms, 1),
+        opt(s.interval_p95_ms, 1)
+    );
+    eprintln!(
+        "monitor: RAM available {}–{} GB, swap peak {} MB, load max {}, CPU user max {} %",
+        opt(s.ram_available_min_gb, 2),
+        opt(s.ram_available_max_gb, 2),
+        opt(s.swap_max_mb, 1),
+        opt(s.load_max, 2),
+        opt(s.cpu_user_max, 1)
+    );
+    if let Some(i) = s.instances.get(INSTANCE) {
+        eprintln!(
+            "monitor: command RSS peak {} MB, CPU max {} % of a core, up to {} process(es)",
+            opt(i.rss_peak_mb, 1),
+            opt(i.cpu_max_pct, 1),
+            i.processes_max
+        );
+    }
+    if let Some(code) = s.exit_code {
+        eprintln!("monitor: exit code {code}");
+    }
+    eprintln!("monitor: wrote {}", args.output.display());
+}

@@ -1,0 +1,558 @@
+//! One reading of every source into a [`Sample`]: memory and swap, load
+//! and the process table through one long-lived `sysinfo::System` (only
+//! what is needed is refreshed: RAM and swap always, processes only while
+//! trees are tracked, without threads), the CPU split from the kernel's
+//! counters, pressure, GPUs. Each source is probed once at the start for
+//! the header's `sources`; a source that fails later yields `null` and a
+//! change the monitor logs as an event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::gpu;
+#[cfg(target_os = "macos")]
+use super::ioreg::{IOREG_ARGV, IoregPoller};
+use super::memory::{self, PressureSource};
+use super::procfs::{CpuTimes, ProcRoot, cpu_split};
+use super::record::{Sample, Trigger, round};
+use super::tree::{ProcView, TreeTracker};
+
+/// How often the whole process list (and so every parent link) is re-read;
+/// in between, only the tracked trees' known members are. A new child shows
+/// up in its tree within this time.
+pub const PROCESS_LIST_EVERY: Duration = Duration::from_secs(1);
+
+const GB: f64 = (1u64 << 30) as f64;
+const MB: f64 = (1u64 << 20) as f64;
+
+/// Where the collector reads from; the default is this machine.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The `/proc` tree for the CPU split and PSI (Linux); tests point it
+    /// at a fake one.
+    pub proc_root: ProcRoot,
+}
+
+/// A source that started or stopped failing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SourceChange {
+    pub source: &'static str,
+    /// `Some(reason)` when it fails now, `None` when it works again.
+    pub error: Option<String>,
+}
+
+pub(crate) struct Collector {
+    sys: Result<System, String>,
+    pressure: PressureSource,
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    root: ProcRoot,
+    prev_cpu: Option<CpuTimes>,
+    tracker: TreeTracker,
+    /// When the whole process list was last read, and for which roots.
+    listed_at: Option<Instant>,
+    listed_roots: Vec<i32>,
+    /// The trees' members at the last sample.
+    members: Vec<i32>,
+    nvml: Result<gpu::Nvml, String>,
+    #[cfg(target_os = "macos")]
+    ioreg: Result<IoregPoller, String>,
+    sources: BTreeMap<String, String>,
+    /// Unavailable from the start.
+    quiet: BTreeSet<&'static str>,
+    /// Available at the start, failing now.
+    lost: BTreeSet<&'static str>,
+}
+
+fn unavailable(why: &str) -> String {
+    format!("unavailable: {why}")
+}
+
+impl Collector {
+    /// Open every source and probe it once.
+    pub fn new(src: Sources) -> Collector {
+        let sys = System::new().map_err(|e| format!("sysinfo: {e}"));
+        #[cfg(target_os = "linux")]
+        let pressure = PressureSource {
+            root: src.proc_root.clone(),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let pressure = PressureSource::default();
+        let mut c = Collector {
+            sys,
+            pressure,
+            root: src.proc_root,
+            prev_cpu: None,
+            tracker: TreeTracker::default(),
+            listed_at: None,
+            listed_roots: Vec::new(),
+            members: Vec::new(),
+            nvml: gpu::open(),
+            #[cfg(target_os = "macos")]
+            ioreg: IoregPoller::start(
+                IOREG_ARGV.iter().map(|s| s.to_string()).collect(),
+                Duration::from_secs(1),
+            )
+            .map_err(|e| format!("cannot start the ioreg thread: {e}")),
+            sources: BTreeMap::new(),
+            quiet: BTreeSet::new(),
+            lost: BTreeSet::new(),
+        };
+        c.probe();
+        c
+    }
+
+    /// Each source: what it reads, or why it is unavailable.
+    pub fn sources(&self) -> &BTreeMap<String, String> {
+        &self.sources
+    }
+
+    fn probe(&mut self) {
+        let mut s = BTreeMap::new();
+        let mut quiet = BTreeSet::new();
+        let mut put = |name: &'static str, r: Result<String, String>| {
+            let v = match r {
+                Ok(what) => what,
+                Err(why) => {
+                    quiet.insert(name);
+                    unavailable(&why)
+                }
+            };
+            s.insert(name.to_string(), v);
+        };
+        let mem = match &mut self.sys {
+            Ok(sys) => memory::ram_and_swap(sys).map(|_| "sysinfo".to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        put("memory", mem);
+        put(
+            "memory_pressure",
+            memory::read_pressure(&self.pressure)
+                .map(|_| memory::pressure_source_name().to_string()),
+        );
+        put(
+            "psi",
+            if cfg!(target_os = "linux") {
+                memory::read_pressure(&self.pressure).map(|_| "/proc/pressure/memory".into())
+            } else {
+                Err("PSI is Linux only".into())
+            },
+        );
+        put(
+            "load",
+            System::load_average()
+                .map(|_| "sysinfo".to_string())
+                .map_err(|e| format!("sysinfo: {e}")),
+        );
+        put(
+            "cpu",
+            self.read_cpu_times().map(|_| cpu_source_name().into()),
+        );
+        put(
+            "cpu_iowait",
+            if cfg!(target_os = "linux") {
+                self.read_cpu_times().map(|_| "/proc/stat".into())
+            } else {
+                Err("the OS does not report iowait".into())
+            },
+        );
+        put(
+            "processes",
+            match &self.sys {
+                Ok(_) => Ok(format!(
+                    "sysinfo (root pid and descendants by parent links; list re-read every {} s)",
+                    PROCESS_LIST_EVERY.as_secs_f64()
+                )),
+                Err(e) => Err(e.clone()),
+            },
+        );
+        put(
+            "gpu",
+            match &self.nvml {
+                Ok(n) => Ok(n.describe()),
+                Err(e) => Err(e.clone()),
+            },
+        );
+        #[cfg(target_os = "macos")]
+        put(
+            "gpu_ioreg",
+            match &self.ioreg {
+                Ok(_) => Ok(format!("{}, at most once per second", IOREG_ARGV.join(" "))),
+                Err(e) => Err(e.clone()),
+            },
+        );
+        #[cfg(not(target_os = "macos"))]
+        put("gpu_ioreg", Err("macOS only".into()));
+        put("sampler_cpu", sampler_cpu_source());
+        self.sources = s;
+        self.quiet = quiet;
+    }
+
+    fn read_cpu_times(&self) -> Result<CpuTimes, String> {
+        #[cfg(target_os = "linux")]
+        {
+            self.root.cpu_times()
+        }
+        #[cfg(target_os = "macos")]
+        {
+            macos_cpu_times()
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+        {
+            Err("the CPU split is read on Linux and macOS only".into())
+        }
+    }
+
+    /// Read every source now; `procs` are the trees to follow.
+    pub fn read(&mut self, procs: &[(String, i32)], now: Instant) -> (Sample, Vec<SourceChange>) {
+        let mut errors: BTreeMap<&'static str, String> = BTreeMap::new();
+        let mut s = Sample {
+            ts: 0.0,
+            elapsed_s: 0.0,
+            seq: None,
+            trigger: Trigger::Tick,
+            late_ms: None,
+            ram_total_gb: None,
+            ram_available_gb: None,
+            ram_free_gb: None,
+            swap_used_mb: None,
+            swap_total_mb: None,
+            memory_pressure: None,
+            psi_some_avg10: None,
+            psi_full_avg10: None,
+            load_1: None,
+            load_5: None,
+            load_15: None,
+            cpu_user: None,
+            cpu_sys: None,
+            cpu_idle: None,
+            cpu_iowait: None,
+            gpus: None,
+            gpu_device_util: None,
+            gpu_renderer_util: None,
+            gpu_tiler_util: None,
+            instances: BTreeMap::new(),
+            cpu_raw: None,
+        };
+
+        match self
+            .sys
+            .as_mut()
+            .map_err(|e| e.clone())
+            .and_then(memory::ram_and_swap)
+        {
+            Ok(m) => {
+                s.ram_total_gb = Some(round(m.total as f64 / GB, 3));
+                s.ram_available_gb = Some(round(m.available as f64 / GB, 3));
+                s.ram_free_gb = Some(round(m.free as f64 / GB, 3));
+                s.swap_used_mb = Some(round(m.swap_used as f64 / MB, 1));
+                s.swap_total_mb = Some(round(m.swap_total as f64 / MB, 1));
+            }
+            Err(e) => {
+                errors.insert("memory", e);
+            }
+        }
+
+        match memory::read_pressure(&self.pressure) {
+            Ok(p) => {
+                s.memory_pressure = Some(p.level);
+                s.psi_some_avg10 = p.psi.map(|x| x.some_avg10);
+                s.psi_full_avg10 = p.psi.and_then(|x| x.full_avg10);
+            }
+            Err(e) => {
+                errors.insert("memory_pressure", e.clone());
+                if cfg!(target_os = "linux") {
+                    errors.insert("psi", e);
+                }
+            }
+        }
+
+        match System::load_average() {
+            Ok(l) => {
+                s.load_1 = Some(l.one);
+                s.load_5 = Some(l.five);
+                s.load_15 = Some(l.fifteen);
+            }
+            Err(e) => {
+                errors.insert("load", format!("sysinfo: {e}"));
+            }
+        }
+
+        match self.read_cpu_times() {
+            Ok(now_cpu) => {
+                if let Some(split) = self.prev_cpu.and_then(|p| cpu_split(&p, &now_cpu)) {
+                    s.cpu_user = Some(round(split.user, 2));
+                    s.cpu_sys = Some(round(split.sys, 2));
+                    s.cpu_idle = Some(round(split.idle, 2));
+                    if cfg!(target_os = "linux") {
+                        s.cpu_iowait = split.iowait.map(|v| round(v, 2));
+                    }
+                }
+                s.cpu_raw = Some(now_cpu);
+                self.prev_cpu = Some(now_cpu);
+            }
+            Err(e) => {
+                errors.insert("cpu", e);
+                self.prev_cpu = None;
+            }
+        }
+
+        if !procs.is_empty()
+            && let Ok(sys) = &mut self.sys
+        {
+            let roots: Vec<i32> = procs.iter().map(|(_, pid)| *pid).collect();
+            let full = roots != self.listed_roots
+                || self
+                    .listed_at
+                    .is_none_or(|t| now.saturating_duration_since(t) >= PROCESS_LIST_EVERY);
+            let table = if full {
+                self.listed_at = Some(now);
+                self.listed_roots = roots;
+                process_table(sys, None)
+            } else {
+                process_table(sys, Some(&self.members))
+            };
+            let (instances, members) = self.tracker.update(&table, procs, now);
+            self.members = members;
+            s.instances = instances;
+            for i in s.instances.values_mut() {
+                i.rss_mb = i.rss_mb.map(|v| round(v, 1));
+                i.cpu_pct = i.cpu_pct.map(|v| round(v, 1));
+            }
+        }
+
+        if let Ok(n) = &self.nvml {
+            s.gpus = Some(n.read());
+        }
+
+        #[cfg(target_os = "macos")]
+        if let Ok(p) = &self.ioreg {
+            let (reading, error) = p.latest();
+            if let Some(g) = reading {
+                s.gpu_device_util = g.device_util;
+                s.gpu_renderer_util = g.renderer_util;
+                s.gpu_tiler_util = g.tiler_util;
+            }
+            if let Some(e) = error {
+                errors.insert("gpu_ioreg", e);
+            }
+        }
+
+        (s, self.changes(errors))
+    }
+
+    /// Sources available at the start that failed or came back since the
+    /// last reading (sources unavailable from the start stay quiet: the
+    /// header says why).
+    fn changes(&mut self, now_failing: BTreeMap<&'static str, String>) -> Vec<SourceChange> {
+        let mut out = Vec::new();
+        for (src, why) in &now_failing {
+            if !self.quiet.contains(src) && self.lost.insert(src) {
+                out.push(SourceChange {
+                    source: src,
+                    error: Some(why.clone()),
+                });
+            }
+        }
+        self.lost.retain(|src| {
+            let still = now_failing.contains_key(src);
+            if !still {
+                out.push(SourceChange {
+                    source: src,
+                    error: None,
+                });
+            }
+            still
+        });
+        out
+    }
+}
+
+/// Every process (pid, parent, RSS, CPU time; threads skipped), after
+/// refreshing all of them (`only` = `None`) or only the pids in `only`
+/// (the rest keep the values and parent links of the last full refresh).
+fn process_table(sys: &mut System, only: Option<&[i32]>) -> Vec<ProcView> {
+    let kind = ProcessRefreshKind::nothing()
+        .without_tasks()
+        .with_memory()
+        .with_cpu();
+    match only {
+        None => sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind),
+        Some(pids) => {
+            let pids: Vec<Pid> = pids.iter().map(|p| Pid::from_u32(*p as u32)).collect();
+            sys.refresh_processes_specifics(ProcessesToUpdate::Some(&pids), true, kind)
+        }
+    };
+    sys.processes()
+        .values()
+        .map(|p| ProcView {
+            pid: p.pid().as_u32() as i32,
+            parent: p.parent().map(|pp| pp.as_u32() as i32),
+            rss_bytes: p.memory(),
+            cpu_ms: p.accumulated_cpu_time(),
+        })
+        .collect()
+}
+
+fn cpu_source_name() -> &'static str {
+    if cfg!(target_os = "linux") {
+        "/proc/stat"
+    } else {
+        "host_statistics HOST_CPU_LOAD_INFO"
+    }
+}
+
+fn sampler_cpu_source() -> Result<String, String> {
+    thread_cpu_time()
+        .map(|_| "clock_gettime(CLOCK_THREAD_CPUTIME_ID) of the sampler thread".into())
+        .ok_or_else(|| format!("no thread CPU clock: {}", std::io::Error::last_os_error()))
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`:
+/// exact to the call, unlike `getrusage(RUSAGE_THREAD)`, which lags until
+/// the next scheduler tick).
+pub(crate) fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return None;
+    }
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// All CPUs' ticks from the Mach host (user, nice, system, idle).
+#[cfg(target_os = "macos")]
+#[allow(deprecated)] // libc points to the mach2 crate for mach_host_self
+fn macos_cpu_times() -> Result<CpuTimes, String> {
+    use std::sync::OnceLock;
+    // one send right for the whole process (each call would add one)
+    static HOST: OnceLock<libc::mach_port_t> = OnceLock::new();
+    // SAFETY: mach_host_self has no preconditions.
+    let host = *HOST.get_or_init(|| unsafe { libc::mach_host_self() });
+    // SAFETY: zeroed is a valid host_cpu_load_info (plain integers).
+    let mut info: libc::host_cpu_load_info = unsafe { std::mem::zeroed() };
+    let mut count = libc::HOST_CPU_LOAD_INFO_COUNT;
+    // SAFETY: `info` holds HOST_CPU_LOAD_INFO_COUNT integers, as `count` says.
+    let rc = unsafe {
+        libc::host_statistics(
+            host,
+            libc::HOST_CPU_LOAD_INFO,
+            (&mut info as *mut libc::host_cpu_load_info).cast(),
+            &mut count,
+        )
+    };
+    if rc != libc::KERN_SUCCESS {
+        return Err(format!("host_statistics(HOST_CPU_LOAD_INFO) returned {rc}"));
+    }
+    let t = |state: libc::c_int| u64::from(info.cpu_ticks[state as usize]);
+    Ok(CpuTimes {
+        user: t(libc::CPU_STATE_USER),
+        nice: t(libc::CPU_STATE_NICE),
+        system: t(libc::CPU_STATE_SYSTEM),
+        idle: t(libc::CPU_STATE_IDLE),
+        ..CpuTimes::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_of_this_machine_has_memory_load_and_cpu() {
+        let mut c = Collector::new(Sources::default());
+        assert!(c.sources()["memory"] == "sysinfo", "{:?}", c.sources());
+        let (first, changes) = c.read(&[], Instant::now());
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(first.ram_total_gb.is_some_and(|g| g > 0.0));
+        assert!(first.load_1.is_some());
+        assert_eq!(first.cpu_user, None, "no previous CPU reading");
+        assert!(first.instances.is_empty());
+        std::thread::sleep(Duration::from_millis(60));
+        let (second, _) = c.read(&[], Instant::now());
+        if cfg!(target_os = "linux") {
+            let total = second.cpu_user.unwrap()
+                + second.cpu_sys.unwrap()
+                + second.cpu_idle.unwrap()
+                + second.cpu_iowait.unwrap();
+            assert!(total <= 100.01 && total > 50.0, "{second:?}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failing_source_is_null_with_a_reason() {
+        let t = tempfile::tempdir().unwrap();
+        let mut c = Collector::new(Sources {
+            proc_root: ProcRoot(t.path().to_path_buf()),
+        });
+        let why = &c.sources()["cpu"];
+        assert!(why.starts_with("unavailable: cannot read "), "{why}");
+        assert!(
+            why.contains(&t.path().join("stat").display().to_string()),
+            "{why}"
+        );
+        assert!(c.sources()["memory_pressure"].contains("pressure/memory"));
+        assert!(c.sources()["psi"].starts_with("unavailable: "));
+        for _ in 0..2 {
+            let (s, changes) = c.read(&[], Instant::now());
+            assert!(changes.is_empty(), "known from the start: {changes:?}");
+            let v = serde_json::to_value(&s).unwrap();
+            for k in [
+                "cpu_user",
+                "cpu_sys",
+                "cpu_idle",
+                "cpu_iowait",
+                "memory_pressure",
+                "psi_some_avg10",
+                "psi_full_avg10",
+            ] {
+                assert!(v[k].is_null(), "{k} = {}", v[k]);
+            }
+            // the other sources still work
+            assert!(v["ram_available_gb"].as_f64().is_some_and(|g| g > 0.0));
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_source_lost_midway_is_reported_once_and_again_when_back() {
+        let t = tempfile::tempdir().unwrap();
+        let stat = t.path().join("stat");
+        std::fs::write(&stat, "cpu 1 0 1 8 0 0 0 0\n").unwrap();
+        let mut c = Collector::new(Sources {
+            proc_root: ProcRoot(t.path().to_path_buf()),
+        });
+        assert_eq!(c.sources()["cpu"], "/proc/stat");
+        let (_, changes) = c.read(&[], Instant::now());
+        assert!(changes.is_empty());
+        std::fs::write(&stat, "cpu 3 0 2 15 0 0 0 0\n").unwrap();
+        let (s, _) = c.read(&[], Instant::now());
+        assert_eq!(
+            (s.cpu_user, s.cpu_sys, s.cpu_idle, s.cpu_iowait),
+            (Some(20.0), Some(10.0), Some(70.0), Some(0.0))
+        );
+        std::fs::remove_file(&stat).unwrap();
+        let (s, changes) = c.read(&[], Instant::now());
+        assert_eq!(s.cpu_user, None);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].source, "cpu");
+        assert!(changes[0].error.as_deref().unwrap().contains("cannot read"));
+        let (_, changes) = c.read(&[], Instant::now());
+        assert!(changes.is_empty(), "reported once: {changes:?}");
+        std::fs::write(&stat, "cpu 4 0 2 16 0 0 0 0\n").unwrap();
+        let (s, changes) = c.read(&[], Instant::now());
+        assert_eq!(
+            changes,
+            vec![SourceChange {
+                source: "cpu",
+                error: None
+            }]
+        );
+        assert_eq!(s.cpu_user, None, "no previous reading after the gap");
+    }
+}

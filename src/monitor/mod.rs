@@ -1,0 +1,368 @@
+//! The system monitor: a dedicated OS thread samples memory, swap, memory
+//! pressure, load, the CPU split, GPUs and named process trees on a
+//! fixed-rate schedule and appends each sample to a JSONL file as it is
+//! taken (`monitor.jsonl`, see the README's "The monitor"). Windows
+//! (`begin_window` … `end_window`) give per-point statistics; `stop`
+//! appends the run's summary.
+//!
+//! Unlike mlx-knife's memmon: deadlines are absolute (`start + k ×
+//! interval`; a slow sample delays nothing after it, and a tick whose slot
+//! passed is skipped and counted), unreadable values are `null` (never 0)
+//! with the reason in the header, and nothing is held back in memory.
+//!
+//! - [`procfs`]: `/proc/stat` CPU split and PSI parsing (Linux).
+//! - [`memory`]: RAM, swap, pressure; [`memory::snapshot`] for one-shot use.
+//! - [`hardware`]: the machine's profile.
+//! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
+//! - [`tree`]: process trees; [`collector`]: one reading of every source.
+//! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.
+//! - [`cmd`]: `mlxrun monitor`; [`schema`]: the JSON Schema of the lines.
+
+pub(crate) mod child;
+pub mod cmd;
+pub mod collector;
+pub mod gpu;
+pub mod hardware;
+pub mod ioreg;
+pub mod memory;
+pub mod procfs;
+pub mod record;
+pub mod schedule;
+pub mod schema;
+pub mod stats;
+#[cfg(test)]
+mod tests;
+pub mod tree;
+
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+pub use collector::Sources;
+use collector::{Collector, SourceChange};
+pub use hardware::{HardwareProfile, profile};
+pub use memory::{MemorySnapshot, snapshot};
+use record::{Event, Header, JsonlFile, Record, round};
+pub use record::{Sample, Trigger};
+use schedule::Schedule;
+use stats::{Acc, SummaryInput, TickStats, summarize};
+pub use stats::{CommandOutcome, InstanceStats, Summary, WindowStats};
+
+/// A running monitor; stopped by [`Monitor::stop`] or on drop.
+pub struct Monitor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Option<Duration>>>,
+}
+
+struct Shared {
+    start: Instant,
+    start_epoch: f64,
+    interval: Duration,
+    /// Held while reading, so samples are taken (and written) one at a time.
+    sampling: Mutex<Sampling>,
+    /// Locked after `sampling` when both are needed, never before.
+    state: Mutex<State>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+struct Sampling {
+    collector: Collector,
+    procs: Vec<(String, i32)>,
+}
+
+struct State {
+    out: JsonlFile,
+    latest: Option<Sample>,
+    run: Acc,
+    window: Option<Window>,
+    ticks: TickStats,
+    thread_ticks: u64,
+    ram_total_gb: Option<f64>,
+}
+
+struct Window {
+    fields: Value,
+    acc: Acc,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `fields` as an object: `null` is `{}`, any other non-object `{"value": v}`.
+fn as_object(fields: Value) -> Value {
+    match fields {
+        Value::Object(_) => fields,
+        Value::Null => json!({}),
+        v => json!({ "value": v }),
+    }
+}
+
+impl Monitor {
+    /// Create/truncate `path`, write a header record, start sampling every `interval`.
+    pub fn start(path: &Path, interval: Duration) -> std::io::Result<Monitor> {
+        Monitor::start_with(path, interval, Sources::default())
+    }
+
+    /// [`Monitor::start`] reading from `sources` (tests point them at fakes).
+    pub fn start_with(
+        path: &Path,
+        interval: Duration,
+        sources: Sources,
+    ) -> std::io::Result<Monitor> {
+        if interval.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the sampling interval must be above 0",
+            ));
+        }
+        let mut out = JsonlFile::create(path)?;
+        let collector = Collector::new(sources);
+        let start = Instant::now();
+        let start_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let hardware = hardware::profile();
+        let header = Header {
+            schema: record::SCHEMA,
+            mlxrun_version: env!("CARGO_PKG_VERSION"),
+            interval_ms: interval.as_secs_f64() * 1e3,
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ts: round(start_epoch, 3),
+            pid: std::process::id(),
+            hardware,
+            sources: collector.sources().clone(),
+        };
+        out.write(&Record::Header(&header));
+        let shared = Arc::new(Shared {
+            start,
+            start_epoch,
+            interval,
+            sampling: Mutex::new(Sampling {
+                collector,
+                procs: Vec::new(),
+            }),
+            state: Mutex::new(State {
+                out,
+                latest: None,
+                run: Acc::default(),
+                window: None,
+                ticks: TickStats::default(),
+                thread_ticks: 0,
+                ram_total_gb: None,
+            }),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("mlxrun-monitor".into())
+            .spawn(move || sampler_loop(&s))?;
+        Ok(Monitor {
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Monitor {
+    /// Replace the set of tracked process trees: (instance name, root pid). Each
+    /// sample then reports, per name, the RSS (MB) and CPU % of the root and all its descendants.
+    pub fn set_processes(&self, procs: Vec<(String, i32)>) {
+        lock(&self.shared.sampling).procs = procs;
+    }
+
+    /// Write a free-form event line now, e.g. event("servers_started", json!({"config": 2})).
+    pub fn event(&self, name: &str, fields: Value) {
+        let mut st = lock(&self.shared.state);
+        self.shared.write_event(&mut st, name, fields);
+    }
+
+    /// Write a point_start marker (with `fields`, e.g. point number and its parameters) and start a window.
+    pub fn begin_window(&self, fields: Value) {
+        let mut sampling = lock(&self.shared.sampling);
+        let fields = as_object(fields);
+        {
+            let mut st = lock(&self.shared.state);
+            self.shared
+                .write_event(&mut st, "point_start", fields.clone());
+            st.window = Some(Window {
+                fields,
+                acc: Acc::default(),
+            });
+        }
+        self.shared
+            .take(&mut sampling, Trigger::WindowStart, None, None);
+    }
+
+    /// Write a point_end marker and return statistics over the samples taken since begin_window
+    /// (take one extra sample at begin and at end so even a 50 ms point has ≥2 samples).
+    pub fn end_window(&self) -> WindowStats {
+        let mut sampling = lock(&self.shared.sampling);
+        self.shared
+            .take(&mut sampling, Trigger::WindowEnd, None, None);
+        let mut st = lock(&self.shared.state);
+        let (mut fields, stats) = match st.window.take() {
+            Some(w) => (w.fields, w.acc.window_stats()),
+            None => (json!({}), Acc::default().window_stats()),
+        };
+        fields["window"] = serde_json::to_value(&stats).expect("stats serialize");
+        self.shared.write_event(&mut st, "point_end", fields);
+        stats
+    }
+
+    /// The most recent sample, if any.
+    pub fn latest(&self) -> Option<Sample> {
+        lock(&self.shared.state).latest.clone()
+    }
+
+    /// Stop sampling, append the summary record, flush; returns the summary.
+    pub fn stop(mut self) -> Summary {
+        self.finish(None).expect("a monitor is finished only once")
+    }
+
+    /// [`Monitor::stop`] for a wrapped command: the summary also carries
+    /// its argv and exit code.
+    pub fn stop_with(mut self, outcome: CommandOutcome) -> Summary {
+        self.finish(Some(outcome))
+            .expect("a monitor is finished only once")
+    }
+
+    fn finish(&mut self, outcome: Option<CommandOutcome>) -> Option<Summary> {
+        let thread = self.thread.take()?;
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        let sampler_cpu = thread.join().ok().flatten();
+        let mut sampling = lock(&self.shared.sampling);
+        self.shared.take(&mut sampling, Trigger::Final, None, None);
+        let mut st = lock(&self.shared.state);
+        let summary = summarize(SummaryInput {
+            run: &st.run,
+            ticks: &st.ticks,
+            interval: self.shared.interval,
+            ts: self.shared.now_ts(Instant::now()).0,
+            ram_total_gb: st.ram_total_gb,
+            sampler_cpu,
+            thread_ticks: st.thread_ticks,
+            write_errors: st.out.errors,
+            outcome,
+        });
+        st.out.write(&Record::Summary(&summary));
+        Some(summary)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.finish(None);
+    }
+}
+
+impl Shared {
+    /// (ts, elapsed_s) of instant `t`.
+    fn now_ts(&self, t: Instant) -> (f64, f64) {
+        let elapsed = t.saturating_duration_since(self.start).as_secs_f64();
+        (round(self.start_epoch + elapsed, 3), round(elapsed, 3))
+    }
+
+    fn write_event(&self, st: &mut State, name: &str, fields: Value) {
+        let (ts, elapsed_s) = self.now_ts(Instant::now());
+        let ev = Event {
+            name: name.to_string(),
+            ts,
+            elapsed_s,
+            fields: as_object(fields),
+        };
+        st.out.write(&Record::Event(&ev));
+    }
+
+    /// Read every source, write the sample (after any source-change
+    /// events) and add it to the run and the open window.
+    fn take(
+        &self,
+        sampling: &mut Sampling,
+        trigger: Trigger,
+        seq: Option<u64>,
+        due: Option<Instant>,
+    ) {
+        let at = Instant::now();
+        let procs = sampling.procs.clone();
+        let (mut sample, changes) = sampling.collector.read(&procs, at);
+        (sample.ts, sample.elapsed_s) = self.now_ts(at);
+        sample.seq = seq;
+        sample.trigger = trigger;
+        let late = due.map(|d| at.saturating_duration_since(d));
+        sample.late_ms = late.map(|l| round(l.as_secs_f64() * 1e3, 3));
+        let mut st = lock(&self.state);
+        for c in changes {
+            self.write_change(&mut st, c);
+        }
+        st.out.write(&Record::Sample(&sample));
+        if let Some(l) = late {
+            st.ticks.tick(at, l);
+        }
+        st.run.push(&sample);
+        if let Some(w) = &mut st.window {
+            w.acc.push(&sample);
+        }
+        if sample.ram_total_gb.is_some() {
+            st.ram_total_gb = sample.ram_total_gb;
+        }
+        st.latest = Some(sample);
+    }
+
+    fn write_change(&self, st: &mut State, c: SourceChange) {
+        match c.error {
+            Some(reason) => self.write_event(
+                st,
+                "source_lost",
+                json!({ "source": c.source, "reason": reason }),
+            ),
+            None => self.write_event(st, "source_restored", json!({ "source": c.source })),
+        }
+    }
+
+    /// Wait until `due`; false when asked to stop first.
+    fn wait_until(&self, due: Instant) -> bool {
+        let mut stop = lock(&self.stop);
+        loop {
+            if *stop {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= due {
+                return true;
+            }
+            stop = self
+                .wake
+                .wait_timeout(stop, due - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// The sampler thread: tick k at start + k × interval until stopped;
+/// returns the CPU time the thread used.
+fn sampler_loop(shared: &Shared) -> Option<Duration> {
+    let schedule = Schedule::new(shared.start, shared.interval);
+    let mut k = 0;
+    while shared.wait_until(schedule.due(k)) {
+        {
+            let mut sampling = lock(&shared.sampling);
+            shared.take(&mut sampling, Trigger::Tick, Some(k), Some(schedule.due(k)));
+        }
+        let (next, missed) = schedule.next(k, Instant::now());
+        let mut st = lock(&shared.state);
+        st.thread_ticks += 1;
+        st.ticks.missed += missed;
+        drop(st);
+        k = next;
+    }
+    collector::thread_cpu_time()
+}

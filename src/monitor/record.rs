@@ -1,0 +1,192 @@
+//! The lines of `monitor.jsonl`: one JSON object per line, each with a
+//! `kind` (`header`, `sample`, `event`, `summary`), written with one
+//! `write(2)` per line so a killed monitor keeps every line it wrote.
+//! Units: GB = 2^30 bytes, MB = 2^20 bytes, percentages 0–100 (per process
+//! tree: of one core), times in seconds (`_s`) or milliseconds (`_ms`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::gpu::GpuSample;
+use super::hardware::HardwareProfile;
+use super::procfs::CpuTimes;
+use super::stats::Summary;
+use super::tree::InstanceSample;
+
+/// `schema` of the header line.
+pub const SCHEMA: &str = "mlxrun-monitor/1";
+
+/// The first line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    pub schema: &'static str,
+    pub mlxrun_version: &'static str,
+    pub interval_ms: f64,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub ts: f64,
+    /// The monitoring process.
+    pub pid: u32,
+    pub hardware: HardwareProfile,
+    /// Each source: what it reads, or `unavailable: <why>`.
+    pub sources: BTreeMap<String, String>,
+}
+
+/// Why a sample was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// On the fixed-rate schedule.
+    Tick,
+    /// The extra sample of `begin_window`.
+    WindowStart,
+    /// The extra sample of `end_window`.
+    WindowEnd,
+    /// The last sample, taken by `stop`.
+    Final,
+}
+
+/// One reading of the machine. `None` (JSON `null`) = could not be read;
+/// the header's `sources` says why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// Epoch seconds: the start's wall clock plus monotonic time since (so
+    /// it never jumps with the wall clock), 3 decimals.
+    pub ts: f64,
+    /// Seconds since the monitor started.
+    pub elapsed_s: f64,
+    /// Tick index `k` (due at start + k × interval); `null` for extra samples.
+    pub seq: Option<u64>,
+    pub trigger: Trigger,
+    /// How late this tick fired against its deadline; `null` for extras.
+    pub late_ms: Option<f64>,
+    pub ram_total_gb: Option<f64>,
+    pub ram_available_gb: Option<f64>,
+    pub ram_free_gb: Option<f64>,
+    pub swap_used_mb: Option<f64>,
+    pub swap_total_mb: Option<f64>,
+    /// 1 normal, 2 warn, 4 critical.
+    pub memory_pressure: Option<u8>,
+    pub psi_some_avg10: Option<f64>,
+    pub psi_full_avg10: Option<f64>,
+    pub load_1: Option<f64>,
+    pub load_5: Option<f64>,
+    pub load_15: Option<f64>,
+    /// Percent of all CPUs' time since the previous sample.
+    pub cpu_user: Option<f64>,
+    pub cpu_sys: Option<f64>,
+    pub cpu_idle: Option<f64>,
+    pub cpu_iowait: Option<f64>,
+    /// NVIDIA GPUs (NVML); `null` when NVML is unavailable.
+    pub gpus: Option<Vec<GpuSample>>,
+    /// Apple GPU (ioreg `PerformanceStatistics`), percent.
+    pub gpu_device_util: Option<f64>,
+    pub gpu_renderer_util: Option<f64>,
+    pub gpu_tiler_util: Option<f64>,
+    /// Tracked process trees by name.
+    pub instances: BTreeMap<String, InstanceSample>,
+    /// The raw CPU counters this sample read (for window averages).
+    #[serde(skip)]
+    pub(crate) cpu_raw: Option<CpuTimes>,
+}
+
+impl Sample {
+    /// GPU utilisation of this sample: the mean over NVIDIA devices, else the
+    /// Apple GPU's device utilisation.
+    pub fn gpu_util(&self) -> Option<f64> {
+        let nv: Vec<f64> = self
+            .gpus
+            .iter()
+            .flatten()
+            .filter_map(|g| g.util_pct)
+            .collect();
+        if nv.is_empty() {
+            self.gpu_device_util
+        } else {
+            Some(nv.iter().sum::<f64>() / nv.len() as f64)
+        }
+    }
+
+    /// GPU memory in use, MB: the sum over NVIDIA devices.
+    pub fn gpu_memory_used_mb(&self) -> Option<f64> {
+        let used: Vec<f64> = self
+            .gpus
+            .iter()
+            .flatten()
+            .filter_map(|g| g.memory_used_mb)
+            .collect();
+        (!used.is_empty()).then(|| used.iter().sum())
+    }
+
+    /// Σ RSS over the tracked trees, MB; `None` when nothing is tracked or
+    /// no tree's RSS is known.
+    pub fn server_rss_mb(&self) -> Option<f64> {
+        let known: Vec<f64> = self.instances.values().filter_map(|i| i.rss_mb).collect();
+        (!known.is_empty()).then(|| known.iter().sum())
+    }
+}
+
+/// A free-form event: a name, when, and fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub name: String,
+    pub ts: f64,
+    pub elapsed_s: f64,
+    /// Always an object (a non-object value is wrapped as `{"value": …}`).
+    pub fields: Value,
+}
+
+/// One line of the file.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record<'a> {
+    Header(&'a Header),
+    Sample(&'a Sample),
+    Event(&'a Event),
+    Summary(&'a Summary),
+}
+
+/// `monitor.jsonl`, one line per record, each written by one `write(2)`.
+#[derive(Debug)]
+pub struct JsonlFile {
+    file: File,
+    /// Lines that could not be written.
+    pub errors: u64,
+}
+
+impl JsonlFile {
+    /// Create or truncate `path` (and its folder).
+    pub fn create(path: &Path) -> std::io::Result<JsonlFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(JsonlFile {
+            file: File::create(path)?,
+            errors: 0,
+        })
+    }
+
+    /// Append one record; a failure is counted (and the first one printed),
+    /// sampling goes on.
+    pub fn write(&mut self, rec: &Record<'_>) {
+        let mut line = serde_json::to_vec(rec).expect("records serialize");
+        line.push(b'\n');
+        if let Err(e) = self.file.write_all(&line) {
+            if self.errors == 0 {
+                eprintln!("monitor: cannot write a line: {e} (sampling goes on)");
+            }
+            self.errors += 1;
+        }
+    }
+}
+
+/// Round to `dp` decimals (JSON stays short and stable).
+pub(crate) fn round(v: f64, dp: i32) -> f64 {
+    let f = 10f64.powi(dp);
+    (v * f).round() / f
+}

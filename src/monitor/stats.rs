@@ -1,0 +1,528 @@
+//! Statistics over samples, kept as running sums (min, max, sum, first,
+//! last per field) so memory stays constant however long the monitor runs:
+//! [`WindowStats`] for a window (one point), [`Summary`] for the whole run.
+//! Tick intervals go into an HDR histogram for their p95.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::procfs::{CpuTimes, cpu_split};
+use super::record::{Sample, round};
+
+/// Running statistics of one optional value.
+#[derive(Debug, Clone, Copy, Default)]
+struct Series {
+    n: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    first: Option<f64>,
+    last: Option<f64>,
+    seen: bool,
+}
+
+impl Series {
+    fn push(&mut self, v: Option<f64>) {
+        if !self.seen {
+            self.first = v;
+            self.seen = true;
+        }
+        self.last = v;
+        if let Some(x) = v {
+            if self.n == 0 {
+                (self.min, self.max) = (x, x);
+            } else {
+                self.min = self.min.min(x);
+                self.max = self.max.max(x);
+            }
+            self.n += 1;
+            self.sum += x;
+        }
+    }
+    fn min(&self) -> Option<f64> {
+        (self.n > 0).then_some(self.min)
+    }
+    fn max(&self) -> Option<f64> {
+        (self.n > 0).then_some(self.max)
+    }
+    fn avg(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct InstanceAcc {
+    rss: Series,
+    cpu: Series,
+    processes_max: u64,
+}
+
+/// One tracked process tree over a window or a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceStats {
+    pub rss_peak_mb: Option<f64>,
+    /// RSS at the last sample.
+    pub rss_end_mb: Option<f64>,
+    /// Mean of the samples' CPU, percent of one core.
+    pub cpu_avg_pct: Option<f64>,
+    pub cpu_max_pct: Option<f64>,
+    pub processes_max: u64,
+}
+
+/// Statistics of the samples of one window (`begin_window` → `end_window`).
+/// `None` = not readable on this machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowStats {
+    pub samples: u64,
+    /// From the window's first sample to its last.
+    pub duration_s: f64,
+    pub ram_available_start_gb: Option<f64>,
+    pub ram_available_end_gb: Option<f64>,
+    pub ram_available_min_gb: Option<f64>,
+    pub swap_used_start_mb: Option<f64>,
+    pub swap_used_end_mb: Option<f64>,
+    pub swap_used_max_mb: Option<f64>,
+    /// Highest pressure level seen: 1 normal, 2 warn, 4 critical.
+    pub memory_pressure_peak: Option<u8>,
+    pub psi_some_avg10_max: Option<f64>,
+    /// CPU split over the window: from the CPU counters at its first and
+    /// last sample (exact), else the mean of the samples' values.
+    pub cpu_user_avg: Option<f64>,
+    pub cpu_sys_avg: Option<f64>,
+    pub cpu_idle_avg: Option<f64>,
+    pub load_1_max: Option<f64>,
+    pub gpu_util_avg: Option<f64>,
+    pub gpu_util_max: Option<f64>,
+    pub gpu_memory_used_max_mb: Option<f64>,
+    /// Max over samples of the sum over all tracked trees.
+    pub server_rss_peak_mb: Option<f64>,
+    pub instances: BTreeMap<String, InstanceStats>,
+}
+
+/// Running statistics of a set of samples.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Acc {
+    samples: u64,
+    first_elapsed: Option<f64>,
+    last_elapsed: f64,
+    ram_available: Series,
+    ram_free: Series,
+    swap_used: Series,
+    psi_some: Series,
+    cpu_user: Series,
+    cpu_sys: Series,
+    cpu_idle: Series,
+    load_1: Series,
+    gpu_util: Series,
+    gpu_mem: Series,
+    server_rss: Series,
+    pressure_peak: Option<u8>,
+    cpu_raw_first: Option<CpuTimes>,
+    cpu_raw_last: Option<CpuTimes>,
+    instances: BTreeMap<String, InstanceAcc>,
+}
+
+impl Acc {
+    pub fn push(&mut self, s: &Sample) {
+        if self.samples == 0 {
+            self.first_elapsed = Some(s.elapsed_s);
+            self.cpu_raw_first = s.cpu_raw;
+        }
+        self.samples += 1;
+        self.last_elapsed = s.elapsed_s;
+        self.cpu_raw_last = s.cpu_raw;
+        self.ram_available.push(s.ram_available_gb);
+        self.ram_free.push(s.ram_free_gb);
+        self.swap_used.push(s.swap_used_mb);
+        self.psi_some.push(s.psi_some_avg10);
+        self.cpu_user.push(s.cpu_user);
+        self.cpu_sys.push(s.cpu_sys);
+        self.cpu_idle.push(s.cpu_idle);
+        self.load_1.push(s.load_1);
+        self.gpu_util.push(s.gpu_util());
+        self.gpu_mem.push(s.gpu_memory_used_mb());
+        self.server_rss.push(s.server_rss_mb());
+        if let Some(p) = s.memory_pressure {
+            self.pressure_peak = Some(self.pressure_peak.map_or(p, |q| q.max(p)));
+        }
+        for (name, i) in &s.instances {
+            let a = self.instances.entry(name.clone()).or_default();
+            a.rss.push(i.rss_mb);
+            a.cpu.push(i.cpu_pct);
+            a.processes_max = a.processes_max.max(i.processes);
+        }
+    }
+
+    fn duration_s(&self) -> f64 {
+        self.first_elapsed
+            .map_or(0.0, |f| round(self.last_elapsed - f, 3))
+    }
+
+    /// user, sys, idle percent over the whole span, from the raw counters.
+    fn cpu_over_span(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let exact = match (self.cpu_raw_first, self.cpu_raw_last) {
+            (Some(a), Some(b)) => cpu_split(&a, &b),
+            _ => None,
+        };
+        match exact {
+            Some(s) => (Some(s.user), Some(s.sys), Some(s.idle)),
+            None => (self.cpu_user.avg(), self.cpu_sys.avg(), self.cpu_idle.avg()),
+        }
+    }
+
+    fn instance_stats(&self) -> BTreeMap<String, InstanceStats> {
+        let r1 = |v: Option<f64>| v.map(|x| round(x, 1));
+        self.instances
+            .iter()
+            .map(|(k, a)| {
+                (
+                    k.clone(),
+                    InstanceStats {
+                        rss_peak_mb: r1(a.rss.max()),
+                        rss_end_mb: r1(a.rss.last),
+                        cpu_avg_pct: r1(a.cpu.avg()),
+                        cpu_max_pct: r1(a.cpu.max()),
+                        processes_max: a.processes_max,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    pub fn window_stats(&self) -> WindowStats {
+        let (user, sys, idle) = self.cpu_over_span();
+        let r = |v: Option<f64>, dp| v.map(|x| round(x, dp));
+        WindowStats {
+            samples: self.samples,
+            duration_s: self.duration_s(),
+            ram_available_start_gb: self.ram_available.first,
+            ram_available_end_gb: self.ram_available.last,
+            ram_available_min_gb: self.ram_available.min(),
+            swap_used_start_mb: self.swap_used.first,
+            swap_used_end_mb: self.swap_used.last,
+            swap_used_max_mb: self.swap_used.max(),
+            memory_pressure_peak: self.pressure_peak,
+            psi_some_avg10_max: self.psi_some.max(),
+            cpu_user_avg: r(user, 2),
+            cpu_sys_avg: r(sys, 2),
+            cpu_idle_avg: r(idle, 2),
+            load_1_max: self.load_1.max(),
+            gpu_util_avg: r(self.gpu_util.avg(), 2),
+            gpu_util_max: self.gpu_util.max(),
+            gpu_memory_used_max_mb: self.gpu_mem.max(),
+            server_rss_peak_mb: r(self.server_rss.max(), 1),
+            instances: self.instance_stats(),
+        }
+    }
+}
+
+/// Timing of the fixed-rate ticks.
+#[derive(Debug)]
+pub(crate) struct TickStats {
+    pub ticks: u64,
+    pub missed: u64,
+    last_fire: Option<Instant>,
+    /// Intervals between consecutive ticks, µs.
+    intervals: Histogram<u64>,
+    interval_sum_us: f64,
+    late_max_ms: Option<f64>,
+}
+
+impl Default for TickStats {
+    fn default() -> Self {
+        TickStats {
+            ticks: 0,
+            missed: 0,
+            last_fire: None,
+            intervals: Histogram::new(3).expect("3 significant digits is a valid precision"),
+            interval_sum_us: 0.0,
+            late_max_ms: None,
+        }
+    }
+}
+
+impl TickStats {
+    /// A tick fired at `at`, `late` after its deadline.
+    pub fn tick(&mut self, at: Instant, late: Duration) {
+        self.ticks += 1;
+        if let Some(prev) = self.last_fire {
+            let us = at.saturating_duration_since(prev).as_micros() as u64;
+            // auto-resize makes recording infallible for any u64
+            let _ = self.intervals.record(us);
+            self.interval_sum_us += us as f64;
+        }
+        self.last_fire = Some(at);
+        let ms = late.as_secs_f64() * 1e3;
+        self.late_max_ms = Some(self.late_max_ms.map_or(ms, |m| m.max(ms)));
+    }
+
+    fn interval_mean_ms(&self) -> Option<f64> {
+        let n = self.intervals.len();
+        (n > 0).then(|| self.interval_sum_us / n as f64 / 1e3)
+    }
+
+    fn interval_p95_ms(&self) -> Option<f64> {
+        (!self.intervals.is_empty()).then(|| self.intervals.value_at_quantile(0.95) as f64 / 1e3)
+    }
+}
+
+/// The wrapped command, in command mode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandOutcome {
+    /// argv as given (never the environment).
+    pub command: Vec<String>,
+    /// The command's exit code, or 128 + N when signal N killed it.
+    pub exit_code: i32,
+}
+
+/// The last line of the file: the whole run. Names follow mlx-knife's
+/// memmon where the meaning matches (`ram_free_*` there was available
+/// memory; both are given here).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// RFC 3339 UTC, when the monitor stopped.
+    pub timestamp: String,
+    pub ts: f64,
+    /// From the first sample to the last.
+    pub duration_s: f64,
+    /// Sample lines written (ticks and extra samples).
+    pub samples: u64,
+    /// Samples taken on the schedule.
+    pub ticks: u64,
+    /// Ticks skipped because a sample overran a whole interval.
+    pub missed: u64,
+    pub interval_ms: f64,
+    /// Mean and p95 of the intervals between consecutive ticks.
+    pub interval_mean_ms: Option<f64>,
+    pub interval_p95_ms: Option<f64>,
+    /// The latest any tick fired after its deadline.
+    pub late_max_ms: Option<f64>,
+    pub ram_total_gb: Option<f64>,
+    pub ram_available_min_gb: Option<f64>,
+    pub ram_available_max_gb: Option<f64>,
+    pub ram_available_avg_gb: Option<f64>,
+    pub ram_free_min_gb: Option<f64>,
+    pub ram_free_max_gb: Option<f64>,
+    pub ram_free_avg_gb: Option<f64>,
+    pub swap_max_mb: Option<f64>,
+    pub swap_avg_mb: Option<f64>,
+    pub memory_pressure_peak: Option<u8>,
+    pub psi_some_avg10_max: Option<f64>,
+    /// Max and mean of the 1-minute load average.
+    pub load_max: Option<f64>,
+    pub load_avg: Option<f64>,
+    pub cpu_user_max: Option<f64>,
+    pub cpu_sys_max: Option<f64>,
+    /// Over the whole run, from the CPU counters.
+    pub cpu_user_avg: Option<f64>,
+    pub cpu_sys_avg: Option<f64>,
+    pub cpu_idle_avg: Option<f64>,
+    /// GPU utilisation (see `Sample::gpu_util`).
+    pub gpu_device_max: Option<f64>,
+    pub gpu_device_avg: Option<f64>,
+    pub gpu_memory_used_max_mb: Option<f64>,
+    pub server_rss_peak_mb: Option<f64>,
+    pub instances: BTreeMap<String, InstanceStats>,
+    /// CPU the sampler thread used per tick (its thread CPU clock).
+    pub sampler_cpu_ms_per_sample: Option<f64>,
+    /// Lines that could not be written.
+    pub write_errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+}
+
+/// What the summary needs besides the samples.
+pub(crate) struct SummaryInput<'a> {
+    pub run: &'a Acc,
+    pub ticks: &'a TickStats,
+    pub interval: Duration,
+    pub ts: f64,
+    pub ram_total_gb: Option<f64>,
+    pub sampler_cpu: Option<Duration>,
+    pub thread_ticks: u64,
+    pub write_errors: u64,
+    pub outcome: Option<CommandOutcome>,
+}
+
+pub(crate) fn summarize(i: SummaryInput<'_>) -> Summary {
+    let a = i.run;
+    let w = a.window_stats();
+    let r = |v: Option<f64>, dp| v.map(|x| round(x, dp));
+    Summary {
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ts: i.ts,
+        duration_s: w.duration_s,
+        samples: a.samples,
+        ticks: i.ticks.ticks,
+        missed: i.ticks.missed,
+        interval_ms: i.interval.as_secs_f64() * 1e3,
+        interval_mean_ms: r(i.ticks.interval_mean_ms(), 3),
+        interval_p95_ms: r(i.ticks.interval_p95_ms(), 3),
+        late_max_ms: r(i.ticks.late_max_ms, 3),
+        ram_total_gb: i.ram_total_gb,
+        ram_available_min_gb: a.ram_available.min(),
+        ram_available_max_gb: a.ram_available.max(),
+        ram_available_avg_gb: r(a.ram_available.avg(), 3),
+        ram_free_min_gb: a.ram_free.min(),
+        ram_free_max_gb: a.ram_free.max(),
+        ram_free_avg_gb: r(a.ram_free.avg(), 3),
+        swap_max_mb: a.swap_used.max(),
+        swap_avg_mb: r(a.swap_used.avg(), 1),
+        memory_pressure_peak: a.pressure_peak,
+        psi_some_avg10_max: a.psi_some.max(),
+        load_max: a.load_1.max(),
+        load_avg: r(a.load_1.avg(), 2),
+        cpu_user_max: a.cpu_user.max(),
+        cpu_sys_max: a.cpu_sys.max(),
+        cpu_user_avg: w.cpu_user_avg,
+        cpu_sys_avg: w.cpu_sys_avg,
+        cpu_idle_avg: w.cpu_idle_avg,
+        gpu_device_max: w.gpu_util_max,
+        gpu_device_avg: w.gpu_util_avg,
+        gpu_memory_used_max_mb: w.gpu_memory_used_max_mb,
+        server_rss_peak_mb: w.server_rss_peak_mb,
+        instances: w.instances,
+        sampler_cpu_ms_per_sample: match (i.sampler_cpu, i.thread_ticks) {
+            (Some(cpu), n) if n > 0 => Some(round(cpu.as_secs_f64() * 1e3 / n as f64, 4)),
+            _ => None,
+        },
+        write_errors: i.write_errors,
+        exit_code: i.outcome.as_ref().map(|o| o.exit_code),
+        command: i.outcome.map(|o| o.command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::record::Trigger;
+    use crate::monitor::tree::InstanceSample;
+
+    fn sample(elapsed: f64, avail: Option<f64>, pressure: Option<u8>, rss: &[f64]) -> Sample {
+        Sample {
+            ts: 1.0e9 + elapsed,
+            elapsed_s: elapsed,
+            seq: None,
+            trigger: Trigger::Tick,
+            late_ms: None,
+            ram_total_gb: Some(16.0),
+            ram_available_gb: avail,
+            ram_free_gb: avail.map(|a| a / 2.0),
+            swap_used_mb: Some(elapsed * 10.0),
+            swap_total_mb: Some(1024.0),
+            memory_pressure: pressure,
+            psi_some_avg10: None,
+            psi_full_avg10: None,
+            load_1: Some(elapsed),
+            load_5: None,
+            load_15: None,
+            cpu_user: Some(10.0 * elapsed),
+            cpu_sys: Some(5.0),
+            cpu_idle: Some(100.0 - 10.0 * elapsed - 5.0),
+            cpu_iowait: None,
+            gpus: None,
+            gpu_device_util: None,
+            gpu_renderer_util: None,
+            gpu_tiler_util: None,
+            instances: rss
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    (
+                        format!("i{i}"),
+                        InstanceSample {
+                            rss_mb: Some(*r),
+                            cpu_pct: Some(*r / 10.0),
+                            processes: 1 + i as u64,
+                        },
+                    )
+                })
+                .collect(),
+            cpu_raw: None,
+        }
+    }
+
+    #[test]
+    fn window_stats_follow_the_samples() {
+        let mut a = Acc::default();
+        a.push(&sample(1.0, Some(10.0), Some(1), &[100.0, 50.0]));
+        a.push(&sample(2.0, None, None, &[300.0, 10.0]));
+        a.push(&sample(3.5, Some(8.0), Some(2), &[120.0, 60.0]));
+        let w = a.window_stats();
+        assert_eq!(w.samples, 3);
+        assert_eq!(w.duration_s, 2.5);
+        assert_eq!(w.ram_available_start_gb, Some(10.0));
+        assert_eq!(w.ram_available_end_gb, Some(8.0));
+        assert_eq!(w.ram_available_min_gb, Some(8.0), "null is skipped, not 0");
+        assert_eq!(
+            (w.swap_used_start_mb, w.swap_used_end_mb),
+            (Some(10.0), Some(35.0))
+        );
+        assert_eq!(w.memory_pressure_peak, Some(2));
+        assert_eq!(w.psi_some_avg10_max, None);
+        // no raw counters: the mean of the samples
+        assert_eq!(w.cpu_user_avg, Some(21.67));
+        assert_eq!(w.load_1_max, Some(3.5));
+        assert_eq!(w.server_rss_peak_mb, Some(310.0));
+        assert_eq!(w.gpu_util_avg, None);
+        let i0 = &w.instances["i0"];
+        assert_eq!(
+            (i0.rss_peak_mb, i0.rss_end_mb, i0.processes_max),
+            (Some(300.0), Some(120.0), 1)
+        );
+        assert_eq!(i0.cpu_max_pct, Some(30.0));
+        assert_eq!(w.instances["i1"].processes_max, 2);
+        // an empty window: nothing known
+        let e = Acc::default().window_stats();
+        assert_eq!(
+            (e.samples, e.duration_s, e.ram_available_min_gb),
+            (0, 0.0, None)
+        );
+    }
+
+    #[test]
+    fn window_cpu_comes_from_the_counters_at_its_ends() {
+        let mut a = Acc::default();
+        let mut s1 = sample(1.0, Some(1.0), None, &[]);
+        s1.cpu_raw = Some(CpuTimes {
+            user: 100,
+            idle: 100,
+            ..Default::default()
+        });
+        let mut s2 = sample(2.0, Some(1.0), None, &[]);
+        s2.cpu_raw = Some(CpuTimes {
+            user: 130,
+            system: 10,
+            idle: 160,
+            ..Default::default()
+        });
+        a.push(&s1);
+        a.push(&s2);
+        let w = a.window_stats();
+        assert_eq!(
+            (w.cpu_user_avg, w.cpu_sys_avg, w.cpu_idle_avg),
+            (Some(30.0), Some(10.0), Some(60.0))
+        );
+        assert_eq!(w.server_rss_peak_mb, None, "nothing tracked");
+    }
+
+    #[test]
+    fn tick_intervals_and_lateness() {
+        let t0 = Instant::now();
+        let mut t = TickStats::default();
+        let ms = Duration::from_millis;
+        for (k, late) in [0u64, 3, 0, 1].iter().enumerate() {
+            t.tick(t0 + ms(200 * k as u64 + late), ms(*late));
+        }
+        assert_eq!(t.ticks, 4);
+        assert_eq!(t.interval_mean_ms(), Some(601.0 / 3.0));
+        let p95 = t.interval_p95_ms().unwrap();
+        assert!((p95 - 203.0).abs() < 0.5, "{p95}");
+        assert_eq!(t.late_max_ms, Some(3.0));
+    }
+}

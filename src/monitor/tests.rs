@@ -1,0 +1,233 @@
+//! The monitor as the runner uses it: a file that is valid line by line
+//! while it grows, windows with at least two samples, sources that fail
+//! written as null with a reason, and a clean stop (explicit or on drop).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::schema::MONITOR_SCHEMA;
+use super::*;
+use crate::validate_report::LineValidator;
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn kinds(lines: &[Value]) -> Vec<&str> {
+    lines.iter().map(|l| l["kind"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_window_around_a_short_point_has_two_samples_and_sane_values() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("m.jsonl");
+    // ticks far apart: the window's samples are its own two extra ones
+    let mon = Monitor::start(&path, Duration::from_secs(10)).unwrap();
+    mon.set_processes(vec![("self".into(), std::process::id() as i32)]);
+    mon.begin_window(json!({"point": 7, "concurrency": 4}));
+    let began = Instant::now();
+    let mut x = 0u64;
+    while began.elapsed() < Duration::from_millis(50) {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+    }
+    std::hint::black_box(x);
+    let w = mon.end_window();
+    assert!(w.samples >= 2, "{w:?}");
+    assert!(w.duration_s >= 0.045 && w.duration_s < 5.0, "{w:?}");
+    let total = snapshot().total_bytes as f64 / (1u64 << 30) as f64 + 0.001;
+    let (start, end, min) = (
+        w.ram_available_start_gb.unwrap(),
+        w.ram_available_end_gb.unwrap(),
+        w.ram_available_min_gb.unwrap(),
+    );
+    assert!(
+        min > 0.0 && min <= start.min(end) && start <= total,
+        "{w:?}"
+    );
+    assert!(w.swap_used_max_mb.unwrap() >= w.swap_used_start_mb.unwrap());
+    assert!(w.load_1_max.unwrap() >= 0.0);
+    if cfg!(target_os = "linux") {
+        let sum = w.cpu_user_avg.unwrap() + w.cpu_sys_avg.unwrap() + w.cpu_idle_avg.unwrap();
+        assert!(sum > 50.0 && sum <= 100.01, "{w:?}");
+        // this thread was busy the whole window
+        assert!(w.cpu_user_avg.unwrap() > 0.0, "{w:?}");
+    }
+    let me = &w.instances["self"];
+    assert!(me.rss_peak_mb.unwrap() > 1.0, "{w:?}");
+    assert!(me.processes_max >= 1);
+    assert_eq!(w.server_rss_peak_mb, me.rss_peak_mb);
+    let latest = mon.latest().unwrap();
+    assert_eq!(latest.trigger, Trigger::WindowEnd);
+    let summary = mon.stop();
+    assert!(
+        summary.samples >= 4,
+        "tick 0, two extras, final: {summary:?}"
+    );
+
+    let l = lines(&path);
+    let start = l
+        .iter()
+        .position(|v| v["name"] == "point_start")
+        .expect("a point_start event");
+    assert_eq!(l[start]["fields"], json!({"point": 7, "concurrency": 4}));
+    assert_eq!(l[start + 1]["trigger"], "window_start");
+    let end = l.iter().position(|v| v["name"] == "point_end").unwrap();
+    assert_eq!(l[end - 1]["trigger"], "window_end");
+    assert_eq!(l[end]["fields"]["point"], 7);
+    assert_eq!(
+        l[end]["fields"]["window"],
+        serde_json::to_value(&w).unwrap()
+    );
+}
+
+#[test]
+fn every_line_of_a_short_run_validates_against_the_schema() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("sub/m.jsonl");
+    let mon = Monitor::start(&path, Duration::from_millis(20)).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .unwrap();
+    mon.set_processes(vec![
+        ("self".into(), std::process::id() as i32),
+        ("sleeper".into(), child.id() as i32),
+        ("gone".into(), i32::MAX),
+    ]);
+    std::thread::sleep(Duration::from_millis(120));
+    mon.event("servers_started", json!({"config": 2}));
+    mon.event("note", json!("a bare string"));
+    mon.begin_window(json!({"point": 1}));
+    std::thread::sleep(Duration::from_millis(60));
+    let w = mon.end_window();
+    let _ = mon.end_window(); // without a window: empty statistics
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    let summary = mon.stop_with(CommandOutcome {
+        command: vec!["sleep".into(), "5".into()],
+        exit_code: 137,
+    });
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let problems = LineValidator::new(MONITOR_SCHEMA)
+        .unwrap()
+        .check_jsonl(&text);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let l = lines(&path);
+    let k = kinds(&l);
+    assert_eq!(k[0], "header");
+    assert_eq!(*k.last().unwrap(), "summary");
+    assert_eq!(k.iter().filter(|k| **k == "summary").count(), 1);
+    assert!(k.iter().filter(|k| **k == "sample").count() >= 8, "{k:?}");
+    let note = l.iter().find(|v| v["name"] == "note").unwrap();
+    assert_eq!(note["fields"], json!({"value": "a bare string"}));
+    assert_eq!(l.last().unwrap()["exit_code"], 137);
+    assert_eq!(summary.exit_code, Some(137));
+    assert!(w.instances["sleeper"].processes_max == 1);
+    let last_sample = l.iter().rev().find(|v| v["kind"] == "sample").unwrap();
+    assert_eq!(last_sample["trigger"], "final");
+    assert_eq!(last_sample["instances"]["gone"]["processes"], 0);
+    assert_eq!(last_sample["instances"]["sleeper"]["processes"], 0);
+    // ticks are numbered in order, samples are in time order
+    let seqs: Vec<u64> = l.iter().filter_map(|v| v["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "{seqs:?}");
+    let ts: Vec<f64> = l
+        .iter()
+        .filter(|v| v["kind"] == "sample")
+        .map(|v| v["ts"].as_f64().unwrap())
+        .collect();
+    assert!(ts.windows(2).all(|p| p[0] <= p[1]), "{ts:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn unreadable_sources_are_null_in_samples_with_the_reason_in_the_header() {
+    use super::procfs::ProcRoot;
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("m.jsonl");
+    let fake = t.path().join("fake-proc");
+    std::fs::create_dir(&fake).unwrap();
+    let mon = Monitor::start_with(
+        &path,
+        Duration::from_millis(20),
+        Sources {
+            proc_root: ProcRoot(fake.clone()),
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let s = mon.stop();
+    assert_eq!(s.cpu_user_max, None);
+    assert_eq!(s.memory_pressure_peak, None);
+    assert!(s.ram_available_min_gb.is_some(), "memory still works");
+
+    let l = lines(&path);
+    let sources = &l[0]["sources"];
+    for key in ["cpu", "memory_pressure", "psi"] {
+        let why = sources[key].as_str().unwrap();
+        assert!(why.starts_with("unavailable: cannot read "), "{key}: {why}");
+        assert!(why.contains(fake.to_str().unwrap()), "{key}: {why}");
+    }
+    assert_eq!(sources["memory"], "sysinfo");
+    let samples: Vec<&Value> = l.iter().filter(|v| v["kind"] == "sample").collect();
+    assert!(samples.len() >= 3);
+    for s in samples {
+        for key in [
+            "cpu_user",
+            "cpu_sys",
+            "cpu_idle",
+            "cpu_iowait",
+            "memory_pressure",
+            "psi_some_avg10",
+            "psi_full_avg10",
+        ] {
+            assert!(s[key].is_null(), "{key} = {} in {s}", s[key]);
+        }
+        assert!(s["ram_available_gb"].as_f64().unwrap() > 0.0);
+    }
+    // nothing was logged as lost: it was never there
+    assert!(!l.iter().any(|v| v["name"] == "source_lost"));
+}
+
+#[test]
+fn lines_are_on_disk_while_the_monitor_runs_and_drop_writes_the_summary() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("m.jsonl");
+    let mon = Monitor::start(&path, Duration::from_millis(20)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // read by another handle while sampling goes on
+        let text = std::fs::read_to_string(&path).unwrap();
+        let n = text
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"sample\""))
+            .count();
+        if n >= 3 {
+            assert!(text.ends_with('\n'), "only whole lines are written");
+            assert!(text.starts_with("{\"kind\":\"header\""));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no samples on disk: {text}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(mon.latest().is_some());
+    drop(mon);
+    let l = lines(&path);
+    assert_eq!(kinds(&l).last(), Some(&"summary"));
+    assert!(l.last().unwrap().get("exit_code").is_none());
+}
+
+#[test]
+fn a_zero_interval_or_an_unwritable_file_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    assert!(Monitor::start(&t.path().join("m.jsonl"), Duration::ZERO).is_err());
+    let file = t.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    assert!(Monitor::start(&file.join("m.jsonl"), Duration::from_millis(100)).is_err());
+}

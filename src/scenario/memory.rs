@@ -1,0 +1,99 @@
+//! `[memory]`: the monitor's sampling interval, the memory gate (what a
+//! server configuration may need, and what happens when it needs more), the
+//! wait for memory to come back after servers stop, and the thresholds that
+//! flag a point as measured on a degraded machine.
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::{Finding, finding};
+
+/// What to do with a server configuration whose estimated need is over the limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverLimit {
+    /// Refuse the whole run before anything starts (exit 3).
+    #[default]
+    Refuse,
+    /// Run the rest; that configuration's points are recorded `skipped`.
+    Skip,
+}
+
+impl OverLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverLimit::Refuse => "refuse",
+            OverLimit::Skip => "skip",
+        }
+    }
+}
+
+/// `[memory]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    /// Milliseconds between two samples of `monitor.jsonl`.
+    pub monitor_interval_ms: u64,
+    /// A configuration may need at most this share of RAM (percent).
+    pub limit_percent: f64,
+    /// Added to the weights on disk to estimate a configuration's need (percent).
+    pub headroom_percent: f64,
+    /// `refuse` (the run) or `skip` (the configuration) when over the limit.
+    pub over_limit: OverLimit,
+    /// After servers stop, wait until this much memory is available again
+    /// (GB; capped at 90% of what was available before they started).
+    pub release_floor_gb: f64,
+    /// How long to wait for that at most (seconds; 0 = do not wait).
+    pub release_timeout_s: f64,
+    /// Swap growth during a point above this flags it `degraded_swap` (MB).
+    pub swap_growth_mb: f64,
+    /// Available memory below this during a point flags it `degraded_memory` (GB).
+    pub low_available_gb: f64,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        MemorySection {
+            monitor_interval_ms: 200,
+            limit_percent: 70.0,
+            headroom_percent: 20.0,
+            over_limit: OverLimit::Refuse,
+            release_floor_gb: 8.0,
+            release_timeout_s: 60.0,
+            swap_growth_mb: 100.0,
+            low_available_gb: 2.0,
+        }
+    }
+}
+
+/// Findings about `[memory]`.
+pub(super) fn memory_findings(out: &mut Vec<Finding>, m: &MemorySection) {
+    if !(10..=60_000).contains(&m.monitor_interval_ms) {
+        out.push(finding(
+            "memory.monitor_interval_ms",
+            format!("{} ms is outside 10..60000", m.monitor_interval_ms),
+            "use an interval in milliseconds, e.g. 200",
+        ));
+    }
+    if !(m.limit_percent > 0.0 && m.limit_percent <= 100.0) {
+        out.push(finding(
+            "memory.limit_percent",
+            format!("{} is not a share of RAM", m.limit_percent),
+            "use a percentage above 0 and at most 100, e.g. 70",
+        ));
+    }
+    for (field, v) in [
+        ("memory.headroom_percent", m.headroom_percent),
+        ("memory.release_floor_gb", m.release_floor_gb),
+        ("memory.release_timeout_s", m.release_timeout_s),
+        ("memory.swap_growth_mb", m.swap_growth_mb),
+        ("memory.low_available_gb", m.low_available_gb),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            out.push(finding(
+                field,
+                format!("{v} is not a size, share or duration"),
+                "use a number, 0 or more",
+            ));
+        }
+    }
+}
