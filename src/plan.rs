@@ -283,17 +283,10 @@ fn write_memory_gate(o: &mut String, resolved: &Resolved, plan: &Plan) {
         m.over_limit.as_str()
     );
     for cfg in &plan.servers {
-        let launched = resolved
-            .registry
-            .get(&cfg.backend)
-            .is_some_and(|d| d.launches());
-        let Some(model) = resolved.models.get(cfg.model) else {
-            continue;
-        };
-        let need = match crate::gate::config_need(cfg, model, m, launched) {
-            Some(n) => n.describe(),
-            None if launched => "size on disk unknown: not gated".into(),
-            None => "nothing launched".into(),
+        let need = match crate::gate::estimate(resolved, cfg) {
+            crate::gate::Estimate::Need(n) => n.describe(),
+            crate::gate::Estimate::Unknown => "size on disk unknown: not gated".into(),
+            crate::gate::Estimate::NotLaunched => "nothing launched".into(),
         };
         let _ = writeln!(o, "  configuration {}: {need}", cfg.index + 1);
     }

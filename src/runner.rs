@@ -277,14 +277,7 @@ pub fn memory_gate(
     let s = &resolved.scenario;
     let mut over = BTreeMap::new();
     for cfg in &plan.servers {
-        let launched = resolved
-            .registry
-            .get(&cfg.backend)
-            .is_some_and(|d| d.launches());
-        let Some(model) = resolved.models.get(cfg.model) else {
-            continue;
-        };
-        if let Some(need) = gate::config_need(cfg, model, &s.memory, launched)
+        if let gate::Estimate::Need(need) = gate::estimate(resolved, cfg)
             && let Some(why) = gate::over_limit(&need, mem, &s.memory)
         {
             over.insert(cfg.index, why);
@@ -688,7 +681,7 @@ impl Sweep<'_> {
             }
             // memory may have gone since the preflight
             if let Some(model) = self.ctx.models.get(cfg.model)
-                && let Some(need) = gate::config_need(cfg, model, m, true)
+                && let Some(need) = gate::config_need(cfg, model, m)
                 && let Some(why) = gate::over_limit(&need, &mem, m)
             {
                 self.progress.eprintln(&format!(

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::scenario::ResolvedModel;
 use crate::scenario::expand::ServerConfig;
 use crate::scenario::memory::MemorySection;
+use crate::scenario::{Resolved, ResolvedModel};
 
 /// Sizes are in GB of 2^30 bytes throughout mlxrun (as the monitor reports them).
 pub const GB: f64 = (1u64 << 30) as f64;
@@ -78,17 +78,32 @@ pub fn gb(bytes: u64) -> String {
     }
 }
 
-/// The need of `cfg`, when its model's size on disk is known. External
-/// endpoints (nothing launched) need nothing here.
-pub fn config_need(
-    cfg: &ServerConfig,
-    model: &ResolvedModel,
-    m: &MemorySection,
-    launched: bool,
-) -> Option<Need> {
-    if !launched {
-        return None;
+/// What the gate can say about a configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Estimate {
+    /// Nothing is launched here (an external endpoint).
+    NotLaunched,
+    /// The model's size on disk is unknown (not on this machine): not gated.
+    Unknown,
+    Need(Need),
+}
+
+/// The estimate of configuration `cfg` of `resolved`.
+pub fn estimate(resolved: &Resolved, cfg: &ServerConfig) -> Estimate {
+    let launched = resolved
+        .registry
+        .get(&cfg.backend)
+        .is_some_and(|d| d.launches());
+    match resolved.models.get(cfg.model) {
+        _ if !launched => Estimate::NotLaunched,
+        Some(model) => config_need(cfg, model, &resolved.scenario.memory)
+            .map_or(Estimate::Unknown, Estimate::Need),
+        None => Estimate::Unknown,
     }
+}
+
+/// The need of `cfg` (launched), when its model's size on disk is known.
+pub fn config_need(cfg: &ServerConfig, model: &ResolvedModel, m: &MemorySection) -> Option<Need> {
     let path = model
         .local_dir
         .clone()

@@ -458,6 +458,19 @@ fn macos_cpu_times() -> Result<CpuTimes, String> {
     })
 }
 
+/// Sample fields read from `/proc` by hand (CPU split and PSI): null
+/// when that root cannot be read.
+#[cfg(test)]
+pub(crate) const PROC_FIELDS: &[&str] = &[
+    "cpu_user",
+    "cpu_sys",
+    "cpu_idle",
+    "cpu_iowait",
+    "memory_pressure",
+    "psi_some_avg10",
+    "psi_full_avg10",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,15 +515,7 @@ mod tests {
             let (s, changes) = c.read(&[], Instant::now());
             assert!(changes.is_empty(), "known from the start: {changes:?}");
             let v = serde_json::to_value(&s).unwrap();
-            for k in [
-                "cpu_user",
-                "cpu_sys",
-                "cpu_idle",
-                "cpu_iowait",
-                "memory_pressure",
-                "psi_some_avg10",
-                "psi_full_avg10",
-            ] {
+            for k in PROC_FIELDS {
                 assert!(v[k].is_null(), "{k} = {}", v[k]);
             }
             // the other sources still work

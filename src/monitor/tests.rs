@@ -178,15 +178,7 @@ fn unreadable_sources_are_null_in_samples_with_the_reason_in_the_header() {
     let samples: Vec<&Value> = l.iter().filter(|v| v["kind"] == "sample").collect();
     assert!(samples.len() >= 3);
     for s in samples {
-        for key in [
-            "cpu_user",
-            "cpu_sys",
-            "cpu_idle",
-            "cpu_iowait",
-            "memory_pressure",
-            "psi_some_avg10",
-            "psi_full_avg10",
-        ] {
+        for key in super::collector::PROC_FIELDS {
             assert!(s[key].is_null(), "{key} = {} in {s}", s[key]);
         }
         assert!(s["ram_available_gb"].as_f64().unwrap() > 0.0);
