@@ -122,7 +122,7 @@ fn backends_tour_runs_end_to_end_with_ranks_routers_and_accounting() {
         instance0, 6,
         "instance-0 started once per instance configuration"
     );
-    assert_nothing_left(&run);
+    assert_clean_run(&run);
     assert!(!listening(port) && !listening(port + 1) && !listening(port + 9));
 
     // plan says which routing rule fired
@@ -229,7 +229,7 @@ max_tokens = 8
             .all(|(_, argv)| argv.iter().any(|a| a.contains("nginx"))),
         "{starts:?}"
     );
-    assert_nothing_left(&run_dir(&files[0]));
+    assert_clean_run(&run_dir(&files[0]));
     drop((a, b));
 }
 
@@ -335,6 +335,6 @@ fn llama_server_sweeps_slots_and_reads_tokens_from_timings() {
         assert_eq!(predicted.as_f64(), Some(128.0), "{r}");
         assert_eq!(r["metrics"]["completion_tokens"], 128);
     }
-    assert_nothing_left(&run);
+    assert_clean_run(&run);
     assert!(!listening(port));
 }

@@ -84,7 +84,7 @@ max_tokens = 8
         num(inf, "queue_p99_ms") > num(inf, "ttft_mean_ms") - num(inf, "queue_mean_ms"),
         "{inf:?}"
     );
-    assert_nothing_left(&run_dir(&files[0]));
+    assert_clean_run(&run_dir(&files[0]));
 }
 
 #[test]
@@ -126,7 +126,7 @@ max_tokens = 8
     // measured: requests sent from 0.5 s to 2.5 s, until the last finishes
     let elapsed = num(r, "elapsed_s");
     assert!((1.5..10.0).contains(&elapsed), "{r:?}");
-    assert_nothing_left(&run_dir(&files[0]));
+    assert_clean_run(&run_dir(&files[0]));
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn synthetic_prompts_are_token_exact_and_file_prompts_reach_the_server() {
         let path = write_scenario(t.path(), name, port, body);
         run_ok(mlxrun().arg(&path).arg("--plain"));
         let files = csvs(t.path(), name);
-        assert_nothing_left(&run_dir(&files[0]));
+        assert_clean_run(&run_dir(&files[0]));
         read_rows(&files[0])
     };
 

@@ -52,7 +52,7 @@ fn a_real_run_leaves_a_monitor_and_a_report_that_validate() {
     run_ok(mlxrun().arg(&path).arg("--plain"));
     let files = csvs(t.path(), "observed");
     let run = run_dir(&files[0]);
-    assert_nothing_left(&run);
+    assert_clean_run(&run);
 
     let (stdout, _) = run_ok(
         mlxrun()
@@ -237,7 +237,7 @@ fn with_over_limit_skip_the_oversized_configuration_is_recorded_and_the_rest_run
     let report = jsonl(&run.join("report.jsonl"));
     let skipped = report.iter().find(|r| r["outcome"] == "skipped").unwrap();
     assert!(skipped["model"]["size_gb"].as_f64().unwrap() > 1.0);
-    assert_nothing_left(&run);
+    assert_clean_run(&run);
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn one_instance_writes_a_row_per_point_and_env_overrides_apply() {
         log.contains("POST /v1/chat/completions"),
         "server output is logged"
     );
-    assert_nothing_left(&run);
+    assert_clean_run(&run);
     assert!(!listening(port));
 
     // the analyzer reads what the run wrote
@@ -155,7 +155,7 @@ fn two_instances_behind_nginx_both_serve() {
     let conf = std::fs::read_to_string(run.join("nginx/nginx.conf")).unwrap();
     assert!(conf.contains(&format!("server 127.0.0.1:{} max_fails=0;", port + 1)));
     assert!(conf.contains("proxy_buffering off;"));
-    assert_nothing_left(&run);
+    assert_clean_run(&run);
     assert!(!listening(port + 9), "nginx port still open");
 }
 
@@ -269,7 +269,7 @@ filter = "prompt_concurrency <= decode_concurrency"
         String::from_utf8_lossy(&out.stderr)
             .contains("--decode-concurrency in the server args is replaced")
     );
-    assert_nothing_left(&run_dir(csv));
+    assert_clean_run(&run_dir(csv));
 }
 
 fn interrupted_run(signal: i32) {
@@ -326,7 +326,7 @@ fn interrupted_run(signal: i32) {
         assert_eq!(r["status"], "ok");
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("finished point(s) kept"));
-    assert_nothing_left(&run_dir(&csv));
+    assert_clean_run(&run_dir(&csv));
     for p in [port, port + 1, port + 9] {
         assert!(!listening(p), "port {p} still open");
     }

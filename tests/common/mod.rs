@@ -349,3 +349,25 @@ impl Drop for OwnServer {
         let _ = self.child.wait();
     }
 }
+
+/// A run that has ended: nothing it started is still running, and its
+/// `report.jsonl` and `monitor.jsonl` hold only schema-valid records (the
+/// monitor's last one a summary).
+pub fn assert_clean_run(run_dir: &Path) {
+    assert_nothing_left(run_dir);
+    for name in ["report.jsonl", "monitor.jsonl"] {
+        let path = run_dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("every run writes {}: {e}", path.display()));
+        let check = mlxrun::validate_report::check_text(&text);
+        assert!(
+            check.violations.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            check.violations
+        );
+    }
+    let monitor = std::fs::read_to_string(run_dir.join("monitor.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(monitor.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "summary", "the monitor was stopped");
+}
