@@ -26,6 +26,8 @@ Examples:
   mlxrun stub-server --port 0 --ttft-ms 50 --itl-ms 10
                                               a zero-latency OpenAI-compatible stub
   mlxrun calibrate                            the client's own ceiling on this machine
+  mlxrun report results/quickstart/quickstart_20261122_010203
+                                              report.md and report.html of a run
   mlxrun validate-report results/*/*/report.jsonl
                                               check reports against schemas/
   mlxrun monitor -- python bench.py           sample memory, CPU, GPU while a command runs
@@ -107,6 +109,15 @@ pub enum Command {
     /// Serve a zero-latency OpenAI-compatible stub (streamed chat and completions) until Ctrl-C or SIGTERM.
     #[command(after_help = STUB_AFTER_HELP)]
     StubServer(crate::stub::StubConfig),
+    /// Write report.md and report.html into a run folder (tables, charts, timelines; --compare for deltas).
+    #[command(after_help = REPORT_AFTER_HELP)]
+    Report {
+        /// The run folder (`run_dir=` in a run's output).
+        run_dir: PathBuf,
+        /// Other run folders to compare with (deltas in report.md, overlays in report.html).
+        #[arg(long, num_args = 1.., value_name = "OTHER_RUN_DIR")]
+        compare: Vec<PathBuf>,
+    },
     /// Check report.jsonl and monitor.jsonl files against the published JSON Schemas (schemas/).
     #[command(after_help = VALIDATE_REPORT_AFTER_HELP)]
     ValidateReport {
@@ -121,6 +132,15 @@ pub enum Command {
     #[command(after_help = MONITOR_AFTER_HELP)]
     Monitor(crate::monitor::cmd::MonitorArgs),
 }
+
+const REPORT_AFTER_HELP: &str = "\
+Examples:
+  mlxrun report results/quickstart/quickstart_20261122_010203
+  mlxrun report results/full_sweep/full_sweep_20261122_010203 --compare results/full_sweep/full_sweep_20261121_090000
+
+Reads the folder's report.jsonl and monitor.jsonl and writes report.md and
+report.html (one self-contained file: charts work offline) into it. A run
+writes both when it ends; this command rewrites them, e.g. with --compare.";
 
 const VALIDATE_REPORT_AFTER_HELP: &str = "\
 Examples:
@@ -230,6 +250,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::StubServer(cfg)) => crate::stub::cmd::run(cfg).await,
         Some(Command::Calibrate(args)) => crate::calibrate::run(args).await,
+        Some(Command::Report { run_dir, compare }) => {
+            let w = crate::report::write(&run_dir, &compare).map_err(UsageError)?;
+            println!("report_md={}", w.markdown.display());
+            println!("report_html={}", w.html.display());
+            Ok(EXIT_OK)
+        }
         Some(Command::ValidateReport { files }) => Ok(crate::validate_report::run(&files)),
         Some(Command::Monitor(args)) => crate::monitor::cmd::run(args).await,
     }

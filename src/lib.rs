@@ -40,6 +40,7 @@ pub mod load;
 pub mod monitor;
 pub mod output;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod server;

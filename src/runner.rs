@@ -491,6 +491,15 @@ pub async fn run(
     let rows = std::mem::take(&mut state.rows);
     drop(state);
     monitor.stop();
+    // the reports, on every path that leaves a run folder (errors and
+    // interruptions included): what was measured is shown
+    match crate::report::write(&paths.run_dir, &[]) {
+        Ok(w) => {
+            println!("report_md={}", w.markdown.display());
+            println!("report_html={}", w.html.display());
+        }
+        Err(e) => eprintln!("warning: no report: {e}"),
+    }
     result?;
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();

@@ -1,0 +1,441 @@
+//! A finished (or interrupted) run, read back from its folder for reports:
+//! the points of `report.jsonl` as typed records (fields a report needs,
+//! each optional so older or partial lines still load), the monitor's
+//! samples and events from `monitor.jsonl`, and the key that groups points
+//! by server configuration.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One latency's summary (ms); `None` = no sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Latency {
+    fn from(v: &Value) -> Latency {
+        let f = |k: &str| v.get(k).and_then(Value::as_f64);
+        Latency {
+            mean: f("mean"),
+            p50: f("p50"),
+            p90: f("p90"),
+            p99: f("p99"),
+        }
+    }
+}
+
+/// One point of a run (a line of report.jsonl).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PointRecord {
+    /// 1-based point number.
+    pub point: usize,
+    /// `ok`, `errors`, `failed`, `interrupted`, `skipped`.
+    pub outcome: String,
+    pub outcome_detail: String,
+    pub start_ts: f64,
+    pub end_ts: f64,
+    pub model: String,
+    pub backend: String,
+    pub modality: String,
+    pub instances: u32,
+    pub ranks: u32,
+    pub router: String,
+    pub balance: String,
+    pub decode_concurrency: Option<u32>,
+    pub prompt_concurrency: Option<u32>,
+    /// Swept backend axes and raw flags, `name=value`, in name order.
+    pub extra_axes: Vec<(String, String)>,
+    /// Requests in flight (closed loop) or the cap (`none`).
+    pub concurrency: String,
+    /// Open-loop rate (`inf`), empty for closed loop.
+    pub request_rate: String,
+    pub max_tokens: u32,
+    pub input_tokens: Option<u32>,
+    pub requests: u64,
+    pub ok_requests: u64,
+    pub errors: u64,
+    pub throughput_tps: f64,
+    pub requests_per_s: f64,
+    pub ttft_ms: Latency,
+    pub tpot_ms: Latency,
+    pub itl_ms: Latency,
+    pub e2e_ms: Latency,
+    pub slo_attainment: Option<f64>,
+    pub goodput_rps: Option<f64>,
+    pub quality_flags: Vec<String>,
+    pub swap_growth_mb: Option<f64>,
+    pub ram_available_min_gb: Option<f64>,
+    pub memory_pressure_peak: Option<u8>,
+    pub server_rss_peak_mb: Option<f64>,
+    pub cpu_user_avg: Option<f64>,
+    pub cpu_sys_avg: Option<f64>,
+    pub gpu_util_avg: Option<f64>,
+    pub gpu_util_max: Option<f64>,
+    /// Requests served per instance, in instance order.
+    pub instance_requests: Vec<u64>,
+    pub client_check: String,
+    /// The whole line, for anything else.
+    pub raw: Value,
+}
+
+impl PointRecord {
+    /// Read one report.jsonl record (any version: missing fields stay empty).
+    pub fn from_value(v: Value) -> PointRecord {
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let f = |p: &str| v.pointer(p).and_then(Value::as_f64);
+        let u = |p: &str| v.pointer(p).and_then(Value::as_u64);
+        let mut extra_axes: Vec<(String, String)> = Vec::new();
+        for key in ["/point/axes", "/point/server_flags"] {
+            if let Some(map) = v.pointer(key).and_then(Value::as_object) {
+                for (k, val) in map {
+                    let val = val.as_str().map_or_else(|| val.to_string(), String::from);
+                    extra_axes.push((k.trim_start_matches('-').replace('-', "_"), val));
+                }
+            }
+        }
+        extra_axes.sort();
+        PointRecord {
+            point: u("/point/point").unwrap_or(0) as usize,
+            outcome: s("/outcome"),
+            outcome_detail: s("/outcome_detail"),
+            start_ts: f("/test_start_ts").unwrap_or(0.0),
+            end_ts: f("/test_end_ts").unwrap_or(0.0),
+            model: s("/point/model"),
+            backend: v
+                .pointer("/backend/name")
+                .or_else(|| v.pointer("/point/backend"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            modality: v
+                .pointer("/metadata/inference_modality")
+                .and_then(Value::as_str)
+                .unwrap_or("text")
+                .to_string(),
+            instances: u("/point/instances").unwrap_or(1) as u32,
+            ranks: u("/point/ranks").unwrap_or(1) as u32,
+            router: s("/point/router"),
+            balance: s("/point/balance"),
+            decode_concurrency: u("/point/decode_concurrency").map(|x| x as u32),
+            prompt_concurrency: u("/point/prompt_concurrency").map(|x| x as u32),
+            extra_axes,
+            concurrency: s("/point/concurrency"),
+            request_rate: s("/point/request_rate"),
+            max_tokens: u("/point/max_tokens").unwrap_or(0) as u32,
+            input_tokens: u("/point/input_tokens").map(|x| x as u32),
+            requests: u("/metrics/requests").unwrap_or(0),
+            ok_requests: u("/metrics/ok_requests").unwrap_or(0),
+            errors: u("/metrics/errors").unwrap_or(0),
+            throughput_tps: f("/metrics/throughput_tps").unwrap_or(0.0),
+            requests_per_s: f("/metrics/requests_per_s").unwrap_or(0.0),
+            ttft_ms: Latency::from(&v["metrics"]["ttft_ms"]),
+            tpot_ms: Latency::from(&v["metrics"]["tpot_ms"]),
+            itl_ms: Latency::from(&v["metrics"]["itl_ms"]),
+            e2e_ms: Latency::from(&v["metrics"]["e2e_ms"]),
+            slo_attainment: f("/metrics/slo/attainment"),
+            goodput_rps: f("/metrics/slo/goodput_rps"),
+            quality_flags: v
+                .pointer("/system_health/quality_flags")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            swap_growth_mb: f("/system_health/swap_growth_mb"),
+            ram_available_min_gb: f("/system_health/ram_available_min_gb"),
+            memory_pressure_peak: u("/system_health/memory_pressure_peak").map(|x| x as u8),
+            server_rss_peak_mb: f("/resources/server_rss_peak_mb"),
+            cpu_user_avg: f("/resources/cpu_user_avg"),
+            cpu_sys_avg: f("/resources/cpu_sys_avg"),
+            gpu_util_avg: f("/resources/gpu_util_avg"),
+            gpu_util_max: f("/resources/gpu_util_max"),
+            instance_requests: v
+                .pointer("/per_instance/instances")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|i| i["requests"].as_u64().unwrap_or(0))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            client_check: s("/client_check"),
+            raw: v,
+        }
+    }
+
+    /// Whether the point was measured (its numbers mean something).
+    pub fn measured(&self) -> bool {
+        matches!(self.outcome.as_str(), "ok" | "errors") && self.ok_requests > 0
+    }
+
+    /// The server configuration the point ran on, as a label:
+    /// `tiny-llama mlx_lm ×2 nginx decode=8 prompt=2` (parts that vary by
+    /// point, like concurrency, are left out).
+    pub fn config_label(&self) -> String {
+        let mut s = format!("{} {} ×{}", self.model, self.backend, self.instances);
+        if self.ranks > 1 {
+            s.push_str(&format!(" ranks={}", self.ranks));
+        }
+        if self.instances > 1 && !self.router.is_empty() && self.router != "none" {
+            s.push_str(&format!(" {}", self.router));
+            if self.balance != "round_robin" && !self.balance.is_empty() {
+                s.push_str(&format!("/{}", self.balance));
+            }
+        }
+        if let Some(d) = self.decode_concurrency {
+            s.push_str(&format!(" decode={d}"));
+        }
+        if let Some(p) = self.prompt_concurrency {
+            s.push_str(&format!(" prompt={p}"));
+        }
+        for (k, v) in &self.extra_axes {
+            s.push_str(&format!(" {k}={v}"));
+        }
+        s
+    }
+
+    /// The load of the point: `c=8`, `rate=4 c=16`, `rate=inf`; with
+    /// max/input tokens when they are swept (`mt=64`, `in=128`).
+    pub fn load_label(&self) -> String {
+        let mut s = if self.request_rate.is_empty() {
+            format!("c={}", self.concurrency)
+        } else if self.concurrency == "none" || self.concurrency.is_empty() {
+            format!("rate={}", self.request_rate)
+        } else {
+            format!("rate={} c={}", self.request_rate, self.concurrency)
+        };
+        s.push_str(&format!(" mt={}", self.max_tokens));
+        if let Some(n) = self.input_tokens {
+            s.push_str(&format!(" in={n}"));
+        }
+        s
+    }
+
+    /// What identifies "the same point" across two runs: configuration and load.
+    pub fn match_key(&self) -> String {
+        format!("{} | {}", self.config_label(), self.load_label())
+    }
+}
+
+/// One monitor sample (the fields reports plot).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MonitorSample {
+    pub ts: f64,
+    pub elapsed_s: f64,
+    pub ram_total_gb: Option<f64>,
+    pub ram_available_gb: Option<f64>,
+    pub swap_used_mb: Option<f64>,
+    pub memory_pressure: Option<u8>,
+    pub load_1: Option<f64>,
+    pub cpu_user: Option<f64>,
+    pub cpu_sys: Option<f64>,
+    pub cpu_idle: Option<f64>,
+    pub gpu_device_util: Option<f64>,
+    /// Mean utilisation over NVIDIA GPUs, when there are any.
+    #[serde(skip)]
+    pub gpu_util: Option<f64>,
+    /// RSS of every tracked process tree together (MB).
+    #[serde(skip)]
+    pub server_rss_mb: Option<f64>,
+}
+
+/// A run read back from its folder.
+#[derive(Debug, Clone, Default)]
+pub struct RunData {
+    pub dir: PathBuf,
+    /// The folder's name (`<scenario>_<timestamp>`).
+    pub run_id: String,
+    pub scenario: String,
+    pub points: Vec<PointRecord>,
+    /// The monitor's header (hardware, sources), if any.
+    pub monitor_header: Option<Value>,
+    pub samples: Vec<MonitorSample>,
+    /// `(ts, name, fields)` of every monitor event.
+    pub events: Vec<(f64, String, Value)>,
+    pub monitor_summary: Option<Value>,
+    /// Lines of either file that could not be read, as `file:line: why`.
+    pub skipped_lines: Vec<String>,
+}
+
+impl RunData {
+    /// Read `dir/report.jsonl` (required) and `dir/monitor.jsonl` (optional).
+    pub fn load(dir: &Path) -> Result<RunData, String> {
+        let report = dir.join("report.jsonl");
+        let text = std::fs::read_to_string(&report).map_err(|e| {
+            format!(
+                "cannot read {}: {e}\n  next: give the run folder that `mlxrun run` printed as run_dir=",
+                report.display()
+            )
+        })?;
+        let mut run = RunData {
+            dir: dir.to_path_buf(),
+            run_id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) => {
+                    if run.scenario.is_empty() {
+                        run.scenario = v["scenario"].as_str().unwrap_or_default().to_string();
+                    }
+                    run.points.push(PointRecord::from_value(v));
+                }
+                Err(e) => run
+                    .skipped_lines
+                    .push(format!("report.jsonl:{}: {e}", i + 1)),
+            }
+        }
+        run.points.sort_by_key(|p| p.point);
+        if let Ok(text) = std::fs::read_to_string(dir.join("monitor.jsonl")) {
+            run.read_monitor(&text);
+        }
+        Ok(run)
+    }
+
+    fn read_monitor(&mut self, text: &str) {
+        for (i, line) in text.lines().enumerate() {
+            let v: Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    if !line.trim().is_empty() {
+                        self.skipped_lines
+                            .push(format!("monitor.jsonl:{}: {e}", i + 1));
+                    }
+                    continue;
+                }
+            };
+            match v["kind"].as_str() {
+                Some("header") => self.monitor_header = Some(v),
+                Some("summary") => self.monitor_summary = Some(v),
+                Some("event") => self.events.push((
+                    v["ts"].as_f64().unwrap_or(0.0),
+                    v["name"].as_str().unwrap_or_default().to_string(),
+                    v["fields"].clone(),
+                )),
+                Some("sample") => {
+                    let mut s: MonitorSample =
+                        serde_json::from_value(v.clone()).unwrap_or_default();
+                    if let Some(gpus) = v["gpus"].as_array()
+                        && !gpus.is_empty()
+                    {
+                        let utils: Vec<f64> =
+                            gpus.iter().filter_map(|g| g["util_pct"].as_f64()).collect();
+                        if !utils.is_empty() {
+                            s.gpu_util = Some(utils.iter().sum::<f64>() / utils.len() as f64);
+                        }
+                    }
+                    if let Some(inst) = v["instances"].as_object()
+                        && !inst.is_empty()
+                    {
+                        s.server_rss_mb =
+                            Some(inst.values().filter_map(|i| i["rss_mb"].as_f64()).sum());
+                    }
+                    self.samples.push(s);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Points whose numbers mean something (ok or errors, some success).
+    pub fn measured(&self) -> impl Iterator<Item = &PointRecord> {
+        self.points.iter().filter(|p| p.measured())
+    }
+
+    /// The hardware profile: from the first record's `system`, else the monitor header.
+    pub fn hardware(&self) -> Option<&Value> {
+        self.points
+            .iter()
+            .find_map(|p| p.raw.pointer("/system/hardware_profile"))
+            .or_else(|| self.monitor_header.as_ref().map(|h| &h["hardware"]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(point: u64, conc: &str, tps: f64) -> Value {
+        serde_json::json!({
+            "schema_version": "0.4.0", "scenario": "s", "outcome": "ok",
+            "test_start_ts": 100.0 + point as f64, "test_end_ts": 100.5 + point as f64,
+            "point": {"point": point, "model": "tiny", "backend": "mlx_lm", "instances": 2,
+                      "ranks": 1, "router": "nginx", "balance": "round_robin",
+                      "decode_concurrency": 8, "prompt_concurrency": null,
+                      "axes": {}, "server_flags": {"--prefill-step-size": "512"},
+                      "concurrency": conc, "request_rate": "", "max_tokens": 64},
+            "backend": {"name": "mlx_lm", "version": "x"},
+            "metrics": {"requests": 8, "ok_requests": 8, "errors": 0, "throughput_tps": tps,
+                        "ttft_ms": {"mean": 10.0, "p50": 9.0, "p99": 20.0}},
+            "system_health": {"quality_flags": ["clean"]},
+            "per_instance": {"instances": [{"requests": 5}, {"requests": 3}]}
+        })
+    }
+
+    #[test]
+    fn a_run_folder_loads_points_samples_and_events() {
+        let d = tempfile::tempdir().unwrap();
+        let lines = [record(2, "4", 20.0), record(1, "1", 10.0)]
+            .map(|v| v.to_string())
+            .join("\n");
+        std::fs::write(
+            d.path().join("report.jsonl"),
+            format!("{lines}\nnot json\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("monitor.jsonl"),
+            concat!(
+                r#"{"kind":"header","hardware":{"cpu_model":"X"}}"#, "\n",
+                r#"{"kind":"sample","ts":100.2,"elapsed_s":0.2,"ram_available_gb":20.5,"cpu_user":null,"gpus":[{"util_pct":30.0},{"util_pct":50.0}],"instances":{"instance-0":{"rss_mb":100.0},"nginx":{"rss_mb":5.0}}}"#, "\n",
+                r#"{"kind":"event","ts":100.0,"name":"point_start","fields":{"point":1}}"#, "\n",
+                r#"{"kind":"summary","samples":1}"#, "\n"
+            ),
+        )
+        .unwrap();
+        let run = RunData::load(d.path()).unwrap();
+        assert_eq!(run.scenario, "s");
+        assert_eq!(
+            run.points.iter().map(|p| p.point).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(run.skipped_lines.len(), 1);
+        let p = &run.points[1];
+        assert_eq!(
+            p.config_label(),
+            "tiny mlx_lm ×2 nginx decode=8 prefill_step_size=512"
+        );
+        assert_eq!(p.load_label(), "c=4 mt=64");
+        assert_eq!(p.ttft_ms.p99, Some(20.0));
+        assert_eq!(p.instance_requests, [5, 3]);
+        assert!(p.measured());
+        assert_eq!(run.samples.len(), 1);
+        assert_eq!(run.samples[0].gpu_util, Some(40.0));
+        assert_eq!(run.samples[0].server_rss_mb, Some(105.0));
+        assert_eq!(run.samples[0].cpu_user, None);
+        assert_eq!(run.events[0].1, "point_start");
+        assert_eq!(run.hardware().unwrap()["cpu_model"], "X");
+        let err = RunData::load(&d.path().join("nope")).unwrap_err();
+        assert!(err.contains("run_dir="), "{err}");
+    }
+}

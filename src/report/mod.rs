@@ -1,0 +1,44 @@
+//! `mlxrun report RUN_DIR [--compare OTHER_RUN_DIR…]`: `report.md` and
+//! `report.html` in the run folder, from its `report.jsonl` and
+//! `monitor.jsonl` (and those of the runs it is compared with); `mlxrun run`
+//! writes them when it ends, interrupted or not.
+
+pub mod data;
+pub mod html;
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use data::RunData;
+
+/// Where the two reports were written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+}
+
+/// Write `report.md` and `report.html` into `run_dir`, comparing with
+/// `compare` (other run folders) when given.
+pub fn write(run_dir: &Path, compare: &[PathBuf]) -> Result<Written, String> {
+    let run = RunData::load(run_dir)?;
+    let others = compare
+        .iter()
+        .map(|d| RunData::load(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = Written {
+        markdown: run_dir.join("report.md"),
+        html: run_dir.join("report.html"),
+    };
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|e| {
+            format!(
+                "cannot write {}: {e}\n  next: check the folder's permissions",
+                path.display()
+            )
+        })
+    };
+    write(&out.markdown, markdown::render(&run, &others))?;
+    write(&out.html, html::render(&run, &others))?;
+    Ok(out)
+}
