@@ -653,6 +653,8 @@ impl Sweep<'_> {
     /// why its points are skipped, if they are.
     async fn gate(&mut self, cfg: &ServerConfig) -> Option<String> {
         let m = &self.ctx.scenario.memory;
+        // a wait belongs to the configuration that follows it only
+        self.release = None;
         let launches = self
             .ctx
             .registry
@@ -983,12 +985,11 @@ impl Sweep<'_> {
     /// The machine during a point: the monitor's window, zombies, leftovers,
     /// and the memory release wait before the point's configuration.
     fn health(&mut self, w: &WindowStats) -> SystemHealth {
-        let mut parents: Vec<i32> = self
+        let parents: Vec<i32> = self
             .set
             .as_ref()
             .map(|s| s.pids().into_iter().map(|(_, p)| p).collect())
             .unwrap_or_default();
-        parents.sort_unstable();
         SystemHealth {
             samples: w.samples,
             swap_used_start_mb: w.swap_used_start_mb,
