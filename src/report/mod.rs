@@ -3,9 +3,11 @@
 //! `monitor.jsonl` (and those of the runs it is compared with); `mlxrun run`
 //! writes them when it ends, interrupted or not.
 
+pub mod cells;
 pub mod data;
 pub mod html;
 pub mod markdown;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 
