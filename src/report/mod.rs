@@ -7,6 +7,7 @@ pub mod cells;
 pub mod data;
 pub mod html;
 pub mod markdown;
+pub mod summary;
 pub mod table;
 
 use std::path::{Path, PathBuf};
