@@ -4,6 +4,7 @@
 //! writes them when it ends, interrupted or not.
 
 pub mod cells;
+pub mod compare;
 pub mod data;
 pub mod html;
 pub mod markdown;
