@@ -8,6 +8,7 @@ pub mod compare;
 pub mod data;
 pub mod html;
 pub mod markdown;
+pub mod md_tables;
 pub mod summary;
 pub mod table;
 
