@@ -10,4 +10,5 @@ mod monitor;
 mod observability;
 mod real_runs;
 mod refusals;
+mod reports_md;
 mod stub;

@@ -53,6 +53,24 @@ pub const QUALITY_FLAGS: &[&str] = &[
     "errors",
 ];
 
+/// What each flag of [`QUALITY_FLAGS`] means, in a few words (report legends).
+pub fn flag_meaning(flag: &str) -> Option<&'static str> {
+    Some(match flag {
+        "clean" => "no other flag applied: the machine was fit to measure on",
+        "unmonitored" => "no monitor sample fell inside the point",
+        "degraded_swap" => "swap grew by more than `memory.swap_growth_mb`",
+        "degraded_memory" => "available memory fell below `memory.low_available_gb`",
+        "degraded_pressure" => "memory pressure reached warn or critical",
+        "degraded_zombies" => "zombies or leftover server processes were present",
+        "degraded_release" => {
+            "memory had not come back after the previous configuration when this one started"
+        }
+        "degraded_client" => "the client was near its calibrated ceiling or lagging",
+        "errors" => "some requests failed",
+        _ => return None,
+    })
+}
+
 /// The point's flags: `["clean"]`, or the reasons it is not.
 ///
 /// - `unmonitored`: no monitor sample fell inside the point;
@@ -162,6 +180,10 @@ mod tests {
         for flag in &f {
             assert!(QUALITY_FLAGS.contains(&flag.as_str()));
         }
+        for flag in QUALITY_FLAGS {
+            assert!(flag_meaning(flag).is_some(), "{flag} has no meaning");
+        }
+        assert_eq!(flag_meaning("made_up"), None);
         let unmonitored = SystemHealth::default();
         assert_eq!(quality_flags(&unmonitored, &m, "ok", 0), ["unmonitored"]);
         let mut z = healthy();

@@ -1,9 +1,403 @@
-//! `report.md`: the run as Markdown that reads well on GitHub.
+//! `report.md`: the run as Markdown that reads well on GitHub. This module
+//! puts the document together (header, summary, files); the tables of
+//! points, quality, resources and comparisons come from
+//! [`super::md_tables`].
 
+use serde_json::Value;
+
+use super::cells::{self, MISSING, num};
+use super::compare::{Comparison, THROUGHPUT_REGRESSION_PCT, compare, throughput_verdict};
 use super::data::RunData;
+use super::md_tables;
+use super::summary::{self, Counts};
 
 /// The Markdown report of `run`, with deltas against `compare`.
-pub fn render(run: &RunData, compare: &[RunData]) -> String {
-    let _ = compare;
-    format!("# {}\n\n{} points\n", run.run_id, run.points.len())
+pub fn render(run: &RunData, compare_with: &[RunData]) -> String {
+    let comparisons: Vec<Comparison> = compare_with.iter().map(|o| compare(run, o)).collect();
+    let mut md = header(
+        run,
+        &chrono::Utc::now()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+    );
+    md.push_str(&summary_section(run, &comparisons));
+    md.push_str(&md_tables::quality(run));
+    md.push_str(&md_tables::points(run));
+    md.push_str(&md_tables::best(run));
+    md.push_str(&md_tables::resources(run));
+    for c in &comparisons {
+        md.push_str(&md_tables::comparison(c));
+    }
+    md.push_str(&files(run));
+    md
+}
+
+/// Title and the run's identity: run, dates, generator, hardware, backends, schema.
+fn header(run: &RunData, generated: &str) -> String {
+    let title = if run.scenario.is_empty() {
+        &run.run_id
+    } else {
+        &run.scenario
+    };
+    let first_start = run
+        .points
+        .iter()
+        .map(|p| p.start_ts)
+        .filter(|t| *t > 0.0)
+        .min_by(f64::total_cmp);
+    let schema = run
+        .points
+        .iter()
+        .find_map(|p| p.raw["schema_version"].as_str())
+        .map_or_else(|| MISSING.to_string(), |v| format!("v{v}"));
+    let mut md = format!("# Benchmark report: {title}\n\n");
+    md.push_str(&format!("- **Run:** `{}`\n", run.run_id));
+    md.push_str(&format!(
+        "- **Date:** {}\n",
+        first_start.map_or_else(|| MISSING.to_string(), cells::utc)
+    ));
+    md.push_str(&format!("- **Generated:** {generated}\n"));
+    md.push_str(&format!(
+        "- **Generator:** mlxrun {}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    md.push_str(&format!(
+        "- **Hardware:** {}\n",
+        run.hardware().map_or_else(|| MISSING.to_string(), hardware)
+    ));
+    md.push_str(&format!("- **Backends:** {}\n", backends(run)));
+    md.push_str(&format!("- **Schema:** {schema}\n\n"));
+    md
+}
+
+/// `Intel Xeon, 2 physical / 2 logical cores, 23.5 GB RAM, Debian 12 (kernel 6.1), GPUs: none`.
+fn hardware(h: &Value) -> String {
+    let s = |k: &str| h[k].as_str().filter(|s| !s.is_empty());
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(m) = s("machine_model") {
+        parts.push(m.to_string());
+    }
+    parts.push(s("cpu_model").unwrap_or("CPU unknown").to_string());
+    let core = |k: &str| {
+        h[k].as_u64()
+            .map_or_else(|| "?".to_string(), |n| n.to_string())
+    };
+    parts.push(format!(
+        "{} physical / {} logical cores",
+        core("physical_cores"),
+        core("logical_cores")
+    ));
+    if let Some(gb) = h["ram_total_gb"].as_f64() {
+        parts.push(format!("{gb:.1} GB RAM"));
+    }
+    let mut os = [s("os_name"), s("os_version")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if let Some(k) = s("kernel") {
+        os.push_str(&format!(" (kernel {k})"));
+    }
+    if !os.trim().is_empty() {
+        parts.push(os.trim().to_string());
+    }
+    parts.push(match h["gpus"].as_array() {
+        None => "GPUs: not readable".to_string(),
+        Some(g) if g.is_empty() => "GPUs: none".to_string(),
+        Some(g) => format!(
+            "GPUs: {}",
+            g.iter()
+                .map(|x| {
+                    let name = x["name"].as_str().unwrap_or("GPU");
+                    match x["memory_total_mb"].as_f64() {
+                        Some(mb) => format!("{name} ({:.0} GB)", mb / 1024.0),
+                        None => name.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    });
+    parts.join(", ")
+}
+
+/// Each distinct backend with its version line: `mlx_lm (mlx-lm 0.32.2 mlx 0.32.4)`.
+fn backends(run: &RunData) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for p in &run.points {
+        if p.backend.is_empty() {
+            continue;
+        }
+        let version = p.raw["backend"]["version"].as_str().unwrap_or_default();
+        let s = if version.is_empty() {
+            p.backend.clone()
+        } else {
+            format!("{} ({version})", p.backend)
+        };
+        if !seen.contains(&s) {
+            seen.push(s);
+        }
+    }
+    if seen.is_empty() {
+        MISSING.to_string()
+    } else {
+        seen.join("; ")
+    }
+}
+
+/// `## Summary`: counts, durations, models, quality, the best point, and
+/// a block per run compared with.
+fn summary_section(run: &RunData, comparisons: &[Comparison]) -> String {
+    let c = Counts::of(&run.points);
+    let mut md = String::from("## Summary\n\n");
+    if c.total == 0 {
+        md.push_str("No point was recorded (the run ended before its first point).\n\n");
+        return md;
+    }
+    md.push_str(&format!(
+        "- **Points:** {} total: {} measured ({} ok, {} with errors), {} failed, {} interrupted, {} skipped\n",
+        c.total, c.measured, c.ok, c.errors, c.failed, c.interrupted, c.skipped
+    ));
+    let (sum, wall) = summary::durations(&run.points);
+    md.push_str(&format!(
+        "- **Duration:** {} in points",
+        cells::duration(sum)
+    ));
+    if let Some((start, end)) = wall {
+        md.push_str(&format!(
+            ", {} wall clock (first point's start to last point's end)",
+            cells::duration(end - start)
+        ));
+    }
+    md.push('\n');
+    let models = summary::models(&run.points);
+    md.push_str(&format!(
+        "- **Models:** {} tested: {}\n",
+        models.len(),
+        models
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let (clean, measured) = summary::clean_share(&run.points);
+    match summary::clean_percent(&run.points) {
+        Some(pct) => md.push_str(&format!(
+            "- **Quality:** {} {pct:.1}% clean ({clean}/{measured} measured points)\n",
+            if clean == measured { "✅" } else { "⚠️" }
+        )),
+        None => md.push_str("- **Quality:** – (no measured point)\n"),
+    }
+    if let Some(best) = summary::top_throughput(&run.points, 1).first() {
+        md.push_str(&format!(
+            "- **Best throughput:** {} tok/s at p{}: `{}`, {}\n",
+            num(Some(best.throughput_tps)),
+            best.point,
+            best.config_label(),
+            best.load_label()
+        ));
+    }
+    md.push('\n');
+    for cmp in comparisons {
+        md.push_str(&comparison_summary(cmp));
+    }
+    md
+}
+
+/// `### Comparison`: matched points, median throughput change, verdict counts.
+fn comparison_summary(c: &Comparison) -> String {
+    let mut md = format!("### Comparison\n\n- **vs:** `{}`\n", c.other_run_id);
+    md.push_str(&format!(
+        "- **Matched points:** {} measured in both",
+        c.pairs.len()
+    ));
+    let unmatched = c.only_new.len() + c.only_old.len() + c.unmeasured.len();
+    if unmatched > 0 {
+        md.push_str(&format!(" ({unmatched} not comparable, listed below)"));
+    }
+    md.push('\n');
+    if let Some(m) = c.median_throughput_change() {
+        md.push_str(&format!(
+            "- **Median throughput change:** {} {}\n",
+            cells::pct_change(m),
+            throughput_verdict(m).icon()
+        ));
+        let (reg, imp, noise) = c.verdict_counts();
+        md.push_str(&format!(
+            "- **Verdicts:** ⚠️ {reg} regressed, ✅ {imp} improved, ➡️ {noise} within noise (throughput below {THROUGHPUT_REGRESSION_PCT}% or TTFT/ITL p50 above +{}% is a regression)\n",
+            super::compare::LATENCY_REGRESSION_PCT
+        ));
+    }
+    md.push('\n');
+    md
+}
+
+/// `## Files`: what the report was made from, and where the rest is.
+fn files(run: &RunData) -> String {
+    let mut md = String::from("## Files\n\n");
+    md.push_str(&format!(
+        "- [`report.jsonl`](report.jsonl): {} point record(s), one JSON object per point\n",
+        run.points.len()
+    ));
+    if run.monitor_header.is_some() || !run.samples.is_empty() {
+        let interval = run
+            .monitor_header
+            .as_ref()
+            .and_then(|h| h["interval_ms"].as_f64())
+            .map_or_else(String::new, |ms| format!(" every {ms:.0} ms"));
+        md.push_str(&format!(
+            "- [`monitor.jsonl`](monitor.jsonl): {} sample(s){interval}, {} event(s)\n",
+            run.samples.len(),
+            run.events.len()
+        ));
+    } else {
+        md.push_str("- `monitor.jsonl`: absent (the run was not monitored)\n");
+    }
+    let csv_name = format!("{}.csv", run.run_id);
+    if run
+        .dir
+        .parent()
+        .is_some_and(|p| p.join(&csv_name).is_file())
+    {
+        md.push_str(&format!(
+            "- [`../{csv_name}`](../{csv_name}): the CSV, one row per point\n"
+        ));
+    }
+    md.push_str("- [`report.html`](report.html): the same run with charts and timelines\n");
+    md.push_str(
+        "- Schema: `schemas/report.schema.json` in mlxrun (check with `mlxrun validate-report`)\n",
+    );
+    if !run.skipped_lines.is_empty() {
+        md.push_str(&format!(
+            "\n⚠️ {} unreadable line(s) left out: {}\n",
+            run.skipped_lines.len(),
+            run.skipped_lines.join("; ")
+        ));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::data::PointRecord;
+    use crate::report::summary::tests::point;
+
+    fn run(id: &str, points: Vec<PointRecord>) -> RunData {
+        RunData {
+            run_id: id.into(),
+            scenario: "s".into(),
+            points,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_header_names_run_hardware_backends_and_schema() {
+        let mut p = point(1, "ok", 10.0, &["clean"]);
+        p.start_ts = 1_795_314_572.678;
+        p.raw = serde_json::json!({
+            "schema_version": "0.4.0",
+            "backend": {"name": "mlx_lm", "version": "mlx-lm 0.32.2"},
+            "system": {"hardware_profile": {
+                "cpu_model": "Xeon", "physical_cores": 2, "logical_cores": 4,
+                "ram_total_gb": 23.541, "os_name": "Debian", "os_version": "12",
+                "kernel": "6.1", "gpus": []}}
+        });
+        let md = header(&run("s_1", vec![p]), "NOW");
+        assert!(md.starts_with("# Benchmark report: s\n"), "{md}");
+        assert!(md.contains("- **Run:** `s_1`\n"), "{md}");
+        assert!(md.contains("- **Date:** 2026-11-22 02:29:32 UTC\n"), "{md}");
+        assert!(md.contains("- **Generated:** NOW\n"), "{md}");
+        assert!(md.contains(&format!(
+            "- **Generator:** mlxrun {}\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(
+            md.contains("- **Hardware:** Xeon, 2 physical / 4 logical cores, 23.5 GB RAM, Debian 12 (kernel 6.1), GPUs: none\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **Backends:** mlx_lm (mlx-lm 0.32.2)\n"),
+            "{md}"
+        );
+        assert!(md.contains("- **Schema:** v0.4.0\n"), "{md}");
+    }
+
+    #[test]
+    fn the_summary_counts_quality_over_measured_points_and_names_the_best() {
+        let pts = vec![
+            point(1, "ok", 10.0, &["clean"]),
+            point(2, "ok", 30.0, &["degraded_swap"]),
+            point(3, "failed", 0.0, &["unmonitored"]),
+        ];
+        let md = summary_section(&run("r", pts), &[]);
+        assert!(
+            md.contains(
+                "3 total: 2 measured (2 ok, 0 with errors), 1 failed, 0 interrupted, 0 skipped"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("⚠️ 50.0% clean (1/2 measured points)"), "{md}");
+        assert!(
+            md.contains("**Best throughput:** 30.0 tok/s at p2: `tiny mlx_lm ×1`, c=2 mt=16"),
+            "{md}"
+        );
+        // 3 points of 2 s each
+        assert!(md.contains("6.0 s in points"), "{md}");
+        assert!(md.contains("- **Models:** 1 tested: `tiny`"), "{md}");
+        let empty = summary_section(&run("r", vec![]), &[]);
+        assert!(empty.contains("No point was recorded"), "{empty}");
+    }
+
+    #[test]
+    fn the_comparison_summary_counts_verdicts() {
+        let old = run(
+            "old_run",
+            vec![
+                point(1, "ok", 100.0, &["clean"]),
+                point(2, "ok", 100.0, &["clean"]),
+            ],
+        );
+        let new = run(
+            "new_run",
+            vec![
+                point(1, "ok", 94.0, &["clean"]),
+                point(2, "ok", 104.0, &["clean"]),
+            ],
+        );
+        let md = comparison_summary(&compare(&new, &old));
+        assert!(md.contains("- **vs:** `old_run`"), "{md}");
+        assert!(
+            md.contains("- **Matched points:** 2 measured in both\n"),
+            "{md}"
+        );
+        // −6 % and +4 %: median −1 %
+        assert!(
+            md.contains("**Median throughput change:** -1.0% ➡️"),
+            "{md}"
+        );
+        assert!(
+            md.contains("⚠️ 1 regressed, ✅ 0 improved, ➡️ 1 within noise"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn files_list_the_csv_only_when_it_exists() {
+        let d = tempfile::tempdir().unwrap();
+        let mut r = run("s_1", vec![point(1, "ok", 1.0, &["clean"])]);
+        r.dir = d.path().join("s_1");
+        let md = files(&r);
+        assert!(md.contains("1 point record(s)"), "{md}");
+        assert!(md.contains("`monitor.jsonl`: absent"), "{md}");
+        assert!(!md.contains(".csv"), "{md}");
+        std::fs::write(d.path().join("s_1.csv"), "x\n").unwrap();
+        r.monitor_header = Some(serde_json::json!({"interval_ms": 200.0}));
+        r.samples = vec![Default::default(); 3];
+        let md = files(&r);
+        assert!(md.contains("[`../s_1.csv`](../s_1.csv)"), "{md}");
+        assert!(md.contains("3 sample(s) every 200 ms"), "{md}");
+        assert!(md.contains("schemas/report.schema.json"), "{md}");
+    }
 }

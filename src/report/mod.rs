@@ -3,9 +3,14 @@
 //! `monitor.jsonl` (and those of the runs it is compared with); `mlxrun run`
 //! writes them when it ends, interrupted or not.
 
+pub mod cells;
+pub mod compare;
 pub mod data;
 pub mod html;
 pub mod markdown;
+pub mod md_tables;
+pub mod summary;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 
