@@ -3,6 +3,7 @@
 //! would; `mlxrun stub-server`; and `mlxrun monitor`.
 
 mod backends;
+mod bad_input;
 mod client_checks;
 mod common;
 mod load_modes;

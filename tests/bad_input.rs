@@ -1,0 +1,232 @@
+//! Bad input is refused before anything starts: a table of scenarios, each
+//! wrong in one way, must make `mlxrun validate` (and `mlxrun run`) exit 2
+//! with the file, the line and the field of the fault, and a next step.
+
+use crate::common::*;
+
+/// `(case, scenario text, marker of the faulty line, field, words in the message)`.
+/// `{model}` is the tiny model's folder.
+const CASES: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "syntax_error",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix\nconcurrency = 1\n",
+        "[matrix",
+        "",
+        "unclosed table",
+    ),
+    (
+        "unknown_key",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nconcurency = [1]\n",
+        "concurency",
+        "matrix.concurency",
+        "did you mean `concurrency`?",
+    ),
+    (
+        "wrong_type",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nmax_tokens = \"many\"\n",
+        "max_tokens",
+        "matrix.max_tokens",
+        "many",
+    ),
+    (
+        "empty_axis",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nconcurrency = []\n",
+        "concurrency",
+        "matrix.concurrency",
+        "no values",
+    ),
+    (
+        "zero_concurrency",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nconcurrency = [1, 0]\n",
+        "concurrency",
+        "matrix.concurrency",
+        "0 is not allowed",
+    ),
+    (
+        "negative_concurrency",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nconcurrency = [-4]\n",
+        "concurrency",
+        "matrix.concurrency",
+        "-4",
+    ),
+    (
+        "zero_instances",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\ninstances = [0]\n",
+        "instances",
+        "matrix.instances",
+        "0 is not allowed",
+    ),
+    (
+        "zero_max_tokens",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nmax_tokens = 0\n",
+        "max_tokens",
+        "matrix.max_tokens",
+        "0 is not allowed",
+    ),
+    (
+        "port_out_of_range",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[backend]\nbase_port = 70000\n",
+        "base_port",
+        "backend.base_port",
+        "70000",
+    ),
+    (
+        "instances_overlap_nginx_port",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[backend]\nbase_port = 9400\n[router]\nport = 9401\n[matrix]\ninstances = [1, 2]\n",
+        "port = 9401",
+        "router.port",
+        "overlaps the instance ports",
+    ),
+    (
+        "missing_model_path",
+        "name = \"x\"\n[model]\npath = \"/nonexistent/models/llama\"\n",
+        "path =",
+        "model.path",
+        "/nonexistent/models/llama",
+    ),
+    (
+        "unknown_backend",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[backend]\nkind = \"mlx_llm\"\n",
+        "kind",
+        "backend.kind",
+        "did you mean `mlx_lm`?",
+    ),
+    (
+        "broken_launch_template",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[backends.mine]\nlaunch = [\"srv\", \"{{ port \"]\n",
+        "[backends.mine]",
+        "backends.mine.launch[1]",
+        "does not compile",
+    ),
+    (
+        "unreadable_prompt_file",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nprompts_file = \"/nonexistent/prompts.jsonl\"\n",
+        "prompts_file",
+        "workload.prompts_file",
+        "/nonexistent/prompts.jsonl",
+    ),
+    (
+        "negative_request_rate",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nrequests = 4\n[matrix]\nrequest_rate = [-2.0]\n",
+        "request_rate",
+        "matrix.request_rate",
+        "is not a rate",
+    ),
+    (
+        "unknown_arrival",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[load]\narrival = \"bursty\"\n",
+        "arrival",
+        "load.arrival",
+        "bursty",
+    ),
+    (
+        "zero_burstiness",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[load]\nburstiness = 0.0\n",
+        "burstiness",
+        "load.burstiness",
+        "is not a gamma shape",
+    ),
+    (
+        "percentile_out_of_range",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[metrics]\npercentiles = [50, 101]\n",
+        "percentiles",
+        "metrics.percentiles",
+        "101 is not a percentile",
+    ),
+    (
+        "memory_limit_zero",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[memory]\nlimit_percent = 0\n",
+        "limit_percent",
+        "memory.limit_percent",
+        "is not a share of RAM",
+    ),
+    (
+        "unknown_over_limit_policy",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[memory]\nover_limit = \"ignore\"\n",
+        "over_limit",
+        "memory.over_limit",
+        "ignore",
+    ),
+    (
+        "unknown_router",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[router]\nkind = \"haproxy\"\n",
+        "kind",
+        "router.kind",
+        "haproxy",
+    ),
+    (
+        "unknown_backend_axis",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix.axes]\nparalel = [1, 2]\n",
+        "paralel",
+        "matrix.axes.paralel",
+        "paralel",
+    ),
+    (
+        "missing_include",
+        "name = \"x\"\ninclude = [\"nowhere/backends.toml\"]\n[model]\npath = \"{model}\"\n",
+        "include",
+        "include",
+        "nowhere/backends.toml",
+    ),
+    (
+        "negative_timeout",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nrequest_timeout_s = -1.0\n",
+        "request_timeout_s",
+        "workload.request_timeout_s",
+        "-1",
+    ),
+];
+
+#[test]
+fn every_bad_input_is_refused_with_file_line_field_and_a_next_step() {
+    let t = tempfile::tempdir().unwrap();
+    let model = tiny_model();
+    let mut failures = Vec::new();
+    for (case, text, marker, field, words) in CASES {
+        let path = t.path().join(format!("{case}.toml"));
+        let text = text.replace("{model}", &model);
+        std::fs::write(&path, &text).unwrap();
+        let line = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+        let out = mlxrun().arg("validate").arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        // `FILE:LINE:` (and a column where the parser knows it), then the field
+        let at = format!("{case}.toml:{line}:");
+        if out.status.code() != Some(2) {
+            failures.push(format!("{case}: exit {:?}: {err}", out.status.code()));
+        } else if !err.contains(&at) {
+            failures.push(format!("{case}: expected `{at}` in: {err}"));
+        } else if !field.is_empty() && !err.contains(&format!(" {field}")) {
+            failures.push(format!("{case}: expected the field `{field}` in: {err}"));
+        } else if !err.contains(words) {
+            failures.push(format!("{case}: expected `{words}` in: {err}"));
+        } else if !err.contains("next:") && !err.contains("did you mean") {
+            failures.push(format!("{case}: no next step in: {err}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+    assert!(CASES.len() >= 20);
+}
+
+#[test]
+fn a_run_of_bad_input_starts_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"bad\"\n[model]\npath = \"{}\"\n[output]\ndir = \"{}\"\n[matrix]\nconcurrency = [0]\n",
+            tiny_model(),
+            t.path().join("results").display()
+        ),
+    )
+    .unwrap();
+    let out = mlxrun().arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!t.path().join("results").exists());
+}
