@@ -205,12 +205,14 @@
         var on = {};
         L.front[key + "_" + q].forEach(function (i) { on[i] = true; });
         data.push(rows.map(function (r, i) { return on[i] ? r[key + "_" + q] : null; }));
+        var stroke = q === "p50" ? "#111111" : "#555555";
         var s = {
           label: "Pareto front " + q,
-          stroke: q === "p50" ? "#111111" : "#555555",
+          stroke: stroke,
           width: 1.5,
           spanGaps: true,
-          points: {show: false},
+          // a ring round each point on the front: a front of one point shows too
+          points: {show: true, size: 13, width: 1.5, stroke: stroke, fill: "rgba(0,0,0,0)"},
           value: function (u, v) { return v == null ? "--" : fmt(v) + " ms"; },
         };
         if (q === "p99") s.dash = [6, 4];
