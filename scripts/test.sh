@@ -2,10 +2,12 @@
 # README command 2: the whole test suite. Installs nginx and builds the
 # Python environment and tiny model where missing, then runs every test
 # (unit tests, and integration tests against real mlx_lm.server, nginx and
-# llama.cpp's llama-server, which it builds from source the first time).
+# llama.cpp's llama-server, which it builds from source the first time;
+# report.html in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-nginx.sh
+scripts/install-chromium.sh   # headless, for the report.html test
 scripts/setup.sh
 # llama.cpp's llama-server (built once from source, ~7 min on 2 cores; kept
 # in .mlxrun/llama.cpp) and the tiny model as GGUF, for the llama_server test

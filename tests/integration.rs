@@ -1,6 +1,7 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
-//! would; `mlxrun stub-server`; and `mlxrun monitor`.
+//! would; `mlxrun stub-server`; `mlxrun monitor`; and report.html in headless
+//! Chromium.
 
 mod backends;
 mod bad_input;
@@ -11,5 +12,6 @@ mod monitor;
 mod observability;
 mod real_runs;
 mod refusals;
+mod reports_html;
 mod reports_md;
 mod stub;

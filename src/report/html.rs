@@ -1,13 +1,126 @@
-//! `report.html`: one self-contained interactive page.
+//! `report.html`: one self-contained interactive page, rendered from
+//! `templates/report.html.j2` with everything inlined (uPlot, the page's
+//! own script and styles, the data as one JSON blob), so it works offline
+//! and a Content-Security-Policy forbids any fetch.
+
+mod charts;
+mod heatmap;
+mod page;
+mod pareto;
+mod table;
+mod timeline;
+
+use minijinja::{Environment, Value, context};
 
 use super::data::RunData;
 
+const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
+/// uPlot (MIT), vendored: see assets/uplot/README.md.
+const UPLOT_JS: &str = include_str!("../../assets/uplot/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../assets/uplot/uPlot.min.css");
+const REPORT_JS: &str = include_str!("../../assets/report.js");
+const REPORT_CSS: &str = include_str!("../../assets/report.css");
+
 /// The HTML report of `run`, with `compare` overlaid.
 pub fn render(run: &RunData, compare: &[RunData]) -> String {
-    let _ = compare;
-    format!(
-        "<!doctype html><title>{}</title><p>{} points</p>",
-        run.run_id,
-        run.points.len()
-    )
+    let page = page::build(run, compare);
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let rendered = env
+        .add_template("report.html.j2", TEMPLATE)
+        .and_then(|()| env.get_template("report.html.j2"))
+        .and_then(|t| {
+            t.render(context! {
+                page => minijinja::value::Serde(&page),
+                data_json => Value::from_safe_string(script_json(&page.data)),
+                uplot_js => Value::from_safe_string(UPLOT_JS.to_string()),
+                uplot_css => Value::from_safe_string(UPLOT_CSS.to_string()),
+                report_js => Value::from_safe_string(REPORT_JS.to_string()),
+                report_css => Value::from_safe_string(REPORT_CSS.to_string()),
+            })
+        });
+    rendered.unwrap_or_else(|e| {
+        // a template error is mlxrun's bug; the page still says what happened
+        let why = e.to_string().replace('&', "&amp;").replace('<', "&lt;");
+        format!(
+            "<!doctype html><meta charset=\"utf-8\"><title>report {}</title><p>mlxrun could not render this report: {why}</p><p>next: report it; report.md and report.jsonl hold the same data</p>",
+            run.run_id.replace('&', "&amp;").replace('<', "&lt;")
+        )
+    })
+}
+
+/// `value` as JSON that is safe inside a `<script>` element: every `<`
+/// is written as `\u003c`, so no string in it can close the element
+/// (`</script>`) or open a comment (`<!--`); JSON.parse reads it back as is.
+pub fn script_json(value: &serde_json::Value) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::data::PointRecord;
+
+    #[test]
+    fn the_data_blob_cannot_close_its_script_element() {
+        let v = serde_json::json!({"params": "</script><script>alert(1)</script>", "c": "<!-- x"});
+        let s = script_json(&v);
+        assert!(!s.contains('<'), "{s}");
+        assert!(s.contains(r"\u003c/script>"), "{s}");
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v, "JSON.parse gives back the same strings");
+    }
+
+    #[test]
+    fn the_embedded_assets_cannot_close_their_elements() {
+        for (name, text, tag) in [
+            ("uPlot.iife.min.js", UPLOT_JS, "</script"),
+            ("report.js", REPORT_JS, "</script"),
+            ("uPlot.min.css", UPLOT_CSS, "</style"),
+            ("report.css", REPORT_CSS, "</style"),
+        ] {
+            assert!(!text.to_lowercase().contains(tag), "{name} contains {tag}");
+        }
+    }
+
+    #[test]
+    fn the_page_escapes_run_text_and_carries_its_data_and_libraries() {
+        let point = PointRecord {
+            point: 1,
+            outcome: "failed".into(),
+            outcome_detail: "<b>boom</b> </script>".into(),
+            model: "m<i>".into(),
+            ..Default::default()
+        };
+        let run = RunData {
+            run_id: "run<1>".into(),
+            scenario: "s&t".into(),
+            points: vec![point],
+            ..Default::default()
+        };
+        let html = render(&run, &[]);
+        assert!(
+            html.starts_with("<!doctype html>"),
+            "{}",
+            &html[..200.min(html.len())]
+        );
+        assert!(html.contains("run&lt;1&gt;"), "the run id is escaped");
+        assert!(
+            html.contains("&lt;b&gt;boom&lt;&#x2f;b&gt;")
+                || html.contains("&lt;b&gt;boom&lt;/b&gt;")
+        );
+        assert!(!html.contains("<b>boom"));
+        // the only `</script` are the page's own element ends
+        let opens = html.matches("<script").count();
+        let closes = html.to_lowercase().matches("</script").count();
+        assert_eq!(opens, closes, "every script element closes once");
+        assert!(html.contains("var uPlot="), "uPlot is inlined");
+        assert!(html.contains(r#"<script type="application/json" id="report-data">"#));
+        assert!(html.contains("Content-Security-Policy"));
+        // a run with nothing in it still makes a page
+        let empty = render(&RunData::default(), &[]);
+        assert!(empty.contains("0 points: 0 measured"), "{empty:.300}");
+    }
 }
