@@ -662,7 +662,6 @@ impl Sweep<'_> {
             .is_some_and(|d| d.launches());
         if self.set.is_none() && launches {
             if let Some(before) = self.available_before.take() {
-                self.progress.phase("waiting for memory to come back");
                 let target = gate::release_target(m, Some(before));
                 let r = gate::wait_for_release(
                     target,
@@ -673,6 +672,13 @@ impl Sweep<'_> {
                 )
                 .await;
                 self.monitor.event("memory_release", serde_json::json!(r));
+                if r.released && r.waited_s >= 1.0 {
+                    self.progress.eprintln(&format!(
+                        "memory came back after {:.1}s ({} available)",
+                        r.waited_s,
+                        r.available_bytes.map_or("unknown".into(), gate::gb)
+                    ));
+                }
                 if !r.released && !self.ctx.cancel.is_cancelled() {
                     self.progress.eprintln(&format!(
                         "warning: memory did not come back within {}s ({} available, wanted {}; pressure {}); configuration {} starts anyway, its first point is flagged degraded_release",
