@@ -341,3 +341,58 @@ fn ctrl_c_keeps_finished_rows_and_leaves_nothing_running() {
 fn sigterm_keeps_finished_rows_and_leaves_nothing_running() {
     interrupted_run(libc::SIGTERM);
 }
+
+#[test]
+fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
+    // SIGKILL leaves mlxrun no chance to clean up: the children must notice
+    // their parent died (PR_SET_PDEATHSIG) and stop by themselves
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let path = write_scenario(
+        t.path(),
+        "killed",
+        port,
+        "[workload]\nrequests_per_concurrency = 50\nwarmup_requests = 0\n\n[matrix]\ninstances = 2\nconcurrency = [2]\nmax_tokens = 64\n",
+    );
+    let mut child = mlxrun()
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until both instances and nginx are up (nginx listens last)
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !listening(port + 9) {
+        assert!(Instant::now() < deadline, "nginx never came up");
+        assert!(child.try_wait().unwrap().is_none(), "mlxrun ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = run_dir(&csvs(t.path(), "killed")[0]);
+    let groups: Vec<i32> = journal_starts(&run).into_iter().map(|(g, _)| g).collect();
+    assert!(groups.len() >= 3, "two instances and nginx: {groups:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // SAFETY: existence checks only.
+        let alive: Vec<i32> = groups
+            .iter()
+            .copied()
+            .filter(|g| unsafe { libc::kill(-g, 0) } == 0)
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            for g in &alive {
+                // clean up after the failed check, by the recorded group only
+                unsafe { libc::kill(-g, libc::SIGKILL) };
+            }
+            panic!("process groups {alive:?} outlived a killed mlxrun");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in [port, port + 1, port + 9] {
+        assert!(!listening(p), "port {p} still open");
+    }
+}
