@@ -170,3 +170,25 @@ fn bad_backend_choices_are_refused_with_line_and_field() {
         assert!(err.contains(words), "case {i}: {err}");
     }
 }
+
+#[test]
+fn an_unwritable_results_folder_is_refused_before_any_server_starts() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    // a results folder under a regular file cannot be created (even by root)
+    let blocker = t.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap();
+    let path = write_scenario(t.path(), "unwritable", port, "[matrix]\nmax_tokens = 8\n");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("dir = \"{}\"", t.path().join("results").display()),
+        &format!("dir = \"{}\"", blocker.join("results").display()),
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = mlxrun().arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("is not writable"), "{err}");
+    assert!(err.contains("next:"), "{err}");
+    assert!(!err.contains("servers ready"), "{err}");
+    assert!(!listening(port), "no server was started");
+}
