@@ -347,9 +347,24 @@ impl Shared {
     }
 }
 
+/// Ask the scheduler to wake this (sampler) thread first when the machine is
+/// busy: nice −10 where allowed (root, or CAP_SYS_NICE), else unchanged.
+/// The sampler uses well under 1% of a core, so it takes nothing from the
+/// load it watches; it only stops being late behind it.
+fn raise_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread; failure leaves the nice
+    // value as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, -10);
+    }
+}
+
 /// The sampler thread: tick k at start + k × interval until stopped;
 /// returns the CPU time the thread used.
 fn sampler_loop(shared: &Shared) -> Option<Duration> {
+    raise_priority();
     let schedule = Schedule::new(shared.start, shared.interval);
     let mut k = 0;
     while shared.wait_until(schedule.due(k)) {
