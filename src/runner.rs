@@ -449,6 +449,7 @@ pub async fn run(
     let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
+    crate::shutdown::set_run_dir(&paths.run_dir);
 
     let ctx = StartContext {
         scenario: s.clone(),
@@ -615,6 +616,7 @@ impl Sweep<'_> {
                         }
                     }
                 }
+                crate::shutdown::injected_panic(point.index + 1);
                 let row = self.measure(cfg, point).await;
                 let failed = row.status == Status::Failed;
                 self.record(row)?;
