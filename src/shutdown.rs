@@ -61,8 +61,10 @@ pub fn panic_message(stopped: usize, run_dir: Option<&Path>) -> String {
             d.display(),
             d.display()
         ),
-        None => "\n  next: please report the panic above (RUST_BACKTRACE=1 shows where it happened)"
-            .to_string(),
+        None => {
+            "\n  next: please report the panic above (RUST_BACKTRACE=1 shows where it happened)"
+                .to_string()
+        }
     };
     format!(
         "mlxrun: internal error (panic): stopped {stopped} child process group(s), exiting with {EXIT_PANIC}{kept}"
@@ -106,7 +108,8 @@ pub fn signal_group(pgid: i32, sig: i32) {
 }
 
 /// Stop every registered group: SIGTERM, up to `grace` for them to go, then
-/// SIGKILL. Blocking; meant for panic hooks and hard exits.
+/// SIGKILL, and reap the leaders, so that no group is left when this
+/// returns. Blocking; meant for panic hooks and hard exits.
 pub fn terminate_all_blocking(grace: Duration) {
     let groups = registered();
     if groups.is_empty() {
@@ -116,14 +119,36 @@ pub fn terminate_all_blocking(grace: Duration) {
         signal_group(*pgid, libc::SIGTERM);
     }
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && groups.iter().any(|(g, _)| group_alive(*g)) {
-        std::thread::sleep(Duration::from_millis(50));
+    let gone = |g: i32| {
+        reap(g);
+        !group_alive(g)
+    };
+    while Instant::now() < deadline && !groups.iter().all(|(g, _)| gone(*g)) {
+        std::thread::sleep(Duration::from_millis(20));
     }
     for (pgid, _) in &groups {
         if group_alive(*pgid) {
             signal_group(*pgid, libc::SIGKILL);
         }
+    }
+    // a killed leader stays a zombie (and its group "alive") until reaped
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && !groups.iter().all(|(g, _)| gone(*g)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (pgid, _) in &groups {
         unregister(*pgid);
+    }
+}
+
+/// Reap the group leader `pid` if it is a child of mlxrun that has exited
+/// (a zombie still counts as a member of its group). Only for the paths
+/// that end mlxrun: the runtime that would reap it is not running then.
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: non-blocking wait for one PID; ECHILD when it is not ours.
+    unsafe {
+        libc::waitpid(pid, &mut status, libc::WNOHANG);
     }
 }
 
