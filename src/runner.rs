@@ -596,6 +596,18 @@ impl Sweep<'_> {
                     self.record(self.failed_row(cfg, point, why))?;
                     continue;
                 }
+                // a server that died since the last point (idle, or killed)
+                // is restarted before this one rather than failing it
+                if let Some(dead) = self.set.as_mut().map(ServerSet::exited)
+                    && !dead.is_empty()
+                {
+                    self.progress.eprintln(&format!(
+                        "warning: before point {}: server exited: {}; restarting the configuration",
+                        point.index + 1,
+                        dead.join(", ")
+                    ));
+                    self.stop_set().await;
+                }
                 if self.set.is_none() {
                     match self.start(cfg).await {
                         Ok(()) => {}
@@ -989,7 +1001,8 @@ impl Sweep<'_> {
             );
             self.progress
                 .eprintln(&format!("warning: point {}: {why}", point.index + 1));
-            row.status_detail = if row.status_detail.is_empty() {
+            // it explains the timeouts better than the first of them does
+            row.status_detail = if dead.is_empty() {
                 why
             } else {
                 format!("{}; {why}", row.status_detail)
