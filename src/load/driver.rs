@@ -658,7 +658,14 @@ mod tests {
             bound: Bound::requests(20),
             deadline: Some(Duration::from_secs(30)),
         };
-        let r = run_load(&build_client(), spec(url), plan, &stop.child_token(), |_| {}).await;
+        let r = run_load(
+            &build_client(),
+            spec(url),
+            plan,
+            &stop.child_token(),
+            |_| {},
+        )
+        .await;
         assert_eq!(r.records.len(), 20);
         assert!(r.records.iter().all(RequestRecord::ok));
         assert!(!r.deadline_hit);

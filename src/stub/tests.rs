@@ -547,7 +547,9 @@ async fn never_ready_answers_everything_503() {
     let (status, text) = stub.get("/health").await;
     assert_eq!(status, 503);
     assert!(text.contains("never-ready"), "{text}");
-    let resp = stub.post("/v1/chat/completions", body(Api::Chat, "hi", 4, false)).await;
+    let resp = stub
+        .post("/v1/chat/completions", body(Api::Chat, "hi", 4, false))
+        .await;
     assert_eq!(resp.status().as_u16(), 503);
     stub.stop().await;
 }
