@@ -793,3 +793,97 @@ fn soak_20000_requests_through_nginx_lose_nothing_and_memory_stays_flat() {
         "mlxrun grew from {second} kB to {last} kB: {samples:?}"
     );
 }
+
+#[test]
+fn server_commands_are_argv_never_a_shell_and_bind_to_loopback() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let marker = t.path().join("PWNED");
+    // a model "name" full of shell syntax, passed to the server's --model
+    let name = format!(
+        "x; touch {m} $(touch {m}) `touch {m}` | cat",
+        m = marker.display()
+    );
+    let body = format!(
+        "{}[workload]\nrequests = 2\nwarmup_requests = 0\n\n[matrix]\nmax_tokens = 2\n",
+        stub_backend("stub", &["--model", "{{ model }}"])
+    );
+    let path = stub_scenario(t.path(), "argv", port, &body);
+    let (out, _, stderr) = run(&path, &["--set", &format!("model.path={name}")]);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!marker.exists(), "a shell ran the server's command");
+    let (csv, rows) = only_run(t.path(), "argv");
+    assert_eq!(rows[0]["status"], "ok");
+    let run = run_dir(&csv);
+    let starts = journal_starts(&run);
+    assert_eq!(starts.len(), 1);
+    assert!(
+        starts[0].1.contains(&name),
+        "one argv element, verbatim: {:?}",
+        starts[0].1
+    );
+    let log = std::fs::read_to_string(run.join("logs/instance-0.log")).unwrap();
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{log}"
+    );
+    assert!(!stderr.contains("beyond loopback"), "{stderr}");
+    assert_clean_run(&run);
+}
+
+#[test]
+fn binding_beyond_loopback_or_sending_to_remote_upstreams_warns() {
+    let t = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"{}
+[backends.openai]
+urls = ["http://192.0.2.7:8000", "http://localhost:8001"]
+
+[[models]]
+name = "local"
+backend = "stub"
+
+[[models]]
+name = "remote"
+backend = "openai"
+
+[matrix]
+instances = [1, 2]
+"#,
+        stub_backend("stub", &[])
+    );
+    let path = stub_scenario(t.path(), "exposure", 9000, &body);
+    let warnings = |sets: &[&str]| -> Vec<String> {
+        let overrides = mlxrun::scenario::Overrides {
+            env: Vec::new(),
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+        };
+        let resolved = mlxrun::scenario::load(&path, &overrides).unwrap();
+        let plan = mlxrun::scenario::expand::expand(
+            &resolved.scenario,
+            &resolved.models,
+            &resolved.registry,
+        )
+        .unwrap();
+        mlxrun::runner::exposure_warnings(&resolved, &plan)
+    };
+    let remote = "requests go to remote upstreams 192.0.2.7:8000 (started by someone else; their load and network are part of every number)";
+    assert_eq!(
+        warnings(&[]),
+        vec![remote.to_string()],
+        "loopback by default"
+    );
+    assert_eq!(
+        warnings(&["backend.host=0.0.0.0", "router.host=192.0.2.1"]),
+        vec![
+            "servers bind to 0.0.0.0 (beyond loopback): anyone who can reach this machine can use them".to_string(),
+            "nginx binds to 192.0.2.1 (beyond loopback): anyone who can reach this machine can use it".to_string(),
+            remote.to_string(),
+        ]
+    );
+    assert_eq!(
+        warnings(&["backend.host=127.0.0.2", "router.host=::1"]),
+        vec![remote.to_string()],
+        "all of 127/8 and ::1 are loopback"
+    );
+}
