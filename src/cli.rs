@@ -40,6 +40,7 @@ Exit codes:
   1    the run finished but one or more points failed
   2    bad input (scenario, variable, argument); nothing started
   3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder); nothing started
+  101  mlxrun itself failed (a panic, a bug): children stopped, finished rows kept
   130  interrupted by Ctrl-C or SIGTERM; finished rows are kept";
 
 /// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).

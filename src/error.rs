@@ -6,6 +6,7 @@
 //! | 1 | the run finished but one or more points failed |
 //! | 2 | bad input: scenario, environment variable or argument; nothing started |
 //! | 3 | the machine is not ready: backend or nginx missing, flag unsupported, port taken, results folder not writable; nothing started |
+//! | 101 | mlxrun itself failed (a panic, a bug): children stopped, finished rows kept |
 //! | 130 | interrupted by Ctrl-C or SIGTERM (finished rows are kept) |
 
 use crate::scenario::ScenarioError;
@@ -14,7 +15,7 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_POINTS_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
 pub const EXIT_SETUP: i32 = 3;
-pub use crate::shutdown::EXIT_INTERRUPTED;
+pub use crate::shutdown::{EXIT_INTERRUPTED, EXIT_PANIC};
 
 /// The environment cannot run the scenario; nothing was started.
 #[derive(Debug, thiserror::Error)]

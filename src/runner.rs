@@ -449,6 +449,7 @@ pub async fn run(
     let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
+    crate::shutdown::set_run_dir(&paths.run_dir);
 
     let ctx = StartContext {
         scenario: s.clone(),
@@ -595,6 +596,18 @@ impl Sweep<'_> {
                     self.record(self.failed_row(cfg, point, why))?;
                     continue;
                 }
+                // a server that died since the last point (idle, or killed)
+                // is restarted before this one rather than failing it
+                if let Some(dead) = self.set.as_mut().map(ServerSet::exited)
+                    && !dead.is_empty()
+                {
+                    self.progress.eprintln(&format!(
+                        "warning: before point {}: server exited: {}; restarting the configuration",
+                        point.index + 1,
+                        dead.join(", ")
+                    ));
+                    self.stop_set().await;
+                }
                 if self.set.is_none() {
                     match self.start(cfg).await {
                         Ok(()) => {}
@@ -605,9 +618,9 @@ impl Sweep<'_> {
                                 "error: server configuration {}: {msg}",
                                 cfg.index + 1
                             ));
-                            let first_line = msg.lines().next().unwrap_or_default().to_string();
-                            start_failure = Some(first_line.clone());
-                            self.record(self.failed_row(cfg, point, &first_line))?;
+                            let summary = e.summary();
+                            start_failure = Some(summary.clone());
+                            self.record(self.failed_row(cfg, point, &summary))?;
                             if !s.run.continue_on_error {
                                 anyhow::bail!("stopping: run.continue_on_error is false");
                             }
@@ -615,6 +628,7 @@ impl Sweep<'_> {
                         }
                     }
                 }
+                crate::shutdown::injected_panic(point.index + 1);
                 let row = self.measure(cfg, point).await;
                 let failed = row.status == Status::Failed;
                 self.record(row)?;
@@ -830,6 +844,7 @@ impl Sweep<'_> {
                     concurrency: cfg.instances,
                     open: None,
                     bound: Bound::requests(warmups),
+                    deadline: None,
                 },
                 &self.ctx.cancel,
                 |_| {},
@@ -977,6 +992,22 @@ impl Sweep<'_> {
             }
             self.stop_set().await;
         }
+        if load.deadline_hit {
+            let why = format!(
+                "point deadline of {:.1} s reached (run.point_timeout_s): {} request(s) in flight recorded as timeouts, {} finished",
+                load_plan.deadline.unwrap_or_default().as_secs_f64(),
+                load.cut_off,
+                load.records.len() as u64 - load.cut_off,
+            );
+            self.progress
+                .eprintln(&format!("warning: point {}: {why}", point.index + 1));
+            // it explains the timeouts better than the first of them does
+            row.status_detail = if dead.is_empty() {
+                why
+            } else {
+                format!("{}; {why}", row.status_detail)
+            };
+        }
         if load.interrupted {
             row.status = Status::Interrupted;
             row.status_detail = format!(
@@ -1074,8 +1105,20 @@ impl Sweep<'_> {
     }
 }
 
-/// How point `point` of `s` sends its requests.
+/// How point `point` of `s` sends its requests, and its deadline
+/// (`run.point_timeout_s`, or derived from the point when 0).
 pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
+    let mut plan = load_plan_unbounded(s, point);
+    let request_timeout =
+        Duration::try_from_secs_f64(s.workload.request_timeout_s).unwrap_or(Duration::MAX);
+    plan.deadline = Some(match s.run.point_timeout_s {
+        t if t > 0.0 => Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
+        _ => plan.auto_deadline(request_timeout),
+    });
+    plan
+}
+
+fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
     let l = &s.load;
     let secs = Duration::from_secs_f64;
     LoadPlan {
@@ -1099,6 +1142,7 @@ pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
                 cooldown: l.cooldown_requests,
             },
         },
+        deadline: None,
     }
 }
 

@@ -3,8 +3,16 @@
 //! Ctrl-C and [`crate::server::process::ManagedProcess`]'s `Drop` all stop
 //! what is in it. The first Ctrl-C or SIGTERM only cancels a token, so the
 //! runner can keep finished rows and stop servers in order.
+//!
+//! A panic is a bug in mlxrun, wherever it happens (the runner, a load
+//! task, the monitor's thread): the hook stops every child, says what was
+//! kept and exits with [`EXIT_PANIC`] at once, rather than unwinding into
+//! a run whose state can no longer be trusted. Rows are flushed as each
+//! point ends, so every finished point survives. Tests reach this path
+//! through [`PANIC_AT_POINT_VAR`].
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,8 +21,55 @@ use tokio_util::sync::CancellationToken;
 /// Process groups of live children: pgid → name.
 static REGISTRY: Mutex<BTreeMap<i32, String>> = Mutex::new(BTreeMap::new());
 
+/// The run folder of the run in progress, for the panic message.
+static RUN_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
 /// Exit code after an interruption (128 + SIGINT), whatever the signal.
 pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Exit code after a panic (a bug in mlxrun): Rust's own code for one.
+pub const EXIT_PANIC: i32 = 101;
+
+/// Set to a point number, this variable makes a run panic as that point
+/// starts (its servers running), to test the panic path. Its name is
+/// neither `MLX_…` nor `MLXRUN_…`, so no scenario override sets it.
+pub const PANIC_AT_POINT_VAR: &str = "_MLXRUN_FAULT_PANIC_AT_POINT";
+
+/// Panic if [`PANIC_AT_POINT_VAR`] names `point` (1-based).
+pub fn injected_panic(point: usize) {
+    let asked = std::env::var(PANIC_AT_POINT_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if asked == Some(point) {
+        panic!("{PANIC_AT_POINT_VAR}={point}: a panic asked for as point {point} starts");
+    }
+}
+
+/// Remember the run folder of the run in progress (named after a panic).
+pub fn set_run_dir(dir: &Path) {
+    if let Ok(mut d) = RUN_DIR.lock() {
+        *d = Some(dir.to_path_buf());
+    }
+}
+
+/// What the user reads after a panic: what was stopped, what was kept,
+/// what to do next.
+pub fn panic_message(stopped: usize, run_dir: Option<&Path>) -> String {
+    let kept = match run_dir {
+        Some(d) => format!(
+            "; points that finished are kept in {} (report.jsonl) and the CSV beside it\n  next: `mlxrun report {}` writes report.md and report.html for them; please report the panic above (RUST_BACKTRACE=1 shows where it happened)",
+            d.display(),
+            d.display()
+        ),
+        None => {
+            "\n  next: please report the panic above (RUST_BACKTRACE=1 shows where it happened)"
+                .to_string()
+        }
+    };
+    format!(
+        "mlxrun: internal error (panic): stopped {stopped} child process group(s), exiting with {EXIT_PANIC}{kept}"
+    )
+}
 
 /// Record a child's process group.
 pub fn register(pgid: i32, name: &str) {
@@ -53,7 +108,8 @@ pub fn signal_group(pgid: i32, sig: i32) {
 }
 
 /// Stop every registered group: SIGTERM, up to `grace` for them to go, then
-/// SIGKILL. Blocking; meant for panic hooks and hard exits.
+/// SIGKILL, and reap the leaders, so that no group is left when this
+/// returns. Blocking; meant for panic hooks and hard exits.
 pub fn terminate_all_blocking(grace: Duration) {
     let groups = registered();
     if groups.is_empty() {
@@ -63,27 +119,50 @@ pub fn terminate_all_blocking(grace: Duration) {
         signal_group(*pgid, libc::SIGTERM);
     }
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && groups.iter().any(|(g, _)| group_alive(*g)) {
-        std::thread::sleep(Duration::from_millis(50));
+    let gone = |g: i32| {
+        reap(g);
+        !group_alive(g)
+    };
+    while Instant::now() < deadline && !groups.iter().all(|(g, _)| gone(*g)) {
+        std::thread::sleep(Duration::from_millis(20));
     }
     for (pgid, _) in &groups {
         if group_alive(*pgid) {
             signal_group(*pgid, libc::SIGKILL);
         }
+    }
+    // a killed leader stays a zombie (and its group "alive") until reaped
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && !groups.iter().all(|(g, _)| gone(*g)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (pgid, _) in &groups {
         unregister(*pgid);
     }
 }
 
-/// Make a panic stop every child before the default report.
+/// Reap the group leader `pid` if it is a child of mlxrun that has exited
+/// (a zombie still counts as a member of its group). Only for the paths
+/// that end mlxrun: the runtime that would reap it is not running then.
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: non-blocking wait for one PID; ECHILD when it is not ours.
+    unsafe {
+        libc::waitpid(pid, &mut status, libc::WNOHANG);
+    }
+}
+
+/// Make a panic, on any thread, print its report, stop every child, say
+/// what was kept and exit with [`EXIT_PANIC`].
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
         let n = registered().len();
-        if n > 0 {
-            eprintln!("mlxrun: panic: stopping {n} child process group(s)");
-        }
         terminate_all_blocking(Duration::from_secs(3));
+        let dir = RUN_DIR.lock().ok().and_then(|d| d.clone());
+        eprintln!("{}", panic_message(n, dir.as_deref()));
+        std::process::exit(EXIT_PANIC);
     }));
 }
 
@@ -114,4 +193,26 @@ pub fn spawn_signal_listener(token: CancellationToken) -> std::io::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_panic_message_says_what_was_kept_and_what_next() {
+        let m = panic_message(3, Some(Path::new("results/x/x_1")));
+        assert!(m.contains("stopped 3 child process group(s), exiting with 101"));
+        assert!(m.contains("kept in results/x/x_1"));
+        assert!(m.contains("next: `mlxrun report results/x/x_1`"));
+        assert!(panic_message(0, None).contains("next: please report"));
+    }
+
+    #[test]
+    fn the_injected_panic_needs_its_own_variable_and_point() {
+        // the variable is not set in unit tests: nothing happens
+        injected_panic(1);
+        assert!(!PANIC_AT_POINT_VAR.starts_with("MLX"));
+        assert!(!PANIC_AT_POINT_VAR.starts_with(crate::scenario::layers::ENV_PREFIX));
+    }
 }

@@ -1,12 +1,14 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
-//! would; `mlxrun stub-server`; `mlxrun monitor`; and report.html in headless
+//! would; faults a run survives, a panic and a soak (`faults`);
+//! `mlxrun stub-server`; `mlxrun monitor`; and report.html in headless
 //! Chromium.
 
 mod backends;
 mod bad_input;
 mod client_checks;
 mod common;
+mod faults;
 mod load_modes;
 mod monitor;
 mod observability;

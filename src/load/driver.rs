@@ -12,6 +12,11 @@
 //! requests in flight (`least_conn`). Records go over a channel to one
 //! collector (no shared lock on the hot path); a cancelled token stops the
 //! load and keeps what finished.
+//!
+//! A point may have a deadline: when it passes, nothing more is sent and
+//! every request still in flight is recorded as a timeout (so a server that
+//! accepts and never answers costs a point at most its deadline, and every
+//! request sent is accounted for).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -23,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::arrival::Schedule;
 use super::client::{RequestSpec, send};
-use super::record::RequestRecord;
+use super::record::{ErrorKind, RequestRecord};
 use crate::scenario::model::{ArrivalKind, BalanceMethod};
 
 /// What a point's load produced.
@@ -35,6 +40,10 @@ pub struct LoadResult {
     pub wall: Duration,
     /// The load was stopped by cancellation before all requests finished.
     pub interrupted: bool,
+    /// The point's deadline passed before its load was done.
+    pub deadline_hit: bool,
+    /// Requests in flight at the deadline, recorded as timeouts.
+    pub cut_off: u64,
 }
 
 /// Picks the target of each request and tracks what is in flight.
@@ -152,6 +161,46 @@ pub struct LoadPlan {
     pub concurrency: u32,
     pub open: Option<OpenLoop>,
     pub bound: Bound,
+    /// Longest the load may run; `None` = until its bound.
+    pub deadline: Option<Duration>,
+}
+
+impl LoadPlan {
+    /// A deadline no healthy point reaches: the load as if every request
+    /// took the whole `request_timeout` (rounds of `concurrency` requests;
+    /// twice an open loop's expected schedule; a time-bounded point's
+    /// time), plus one request timeout more.
+    pub fn auto_deadline(&self, request_timeout: Duration) -> Duration {
+        let t = request_timeout.as_secs_f64();
+        let secs = match self.bound {
+            Bound::Time {
+                warmup,
+                measured,
+                cooldown,
+            } => (warmup + measured + cooldown).as_secs_f64() + 2.0 * t,
+            Bound::Count {
+                warmup,
+                measured,
+                cooldown,
+            } => {
+                let total = warmup + measured + cooldown;
+                let cap = u64::from(self.concurrency);
+                let (rounds, span) = match self.open {
+                    None => (total.div_ceil(cap.max(1)), 0.0),
+                    Some(o) => (
+                        if cap == 0 { 1 } else { total.div_ceil(cap) },
+                        if o.rate.is_finite() && o.rate > 0.0 {
+                            2.0 * total as f64 / o.rate
+                        } else {
+                            0.0
+                        },
+                    ),
+                };
+                span + (rounds + 1) as f64 * t
+            }
+        };
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+    }
 }
 
 /// Tracks when the last measured request has finished.
@@ -187,6 +236,46 @@ struct Shared {
     /// Cancelled when the point is over: stops sending and abandons the
     /// unmeasured requests still in flight.
     finish: CancellationToken,
+    /// Cancelled when the point's deadline passes: stops sending and
+    /// records every request in flight as a timeout.
+    deadline: CancellationToken,
+    /// The deadline, from `start` (for the records' detail).
+    deadline_after: Duration,
+    /// Requests recorded as cut off by the deadline.
+    cut: AtomicU64,
+    /// Sending stopped at the deadline with requests left to send.
+    stopped_early: AtomicBool,
+}
+
+impl Shared {
+    /// The record of request `seq` (sent to `target`, its latency counted
+    /// from `origin`) that was in flight when the deadline passed.
+    fn cut_off(&self, seq: u64, target: usize, origin: Instant) -> RequestRecord {
+        self.cut.fetch_add(1, Ordering::SeqCst);
+        RequestRecord {
+            seq,
+            instance: Some(target as u32),
+            sent_at: origin.saturating_duration_since(self.start),
+            e2e: origin.elapsed(),
+            error: Some((
+                ErrorKind::Timeout,
+                format!(
+                    "cut off by the point deadline ({:.1} s, run.point_timeout_s)",
+                    self.deadline_after.as_secs_f64()
+                ),
+            )),
+            ..Default::default()
+        }
+    }
+
+    /// Whether the deadline has passed; notes that sending stopped early.
+    fn past_deadline(&self) -> bool {
+        let past = self.deadline.is_cancelled();
+        if past {
+            self.stopped_early.store(true, Ordering::SeqCst);
+        }
+        past
+    }
 }
 
 /// Wait until `deadline` with sub-millisecond precision (tokio's own timer
@@ -214,6 +303,18 @@ pub async fn run_load(
         start: Instant::now(),
         bound: plan.bound,
         finish: cancel.child_token(),
+        deadline: CancellationToken::new(),
+        deadline_after: plan.deadline.unwrap_or(Duration::MAX),
+        cut: AtomicU64::new(0),
+        stopped_early: AtomicBool::new(false),
+    });
+    let timer = plan.deadline.and_then(|after| {
+        let deadline = shared.deadline.clone();
+        let at = shared.start.checked_add(after)?;
+        Some(tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            deadline.cancel();
+        }))
     });
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
     let issuers: Vec<tokio::task::JoinHandle<()>> = match plan.open {
@@ -255,6 +356,11 @@ pub async fn run_load(
     for h in issuers {
         let _ = h.await;
     }
+    if let Some(t) = timer {
+        t.abort();
+    }
+    result.cut_off = shared.cut.load(Ordering::SeqCst);
+    result.deadline_hit = result.cut_off > 0 || shared.stopped_early.load(Ordering::SeqCst);
     result.wall = last_end.saturating_duration_since(shared.start);
     let measured_done = shared.tally.measured_done.load(Ordering::SeqCst);
     result.interrupted = cancel.is_cancelled()
@@ -276,6 +382,7 @@ pub async fn run_closed_loop(
         concurrency,
         open: None,
         bound: Bound::requests(total),
+        deadline: None,
     };
     run_load(client, spec, plan, cancel, on_record).await
 }
@@ -301,12 +408,17 @@ async fn closed_worker(
         let Some(measured) = shared.bound.classify(seq, due) else {
             return;
         };
+        if shared.past_deadline() {
+            return;
+        }
         if measured {
             shared.tally.measured_issued.fetch_add(1, Ordering::SeqCst);
         }
         let target = shared.balancer.pick(seq);
         let sent = tokio::select! {
+            biased;
             r = send(&shared.client, &shared.spec, shared.start, now, seq, target) => Some(r),
+            _ = shared.deadline.cancelled() => Some(shared.cut_off(seq, target, now)),
             // `finish` fires once every measured request is done (so only
             // unmeasured ones are abandoned), or when the user stops the run
             _ = shared.finish.cancelled() => None,
@@ -345,6 +457,10 @@ async fn dispatch(
         tokio::select! {
             _ = wait_until(scheduled) => {}
             _ = shared.finish.cancelled() => break,
+            _ = shared.deadline.cancelled() => {
+                shared.past_deadline();
+                break;
+            }
         }
         let permit = match &slots {
             None => None,
@@ -355,6 +471,10 @@ async fn dispatch(
                     let p = tokio::select! {
                         p = s.clone().acquire_owned() => p.ok(),
                         _ = shared.finish.cancelled() => break,
+                        _ = shared.deadline.cancelled() => {
+                            shared.past_deadline();
+                            break;
+                        }
                     };
                     unblocked = Instant::now();
                     p
@@ -374,7 +494,9 @@ async fn dispatch(
             let target = s.balancer.pick(seq);
             let lag = Instant::now().saturating_duration_since(ready);
             let sent = tokio::select! {
+                biased;
                 r = send(&s.client, &s.spec, s.start, scheduled, seq, target) => Some(r),
+                _ = s.deadline.cancelled() => Some(s.cut_off(seq, target, scheduled)),
                 _ = s.finish.cancelled() => None,
             };
             s.balancer.done(target);
@@ -393,6 +515,163 @@ async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::def::TokenSource;
+    use crate::load::client::{build_client, chat_body};
+    use crate::stub::{StubConfig, serve};
+
+    #[test]
+    fn auto_deadline_covers_every_request_timing_out() {
+        let t = Duration::from_secs(10);
+        let closed = LoadPlan {
+            concurrency: 4,
+            open: None,
+            bound: Bound::Count {
+                warmup: 2,
+                measured: 16,
+                cooldown: 2,
+            },
+            deadline: None,
+        };
+        // 20 requests in rounds of 4: 5 rounds, plus one
+        assert_eq!(closed.auto_deadline(t), Duration::from_secs(60));
+        let open = LoadPlan {
+            concurrency: 0,
+            open: Some(OpenLoop {
+                arrival: ArrivalKind::Poisson,
+                rate: 4.0,
+                burstiness: 1.0,
+                seed: 0,
+            }),
+            bound: Bound::requests(20),
+            deadline: None,
+        };
+        // twice the 5 s schedule, plus two timeouts
+        assert_eq!(open.auto_deadline(t), Duration::from_secs(30));
+        let capped = LoadPlan {
+            concurrency: 5,
+            ..open
+        };
+        assert_eq!(capped.auto_deadline(t), Duration::from_secs(60));
+        let timed = LoadPlan {
+            bound: Bound::Time {
+                warmup: Duration::from_secs(1),
+                measured: Duration::from_secs(30),
+                cooldown: Duration::from_secs(2),
+            },
+            ..closed
+        };
+        assert_eq!(timed.auto_deadline(t), Duration::from_secs(53));
+        let huge = LoadPlan {
+            concurrency: 1,
+            ..closed
+        };
+        assert_eq!(huge.auto_deadline(Duration::MAX), Duration::MAX);
+    }
+
+    /// A stub served here with `cfg`: its stop token and completions URL.
+    async fn stub(cfg: StubConfig) -> (CancellationToken, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v1/chat/completions",
+            listener.local_addr().unwrap()
+        );
+        let stop = CancellationToken::new();
+        tokio::spawn(serve(listener, cfg, stop.clone()));
+        (stop, url)
+    }
+
+    /// Streamed requests to `url` that may take 60 s each.
+    fn spec(url: String) -> Arc<RequestSpec> {
+        Arc::new(RequestSpec {
+            urls: vec![url],
+            balance: BalanceMethod::RoundRobin,
+            bodies: vec![chat_body("hi", 4, 0.0, true)],
+            stream: true,
+            timeout: Duration::from_secs(60),
+            retries: 0,
+            backoff: Duration::ZERO,
+            headers: Default::default(),
+            tag: "p1".into(),
+            tokens: TokenSource::Usage,
+            secret: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn the_deadline_records_what_is_in_flight_as_timeouts() {
+        let (stop, url) = stub(StubConfig {
+            hang: true,
+            ..Default::default()
+        })
+        .await;
+        let spec = spec(url);
+        let client = build_client();
+        let never = CancellationToken::new();
+        let deadline = Duration::from_millis(400);
+        for open in [
+            None,
+            Some(OpenLoop {
+                arrival: ArrivalKind::Poisson,
+                rate: f64::INFINITY,
+                burstiness: 1.0,
+                seed: 1,
+            }),
+        ] {
+            let plan = LoadPlan {
+                concurrency: 3,
+                open,
+                bound: Bound::Count {
+                    warmup: 1,
+                    measured: 10,
+                    cooldown: 0,
+                },
+                deadline: Some(deadline),
+            };
+            let t0 = Instant::now();
+            let r = run_load(&client, spec.clone(), plan, &never, |_| {}).await;
+            let took = t0.elapsed();
+            assert!(
+                took >= deadline && took < Duration::from_secs(5),
+                "{open:?}: {took:?}"
+            );
+            assert!(r.deadline_hit && !r.interrupted, "{open:?}");
+            // three slots were taken when the deadline passed: all recorded
+            assert_eq!(r.records.len(), 3, "{open:?}: {:?}", r.records);
+            assert_eq!(r.cut_off, 3);
+            assert_eq!(r.records.iter().filter(|x| x.excluded).count(), 1);
+            for rec in &r.records {
+                let (kind, detail) = rec.error.as_ref().unwrap();
+                assert_eq!(*kind, ErrorKind::Timeout);
+                assert!(detail.contains("point deadline (0.4 s"), "{detail}");
+                assert!(rec.e2e > Duration::ZERO);
+            }
+        }
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_deadline_not_reached_changes_nothing() {
+        let (stop, url) = stub(StubConfig::default()).await;
+        let plan = LoadPlan {
+            concurrency: 2,
+            open: None,
+            bound: Bound::requests(20),
+            deadline: Some(Duration::from_secs(30)),
+        };
+        let r = run_load(
+            &build_client(),
+            spec(url),
+            plan,
+            &stop.child_token(),
+            |_| {},
+        )
+        .await;
+        assert_eq!(r.records.len(), 20);
+        assert!(r.records.iter().all(RequestRecord::ok));
+        assert!(!r.deadline_hit);
+        assert_eq!(r.cut_off, 0);
+        stop.cancel();
+    }
 
     #[test]
     fn round_robin_cycles() {

@@ -364,6 +364,10 @@ pub struct RunSection {
     pub pause_between_points_s: f64,
     /// What `mlxrun calibrate` saved; points near its ceilings are flagged.
     pub calibration: String,
+    /// Longest a point's load may run, in seconds; requests still in flight
+    /// then are recorded as timeouts. 0 = derived from the point: every
+    /// request taking the whole `workload.request_timeout_s`, plus one more.
+    pub point_timeout_s: f64,
 }
 
 impl Default for RunSection {
@@ -372,6 +376,7 @@ impl Default for RunSection {
             continue_on_error: true,
             pause_between_points_s: 0.0,
             calibration: crate::calibrate::DEFAULT_PATH.into(),
+            point_timeout_s: 0.0,
         }
     }
 }

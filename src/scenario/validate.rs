@@ -258,6 +258,13 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
             "use 0 or more seconds",
         ));
     }
+    if !(non_negative(s.run.point_timeout_s) && s.run.point_timeout_s.is_finite()) {
+        out.push(finding(
+            "run.point_timeout_s",
+            format!("{} is not 0 or a positive number of seconds", s.run.point_timeout_s),
+            "use 0 (derived from the point's requests and workload.request_timeout_s) or a number of seconds",
+        ));
+    }
     if s.backend.host.trim().is_empty() {
         out.push(finding("backend.host", "empty host", "use 127.0.0.1"));
     }

@@ -23,12 +23,35 @@ pub enum ServerError {
         name: String,
         source: std::io::Error,
     },
-    /// A server did not become ready (or exited while starting).
+    /// A server did not become ready (or exited while starting); `summary`
+    /// gives it as one line.
     #[error("{0}")]
     NotReady(Box<NotReady>),
     /// Stopped by Ctrl-C or SIGTERM while starting.
     #[error("interrupted while starting servers")]
     Interrupted,
+}
+
+impl ServerError {
+    /// One line for a point's `status_detail`: what happened, the last line
+    /// of the log and where the log is (the whole tail goes to stderr).
+    pub fn summary(&self) -> String {
+        match self {
+            ServerError::NotReady(n) => {
+                let last = n
+                    .tail
+                    .lines()
+                    .map(str::trim)
+                    .rfind(|l| !l.is_empty())
+                    .unwrap_or_default();
+                format!(
+                    "{} ({}) {}; last log line: {last}; log: {}",
+                    n.name, n.at, n.reason, n.log
+                )
+            }
+            other => other.to_string().lines().next().unwrap_or_default().into(),
+        }
+    }
 }
 
 /// Why a server was not ready, with its log tail and the next step.

@@ -2,6 +2,10 @@
 //! `POST /v1/completions` (streamed or not), `GET /v1/models`,
 //! `GET /health`, `GET /metrics`; anything else is 404.
 //!
+//! Faults come first: `--never-ready` answers every route 503;
+//! `--exit-after N` exits the process when completion request N + 1
+//! arrives; `--hang` never answers a completion request.
+//!
 //! A completion request is answered in this order: a malformed body gets
 //! 400; then one draw of the seeded error RNG decides whether it gets the
 //! injected error (`--error-rate`, answered at once); else it gets
@@ -11,7 +15,7 @@
 //! last token would have (TTFT + (n-1) x ITL; TTFT only in burst mode).
 
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -50,6 +54,11 @@ pub struct Stub {
     model_json: String,
     started: u64,
     seq: AtomicU64,
+    /// Completion requests received (for `--exit-after`).
+    received: AtomicU64,
+    exit_after: Option<u64>,
+    hang: bool,
+    never_ready: bool,
     rng: Mutex<StdRng>,
     pub counters: Counters,
 }
@@ -80,6 +89,10 @@ impl Stub {
             model_json: serde_json::to_string(&cfg.model).map_err(|e| e.to_string())?,
             started: unix_now(),
             seq: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            exit_after: cfg.exit_after,
+            hang: cfg.hang,
+            never_ready: cfg.never_ready,
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             counters: Counters::default(),
         })
@@ -88,6 +101,13 @@ impl Stub {
     /// Answer one request.
     pub async fn handle(&self, req: Request<Incoming>) -> Response<StubBody> {
         let t0 = Instant::now();
+        if self.never_ready {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "loading (mlxrun stub-server --never-ready)",
+                "server_error",
+            );
+        }
         let api = match (req.method(), req.uri().path()) {
             (&Method::POST, "/v1/chat/completions") => Api::Chat,
             (&Method::POST, "/v1/completions") => Api::Completions,
@@ -118,6 +138,17 @@ impl Stub {
             }
         };
         Counters::add(&self.counters.requests, 1);
+        let n = self.received.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(limit) = self.exit_after
+            && n > limit
+        {
+            eprintln!("stub-server: --exit-after {limit}: exiting on completion request {n}");
+            std::process::exit(3);
+        }
+        if self.hang {
+            // hold the connection open without a byte of answer
+            std::future::pending::<()>().await;
+        }
         let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
@@ -169,7 +200,7 @@ impl Stub {
         };
         Counters::add(&self.counters.generated_tokens, counts.completion);
         Counters::add(&self.counters.prompt_tokens, counts.prompt);
-        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let created = unix_now();
         let first = t0 + self.ttft;
         if req.stream() {

@@ -13,6 +13,10 @@
 //! - [`metrics`]: counters and `GET /metrics`.
 //! - [`cmd`]: the command itself (bind, print the address, serve until a
 //!   signal).
+//!
+//! Faults for tests of what a run survives: `--exit-after N` (a crash
+//! mid-point), `--hang` (accepts, never answers), `--never-ready` (503 to
+//! everything, forever).
 
 pub mod body;
 pub mod cmd;
@@ -72,6 +76,18 @@ pub struct StubConfig {
     /// Model name echoed in responses and listed by /v1/models.
     #[arg(long, default_value = "stub")]
     pub model: String,
+    /// Fault: answer this many completion requests, then exit (status 3) as
+    /// the next one arrives, as a crashing server would.
+    #[arg(long, value_name = "N")]
+    pub exit_after: Option<u64>,
+    /// Fault: accept completion requests and never answer them (other
+    /// routes still answer, so `GET /health` says ready).
+    #[arg(long)]
+    pub hang: bool,
+    /// Fault: listen, but answer every request 503 "loading", as a server
+    /// that never finishes loading its model.
+    #[arg(long)]
+    pub never_ready: bool,
 }
 
 impl Default for StubConfig {
@@ -88,6 +104,9 @@ impl Default for StubConfig {
             error_status: 500,
             seed: 0,
             model: "stub".into(),
+            exit_after: None,
+            hang: false,
+            never_ready: false,
         }
     }
 }

@@ -515,3 +515,41 @@ async fn a_bad_config_is_refused() {
     .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+#[tokio::test]
+async fn hang_accepts_and_never_answers_but_health_does() {
+    let stub = Running::start(StubConfig {
+        hang: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(stub.get("/health").await.0, 200, "ready by its health");
+    let mut spec = stub.spec(Api::Chat, body(Api::Chat, "hi", 4, true), true);
+    spec.timeout = Duration::from_millis(300);
+    let t0 = Instant::now();
+    let rec = send(&build_client(), &spec, t0, t0, 0, 0).await;
+    assert_eq!(rec.error.as_ref().unwrap().0, ErrorKind::Timeout, "{rec:?}");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert_eq!(stub.counter("stub_requests_total").await, 1);
+    // a hung connection does not keep the stub from stopping
+    tokio::time::timeout(Duration::from_secs(5), stub.stop())
+        .await
+        .expect("stopped");
+}
+
+#[tokio::test]
+async fn never_ready_answers_everything_503() {
+    let stub = Running::start(StubConfig {
+        never_ready: true,
+        ..Default::default()
+    })
+    .await;
+    let (status, text) = stub.get("/health").await;
+    assert_eq!(status, 503);
+    assert!(text.contains("never-ready"), "{text}");
+    let resp = stub
+        .post("/v1/chat/completions", body(Api::Chat, "hi", 4, false))
+        .await;
+    assert_eq!(resp.status().as_u16(), 503);
+    stub.stop().await;
+}
