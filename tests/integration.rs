@@ -14,4 +14,5 @@ mod real_runs;
 mod refusals;
 mod reports_html;
 mod reports_md;
+mod resume;
 mod stub;
