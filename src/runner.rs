@@ -424,6 +424,7 @@ fn check_resume(resolved: &Resolved, opts: &RunOptions) -> anyhow::Result<Option
         resolved,
         paths,
         &columns_of(s, &plan),
+        plan.points.len(),
     )?))
 }
 
@@ -436,26 +437,24 @@ pub async fn run(
 ) -> anyhow::Result<RunOutcome> {
     let s = &resolved.scenario;
     let resume = check_resume(resolved, opts)?;
-    if let Some(r) = &resume {
-        let total = expand(s, &resolved.models, &resolved.registry)
-            .map(|p| p.points.len())
-            .unwrap_or(0);
-        if r.left(total) == 0 {
-            println!(
-                "{}: every point of {} is finished ({total} of {total}); nothing to run",
-                s.name,
-                r.paths.run_dir.display()
-            );
-            write_reports(&r.paths.run_dir);
-            println!("results_file={}", r.paths.csv.display());
-            return Ok(RunOutcome {
-                csv: r.paths.csv.clone(),
-                run_dir: r.paths.run_dir.clone(),
-                points_done: 0,
-                points_failed: 0,
-                interrupted: false,
-            });
-        }
+    if let Some(r) = &resume
+        && r.left() == 0
+    {
+        println!(
+            "{}: every point of {} is finished ({n} of {n}); nothing to run",
+            s.name,
+            r.paths.run_dir.display(),
+            n = r.total
+        );
+        write_reports(&r.paths.run_dir);
+        println!("results_file={}", r.paths.csv.display());
+        return Ok(RunOutcome {
+            csv: r.paths.csv.clone(),
+            run_dir: r.paths.run_dir.clone(),
+            points_done: 0,
+            points_failed: 0,
+            interrupted: false,
+        });
     }
     let pre = preflight(resolved).await?;
     let plan = &pre.plan;
@@ -469,11 +468,7 @@ pub async fn run(
         plan.total_requests()
     );
     if let Some(r) = &resume {
-        println!(
-            "resuming {}: {}",
-            r.paths.run_dir.display(),
-            r.describe(plan.points.len())
-        );
+        println!("resuming {}: {}", r.paths.run_dir.display(), r.describe());
     }
     let cmds = Commands {
         scenario: s,
@@ -510,6 +505,7 @@ pub async fn run(
         .as_ref()
         .map(|r| r.finished.clone())
         .unwrap_or_default();
+    let to_run = resume.as_ref().map_or(plan.points.len(), Resume::left);
     let (mut csv, monitor) = match &resume {
         None => {
             let csv = CsvSink::create(&paths.csv, &columns)
@@ -525,8 +521,8 @@ pub async fn run(
                 ))
             })?;
             let fields = serde_json::json!({
-                "points_finished": plan.points.len() - r.left(plan.points.len()),
-                "points_left": r.left(plan.points.len()),
+                "points_finished": r.total - r.left(),
+                "points_left": r.left(),
                 "dropped": r.dropped,
             });
             (csv, Monitor::start_append(&monitor_path, interval, fields))
@@ -572,10 +568,7 @@ pub async fn run(
         total_configs: plan.servers.len(),
         secrets: pre.secrets.clone(),
     };
-    let progress = Progress::new(
-        plan.points.len() - finished.iter().filter(|n| **n <= plan.points.len()).count(),
-        opts.plain_progress,
-    );
+    let progress = Progress::new(to_run, opts.plain_progress);
     let mut state = Sweep {
         ctx: &ctx,
         plan,

@@ -136,8 +136,10 @@ mod tests {
 
     #[test]
     fn every_changed_field_is_named_with_both_values() {
-        let mut a = Scenario::default();
-        a.name = "sweep".into();
+        let mut a = Scenario {
+            name: "sweep".into(),
+            ..Default::default()
+        };
         a.matrix.concurrency = Some(crate::scenario::model::Axis(vec![1, 2]));
         let mut b = a.clone();
         b.matrix.concurrency = Some(crate::scenario::model::Axis(vec![1, 4]));

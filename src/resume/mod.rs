@@ -29,6 +29,8 @@ use tail::Lines;
 #[derive(Debug, Clone)]
 pub struct Resume {
     pub paths: RunPaths,
+    /// Points of the run's plan.
+    pub total: usize,
     /// Every point's last lines (point number → state).
     pub states: States,
     /// Point numbers (1-based) that are finished and are skipped.
@@ -38,14 +40,14 @@ pub struct Resume {
 }
 
 impl Resume {
-    /// How many of `total` points are left to run.
-    pub fn left(&self, total: usize) -> usize {
-        total - self.finished.iter().filter(|n| **n <= total).count()
+    /// How many points are left to run.
+    pub fn left(&self) -> usize {
+        self.total - self.finished.iter().filter(|n| **n <= self.total).count()
     }
 
     /// `N of M points finished, K to run (I interrupted, J half-written)`.
-    pub fn describe(&self, total: usize) -> String {
-        let left = self.left(total);
+    pub fn describe(&self) -> String {
+        let (total, left) = (self.total, self.left());
         let (mut interrupted, mut half) = (0, 0);
         for n in (1..=total).filter(|n| !self.finished.contains(n)) {
             let Some(s) = self.states.get(&n) else {
@@ -154,9 +156,14 @@ pub fn still_running(text: &str) -> Option<u32> {
 }
 
 /// Check that `resolved` may continue the run at `paths` (whose plan has
-/// `points` points and CSV columns `columns`), cut torn last lines, and
+/// `total` points and CSV columns `columns`), cut torn last lines, and
 /// read what is finished. Nothing is started.
-pub fn prepare(resolved: &Resolved, paths: &RunPaths, columns: &Columns) -> anyhow::Result<Resume> {
+pub fn prepare(
+    resolved: &Resolved,
+    paths: &RunPaths,
+    columns: &Columns,
+    total: usize,
+) -> anyhow::Result<Resume> {
     let saved = std::fs::read_to_string(&paths.scenario_copy).map_err(|e| {
         UsageError(format!(
             "cannot read {}: {e}\n  next: resume a run folder whose saved scenario is there, or start a new run",
@@ -261,6 +268,7 @@ pub fn prepare(resolved: &Resolved, paths: &RunPaths, columns: &Columns) -> anyh
         .collect();
     Ok(Resume {
         paths: paths.clone(),
+        total,
         states,
         finished,
         dropped,
@@ -319,6 +327,11 @@ mod tests {
         let resumed =
             |pid: u32| format!(r#"{{"kind":"event","name":"resumed","fields":{{"pid":{pid}}}}}"#);
         let summary = r#"{"kind":"summary"}"#;
+        // /proc may show no command line while the child execs
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while still_running(&header(live)).is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(still_running(&header(live)), Some(live));
         assert_eq!(
             still_running(&[header(live), summary.into()].join("\n")),
@@ -353,13 +366,14 @@ mod tests {
         states.insert(3, st(Some("ok"), None));
         let r = Resume {
             paths: RunPaths::of_run(Path::new("r/x")),
+            total: 4,
             finished: [1].into(),
             states,
             dropped: Vec::new(),
         };
-        assert_eq!(r.left(4), 3);
+        assert_eq!(r.left(), 3);
         assert_eq!(
-            r.describe(4),
+            r.describe(),
             "1 of 4 points finished, 3 to run (1 interrupted, 1 with its CSV row or report record missing)"
         );
     }
