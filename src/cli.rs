@@ -40,8 +40,8 @@ MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
 Exit codes:
   0    every point ran (request errors, if any, are in the results)
   1    the run finished but one or more points failed
-  2    bad input (scenario, variable, argument); nothing started
-  3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder); nothing started
+  2    bad input (scenario, variable, argument; a resume whose scenario changed); nothing started
+  3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder, run still going); nothing started
   130  interrupted by Ctrl-C or SIGTERM; finished rows are kept (mlxrun resume RUN_DIR continues)";
 
 /// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).
