@@ -169,7 +169,8 @@ appended (a new line for a re-run point comes after the old one; readers
 take the last line per point); a partial last line left by a crash is cut
 off first; monitor.jsonl gets a `resumed` event. report.md and report.html
 are rewritten from the whole files. A run with every point finished exits 0
-and starts nothing. Exit codes as for a run.";
+and starts nothing. Exit codes as for a run; 3 also while the mlxrun that
+writes the run is still going (its pid is named).";
 
 const REPORT_AFTER_HELP: &str = "\
 Examples:
