@@ -45,7 +45,8 @@ impl Resume {
         self.total - self.finished.iter().filter(|n| **n <= self.total).count()
     }
 
-    /// `N of M points finished, K to run (I interrupted, J half-written)`.
+    /// `N of M points finished, K to run (I interrupted, J with its CSV row
+    /// or report record missing)`.
     pub fn describe(&self) -> String {
         let (total, left) = (self.total, self.left());
         let (mut interrupted, mut half) = (0, 0);
