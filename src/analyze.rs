@@ -11,6 +11,9 @@
 //!
 //! * the file is read once; rows shorter than the header are padded with
 //!   empty cells, extra cells beyond the header are ignored;
+//! * with a `point` column, only the last row of each point number is
+//!   kept (a resumed run appends a re-measured point after its
+//!   interrupted row);
 //! * rows are sorted by `field`: cells that parse as a number (`f64`, NaN
 //!   excluded) sort numerically in the requested order, every other cell
 //!   (`"default"`, `""`, `"NaN"`, ...) sorts *last* whatever the order, and
@@ -232,6 +235,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<String, AnalyzeError> {
             Err(err) => return Err(csv_error(path, err)),
         }
     }
+    let rows = last_per_point(&header, rows);
     if rows.is_empty() {
         return Err(AnalyzeError::NoRows {
             path: path.to_path_buf(),
@@ -255,6 +259,23 @@ pub fn render_table(
 ) -> Result<String, AnalyzeError> {
     let plan = Plan::resolve(header, opts_field, columns)?;
     Ok(render(header, rows, &plan, order, count))
+}
+
+/// `rows` with only the last row of each value of the `point` column (in
+/// file order); all of them when there is no such column.
+pub fn last_per_point(header: &[String], rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let Some(col) = header.iter().position(|h| h.trim() == "point") else {
+        return rows;
+    };
+    let mut last = std::collections::HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        last.insert(cell(row, col).trim().to_owned(), i);
+    }
+    rows.into_iter()
+        .enumerate()
+        .filter(|(i, row)| last.get(cell(row, col).trim()) == Some(i))
+        .map(|(_, row)| row)
+        .collect()
 }
 
 /// Turns a csv error into an [`AnalyzeError`] naming the file and line.
@@ -860,6 +881,26 @@ mod tests {
                 "------+----\n",
                 "c, d  |   7\n",
                 "a\\nb  |   5\n",
+            )
+        );
+    }
+
+    #[test]
+    fn a_resumed_csv_shows_the_last_row_of_each_point() {
+        let dir = TempDir::new();
+        let file = dir.write(
+            "resumed.csv",
+            "tps,status,point\n10,ok,1\n3,interrupted,2\n12,ok,2\n9,ok,3\n",
+        );
+        let table = analyze(&opts(file, "tps", SortOrder::Desc, 0)).expect("analyze");
+        assert_eq!(
+            table,
+            concat!(
+                "tps | status | point\n",
+                "----+--------+------\n",
+                " 12 | ok     |     2\n",
+                " 10 | ok     |     1\n",
+                "  9 | ok     |     3\n",
             )
         );
     }

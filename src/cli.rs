@@ -1,6 +1,6 @@
-//! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `plan`,
-//! `validate`, `analyze`, `stub-server`, `calibrate` and `monitor`, and the
-//! dispatch to the library.
+//! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `resume`,
+//! `plan`, `validate`, `analyze`, `stub-server`, `calibrate` and `monitor`,
+//! and the dispatch to the library.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,8 @@ Examples:
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
+  mlxrun resume results/full_sweep/full_sweep_20260101_120000
+                                              continue an interrupted or crashed run
   MLX_MODEL_PATH=models/tiny-llama mlxrun scenarios/backends_tour.toml
                                               two models, 1-2 ranks, nginx and client routers
   mlxrun validate scenarios/*.toml
@@ -38,10 +40,10 @@ MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
 Exit codes:
   0    every point ran (request errors, if any, are in the results)
   1    the run finished but one or more points failed
-  2    bad input (scenario, variable, argument); nothing started
-  3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder); nothing started
+  2    bad input (scenario, variable, argument; a resume whose scenario changed); nothing started
+  3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder, run still going); nothing started
   101  mlxrun itself failed (a panic, a bug): children stopped, finished rows kept
-  130  interrupted by Ctrl-C or SIGTERM; finished rows are kept";
+  130  interrupted by Ctrl-C or SIGTERM; finished rows are kept (mlxrun resume RUN_DIR continues)";
 
 /// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).
 #[derive(Debug, Parser)]
@@ -64,6 +66,9 @@ pub struct RunArgs {
     /// Plain progress lines instead of bars, even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Continue this interrupted run (its folder, `run_dir=`) with the scenario; refused if it changed.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +78,18 @@ pub enum Command {
         after_help = "Example: mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64"
     )]
     Run(RunArgs),
+    /// Continue an interrupted or crashed run in its folder: finished points are kept, the rest run.
+    #[command(after_help = RESUME_AFTER_HELP)]
+    Resume {
+        /// The run folder (`run_dir=` in a run's output), or its CSV.
+        run_dir: PathBuf,
+        /// Change a field that may differ (ports, timeouts, output paths): --set backend.base_port=9200
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Plain progress lines instead of bars, even on a terminal.
+        #[arg(long)]
+        plain: bool,
+    },
     /// Show what a run would do (points, commands, nginx.conf, value origins); start nothing.
     #[command(after_help = "Example: mlxrun plan scenarios/full_sweep.toml")]
     Plan {
@@ -133,6 +150,28 @@ pub enum Command {
     #[command(after_help = MONITOR_AFTER_HELP)]
     Monitor(crate::monitor::cmd::MonitorArgs),
 }
+
+const RESUME_AFTER_HELP: &str = "\
+Examples:
+  mlxrun resume results/full_sweep/full_sweep_20261122_010203
+  mlxrun resume results/full_sweep/full_sweep_20261122_010203 --set backend.base_port=9200
+  mlxrun run scenarios/full_sweep.toml --resume results/full_sweep/full_sweep_20261122_010203
+
+`resume RUN_DIR` runs the effective scenario the run saved beside its CSV
+(<RUN_DIR>.scenario.toml; no environment layer); `run FILE --resume RUN_DIR`
+loads FILE with its layers and refuses (exit 2) when it differs from the
+saved one, listing each field as `field: saved → now`. Only ports, timeouts,
+output paths, description, continue_on_error and check_flags may differ.
+
+A point is finished when its last CSV row and its last report.jsonl record
+say ok, errors, failed or skipped; interrupted points and points missing
+either line run again. The CSV, report.jsonl, processes.jsonl and logs are
+appended (a new line for a re-run point comes after the old one; readers
+take the last line per point); a partial last line left by a crash is cut
+off first; monitor.jsonl gets a `resumed` event. report.md and report.html
+are rewritten from the whole files. A run with every point finished exits 0
+and starts nothing. Exit codes as for a run; 3 also while the mlxrun that
+writes the run is still going (its pid is named).";
 
 const REPORT_AFTER_HELP: &str = "\
 Examples:
@@ -198,7 +237,14 @@ pub enum Order {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Run(args)) => run_scenario(args).await,
-        None if cli.run.scenario.is_some() => run_scenario(cli.run).await,
+        Some(Command::Resume {
+            run_dir,
+            sets,
+            plain,
+        }) => resume(run_dir, sets, plain).await,
+        None if cli.run.scenario.is_some() || cli.run.resume.is_some() => {
+            run_scenario(cli.run).await
+        }
         None => Err(UsageError(
             "no scenario given\n  next: mlxrun scenarios/quickstart.toml, or mlxrun --help".into(),
         )
@@ -264,27 +310,58 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 
 async fn run_scenario(args: RunArgs) -> anyhow::Result<i32> {
     let Some(path) = args.scenario else {
+        if let Some(dir) = args.resume {
+            return resume(dir, args.sets, args.plain).await;
+        }
         return Err(UsageError(
             "no scenario given\n  next: mlxrun run scenarios/quickstart.toml".into(),
         )
         .into());
     };
+    let resume = args
+        .resume
+        .as_deref()
+        .map(crate::resume::paths)
+        .transpose()?;
     let resolved = load(&path, &Overrides::from_process(args.sets))?;
-    let cancel = CancellationToken::new();
-    crate::shutdown::spawn_signal_listener(cancel.clone())?;
-    let outcome = run(
+    run_to_exit(
         &resolved,
-        cancel,
-        &RunOptions {
+        RunOptions {
             plain_progress: args.plain,
+            resume,
         },
     )
-    .await?;
+    .await
+}
+
+/// `mlxrun resume RUN_DIR`: the run's saved scenario (with `sets`), resumed.
+async fn resume(run_dir: PathBuf, sets: Vec<String>, plain: bool) -> anyhow::Result<i32> {
+    let paths = crate::resume::paths(&run_dir)?;
+    let resolved = crate::resume::saved_scenario(&paths, sets)?;
+    run_to_exit(
+        &resolved,
+        RunOptions {
+            plain_progress: plain,
+            resume: Some(paths),
+        },
+    )
+    .await
+}
+
+/// Run, then map the outcome to an exit code.
+async fn run_to_exit(
+    resolved: &crate::scenario::Resolved,
+    opts: RunOptions,
+) -> anyhow::Result<i32> {
+    let cancel = CancellationToken::new();
+    crate::shutdown::spawn_signal_listener(cancel.clone())?;
+    let outcome = run(resolved, cancel, &opts).await?;
     if outcome.interrupted {
         eprintln!(
-            "interrupted: {} finished point(s) kept in {}",
+            "interrupted: {} finished point(s) kept in {}\n  next: mlxrun resume {}",
             outcome.points_done,
-            outcome.csv.display()
+            outcome.csv.display(),
+            outcome.run_dir.display()
         );
         return Ok(EXIT_INTERRUPTED);
     }
@@ -317,6 +394,28 @@ mod tests {
         assert_eq!(c.run.sets, vec!["a.b=1".to_string()]);
         let c = Cli::parse_from(["mlxrun", "plan", "s.toml"]);
         assert!(matches!(c.command, Some(Command::Plan { .. })));
+    }
+
+    #[test]
+    fn resume_parses_as_a_command_and_as_a_run_option() {
+        let c = Cli::parse_from(["mlxrun", "resume", "results/s/s_1", "--set", "a.b=1"]);
+        let Some(Command::Resume {
+            run_dir,
+            sets,
+            plain,
+        }) = c.command
+        else {
+            panic!("not resume")
+        };
+        assert_eq!(run_dir, PathBuf::from("results/s/s_1"));
+        assert_eq!((sets, plain), (vec!["a.b=1".to_string()], false));
+        let c = Cli::parse_from(["mlxrun", "run", "s.toml", "--resume", "results/s/s_1"]);
+        let Some(Command::Run(args)) = c.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.resume, Some(PathBuf::from("results/s/s_1")));
+        let c = Cli::parse_from(["mlxrun", "s.toml", "--resume", "d"]);
+        assert_eq!(c.run.resume, Some(PathBuf::from("d")));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! |---|---|
 //! | 0 | every point ran (request errors, if any, are in the results) |
 //! | 1 | the run finished but one or more points failed |
-//! | 2 | bad input: scenario, environment variable or argument; nothing started |
-//! | 3 | the machine is not ready: backend or nginx missing, flag unsupported, port taken, results folder not writable; nothing started |
+//! | 2 | bad input: scenario, environment variable or argument (a resume whose scenario or CSV header changed); nothing started |
+//! | 3 | the machine is not ready: backend or nginx missing, flag unsupported, port taken, results folder not writable, a resumed run still going; nothing started |
 //! | 101 | mlxrun itself failed (a panic, a bug): children stopped, finished rows kept |
 //! | 130 | interrupted by Ctrl-C or SIGTERM (finished rows are kept) |
 

@@ -15,6 +15,7 @@
 //!   per-point metrics.
 //! - [`output`]: CSV and JSONL results, console lines and progress.
 //! - [`runner`]: the sweep itself, from plan to results.
+//! - [`resume`]: `mlxrun resume`, continuing an interrupted or crashed run.
 //! - [`plan`]: `mlxrun plan`, what a run would do.
 //! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
 //!   machine, which runs compare every point with.
@@ -41,6 +42,7 @@ pub mod monitor;
 pub mod output;
 pub mod plan;
 pub mod report;
+pub mod resume;
 pub mod runner;
 pub mod scenario;
 pub mod server;

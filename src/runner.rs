@@ -5,7 +5,7 @@
 //! with per-instance accounting, write each row as it ends, and stop the
 //! servers, on every path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use crate::backend::command::{Commands, python_for, ring_port};
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
 use crate::calibrate::Calibration;
-use crate::error::SetupError;
+use crate::error::{SetupError, UsageError};
 use crate::gate::{self, MemoryNow, Release};
 use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
@@ -33,6 +33,7 @@ use crate::output::quality::{SystemHealth, quality_flags};
 use crate::output::report::{RecordContext, ReportSink, RunInfo};
 use crate::output::row::{Columns, PointRow, Status};
 use crate::output::system_info::system_info;
+use crate::resume::Resume;
 use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
 use crate::scenario::model::RouterKind;
 use crate::scenario::model_path::expand_tilde;
@@ -48,6 +49,8 @@ use crate::workload::{Prompt, build_prompts};
 pub struct RunOptions {
     /// Plain progress lines even on a terminal.
     pub plain_progress: bool,
+    /// Continue this run (see [`crate::resume`]) instead of starting a new one.
+    pub resume: Option<RunPaths>,
 }
 
 /// How a run ended.
@@ -97,6 +100,27 @@ impl RunPaths {
                 };
             }
             n += 1;
+        }
+    }
+
+    /// The paths of an existing run, from its folder (`run_dir=`) or its
+    /// CSV: `<dir>/<name>/` beside `<dir>/<name>.csv` and
+    /// `<dir>/<name>.scenario.toml`.
+    pub fn of_run(given: &Path) -> RunPaths {
+        let run_dir = if given.extension().is_some_and(|e| e == "csv") {
+            given.with_extension("")
+        } else {
+            given.components().collect::<PathBuf>()
+        };
+        let name = run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let base = run_dir.parent().unwrap_or(Path::new("")).to_path_buf();
+        RunPaths {
+            csv: base.join(format!("{name}.csv")),
+            scenario_copy: base.join(format!("{name}.scenario.toml")),
+            run_dir,
         }
     }
 }
@@ -367,13 +391,71 @@ pub fn exposure_warnings(resolved: &Resolved, plan: &Plan) -> Vec<String> {
     out
 }
 
-/// Run `resolved` until done or `cancel` fires.
+/// The CSV columns of `plan`.
+fn columns_of(s: &Scenario, plan: &Plan) -> Columns {
+    Columns {
+        axes: plan.axis_names(),
+        flags: plan.flag_names(),
+        percentiles: s.metrics.percentiles.clone(),
+    }
+}
+
+/// Write report.md and report.html into `run_dir` and print where.
+fn write_reports(run_dir: &Path) {
+    match crate::report::write(run_dir, &[]) {
+        Ok(w) => {
+            println!("report_md={}", w.markdown.display());
+            println!("report_html={}", w.html.display());
+        }
+        Err(e) => eprintln!("warning: no report: {e}"),
+    }
+}
+
+/// With `opts.resume`: check the run folder against `resolved` and read
+/// what is finished, before anything starts.
+fn check_resume(resolved: &Resolved, opts: &RunOptions) -> anyhow::Result<Option<Resume>> {
+    let Some(paths) = &opts.resume else {
+        return Ok(None);
+    };
+    let s = &resolved.scenario;
+    let plan = expand(s, &resolved.models, &resolved.registry)
+        .map_err(|e| UsageError(format!("matrix.filter: {e}")))?;
+    Ok(Some(crate::resume::prepare(
+        resolved,
+        paths,
+        &columns_of(s, &plan),
+        plan.points.len(),
+    )?))
+}
+
+/// Run `resolved` until done or `cancel` fires; with `opts.resume`, only
+/// the points of that run that are not finished, appending to its files.
 pub async fn run(
     resolved: &Resolved,
     cancel: CancellationToken,
     opts: &RunOptions,
 ) -> anyhow::Result<RunOutcome> {
     let s = &resolved.scenario;
+    let resume = check_resume(resolved, opts)?;
+    if let Some(r) = &resume
+        && r.left() == 0
+    {
+        println!(
+            "{}: every point of {} is finished ({n} of {n}); nothing to run",
+            s.name,
+            r.paths.run_dir.display(),
+            n = r.total
+        );
+        write_reports(&r.paths.run_dir);
+        println!("results_file={}", r.paths.csv.display());
+        return Ok(RunOutcome {
+            csv: r.paths.csv.clone(),
+            run_dir: r.paths.run_dir.clone(),
+            points_done: 0,
+            points_failed: 0,
+            interrupted: false,
+        });
+    }
     let pre = preflight(resolved).await?;
     let plan = &pre.plan;
     println!(
@@ -385,6 +467,9 @@ pub async fn run(
         plan.product - plan.points.len(),
         plan.total_requests()
     );
+    if let Some(r) = &resume {
+        println!("resuming {}: {}", r.paths.run_dir.display(), r.describe());
+    }
     let cmds = Commands {
         scenario: s,
         registry: &resolved.registry,
@@ -398,7 +483,10 @@ pub async fn run(
         eprintln!("warning: {w}");
     }
 
-    let paths = RunPaths::new(resolved);
+    let paths = match &resume {
+        Some(r) => r.paths.clone(),
+        None => RunPaths::new(resolved),
+    };
     let writable = |p: &Path| -> anyhow::Result<()> {
         std::fs::create_dir_all(p)
             .with_context(|| format!("results folder {} is not writable", p.display()))
@@ -410,19 +498,37 @@ pub async fn run(
             })
     };
     writable(&paths.run_dir)?;
-    let columns = Columns {
-        axes: plan.axis_names(),
-        flags: plan.flag_names(),
-        percentiles: s.metrics.percentiles.clone(),
+    let columns = columns_of(s, plan);
+    let monitor_path = paths.run_dir.join("monitor.jsonl");
+    let interval = Duration::from_millis(s.memory.monitor_interval_ms);
+    let finished = resume
+        .as_ref()
+        .map(|r| r.finished.clone())
+        .unwrap_or_default();
+    let to_run = resume.as_ref().map_or(plan.points.len(), Resume::left);
+    let (mut csv, monitor) = match &resume {
+        None => {
+            let csv = CsvSink::create(&paths.csv, &columns)
+                .map_err(|e| SetupError(format!("cannot create {}: {e}", paths.csv.display())))?;
+            std::fs::write(&paths.scenario_copy, resolved.to_toml())?;
+            (csv, Monitor::start(&monitor_path, interval))
+        }
+        Some(r) => {
+            let csv = CsvSink::append(&paths.csv, &columns).map_err(|e| {
+                SetupError(format!(
+                    "cannot append to {}: {e}\n  next: check the file's permissions",
+                    paths.csv.display()
+                ))
+            })?;
+            let fields = serde_json::json!({
+                "points_finished": r.total - r.left(),
+                "points_left": r.left(),
+                "dropped": r.dropped,
+            });
+            (csv, Monitor::start_append(&monitor_path, interval, fields))
+        }
     };
-    let mut csv = CsvSink::create(&paths.csv, &columns)
-        .map_err(|e| SetupError(format!("cannot create {}: {e}", paths.csv.display())))?;
-    std::fs::write(&paths.scenario_copy, resolved.to_toml())?;
-    let monitor = Monitor::start(
-        &paths.run_dir.join("monitor.jsonl"),
-        Duration::from_millis(s.memory.monitor_interval_ms),
-    )
-    .map_err(|e| {
+    let monitor = monitor.map_err(|e| {
         SetupError(format!(
             "cannot start the monitor in {}: {e}",
             paths.run_dir.display()
@@ -463,7 +569,7 @@ pub async fn run(
         total_configs: plan.servers.len(),
         secrets: pre.secrets.clone(),
     };
-    let progress = Progress::new(plan.points.len(), opts.plain_progress);
+    let progress = Progress::new(to_run, opts.plain_progress);
     let mut state = Sweep {
         ctx: &ctx,
         plan,
@@ -484,6 +590,7 @@ pub async fn run(
         stopped_groups: Vec::new(),
         available_before: None,
         release: None,
+        finished,
     };
     let result = state.run_all().await;
     // Stop servers on every path, error included.
@@ -493,31 +600,33 @@ pub async fn run(
     drop(state);
     monitor.stop();
     // the reports, on every path that leaves a run folder (errors and
-    // interruptions included): what was measured is shown
-    match crate::report::write(&paths.run_dir, &[]) {
-        Ok(w) => {
-            println!("report_md={}", w.markdown.display());
-            println!("report_html={}", w.html.display());
-        }
-        Err(e) => eprintln!("warning: no report: {e}"),
-    }
+    // interruptions included): what was measured is shown, from the whole
+    // files (a resumed run's earlier points included)
+    write_reports(&paths.run_dir);
     result?;
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
-    if let Some(best) = rows
+    let measured = |st: Status| matches!(st, Status::Ok | Status::Errors);
+    let mut best: Vec<(String, f64)> = rows
         .iter()
-        .filter(|r| matches!(r.status, Status::Ok | Status::Errors))
-        .max_by(|a, b| {
-            a.metrics
-                .throughput_tps
-                .total_cmp(&b.metrics.throughput_tps)
-        })
-    {
-        println!(
-            "best {} throughput_tps={:.1}",
-            best.params(),
-            best.metrics.throughput_tps
-        );
+        .filter(|r| measured(r.status))
+        .map(|r| (r.params(), r.metrics.throughput_tps))
+        .collect();
+    if let Some(r) = &resume {
+        // points finished before the resume compete too
+        best.extend(r.finished.iter().filter_map(|n| {
+            let st = r.states.get(n)?;
+            let status = st.csv_status.as_deref()?;
+            let point = plan.points.get(n.checked_sub(1)?)?;
+            let cfg = plan.servers.get(point.server)?;
+            matches!(status, "ok" | "errors").then(|| {
+                let row = PointRow::with_ranks(cfg, point, Default::default(), total_ranks(s, cfg));
+                (row.params(), st.throughput_tps.unwrap_or(0.0))
+            })
+        }));
+    }
+    if let Some((params, tps)) = best.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+        println!("best {params} throughput_tps={tps:.1}");
     }
     println!("results_file={}", paths.csv.display());
     Ok(RunOutcome {
@@ -555,6 +664,8 @@ struct Sweep<'a> {
     /// The wait for memory after the last configuration stopped, for the
     /// first point of the next one.
     release: Option<Release>,
+    /// Points (1-based) a resumed run finished before; they are not run.
+    finished: BTreeSet<usize>,
 }
 
 impl Sweep<'_> {
@@ -563,6 +674,16 @@ impl Sweep<'_> {
         for cfg in &self.plan.servers {
             if self.ctx.cancel.is_cancelled() {
                 break;
+            }
+            let points: Vec<_> = self
+                .plan
+                .points_of(cfg.index)
+                .filter(|p| !self.finished.contains(&(p.index + 1)))
+                .cloned()
+                .collect();
+            if points.is_empty() {
+                // every point finished before a resume: nothing to start
+                continue;
             }
             // Keep the running instances when only the router changes.
             if let Some(set) = self.set.as_mut() {
@@ -580,7 +701,6 @@ impl Sweep<'_> {
                 }
             }
             let mut start_failure: Option<String> = None;
-            let points: Vec<_> = self.plan.points_of(cfg.index).cloned().collect();
             let skip = self.gate(cfg).await;
             for point in &points {
                 if self.ctx.cancel.is_cancelled() {

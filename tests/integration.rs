@@ -16,4 +16,5 @@ mod real_runs;
 mod refusals;
 mod reports_html;
 mod reports_md;
+mod resume;
 mod stub;

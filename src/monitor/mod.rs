@@ -3,7 +3,10 @@
 //! fixed-rate schedule and appends each sample to a JSONL file as it is
 //! taken (`monitor.jsonl`, see the README's "The monitor"). Windows
 //! (`begin_window` … `end_window`) give per-point statistics; `stop`
-//! appends the run's summary.
+//! appends the run's summary. [`Monitor::start_append`] continues the file
+//! of an interrupted run: one header stays at the top, a `resumed` event
+//! marks where this monitor began, its times continue the header's clock,
+//! and its summary covers the samples since the event.
 //!
 //! Unlike mlx-knife's memmon: deadlines are absolute (`start + k ×
 //! interval`; a slow sample delays nothing after it, and a tick whose slot
@@ -60,6 +63,8 @@ pub struct Monitor {
 struct Shared {
     start: Instant,
     start_epoch: f64,
+    /// Seconds between the file's header and `start` (0 unless appending).
+    offset_s: f64,
     interval: Duration,
     /// Held while reading, so samples are taken (and written) one at a time.
     sampling: Mutex<Sampling>,
@@ -114,34 +119,82 @@ impl Monitor {
         interval: Duration,
         sources: Sources,
     ) -> std::io::Result<Monitor> {
+        Monitor::open(path, interval, sources, None)
+    }
+
+    /// Continue the monitor file of an interrupted run at `path`: append a
+    /// `resumed` event (with `fields` and this monitor's start, pid,
+    /// interval and sources) instead of a second header, and keep the
+    /// header's clock (`elapsed_s` counts from the header's `ts`; tick
+    /// numbers `seq` start again at 0). A file without a header gets one,
+    /// as from [`Monitor::start`].
+    pub fn start_append(
+        path: &Path,
+        interval: Duration,
+        fields: Value,
+    ) -> std::io::Result<Monitor> {
+        Monitor::open(path, interval, Sources::default(), Some(fields))
+    }
+
+    fn open(
+        path: &Path,
+        interval: Duration,
+        sources: Sources,
+        resumed: Option<Value>,
+    ) -> std::io::Result<Monitor> {
         if interval.is_zero() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "the sampling interval must be above 0",
             ));
         }
-        let mut out = JsonlFile::create(path)?;
+        let origin = match &resumed {
+            Some(_) => std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| record::header_ts(&t)),
+            None => None,
+        };
+        let mut out = match resumed {
+            Some(_) => JsonlFile::append(path)?,
+            None => JsonlFile::create(path)?,
+        };
         let collector = Collector::new(sources);
         let start = Instant::now();
-        let start_epoch = SystemTime::now()
+        let now_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let hardware = hardware::profile();
-        let header = Header {
-            schema: record::SCHEMA,
-            mlxrun_version: env!("CARGO_PKG_VERSION"),
-            interval_ms: interval.as_secs_f64() * 1e3,
-            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ts: round(start_epoch, 3),
-            pid: std::process::id(),
-            hardware,
-            sources: collector.sources().clone(),
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let (start_epoch, offset_s) = match origin {
+            Some(ts) => (ts, (now_epoch - ts).max(0.0)),
+            None => {
+                let header = Header {
+                    schema: record::SCHEMA,
+                    mlxrun_version: env!("CARGO_PKG_VERSION"),
+                    interval_ms: interval.as_secs_f64() * 1e3,
+                    started_at: started_at.clone(),
+                    ts: round(now_epoch, 3),
+                    pid: std::process::id(),
+                    hardware: hardware::profile(),
+                    sources: collector.sources().clone(),
+                };
+                out.write(&Record::Header(&header));
+                (now_epoch, 0.0)
+            }
         };
-        out.write(&Record::Header(&header));
+        let resumed = resumed.map(|fields| {
+            let mut fields = as_object(fields);
+            fields["started_at"] = json!(started_at);
+            fields["pid"] = json!(std::process::id());
+            fields["mlxrun_version"] = json!(env!("CARGO_PKG_VERSION"));
+            fields["interval_ms"] = json!(interval.as_secs_f64() * 1e3);
+            fields["sources"] = json!(collector.sources());
+            fields
+        });
         let shared = Arc::new(Shared {
             start,
             start_epoch,
+            offset_s,
             interval,
             sampling: Mutex::new(Sampling {
                 collector,
@@ -159,6 +212,10 @@ impl Monitor {
             stop: Mutex::new(false),
             wake: Condvar::new(),
         });
+        if let Some(fields) = resumed {
+            let mut st = lock(&shared.state);
+            shared.write_event(&mut st, "resumed", fields);
+        }
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("mlxrun-monitor".into())
@@ -266,7 +323,7 @@ impl Drop for Monitor {
 impl Shared {
     /// (ts, elapsed_s) of instant `t`.
     fn now_ts(&self, t: Instant) -> (f64, f64) {
-        let elapsed = t.saturating_duration_since(self.start).as_secs_f64();
+        let elapsed = self.offset_s + t.saturating_duration_since(self.start).as_secs_f64();
         (round(self.start_epoch + elapsed, 3), round(elapsed, 3))
     }
 

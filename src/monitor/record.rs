@@ -171,6 +171,20 @@ impl JsonlFile {
         })
     }
 
+    /// Open `path` to append (create it when missing).
+    pub fn append(path: &Path) -> std::io::Result<JsonlFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(JsonlFile {
+            file: std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+            errors: 0,
+        })
+    }
+
     /// Append one record; a failure is counted (and the first one printed),
     /// sampling goes on.
     pub fn write(&mut self, rec: &Record<'_>) {
@@ -183,6 +197,15 @@ impl JsonlFile {
             self.errors += 1;
         }
     }
+}
+
+/// `ts` of the header line of the monitor file `text` (its start, epoch
+/// seconds); `None` without one.
+pub fn header_ts(text: &str) -> Option<f64> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["kind"] == "header")
+        .and_then(|v| v["ts"].as_f64())
 }
 
 /// Round to `dp` decimals (JSON stays short and stable).

@@ -223,3 +223,54 @@ fn a_zero_interval_or_an_unwritable_file_is_refused() {
     std::fs::write(&file, "").unwrap();
     assert!(Monitor::start(&file.join("m.jsonl"), Duration::from_millis(100)).is_err());
 }
+
+#[test]
+fn an_appended_monitor_keeps_one_header_marks_the_resume_and_continues_the_clock() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("m.jsonl");
+    Monitor::start(&path, Duration::from_millis(50))
+        .unwrap()
+        .stop();
+    let before = lines(&path);
+    let last_ts = before.last().unwrap()["ts"].as_f64().unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    let mon =
+        Monitor::start_append(&path, Duration::from_millis(50), json!({"points_left": 3})).unwrap();
+    std::thread::sleep(Duration::from_millis(120));
+    mon.stop();
+    let l = lines(&path);
+    assert_eq!(&l[..before.len()], &before[..], "earlier lines untouched");
+    assert_eq!(kinds(&l).iter().filter(|k| **k == "header").count(), 1);
+    let r = &l[before.len()];
+    assert_eq!(r["name"], "resumed");
+    assert_eq!(r["fields"]["points_left"], 3);
+    assert_eq!(r["fields"]["pid"], std::process::id());
+    assert!(r["fields"]["sources"].is_object());
+    let header_ts = l[0]["ts"].as_f64().unwrap();
+    let elapsed = r["elapsed_s"].as_f64().unwrap();
+    assert!(elapsed >= 0.115, "the header's clock goes on: {r}");
+    assert!((r["ts"].as_f64().unwrap() - (header_ts + elapsed)).abs() < 0.002);
+    assert!(r["ts"].as_f64().unwrap() > last_ts);
+    let first_new = l[before.len() + 1..]
+        .iter()
+        .find(|v| v["kind"] == "sample")
+        .unwrap();
+    assert_eq!(first_new["seq"], 0);
+    assert_eq!(kinds(&l).last(), Some(&"summary"));
+    let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        v.check_jsonl(&text).is_empty(),
+        "{:?}",
+        v.check_jsonl(&text)
+    );
+
+    // a file without a header gets one
+    let bare = t.path().join("bare.jsonl");
+    Monitor::start_append(&bare, Duration::from_millis(50), json!({}))
+        .unwrap()
+        .stop();
+    let l = lines(&bare);
+    assert_eq!(kinds(&l)[..2], ["header", "event"]);
+    assert_eq!(l[1]["name"], "resumed");
+}

@@ -2,7 +2,8 @@
 //! the points of `report.jsonl` as typed records (fields a report needs,
 //! each optional so older or partial lines still load), the monitor's
 //! samples and events from `monitor.jsonl`, and the key that groups points
-//! by server configuration.
+//! by server configuration. A resumed run appends a re-measured point's
+//! record after its interrupted one: the last record per point counts.
 
 use std::path::{Path, PathBuf};
 
@@ -230,6 +231,18 @@ impl PointRecord {
     }
 }
 
+/// `records` (in file order) with only the last one of each point number,
+/// sorted by point; `superseded` counts the others.
+pub fn last_per_point(records: Vec<PointRecord>, superseded: &mut usize) -> Vec<PointRecord> {
+    let mut by_point: std::collections::BTreeMap<usize, PointRecord> = Default::default();
+    for r in records {
+        if by_point.insert(r.point, r).is_some() {
+            *superseded += 1;
+        }
+    }
+    by_point.into_values().collect()
+}
+
 /// One monitor sample (the fields reports plot).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -260,7 +273,11 @@ pub struct RunData {
     /// The folder's name (`<scenario>_<timestamp>`).
     pub run_id: String,
     pub scenario: String,
+    /// One record per point: the last one report.jsonl holds for it.
     pub points: Vec<PointRecord>,
+    /// Earlier records of points measured again by a resume (kept in the
+    /// file, left out of `points`).
+    pub superseded: usize,
     /// The monitor's header (hardware, sources), if any.
     pub monitor_header: Option<Value>,
     pub samples: Vec<MonitorSample>,
@@ -305,7 +322,7 @@ impl RunData {
                     .push(format!("report.jsonl:{}: {e}", i + 1)),
             }
         }
-        run.points.sort_by_key(|p| p.point);
+        run.points = last_per_point(std::mem::take(&mut run.points), &mut run.superseded);
         if let Ok(text) = std::fs::read_to_string(dir.join("monitor.jsonl")) {
             run.read_monitor(&text);
         }
@@ -325,7 +342,7 @@ impl RunData {
                 }
             };
             match v["kind"].as_str() {
-                Some("header") => self.monitor_header = Some(v),
+                Some("header") if self.monitor_header.is_none() => self.monitor_header = Some(v),
                 Some("summary") => self.monitor_summary = Some(v),
                 Some("event") => self.events.push((
                     v["ts"].as_f64().unwrap_or(0.0),
@@ -435,7 +452,48 @@ mod tests {
         assert_eq!(run.samples[0].cpu_user, None);
         assert_eq!(run.events[0].1, "point_start");
         assert_eq!(run.hardware().unwrap()["cpu_model"], "X");
+        assert_eq!(run.superseded, 0);
         let err = RunData::load(&d.path().join("nope")).unwrap_err();
         assert!(err.contains("run_dir="), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_run_counts_the_last_record_of_each_point() {
+        let d = tempfile::tempdir().unwrap();
+        let mut interrupted = record(2, "4", 3.0);
+        interrupted["outcome"] = "interrupted".into();
+        let lines = [
+            record(1, "1", 10.0),
+            interrupted,
+            record(2, "4", 20.0),
+            record(3, "8", 30.0),
+        ]
+        .map(|v| v.to_string())
+        .join("\n");
+        std::fs::write(d.path().join("report.jsonl"), lines + "\n").unwrap();
+        std::fs::write(
+            d.path().join("monitor.jsonl"),
+            concat!(
+                r#"{"kind":"header","ts":1.0,"hardware":{"cpu_model":"first"}}"#,
+                "\n",
+                r#"{"kind":"event","ts":5.0,"name":"resumed","fields":{}}"#,
+                "\n",
+                r#"{"kind":"header","ts":5.0,"hardware":{"cpu_model":"second"}}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let run = RunData::load(d.path()).unwrap();
+        let got: Vec<(usize, &str, f64)> = run
+            .points
+            .iter()
+            .map(|p| (p.point, p.outcome.as_str(), p.throughput_tps))
+            .collect();
+        assert_eq!(got, [(1, "ok", 10.0), (2, "ok", 20.0), (3, "ok", 30.0)]);
+        assert_eq!(run.superseded, 1);
+        assert_eq!(
+            run.monitor_header.unwrap()["hardware"]["cpu_model"],
+            "first"
+        );
     }
 }

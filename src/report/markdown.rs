@@ -56,6 +56,13 @@ fn header(run: &RunData, generated: &str) -> String {
         "- **Date:** {}\n",
         first_start.map_or_else(|| MISSING.to_string(), cells::utc)
     ));
+    let resumes = run.events.iter().filter(|(_, n, _)| n == "resumed").count();
+    if resumes > 0 || run.superseded > 0 {
+        md.push_str(&format!(
+            "- **Resumed:** {resumes} time(s); {} earlier record(s) of points measured again are kept in report.jsonl, the last one per point is shown\n",
+            run.superseded
+        ));
+    }
     md.push_str(&format!("- **Generated:** {generated}\n"));
     md.push_str(&format!(
         "- **Generator:** mlxrun {}\n",

@@ -229,7 +229,15 @@ pub fn load_str(
 
     let mut problems = resolved.locate(validate::validate(&resolved.scenario));
     match build_registry(path, &resolved) {
-        Ok(reg) => resolved.registry = reg,
+        Ok(reg) => {
+            resolved.registry = reg;
+            // absolute, so the saved effective scenario loads from its
+            // results folder (`mlxrun resume`)
+            let base = path.parent().unwrap_or(Path::new("."));
+            for inc in &mut resolved.scenario.include {
+                *inc = prompts::absolute(&base.join(&*inc)).display().to_string();
+            }
+        }
         Err(p) => problems.extend(p),
     }
     if problems.is_empty() {

@@ -32,8 +32,14 @@ fn resolve_path(base: &Path, p: &str) -> PathBuf {
     if expanded.is_absolute() {
         expanded
     } else {
-        base.join(expanded)
+        absolute(&base.join(expanded))
     }
+}
+
+/// `p` made absolute against the working directory (unchanged when that
+/// cannot be read), so the saved effective scenario loads from any folder.
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Check the prompts of `s` (whose file lives in `base`): rewrites
