@@ -137,9 +137,19 @@ fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
 /// `matrix.server_flags`, are listed as one entry).
 pub fn known_fields() -> Vec<String> {
     let mut full = Scenario::default();
-    full.matrix.decode_concurrency = Some(model::Axis(vec![1]));
-    full.matrix.prompt_concurrency = Some(model::Axis(vec![1]));
+    // every optional field set, so each has a leaf
+    let m = &mut full.matrix;
+    m.decode_concurrency = Some(model::Axis(vec![1]));
+    m.prompt_concurrency = Some(model::Axis(vec![1]));
+    m.concurrency = Some(model::Axis(vec![1]));
+    m.request_rate = Some(model::Axis(vec![model::Rate(1.0)]));
+    m.input_tokens = Some(model::Axis(vec![1]));
+    m.router = Some(model::Axis(vec![model::RouterKind::Nginx]));
+    m.balance = Some(model::Axis(vec![model::BalanceMethod::RoundRobin]));
     full.workload.requests = Some(1);
+    full.slo.ttft_ms = Some(1.0);
+    full.slo.tpot_ms = Some(1.0);
+    full.slo.e2e_ms = Some(1.0);
     let value = Value::try_from(&full).unwrap_or(Value::Table(Table::new()));
     let mut leaves = Vec::new();
     flatten(&value, "", &mut leaves);

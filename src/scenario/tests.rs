@@ -241,3 +241,30 @@ fn reference_scenario_lists_every_field() {
     }
     assert!(missing.is_empty(), "not in reference.toml: {missing:?}");
 }
+
+#[test]
+fn set_reaches_optional_fields_unset_by_default() {
+    // fields that are None by default must still be settable (the README's
+    // `--set matrix.concurrency=1,8,64`)
+    let (_t, d) = with_model();
+    let text = "name = \"t\"\n[model]\npath = \"tiny\"\n[workload]\nrequests = 4\n";
+    let r = load_text(
+        text,
+        &[],
+        &[
+            "matrix.concurrency=1,8,64",
+            "matrix.request_rate=2,inf",
+            "slo.ttft_ms=500",
+            "matrix.balance=least_conn",
+        ],
+        &d,
+    )
+    .unwrap();
+    assert_eq!(
+        r.scenario.matrix.closed_concurrency().as_slice(),
+        &[1, 8, 64]
+    );
+    assert_eq!(r.scenario.matrix.request_rate.unwrap().values().len(), 2);
+    assert_eq!(r.scenario.slo.ttft_ms, Some(500.0));
+    assert!(r.scenario.matrix.balance.is_some());
+}
