@@ -3,10 +3,11 @@
 //! and the token counts (`usage`, llama.cpp's `timings`).
 //!
 //! Most chunks are plain token deltas. [`read_chunk`] first tries a quick
-//! scan that needs no JSON parser (the keys that matter each appear once,
-//! with a string or `null` value, and nothing else of interest is there);
-//! anything else (usage, timings, several choices, odd values) is parsed
-//! with serde. A differential test holds the two to the same answers.
+//! scan that builds nothing: one pass that checks the text is JSON serde
+//! would accept and reads the few fields that matter where serde would
+//! find them; anything else (usage, timings, errors, odd values) is parsed
+//! with serde. A differential test, and the `sse` fuzz target
+//! (`fuzz/`), hold the two to the same answers.
 
 use std::borrow::Cow;
 
@@ -164,105 +165,286 @@ pub fn parse_chunk(data: &str) -> Result<ChunkInfo, String> {
     })
 }
 
-/// A JSON value the quick scan understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
-    Null,
-    /// A string; `true` when it is not empty.
-    Str(bool),
-    Zero,
+/// Nesting the quick scan follows; serde_json refuses 128 levels.
+const MAX_DEPTH: u32 = 100;
+
+/// A cursor for the quick scan. Every step returns `None` where serde_json
+/// would refuse the text, or where the scan leaves the answer to serde.
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: u32,
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
-        i += 1;
-    }
-    i
-}
-
-/// The index of the quote closing the string whose content starts at `from`.
-fn string_end(b: &[u8], mut from: usize) -> Option<usize> {
-    loop {
-        let q = from + memchr::memchr(b'"', &b[from..])?;
-        // escaped when preceded by an odd number of backslashes
-        let backslashes = b[..q].iter().rev().take_while(|&&c| c == b'\\').count();
-        if backslashes % 2 == 0 {
-            return Some(q);
+impl<'a> Scan<'a> {
+    /// Skips JSON whitespace and returns the next byte.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
         }
-        from = q + 1;
+        self.b.get(self.i).copied()
     }
-}
 
-/// The value starting at `at` (after the colon), when the scan understands it.
-fn value_at(b: &[u8], at: usize) -> Option<Value> {
-    match b.get(at)? {
-        b'"' => Some(Value::Str(*b.get(at + 1)? != b'"')),
-        b'n' if b[at..].starts_with(b"null") => Some(Value::Null),
-        b'0' if !b.get(at + 1).is_some_and(u8::is_ascii_digit) => Some(Value::Zero),
-        _ => None,
+    /// Consumes `c` (after whitespace), or fails.
+    fn expect(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Four hex digits at `at`.
+    fn hex4(&self, at: usize) -> Option<u16> {
+        let digits = std::str::from_utf8(self.b.get(at..at + 4)?).ok()?;
+        if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u16::from_str_radix(digits, 16).ok()
+    }
+
+    /// A string (after whitespace); returns its raw text between the
+    /// quotes and whether it holds an escape. Control characters, bad
+    /// escapes and unpaired surrogates (which serde refuses in a string it
+    /// reads) fail.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            match *self.b.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some((&self.b[start..i], escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    i = match *self.b.get(i + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i + 2,
+                        b'u' => match self.hex4(i + 2)? {
+                            0xDC00..=0xDFFF => return None,
+                            0xD800..=0xDBFF => {
+                                if self.b.get(i + 6..i + 8)? != b"\\u"
+                                    || !(0xDC00..=0xDFFF).contains(&self.hex4(i + 8)?)
+                                {
+                                    return None;
+                                }
+                                i + 12
+                            }
+                            _ => i + 6,
+                        },
+                        _ => return None,
+                    };
+                }
+                0..=0x1F => return None,
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// `null` or a string; `Some(true)` for a non-empty string.
+    fn opt_str(&mut self) -> Option<Option<bool>> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(None);
+        }
+        let (s, _) = self.string()?;
+        Some(Some(!s.is_empty()))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.peek()?;
+        self.b[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
+    }
+
+    fn digits(&mut self) -> usize {
+        let n = self.b[self.i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        self.i += n;
+        n
+    }
+
+    /// A number, by JSON's grammar.
+    fn number(&mut self) -> Option<()> {
+        if self.peek()? == b'-' {
+            self.i += 1;
+        }
+        match self.b.get(self.i)? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => _ = self.digits(),
+            _ => return None,
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// Any value, checked and skipped.
+    fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|s, _, _| s.skip()),
+            b'[' => self.array(Scan::skip),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    /// An object; `member` reads the value of each key (raw key text,
+    /// whether it holds an escape).
+    fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a [u8], bool) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(b'{')?;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        if self.peek()? == b'}' {
+            self.i += 1;
+        } else {
+            loop {
+                let (key, escaped) = self.string()?;
+                self.expect(b':')?;
+                member(self, key, escaped)?;
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// An array; `element` reads each element.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.expect(b'[')?;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        if self.peek()? == b']' {
+            self.i += 1;
+        } else {
+            loop {
+                element(self)?;
+                match self.peek()? {
+                    b',' => self.i += 1,
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// One element of `choices`: (has content, has a finish_reason).
+    fn choice(&mut self) -> Option<(bool, bool)> {
+        let (mut content, mut finished) = (false, false);
+        // delta, text, finish_reason: serde refuses a field given twice
+        let mut seen = [false; 3];
+        self.object(|s, key, escaped| {
+            let k = match key {
+                _ if escaped => return None,
+                b"delta" => 0,
+                b"text" => 1,
+                b"finish_reason" => 2,
+                _ => return s.skip(),
+            };
+            if std::mem::replace(&mut seen[k], true) {
+                return None;
+            }
+            match k {
+                0 if s.peek()? == b'n' => s.literal(b"null"),
+                0 => s.delta().map(|c| content |= c),
+                1 => s.opt_str().map(|t| content |= t == Some(true)),
+                _ => s.opt_str().map(|f| finished = f.is_some()),
+            }
+        })?;
+        Some((content, finished))
+    }
+
+    /// A `delta` object: whether its content or reasoning is non-empty.
+    fn delta(&mut self) -> Option<bool> {
+        let mut content = false;
+        // content, reasoning (alias reasoning_content)
+        let mut seen = [false; 2];
+        self.object(|s, key, escaped| {
+            let k = match key {
+                _ if escaped => return None,
+                b"content" => 0,
+                b"reasoning" | b"reasoning_content" => 1,
+                _ => return s.skip(),
+            };
+            if std::mem::replace(&mut seen[k], true) {
+                return None;
+            }
+            s.opt_str().map(|t| content |= t == Some(true))
+        })?;
+        Some(content)
     }
 }
 
 /// The chunk without a parser, when its shape allows; `None`: use serde.
 ///
-/// One pass over the JSON's strings: string values (content included) are
-/// skipped whole, so a key-like text inside a value is never taken for a
-/// key. The scan gives up on `usage`, `timings`, `error`, a second choice,
-/// a key seen twice, or a value of a kind it does not expect.
+/// One pass that checks the text is JSON serde_json accepts (strings,
+/// escapes, numbers, nesting, nothing after the object) and reads
+/// `choices[].delta.content`, `.reasoning`, `.reasoning_content`,
+/// `choices[].text` and `choices[].finish_reason` where serde finds them,
+/// so its answer is serde's ([`parse_chunk`]). It leaves to serde a chunk
+/// without `choices`, one with `usage`, `timings` or `error`, a known field
+/// given twice or spelled with an escape, and a value of an unexpected
+/// kind.
 pub fn quick_scan(d: &str) -> Option<ChunkInfo> {
-    let b = d.as_bytes();
-    let start = skip_ws(b, 0);
-    if b.get(start) != Some(&b'{') || d.trim_end().as_bytes().last() != Some(&b'}') {
-        return None;
-    }
+    let mut s = Scan {
+        b: d.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
     let mut info = ChunkInfo::default();
-    let (mut choices, mut seen_finish) = (false, false);
-    // content, reasoning, reasoning_content, text: each at most once
-    let mut seen = [false; 4];
-    let mut i = start;
-    while let Some(off) = memchr::memchr(b'"', &b[i..]) {
-        let open = i + off;
-        let close = string_end(b, open + 1)?;
-        let token = &b[open + 1..close];
-        let after = skip_ws(b, close + 1);
-        i = close + 1;
-        if b.get(after) != Some(&b':') {
-            continue; // a string value, not a key
-        }
-        let value = skip_ws(b, after + 1);
-        match token {
-            b"usage" | b"timings" | b"error" => return None,
-            b"choices" => choices = true,
-            b"index" if value_at(b, value) != Some(Value::Zero) => return None,
-            b"content" | b"reasoning" | b"reasoning_content" | b"text" => {
-                let k = match token {
-                    b"content" => 0,
-                    b"reasoning" => 1,
-                    b"reasoning_content" => 2,
-                    _ => 3,
-                };
-                if std::mem::replace(&mut seen[k], true) {
-                    return None;
-                }
-                match value_at(b, value)? {
-                    Value::Str(true) => info.content = 1,
-                    Value::Str(false) | Value::Null => {}
-                    Value::Zero => return None,
-                }
-            }
-            b"finish_reason" => {
-                if seen_finish {
-                    return None;
-                }
-                seen_finish = true;
-                match value_at(b, value)? {
-                    Value::Str(_) => info.finished = true,
-                    Value::Null => {}
-                    Value::Zero => return None,
-                }
-            }
-            _ => {}
-        }
+    let mut choices = false;
+    s.object(|s, key, escaped| match key {
+        _ if escaped => None,
+        b"usage" | b"timings" | b"error" => None,
+        b"choices" if !std::mem::replace(&mut choices, true) => s.array(|s| {
+            let (content, finished) = s.choice()?;
+            info.content += u32::from(content);
+            info.finished |= finished;
+            Some(())
+        }),
+        b"choices" => None,
+        _ => s.skip(),
+    })?;
+    if s.peek().is_some() {
+        return None; // text after the object
     }
     choices.then_some(info)
 }
@@ -312,12 +494,7 @@ mod tests {
             let slow = parse_chunk(d);
             if let Some(q) = quick_scan(d) {
                 quick += 1;
-                let slow = slow.as_ref().unwrap_or_else(|e| panic!("{d}: {e}"));
-                // the quick scan counts "any content", serde counts choices
-                assert_eq!(q.content > 0, slow.content > 0, "{d}");
-                assert_eq!(q.finished, slow.finished, "{d}");
-                assert_eq!(q.usage, None);
-                assert_eq!(q.timings, None);
+                assert_eq!(Ok(q), slow, "{d}");
             }
         }
         assert!(
@@ -325,11 +502,118 @@ mod tests {
             "the common shapes take the quick path ({quick})"
         );
         // what must go to serde
+        for d in [CORPUS[2], CORPUS[6], CORPUS[11], CORPUS[17], CORPUS[21]] {
+            assert_eq!(quick_scan(d), None, "{d}");
+        }
+        // two choices are counted as serde counts them
+        assert_eq!(quick_scan(CORPUS[15]).map(|q| q.content), Some(2));
+        assert_eq!(quick_scan(CORPUS[16]).map(|q| q.content), Some(2));
+    }
+
+    /// Text serde refuses: the quick scan must not answer for it. The old
+    /// scan answered for the first three groups, so each was read as a good
+    /// chunk instead of failing the request as a bad response; the `sse`
+    /// fuzz target found the first group within ten executions (98 crashing
+    /// inputs in a 90 s run, all but one of this kind).
+    #[test]
+    fn the_quick_scan_refuses_what_serde_refuses() {
+        let refused = [
+            // found by the fuzzer: bytes between tokens, a missing comma or
+            // colon, a key that is not a string, an element that is not an
+            // object, choices that are not a list, text after the object, a
+            // trailing comma, a control character in a string
+            "{\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"\"\0\0,\"content\":\"\"},\"finish_reason\":null}]}",
+            r#"{"choices":[{"delta":{"content":"a"}}] "x":1}"#,
+            r#"{"choices":[{"delta":{"content" "a"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}}], 5:1}"#,
+            r#"{"choices":["finish_reason"]}"#,
+            r#"{"choices":1}"#,
+            r#"{"choices":[{"delta":{"content":"a"}}]}}"#,
+            r#"{"choices":[{"delta":{"content":"a"}},]}"#,
+            "{\"choices\":[{\"delta\":{\"content\":\"a\u{1}b\"}}]}",
+            // the rest of JSON's grammar: escapes, surrogates, numbers, literals
+            r#"{"choices":[{"delta":{"content":"a\qb"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"\ud800"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"\udc00x"}}]}"#,
+            r#"{"choices":[{"logprobs":[01]}]}"#,
+            r#"{"choices":[{"logprobs":[1.]}]}"#,
+            r#"{"choices":[{"logprobs":[-]}]}"#,
+            r#"{"choices":[{"logprobs":nul}]}"#,
+            // valid JSON serde refuses: a field twice, choices that are null
+            r#"{"choices":[],"choices":[]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"a","reasoning_content":"b"}}]}"#,
+            r#"{"choices":null}"#,
+            // refused before the fix too
+            r#"{"choices":[{"finish_reason":"stop"}]} x"#,
+            r#"{"choices":[{"delta":{"content":"a"}}]"#,
+            r#"{"choices":[{"finish_reason":"stop","finish_reason":null}]}"#,
+            r#"{"choices":[{"text":5}]}"#,
+        ];
+        for d in refused {
+            assert!(parse_chunk(d).is_err(), "serde refuses {d}");
+            assert_eq!(quick_scan(d), None, "{d}");
+            assert!(read_chunk(d).is_err(), "{d}");
+        }
+    }
+
+    /// Nesting past 100 levels is left to serde (the scan recurses; serde
+    /// skips an ignored value without recursion, and refuses 128 levels
+    /// of the fields it reads).
+    #[test]
+    fn deep_nesting_is_left_to_serde() {
+        let deep = format!(
+            "{{\"choices\":[],\"x\":{}{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(quick_scan(&deep), None);
+        assert_eq!(read_chunk(&deep), parse_chunk(&deep));
+        let shallow = format!(
+            "{{\"choices\":[],\"x\":{}{}}}",
+            "[".repeat(98),
+            "]".repeat(98)
+        );
+        assert_eq!(quick_scan(&shallow), Some(ChunkInfo::default()));
+    }
+
+    /// Valid JSON where the old scan read a key wherever it stood, or
+    /// missed one spelled with an escape: found by the fuzzer (content under
+    /// another key than `delta`) and in review (the rest). The quick scan
+    /// now reads each field where serde does, or leaves the chunk to serde.
+    #[test]
+    fn the_quick_scan_reads_fields_only_where_serde_does() {
+        let agree = [
+            // found by the fuzzer
+            "{\"choices\":[{\"index\":0,\"d\u{fffd}lta\":{\"content\":\" the\"},\"finish_reason\":null}]}",
+            r#"{"choices":[],"content":"x","finish_reason":"stop"}"#,
+            r#"{"choices":[{"delta":{"text":"a","finish_reason":"stop"}}]}"#,
+            r#"{"choices":[{"logprobs":{"content":[{"token":"a"}]},"delta":{}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"},"index":3}]}"#,
+            r#"{"choices":[{"delta":{"content":"\ud83c\udf89"}}]}"#,
+            r#"{"choices":[{"delta":null,"text":null,"finish_reason":""}]}"#,
+            r#"  {"choices":[{"delta":{"content":"a\"}\"","x":{"y":[1,-2.5e+3,true,false,null,{}]}}}]}  "#,
+            r#"{"x":"\ud800 is skipped, not read","choices":[]}"#,
+            // serde reads a struct from a list too: left to serde
+            r#"{"choices":[{"delta":["a"]}]}"#,
+        ];
+        for d in agree {
+            let slow = parse_chunk(d).unwrap_or_else(|e| panic!("{d}: {e}"));
+            if let Some(q) = quick_scan(d) {
+                assert_eq!(q, slow, "{d}");
+            }
+            assert_eq!(read_chunk(d), Ok(slow), "{d}");
+        }
+        // a key spelled with an escape is what serde reads after decoding
         for d in [
-            CORPUS[2], CORPUS[6], CORPUS[11], CORPUS[15], CORPUS[16], CORPUS[17], CORPUS[21],
+            r#"{"choices":[{"delta":{"cont\u0065nt":"a"}}]}"#,
+            r#"{"choices":[],"usag\u0065":{"completion_tokens":2}}"#,
         ] {
             assert_eq!(quick_scan(d), None, "{d}");
         }
+        let escaped = read_chunk(r#"{"choices":[{"delta":{"cont\u0065nt":"a"}}]}"#).unwrap();
+        assert_eq!(escaped.content, 1);
+        let usage = read_chunk(r#"{"choices":[],"usag\u0065":{"completion_tokens":2}}"#).unwrap();
+        assert_eq!(usage.usage.unwrap().completion, Some(2));
     }
 
     #[test]
