@@ -15,6 +15,12 @@
 //!   per-point metrics.
 //! - [`output`]: CSV and JSONL results, console lines and progress.
 //! - [`runner`]: the sweep itself, from plan to results.
+//! - [`gate`]: the memory gate: a configuration's need against RAM and
+//!   what is available, and the wait for memory after servers stop.
+//! - [`health`]: zombies and leftover process groups around a point.
+//! - [`report`]: `mlxrun report`, report.md and report.html of a run.
+//! - [`validate_report`]: `mlxrun validate-report`, report and monitor
+//!   files against the JSON Schemas in `schemas/`.
 //! - [`resume`]: `mlxrun resume`, continuing an interrupted or crashed run.
 //! - [`plan`]: `mlxrun plan`, what a run would do.
 //! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
