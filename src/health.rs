@@ -34,13 +34,18 @@ pub fn zombies(parents: &[i32]) -> Option<u32> {
     }
 }
 
-/// State and parent pid from `/proc/<pid>/stat` (the command name may hold
-/// spaces and parentheses: fields start after the last `)`).
+/// The fields of a `/proc/<pid>/stat` line from field 3 (state) on: the
+/// command name may hold spaces and parentheses, so they start after the
+/// last `)`.
+pub fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().collect())
+}
+
+/// State and parent pid from `/proc/<pid>/stat`.
 pub fn parse_stat_state(stat: &str) -> Option<(char, i32)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut it = rest.split_whitespace();
-    let state = it.next()?.chars().next()?;
-    let ppid = it.next()?.parse().ok()?;
+    let f = stat_fields(stat)?;
+    let state = f.first()?.chars().next()?;
+    let ppid = f.get(1)?.parse().ok()?;
     Some((state, ppid))
 }
 

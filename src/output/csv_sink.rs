@@ -18,17 +18,7 @@ pub struct CsvSink {
 impl CsvSink {
     /// Create `path` and write the header.
     pub fn create(path: &Path, columns: &Columns) -> std::io::Result<CsvSink> {
-        let file = File::create(path)?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer
-            .write_record(csv_header(columns))
-            .map_err(std::io::Error::other)?;
-        writer.flush()?;
-        Ok(CsvSink {
-            path: path.to_path_buf(),
-            columns: columns.clone(),
-            writer,
-        })
+        CsvSink::open(path, File::create(path)?, columns, true)
     }
 
     /// Open `path` to append rows (a resumed run); the header is written
@@ -37,8 +27,12 @@ impl CsvSink {
     pub fn append(path: &Path, columns: &Columns) -> std::io::Result<CsvSink> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let empty = file.metadata()?.len() == 0;
+        CsvSink::open(path, file, columns, empty)
+    }
+
+    fn open(path: &Path, file: File, columns: &Columns, header: bool) -> std::io::Result<CsvSink> {
         let mut writer = csv::Writer::from_writer(file);
-        if empty {
+        if header {
             writer
                 .write_record(csv_header(columns))
                 .map_err(std::io::Error::other)?;

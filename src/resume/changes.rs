@@ -64,30 +64,11 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// Every leaf of `v` as `(dotted path, value as TOML)`; arrays are leaves.
-fn leaves(v: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Table(t) if !t.is_empty() => {
-            for (k, child) in t {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(child, &p, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), other.to_string());
-        }
-    }
-}
-
 fn parse(text: &str, what: &str) -> Result<BTreeMap<String, String>, String> {
     let t: Table = toml::from_str(text).map_err(|e| format!("{what}: {}", e.message().trim()))?;
-    let mut out = BTreeMap::new();
-    leaves(&Value::Table(t), "", &mut out);
-    Ok(out)
+    let mut out = Vec::new();
+    crate::scenario::flatten(&Value::Table(t), "", &mut out);
+    Ok(out.into_iter().collect())
 }
 
 /// The fields whose values differ between `saved` and `now` (both the TOML

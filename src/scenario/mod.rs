@@ -117,7 +117,8 @@ impl Resolved {
     }
 }
 
-fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
+/// Every leaf of `v` as `(dotted path, value as TOML)`; arrays are leaves.
+pub(crate) fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
     match v {
         Value::Table(t) if !t.is_empty() => {
             for (k, child) in t {

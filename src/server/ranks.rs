@@ -26,10 +26,8 @@ pub struct RankProcess {
 /// `(ppid, pgid, start_ticks)` of `pid`.
 fn stat(pid: i32) -> Option<(i32, i32, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // the command name is in parentheses and may hold spaces
-    let rest = &text[text.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state): ppid is field 4, pgrp 5, starttime 22
+    let fields = crate::health::stat_fields(&text)?;
+    // fields start at field 3 (state): ppid is field 4, pgrp 5, starttime 22
     let ppid = fields.get(1)?.parse().ok()?;
     let pgid = fields.get(2)?.parse().ok()?;
     let start = fields.get(19)?.parse().ok()?;
