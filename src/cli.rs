@@ -47,7 +47,7 @@ Exit codes:
 
 /// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).
 #[derive(Debug, Parser)]
-#[command(name = "mlxrun", version, about, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+#[command(name = "mlxrun", version = crate::VERSION, about, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
