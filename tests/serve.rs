@@ -279,6 +279,19 @@ fn a_failed_or_interrupted_serve_up_leaves_nothing_running() {
         decoy: None,
     };
 
+    let out = mlxrun()
+        .args(["serve", "up", "--config", "2"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("has 1 server configuration(s)") && err.contains("next: mlxrun plan"),
+        "{err}"
+    );
+    assert!(!dir.exists(), "nothing started or written");
+
     let out = mlxrun().args(["serve", "up"]).arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");

@@ -39,10 +39,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&resolved);
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     refuse_when_up(&dir)?;
-    let pre = preflight(&resolved).await?;
-    let plan = &pre.plan;
-    let total = plan.servers.len();
-    if args.config == 0 || args.config > total {
+    // a wrong --config is bad input, whatever the machine says
+    // (a matrix that does not expand is reported by the preflight)
+    if let Ok(p) = crate::scenario::expand::expand(s, &resolved.models, &resolved.registry)
+        && let total = p.servers.len()
+        && (args.config == 0 || args.config > total)
+    {
         return Err(UsageError(format!(
             "--config {}: {} has {total} server configuration(s)\n  next: mlxrun plan {} lists them; pick one of 1..{total}",
             args.config,
@@ -51,6 +53,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    let pre = preflight(&resolved).await?;
+    let plan = &pre.plan;
+    let total = plan.servers.len();
     let cfg = plan.servers[args.config - 1].clone();
     if let Some(why) = pre.gated.get(&cfg.index) {
         return Err(SetupError(format!(
