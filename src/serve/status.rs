@@ -49,10 +49,13 @@ pub async fn status(target: &Path, sets: &[String], json: bool) -> anyhow::Resul
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else if let Some(st) = &st {
         println!(
-            "{} configuration {} ({:?}), requests go to {}",
+            "{} configuration {} ({}), requests go to {}",
             st.scenario_name,
             st.config,
-            st.phase,
+            match st.phase {
+                state::Phase::Up => "up",
+                state::Phase::Starting => "serve up did not finish",
+            },
             if st.targets.is_empty() {
                 "-".to_string()
             } else {

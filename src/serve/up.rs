@@ -227,7 +227,7 @@ fn refuse_when_up(dir: &Path) -> anyhow::Result<()> {
             },
             dir.display(),
             names.join(", "),
-            old.scenario.display(),
+            dir.display(),
             dir.display()
         ))
         .into());
