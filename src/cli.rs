@@ -443,8 +443,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "mlxrun", &mut std::io::stdout());
-            Ok(EXIT_OK)
+            use std::io::Write;
+            // into a buffer: the generator panics on a write error (a
+            // closed pipe, `| head`), which is no error here
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mlxrun", &mut script);
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(EXIT_OK),
+            }
         }
     }
 }
