@@ -141,3 +141,65 @@ pub async fn stop_recorded(st: &State) -> Stopped {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::state::{Phase, Proc};
+    use std::os::unix::process::CommandExt;
+
+    fn state_with(p: Proc) -> State {
+        State {
+            phase: Phase::Up,
+            mlxrun_version: String::new(),
+            up_pid: 0,
+            scenario: "s.toml".into(),
+            scenario_name: "s".into(),
+            sets: vec![],
+            config: 1,
+            server_config: serde_json::Value::Null,
+            resolved: String::new(),
+            stop_grace_s: 2.0,
+            targets: vec![],
+            probe: None,
+            api_key_env: None,
+            created_at: String::new(),
+            processes: vec![p],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pid_with_another_start_time_is_not_signalled() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = state::start_time(pid).unwrap();
+        let mut p = Proc {
+            role: Role::Instance,
+            name: "instance-0".into(),
+            pid,
+            pgid: pid,
+            start_time: Some(start + 1),
+            argv: vec!["sleep".into(), "30".into()],
+            host: "127.0.0.1".into(),
+            port: None,
+            log: "l".into(),
+            started_at: String::new(),
+        };
+        // the recorded process ended and its pid went to this one
+        let r = stop_recorded(&state_with(p.clone())).await;
+        assert!(r.groups.is_empty(), "{r:?}");
+        assert!(r.skipped[0].contains("another process"), "{r:?}");
+        assert!(state::group_alive(pid), "the other process was signalled");
+        // the recorded one itself is stopped, group and all
+        p.start_time = Some(start);
+        let r = stop_recorded(&state_with(p)).await;
+        assert_eq!(r.groups, [format!("instance-0 (pgid {pid})")]);
+        assert!(r.survivors.is_empty(), "{r:?}");
+        child.wait().unwrap();
+        assert!(!state::group_alive(pid));
+    }
+}
