@@ -17,6 +17,7 @@
 //! - [`runner`]: the sweep itself, from plan to results.
 //! - [`gate`]: the memory gate: a configuration's need against RAM and
 //!   what is available, and the wait for memory after servers stop.
+//! - [`init`]: `mlxrun init`, a commented starter scenario.
 //! - [`health`]: zombies and leftover process groups around a point.
 //! - [`report`]: `mlxrun report`, report.md and report.html of a run.
 //! - [`validate_report`]: `mlxrun validate-report`, report and monitor
@@ -33,6 +34,8 @@
 //!   no child outlives mlxrun.
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
 //!   for tests, demos, calibration and client benchmarks.
+//! - [`serve`]: `mlxrun serve up|down|status`, servers of one
+//!   configuration left running in the background, tracked by a state file.
 //! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
 //!   deadlines) for the stub's delays and open-loop send times.
 
@@ -43,6 +46,7 @@ pub mod cli;
 pub mod error;
 pub mod gate;
 pub mod health;
+pub mod init;
 pub mod load;
 pub mod monitor;
 pub mod output;
@@ -51,9 +55,15 @@ pub mod report;
 pub mod resume;
 pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod server;
 pub mod shutdown;
 pub mod stub;
 pub mod timer;
 pub mod validate_report;
 pub mod workload;
+
+/// mlxrun's version with the git commit it was built from:
+/// `0.1.0 (abc1234 2026-11-22)` (see build.rs); what `--version` prints and
+/// every output records.
+pub const VERSION: &str = env!("MLXRUN_VERSION");

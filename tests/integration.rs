@@ -1,14 +1,16 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
 //! would; faults a run survives, a panic and a soak (`faults`);
-//! `mlxrun stub-server`; `mlxrun monitor`; and report.html in headless
-//! Chromium.
+//! `mlxrun stub-server`; `mlxrun monitor`; `mlxrun serve` (servers left
+//! running, stopped by recorded pid); `mlxrun init`, completions and
+//! `--version`; and report.html in headless Chromium.
 
 mod backends;
 mod bad_input;
 mod client_checks;
 mod common;
 mod faults;
+mod init;
 mod load_modes;
 mod monitor;
 mod observability;
@@ -17,4 +19,5 @@ mod refusals;
 mod reports_html;
 mod reports_md;
 mod resume;
+mod serve;
 mod stub;
