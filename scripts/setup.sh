@@ -8,7 +8,7 @@
 #
 # The versions are pinned together: mlx-audio 0.6.2 requires mlx==0.32.4
 # exactly, and mlx-vlm 0.7.10 requires mlx-audio. Override a pin with the
-# variables below; MLXRUN_SETUP_MM=0 skips mlx-vlm, mlx-audio and the vision
+# variables below; SETUP_VISION_AUDIO=0 skips mlx-vlm, mlx-audio and the vision
 # and speech models (about 750 MB less in the venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ fi
 MLX_LM_SPEC=${MLX_LM_SPEC:-"mlx-lm==0.32.2"}
 MLX_VLM_SPEC=${MLX_VLM_SPEC:-"mlx-vlm==0.7.10"}
 MLX_AUDIO_SPEC=${MLX_AUDIO_SPEC:-"mlx-audio==0.6.2"}
-MM=${MLXRUN_SETUP_MM:-1}
+MM=${SETUP_VISION_AUDIO:-1}
 
 specs=("$MLX_SPEC" "$MLX_LM_SPEC" tokenizers)
 modules="mlx_lm, tokenizers"
