@@ -47,6 +47,9 @@ impl ChunkChoice<'_> {
         let delta = self.delta.as_ref().is_some_and(|d| {
             d.content.as_deref().is_some_and(|c| !c.is_empty())
                 || d.reasoning.as_deref().is_some_and(|c| !c.is_empty())
+                || d.reasoning_content
+                    .as_deref()
+                    .is_some_and(|c| !c.is_empty())
         });
         delta || self.text.as_deref().is_some_and(|t| !t.is_empty())
     }
@@ -56,9 +59,13 @@ impl ChunkChoice<'_> {
 pub(crate) struct Delta<'a> {
     #[serde(default, borrow)]
     pub(crate) content: Option<Cow<'a, str>>,
-    /// Reasoning tokens count as output (mlx_lm names the field `reasoning`).
-    #[serde(default, borrow, alias = "reasoning_content")]
+    /// Reasoning tokens count as output. mlx_lm names the field
+    /// `reasoning`, vLLM and others `reasoning_content`; mlx_vlm.server
+    /// sends both (null) in every chunk, so they are two fields, not aliases.
+    #[serde(default, borrow)]
     pub(crate) reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) reasoning_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -395,13 +402,14 @@ impl<'a> Scan<'a> {
     /// A `delta` object: whether its content or reasoning is non-empty.
     fn delta(&mut self) -> Option<bool> {
         let mut content = false;
-        // content, reasoning (alias reasoning_content)
-        let mut seen = [false; 2];
+        // content, reasoning, reasoning_content
+        let mut seen = [false; 3];
         self.object(|s, key, escaped| {
             let k = match key {
                 _ if escaped => return None,
                 b"content" => 0,
-                b"reasoning" | b"reasoning_content" => 1,
+                b"reasoning" => 1,
+                b"reasoning_content" => 2,
                 _ => return s.skip(),
             };
             if std::mem::replace(&mut seen[k], true) {
@@ -485,6 +493,10 @@ mod tests {
         r#"{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":""}]}"#,
         r#"{"choices": []}"#,
         r#"{"error":{"message":"boom"}}"#,
+        r#"{"choices":[{"delta":{"reasoning":"a","reasoning_content":null}}]}"#,
+        // mlx_vlm.server 0.7.10: both reasoning spellings, null, in every chunk
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"s","reasoning_content":null,"reasoning":null,"tool_calls":null,"tool_call_id":null,"name":null},"finish_reason":null}],"usage":null,"timings":{"predicted_per_second":1.0}}"#,
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning_content":null,"reasoning":null},"finish_reason":null}]}"#,
     ];
 
     #[test]
@@ -541,7 +553,7 @@ mod tests {
             r#"{"choices":[{"logprobs":nul}]}"#,
             // valid JSON serde refuses: a field twice, choices that are null
             r#"{"choices":[],"choices":[]}"#,
-            r#"{"choices":[{"delta":{"reasoning":"a","reasoning_content":"b"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"a","reasoning":"b"}}]}"#,
             r#"{"choices":null}"#,
             // refused before the fix too
             r#"{"choices":[{"finish_reason":"stop"}]} x"#,
@@ -636,5 +648,25 @@ mod tests {
         assert!(read_chunk("{not json").is_err());
         assert_eq!(read_chunk(CORPUS[16]).unwrap().content, 2, "two choices");
         assert!(read_chunk(CORPUS[17]).is_err(), "content must be a string");
+    }
+
+    /// mlx_vlm.server sends `reasoning` and `reasoning_content` side by
+    /// side; both spellings count, and neither is a duplicate of the other.
+    #[test]
+    fn both_reasoning_spellings_in_one_delta_are_read() {
+        let n = CORPUS.len();
+        let mlx_vlm = read_chunk(CORPUS[n - 2]).unwrap();
+        assert_eq!((mlx_vlm.content, mlx_vlm.finished), (1, false));
+        let empty = read_chunk(CORPUS[n - 1]).unwrap();
+        assert_eq!(empty.content, 0, "null reasoning and empty content");
+        let reasoning = read_chunk(CORPUS[n - 3]).unwrap();
+        assert_eq!(reasoning.content, 1, "reasoning text is output");
+        let only_content_spelling =
+            r#"{"choices":[{"delta":{"content":null,"reasoning":null,"reasoning_content":"r"}}]}"#;
+        assert_eq!(read_chunk(only_content_spelling).unwrap().content, 1);
+        assert_eq!(
+            quick_scan(only_content_spelling).map(|q| q.content),
+            Some(1)
+        );
     }
 }
