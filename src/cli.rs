@@ -354,7 +354,7 @@ async fn run_to_exit(
     opts: RunOptions,
 ) -> anyhow::Result<i32> {
     let cancel = CancellationToken::new();
-    crate::shutdown::spawn_signal_listener(cancel.clone())?;
+    let _listener = crate::shutdown::spawn_signal_listener(cancel.clone())?;
     let outcome = run(resolved, cancel, &opts).await?;
     if outcome.interrupted {
         eprintln!(
