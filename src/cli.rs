@@ -1,6 +1,7 @@
 //! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `resume`,
 //! `plan`, `validate`, `analyze`, `stub-server`, `calibrate` and `monitor`,
-//! and the dispatch to the library.
+//! `mlxrun` alone or `launch` (the interactive launcher), and the dispatch
+//! to the library.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ use crate::scenario::{Overrides, load};
 const AFTER_HELP: &str = "\
 Examples:
   mlxrun scenarios/quickstart.toml            run a scenario
+  mlxrun                                      the interactive launcher (on a terminal)
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
@@ -78,6 +80,9 @@ pub enum Command {
         after_help = "Example: mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64"
     )]
     Run(RunArgs),
+    /// The interactive launcher (also `mlxrun` alone on a terminal); exit 2 without a terminal.
+    #[command(after_help = LAUNCH_AFTER_HELP)]
+    Launch,
     /// Continue an interrupted or crashed run in its folder: finished points are kept, the rest run.
     #[command(after_help = RESUME_AFTER_HELP)]
     Resume {
@@ -150,6 +155,15 @@ pub enum Command {
     #[command(after_help = MONITOR_AFTER_HELP)]
     Monitor(crate::monitor::cmd::MonitorArgs),
 }
+
+const LAUNCH_AFTER_HELP: &str = "\
+Menus pick a scenario from ./scenarios/, a model (Hugging Face repo id, a
+local folder, the Hugging Face cache), max tokens, concurrency, requests,
+environment overrides and server arguments, show the plan and run it; a
+submenu starts, stops and checks round-robin servers (mlxrun serve). A run
+prints its equivalent command line first. Choices are kept in
+.mlxrun/launcher.json. Keys: arrows or 1-9, Enter, Esc back (quits at the
+main menu), Ctrl-C quits (exit 130).";
 
 const RESUME_AFTER_HELP: &str = "\
 Examples:
@@ -245,10 +259,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         None if cli.run.scenario.is_some() || cli.run.resume.is_some() => {
             run_scenario(cli.run).await
         }
-        None => Err(UsageError(
-            "no scenario given\n  next: mlxrun scenarios/quickstart.toml, or mlxrun --help".into(),
-        )
-        .into()),
+        None => crate::launcher::start(false).await,
+        Some(Command::Launch) => crate::launcher::start(true).await,
         Some(Command::Plan { scenario, sets }) => {
             let resolved = load(&scenario, &Overrides::from_process(sets))?;
             let text = crate::plan::render(&resolved).map_err(UsageError)?;

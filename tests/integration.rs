@@ -1,14 +1,15 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
 //! would; faults a run survives, a panic and a soak (`faults`);
-//! `mlxrun stub-server`; `mlxrun monitor`; and report.html in headless
-//! Chromium.
+//! `mlxrun stub-server`; `mlxrun monitor`; report.html in headless
+//! Chromium; and the interactive launcher through a pseudo-terminal.
 
 mod backends;
 mod bad_input;
 mod client_checks;
 mod common;
 mod faults;
+mod launcher;
 mod load_modes;
 mod monitor;
 mod observability;
