@@ -188,7 +188,7 @@ impl App {
 
     /// Reload the scenario with the choices into [`App::status`].
     pub fn refresh(&mut self) {
-        self.status = match self.choices.load() {
+        self.status = match self.choices.load(&self.cwd) {
             Err(e) => Status {
                 error: Some(e),
                 ..Status::default()
@@ -238,7 +238,7 @@ impl App {
         let scen = match &c.scenario {
             None => "(none)".to_string(),
             Some(p) => {
-                let e = picker::entry(p);
+                let e = picker::entry(&self.cwd.join(p));
                 if e.description.is_empty() {
                     e.name
                 } else {
@@ -711,7 +711,7 @@ impl App {
                 if let Some(path) = next.scenario.as_deref()
                     && let Ok(o) = next.overrides()
                     && let Err(crate::scenario::ScenarioError::Invalid(problems)) =
-                        crate::scenario::load(path, &o)
+                        choices::load_in(path, &o, &self.cwd)
                 {
                     let typed: Vec<String> = next
                         .env_pairs()
@@ -744,7 +744,7 @@ impl App {
     }
 
     fn show_plan(&mut self) {
-        let text = match self.choices.load() {
+        let text = match self.choices.load(&self.cwd) {
             Err(e) => Err(e),
             Ok(r) => crate::plan::render(&r),
         };
@@ -814,5 +814,254 @@ fn unquote(v: &str) -> String {
             _ => v.to_string(),
         },
         Err(_) => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder with `scenarios/a.toml` (a local model folder) and `b.toml`.
+    fn workspace() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("scenarios")).unwrap();
+        std::fs::create_dir_all(root.join("models/m")).unwrap();
+        std::fs::write(root.join("models/m/config.json"), "{}").unwrap();
+        std::fs::write(
+            root.join("scenarios/a.toml"),
+            format!(
+                "name = \"a\"\ndescription = \"first\"\n[model]\npath = \"{}\"\n[matrix]\nconcurrency = [1, 2]\nmax_tokens = 8\n",
+                root.join("models/m").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("scenarios/b.toml"),
+            "name = \"b\"\n[model]\npath = \"missing-model\"\n",
+        )
+        .unwrap();
+        t
+    }
+
+    fn keys(app: &mut App, ks: &[Key]) -> Action {
+        let mut last = Action::None;
+        for k in ks {
+            last = app.key(*k);
+        }
+        last
+    }
+
+    fn text(app: &mut App, s: &str) {
+        for c in s.chars() {
+            app.key(Key::Char(c));
+        }
+    }
+
+    #[test]
+    fn the_first_start_offers_the_first_scenario_with_its_point_count() {
+        let t = workspace();
+        let app = App::new(t.path());
+        assert_eq!(
+            app.choices.scenario,
+            Some(PathBuf::from("scenarios/a.toml"))
+        );
+        assert_eq!(app.status.points, Some(2), "{:?}", app.status.error);
+        let items = app.main_items();
+        assert_eq!(items.len(), MAIN_ITEMS);
+        assert_eq!(items[0], "Scenario: a — first");
+        assert_eq!(
+            items[2],
+            "Tokens: 8 (scenario) / Concurrency: 1,2 (scenario)"
+        );
+        assert_eq!(app.status_line(), "2 point(s); Enter on Run starts them");
+    }
+
+    #[test]
+    fn esc_and_q_leave_from_the_main_menu_and_ctrl_c_from_anywhere() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        assert_eq!(app.key(Key::Esc), Action::Quit(0));
+        let mut app = App::new(t.path());
+        assert_eq!(app.key(Key::Char('q')), Action::Quit(0));
+        let mut app = App::new(t.path());
+        assert_eq!(
+            keys(&mut app, &[Key::Char('9'), Key::Enter]),
+            Action::Quit(0)
+        );
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('4'), Key::Enter]);
+        assert!(matches!(app.screen(), Screen::Input(_)));
+        // q is text in an input, Esc goes back, Ctrl-C leaves
+        app.key(Key::Char('q'));
+        assert!(matches!(app.screen(), Screen::Input(i) if i.value == "q"));
+        assert_eq!(app.key(Key::CtrlC), Action::Quit(130));
+    }
+
+    #[test]
+    fn picking_a_scenario_saves_it_and_shows_the_loaders_error() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('1'), Key::Enter]);
+        let Screen::Scenarios { list, sel } = app.screen() else {
+            panic!("not the picker")
+        };
+        assert_eq!((list.len(), *sel), (2, 0));
+        keys(&mut app, &[Key::Down, Key::Enter]);
+        assert!(matches!(app.screen(), Screen::Main { .. }));
+        assert_eq!(
+            app.choices.scenario,
+            Some(PathBuf::from("scenarios/b.toml"))
+        );
+        let err = app.status.error.clone().unwrap();
+        assert!(err.contains("missing-model"), "{err}");
+        // a bad choice cannot run; the reason is shown
+        assert_eq!(keys(&mut app, &[Key::Char('7'), Key::Enter]), Action::None);
+        assert!(app.note.as_deref().unwrap().starts_with("cannot run: "));
+        // remembered
+        assert_eq!(App::new(t.path()).choices.scenario, app.choices.scenario);
+    }
+
+    #[test]
+    fn model_sources_set_and_clear_model_path() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('2'), Key::Enter, Key::Enter]);
+        let Screen::Input(i) = app.screen() else {
+            panic!("no input")
+        };
+        assert_eq!(i.value, "mlx-community/");
+        app.key(Key::Enter);
+        let Screen::Input(i) = app.screen() else {
+            panic!("an incomplete repo id is refused")
+        };
+        assert!(i.error.as_deref().unwrap().contains("ORG/NAME"));
+        text(&mut app, "Qwen3-0.6B-4bit");
+        app.key(Key::Enter);
+        assert!(matches!(app.screen(), Screen::Main { .. }));
+        assert_eq!(
+            app.choices.model.as_deref(),
+            Some("mlx-community/Qwen3-0.6B-4bit")
+        );
+        assert!(app.choices.sets()[0].starts_with("model.path=mlx-community/"));
+        // browse: ./models, the model folder selected by a relative path
+        keys(
+            &mut app,
+            &[Key::Char('2'), Key::Enter, Key::Char('2'), Key::Enter],
+        );
+        let Screen::Browser(b) = app.screen() else {
+            panic!("no browser")
+        };
+        assert!(b.dir.ends_with("models"));
+        keys(&mut app, &[Key::Down, Key::Enter]);
+        assert_eq!(app.choices.model.as_deref(), Some("models/m"));
+        assert_eq!(app.status.points, Some(2), "{:?}", app.status.error);
+        // keep the scenario's
+        keys(
+            &mut app,
+            &[Key::Char('2'), Key::Enter, Key::Char('4'), Key::Enter],
+        );
+        assert_eq!(app.choices.model, None);
+    }
+
+    #[test]
+    fn tokens_are_checked_inline_and_change_the_point_count() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('3'), Key::Enter, Key::Enter]);
+        text(&mut app, "16,x");
+        app.key(Key::Enter);
+        let Screen::Input(i) = app.screen() else {
+            panic!("refused values stay in the input")
+        };
+        assert!(
+            i.error
+                .as_deref()
+                .unwrap()
+                .contains("\"x\" is not a number > 0")
+        );
+        app.key(Key::CtrlU);
+        text(&mut app, "16,32");
+        app.key(Key::Enter);
+        assert!(matches!(app.screen(), Screen::Tokens { .. }));
+        assert_eq!(app.choices.max_tokens, [16, 32]);
+        assert_eq!(app.status.points, Some(4));
+        keys(&mut app, &[Key::Char('3'), Key::Enter]);
+        text(&mut app, "5");
+        app.key(Key::Enter);
+        assert_eq!(app.choices.requests, Some(5));
+        assert_eq!(app.tokens_items()[2], "Requests per point: 5");
+        app.key(Key::Esc);
+        assert_eq!(
+            app.main_items()[2],
+            "Tokens: 16,32 / Concurrency: 1,2 (scenario)"
+        );
+    }
+
+    #[test]
+    fn a_bad_env_value_is_the_loaders_error_in_the_input() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('4'), Key::Enter]);
+        text(&mut app, "MLX_CONCURRENCY=zero");
+        app.key(Key::Enter);
+        let Screen::Input(i) = app.screen() else {
+            panic!("refused")
+        };
+        let e = i.error.as_deref().unwrap();
+        assert!(
+            e.starts_with("env MLX_CONCURRENCY: matrix.concurrency: bad value"),
+            "{e}"
+        );
+        assert!(app.choices.env.is_empty());
+        app.key(Key::CtrlU);
+        text(&mut app, "MLX_CONCURRENCY=4");
+        app.key(Key::Enter);
+        assert_eq!(app.choices.env, "MLX_CONCURRENCY=4");
+        assert_eq!(app.status.points, Some(1));
+    }
+
+    #[test]
+    fn the_plan_scrolls_and_run_and_serve_are_actions() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('6'), Key::Enter]);
+        let Screen::Text { lines, .. } = app.screen() else {
+            panic!("no plan: {:?}", app.note)
+        };
+        assert!(lines[0].starts_with("scenario: a ("), "{lines:?}");
+        app.key(Key::PageDown);
+        let Screen::Text { scroll, lines, .. } = app.screen() else {
+            panic!()
+        };
+        assert_eq!(*scroll, 10.min(lines.len() - 1));
+        app.key(Key::Esc);
+        assert_eq!(keys(&mut app, &[Key::Char('7'), Key::Enter]), Action::Run);
+        keys(
+            &mut app,
+            &[Key::Char('8'), Key::Enter, Key::Char('1'), Key::Enter],
+        );
+        text(&mut app, "0");
+        app.key(Key::Enter);
+        assert!(matches!(app.screen(), Screen::Input(i) if i.error.is_some()));
+        app.key(Key::CtrlU);
+        text(&mut app, "3");
+        app.key(Key::Enter);
+        assert_eq!(app.choices.rr.instances, Some(3));
+        assert_eq!(app.rr_items()[0], "Instances: 3");
+        assert_eq!(
+            keys(&mut app, &[Key::Char('6'), Key::Enter]),
+            Action::Serve("up")
+        );
+        assert_eq!(
+            keys(&mut app, &[Key::Char('7'), Key::Enter]),
+            Action::Serve("down")
+        );
+        assert_eq!(
+            keys(&mut app, &[Key::Char('8'), Key::Enter]),
+            Action::Serve("status")
+        );
+        keys(&mut app, &[Key::Char('9'), Key::Enter]);
+        assert!(matches!(app.screen(), Screen::Main { .. }));
     }
 }

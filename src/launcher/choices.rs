@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::scenario::error::did_you_mean;
 use crate::scenario::layers::{ENV_PREFIX, seed_var_names};
+use crate::scenario::model_path::SearchDirs;
 use crate::scenario::{Origin, Overrides, Problem, Resolved, ScenarioError};
 
 /// Everything the user chose; remembered in `.mlxrun/launcher.json`.
@@ -119,13 +120,14 @@ impl Choices {
         })
     }
 
-    /// Load the chosen scenario with every choice (the loader's own errors).
-    pub fn load(&self) -> Result<Resolved, String> {
+    /// Load the chosen scenario with every choice, relative paths (the
+    /// scenario's, the model's) taken from `cwd`; the loader's own errors.
+    pub fn load(&self, cwd: &Path) -> Result<Resolved, String> {
         let Some(path) = &self.scenario else {
             return Err("no scenario chosen\n  next: pick one under Scenario".into());
         };
         let overrides = self.overrides().map_err(|e| e.to_string())?;
-        crate::scenario::load(path, &overrides).map_err(|e| e.to_string())
+        load_in(path, &overrides, cwd).map_err(|e| e.to_string())
     }
 
     /// `KEY=VALUE mlxrun run SCENARIO --set ...`, shell-quoted, to repeat a run in a script.
@@ -165,6 +167,18 @@ impl Choices {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     }
+}
+
+/// [`crate::scenario::load`] with relative paths taken from `cwd` (which
+/// the launcher's tests set; in use it is the current directory).
+pub fn load_in(path: &Path, overrides: &Overrides, cwd: &Path) -> Result<Resolved, ScenarioError> {
+    let text = std::fs::read_to_string(cwd.join(path)).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut dirs = SearchDirs::from_env();
+    dirs.cwd = cwd.to_path_buf();
+    crate::scenario::load_str(path, &text, overrides, &dirs)
 }
 
 /// Shell-quote one word for a POSIX shell: as is when every character is

@@ -72,7 +72,7 @@ pub fn header(app: &App) -> String {
 /// `mlxrun run` would have had.
 pub async fn run(app: &App) -> i32 {
     print!("{}", header(app));
-    let resolved = match app.choices.load() {
+    let resolved = match app.choices.load(&app.cwd) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

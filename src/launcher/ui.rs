@@ -41,10 +41,11 @@ pub fn draw(f: &mut Frame, app: &App) {
             let items = l
                 .iter()
                 .map(|e| {
+                    let path = e.path.strip_prefix(&app.cwd).unwrap_or(&e.path).display();
                     if e.description.is_empty() {
-                        format!("{}  ({})", e.name, e.path.display())
+                        format!("{}  ({path})", e.name)
                     } else {
-                        format!("{} — {}  ({})", e.name, e.description, e.path.display())
+                        format!("{} — {}  ({path})", e.name, e.description)
                     }
                 })
                 .collect();
