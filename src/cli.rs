@@ -409,6 +409,15 @@ mod tests {
     }
 
     #[test]
+    fn no_arguments_and_launch_parse_for_the_launcher() {
+        let c = Cli::parse_from(["mlxrun"]);
+        assert!(c.command.is_none() && c.run.scenario.is_none() && c.run.resume.is_none());
+        let c = Cli::parse_from(["mlxrun", "launch"]);
+        assert!(matches!(c.command, Some(Command::Launch)));
+        assert!(Cli::try_parse_from(["mlxrun", "launch", "x.toml"]).is_err());
+    }
+
+    #[test]
     fn resume_parses_as_a_command_and_as_a_run_option() {
         let c = Cli::parse_from(["mlxrun", "resume", "results/s/s_1", "--set", "a.b=1"]);
         let Some(Command::Resume {

@@ -606,3 +606,19 @@ fn launcher_round_robin_starts_checks_and_stops_servers() {
     assert_eq!(tui.wait_exit(10), 0);
     tui.assert_restored();
 }
+
+/// SIGTERM while the menus are up (say, the terminal's window manager)
+/// leaves the launcher with 130 and the terminal restored.
+#[test]
+fn launcher_sigterm_at_a_menu_restores_the_terminal() {
+    let t = workspace(port_block(), "");
+    let mut tui = Tui::start(t.path(), &[], &[]);
+    tui.wait_screen("Round-robin servers", 20);
+    tui.choose(3);
+    tui.wait_screen("Requests per point", 5);
+    let pid = tui.child.process_id().unwrap() as i32;
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(tui.wait_exit(10), 130);
+    tui.assert_restored();
+}

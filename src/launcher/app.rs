@@ -799,7 +799,7 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// A TOML string value without its quotes.
-fn unquote(v: &str) -> String {
+pub(crate) fn unquote(v: &str) -> String {
     match toml::from_str::<toml::Table>(&format!("v = {v}")) {
         Ok(t) => match t.get("v") {
             Some(toml::Value::String(s)) => s.clone(),

@@ -99,7 +99,7 @@ pub async fn start(explicit: bool) -> anyhow::Result<i32> {
 /// "Press Enter to return to the menu"; `false` after Ctrl-C.
 fn back_to_menu() -> std::io::Result<bool> {
     println!("Press Enter to return to the menu (Ctrl-C leaves)");
-    term::wait_for_enter()
+    term::wait_for_enter(|| QUIT_SIGNAL.load(Ordering::SeqCst) != 0)
 }
 
 /// The menus, until an action needs the terminal back.

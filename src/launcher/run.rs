@@ -35,7 +35,7 @@ pub fn header(app: &App) -> String {
         if v.is_empty() {
             app.status
                 .value(field)
-                .map(|s| format!("{s} (scenario)"))
+                .map(|s| format!("{} (scenario)", super::app::unquote(s)))
                 .unwrap_or_else(|| "(scenario's)".into())
         } else {
             v

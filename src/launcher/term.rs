@@ -82,13 +82,19 @@ pub fn key_of(ev: KeyEvent) -> Option<Key> {
 }
 
 /// Wait for Enter (or Esc) after a run, in raw mode so Ctrl-C is a key:
-/// `true` to go back to the menu, `false` when Ctrl-C asks to leave.
-pub fn wait_for_enter() -> std::io::Result<bool> {
-    use ratatui::crossterm::event::{Event, read};
+/// `true` to go back to the menu, `false` when Ctrl-C (or `quit()`, a
+/// signal) asks to leave.
+pub fn wait_for_enter(quit: impl Fn() -> bool) -> std::io::Result<bool> {
+    use ratatui::crossterm::event::{Event, poll, read};
     terminal::enable_raw_mode()?;
     let result = loop {
-        match read() {
-            Ok(Event::Key(ev)) => match key_of(ev) {
+        if quit() {
+            break Ok(false);
+        }
+        match poll(std::time::Duration::from_millis(200))
+            .and_then(|ready| if ready { read().map(Some) } else { Ok(None) })
+        {
+            Ok(Some(Event::Key(ev))) => match key_of(ev) {
                 Some(Key::Enter | Key::Esc) => break Ok(true),
                 Some(Key::CtrlC) => break Ok(false),
                 _ => {}
