@@ -24,6 +24,8 @@ struct Tui {
     transcript: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// The terminal's master side, open as long as the test looks at it.
+    _master: Box<dyn portable_pty::MasterPty + Send>,
     _reader: std::thread::JoinHandle<()>,
 }
 
@@ -72,13 +74,12 @@ impl Tui {
             }
         });
         let writer = pty.master.take_writer().unwrap();
-        // the master must outlive the child: keep it in the reader's lifetime
-        std::mem::forget(pty.master);
         Tui {
             parser,
             transcript,
             writer,
             child,
+            _master: pty.master,
             _reader,
         }
     }
