@@ -688,7 +688,8 @@ impl App {
     /// Check an input's value and store it; the error is shown in the input.
     fn apply(&mut self, i: &Input) -> Result<(), String> {
         let v = i.value.trim();
-        let c = &mut self.choices;
+        let mut next = self.choices.clone();
+        let c = &mut next;
         match i.purpose {
             Purpose::HfRepo => {
                 let parts: Vec<&str> = v.split('/').collect();
@@ -704,33 +705,9 @@ impl App {
             Purpose::Concurrency => c.concurrency = choices::parse_positive_list(v)?,
             Purpose::Requests => c.requests = choices::parse_positive(v)?,
             Purpose::Env => {
-                let mut next = c.clone();
-                next.env = v.to_string();
-                // the loader's own errors, for the variables typed here
-                next.env_pairs().map_err(|e| e.to_string())?;
-                if let Some(path) = next.scenario.as_deref()
-                    && let Ok(o) = next.overrides()
-                    && let Err(crate::scenario::ScenarioError::Invalid(problems)) =
-                        choices::load_in(path, &o, &self.cwd)
-                {
-                    let typed: Vec<String> = next
-                        .env_pairs()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, _)| k)
-                        .collect();
-                    let mine: Vec<String> = problems
-                        .iter()
-                        .filter(|p| {
-                            matches!(&p.origin, crate::scenario::Origin::Env { var } if typed.contains(var))
-                        })
-                        .map(ToString::to_string)
-                        .collect();
-                    if !mine.is_empty() {
-                        return Err(mine.join("\n"));
-                    }
-                }
-                self.choices.env = next.env;
+                c.env = v.to_string();
+                // names mlxrun does not read at all
+                c.env_pairs().map_err(|e| e.to_string())?;
             }
             Purpose::ServerArgs => c.server_args = v.to_string(),
             Purpose::RrInstances => c.rr.instances = choices::parse_positive(v)?,
@@ -739,8 +716,45 @@ impl App {
             Purpose::RrHost => c.rr.host = v.to_string(),
             Purpose::RrArgs => c.rr.server_args = v.to_string(),
         }
+        // the loader's own errors about what was just typed
+        if let Some(e) = self.own_problems(&next, i.purpose) {
+            return Err(e);
+        }
+        self.choices = next;
         self.changed();
         Ok(())
+    }
+
+    /// The loader's problems with `next` that come from the value of
+    /// `purpose` (other problems stay in the status line).
+    fn own_problems(&self, next: &Choices, purpose: Purpose) -> Option<String> {
+        let typed: Vec<String> = match purpose {
+            Purpose::Env => next
+                .env_pairs()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect(),
+            Purpose::ServerArgs => vec!["backend.server_args".into()],
+            _ => return None,
+        };
+        let path = next.scenario.as_deref()?;
+        let overrides = next.overrides().ok()?;
+        let Err(crate::scenario::ScenarioError::Invalid(problems)) =
+            choices::load_in(path, &overrides, &self.cwd)
+        else {
+            return None;
+        };
+        let mine: Vec<String> = problems
+            .iter()
+            .filter(|p| match &p.origin {
+                crate::scenario::Origin::Env { var } => typed.contains(var),
+                crate::scenario::Origin::Set { .. } => typed.contains(&p.field),
+                _ => false,
+            })
+            .map(ToString::to_string)
+            .collect();
+        (!mine.is_empty()).then(|| mine.join("\n"))
     }
 
     fn show_plan(&mut self) {
@@ -1019,6 +1033,26 @@ mod tests {
         app.key(Key::Enter);
         assert_eq!(app.choices.env, "MLX_CONCURRENCY=4");
         assert_eq!(app.status.points, Some(1));
+    }
+
+    #[test]
+    fn bad_server_args_are_the_loaders_error_in_the_input() {
+        let t = workspace();
+        let mut app = App::new(t.path());
+        keys(&mut app, &[Key::Char('5'), Key::Enter]);
+        text(&mut app, "--temp '0.5");
+        app.key(Key::Enter);
+        let Screen::Input(i) = app.screen() else {
+            panic!("refused")
+        };
+        let e = i.error.as_deref().unwrap();
+        assert!(e.contains("backend.server_args"), "{e}");
+        assert!(app.choices.server_args.is_empty());
+        app.key(Key::CtrlU);
+        text(&mut app, "--temp 0.5");
+        app.key(Key::Enter);
+        assert_eq!(app.choices.server_args, "--temp 0.5");
+        assert_eq!(app.main_items()[4], "Advanced: --temp 0.5");
     }
 
     #[test]
