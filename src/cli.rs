@@ -1,6 +1,7 @@
 //! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `resume`,
 //! `plan`, `validate`, `analyze`, `stub-server`, `calibrate`, `monitor`,
-//! `serve`, `init` and `completions`, and the dispatch to the library.
+//! `serve`, `init` and `completions`, `mlxrun` alone or `launch` (the
+//! interactive launcher), and the dispatch to the library.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ use crate::scenario::{Overrides, load};
 const AFTER_HELP: &str = "\
 Examples:
   mlxrun scenarios/quickstart.toml            run a scenario
+  mlxrun                                      the interactive launcher (on a terminal)
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
@@ -82,6 +84,9 @@ pub enum Command {
         after_help = "Examples:\n  mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64\n  mlxrun run scenarios/full_sweep.toml --plain"
     )]
     Run(RunArgs),
+    /// The interactive launcher (also `mlxrun` alone on a terminal); exit 2 without a terminal.
+    #[command(after_help = LAUNCH_AFTER_HELP)]
+    Launch,
     /// Continue an interrupted or crashed run in its folder: finished points are kept, the rest run.
     #[command(after_help = RESUME_AFTER_HELP)]
     Resume {
@@ -282,6 +287,19 @@ Examples:
 
 Scenario arguments complete file paths.";
 
+const LAUNCH_AFTER_HELP: &str = "\
+Examples:
+  mlxrun                 on a terminal: the launcher
+  mlxrun launch          the same, explicitly (exit 2 without a terminal)
+
+Menus pick a scenario from ./scenarios/, a model (Hugging Face repo id, a
+local folder, the Hugging Face cache), max tokens, concurrency, requests,
+environment overrides and server arguments, show the plan and run it; a
+submenu starts, stops and checks round-robin servers (mlxrun serve). A run
+prints its equivalent command line first. Choices are kept in
+.mlxrun/launcher.json. Keys: arrows or 1-9, Enter, Esc back (quits at the
+main menu), Ctrl-C quits (exit 130).";
+
 const RESUME_AFTER_HELP: &str = "\
 Examples:
   mlxrun resume results/full_sweep/full_sweep_20261122_010203
@@ -376,10 +394,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         None if cli.run.scenario.is_some() || cli.run.resume.is_some() => {
             run_scenario(cli.run).await
         }
-        None => Err(UsageError(
-            "no scenario given\n  next: mlxrun scenarios/quickstart.toml, or mlxrun --help".into(),
-        )
-        .into()),
+        None => crate::launcher::start(false).await,
+        Some(Command::Launch) => crate::launcher::start(true).await,
         Some(Command::Plan { scenario, sets }) => {
             let resolved = load(&scenario, &Overrides::from_process(sets))?;
             let text = crate::plan::render(&resolved).map_err(UsageError)?;
@@ -523,7 +539,8 @@ async fn run_to_exit(
     opts: RunOptions,
 ) -> anyhow::Result<i32> {
     let cancel = CancellationToken::new();
-    crate::shutdown::spawn_signal_listener(cancel.clone())?;
+    let _listener =
+        crate::shutdown::spawn_signal_listener(cancel.clone(), crate::shutdown::RUN_STOPS)?;
     let outcome = run(resolved, cancel, &opts).await?;
     if outcome.interrupted {
         eprintln!(
@@ -653,6 +670,15 @@ mod tests {
         assert_eq!(c.run.sets, vec!["a.b=1".to_string()]);
         let c = Cli::parse_from(["mlxrun", "plan", "s.toml"]);
         assert!(matches!(c.command, Some(Command::Plan { .. })));
+    }
+
+    #[test]
+    fn no_arguments_and_launch_parse_for_the_launcher() {
+        let c = Cli::parse_from(["mlxrun"]);
+        assert!(c.command.is_none() && c.run.scenario.is_none() && c.run.resume.is_none());
+        let c = Cli::parse_from(["mlxrun", "launch"]);
+        assert!(matches!(c.command, Some(Command::Launch)));
+        assert!(Cli::try_parse_from(["mlxrun", "launch", "x.toml"]).is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //!   files against the JSON Schemas in `schemas/`.
 //! - [`resume`]: `mlxrun resume`, continuing an interrupted or crashed run.
 //! - [`plan`]: `mlxrun plan`, what a run would do.
+//! - [`launcher`]: `mlxrun` alone on a terminal (or `mlxrun launch`), the
+//!   interactive launcher: menus, plan view, runs, round-robin servers.
 //! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
 //!   machine, which runs compare every point with.
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
@@ -47,6 +49,7 @@ pub mod error;
 pub mod gate;
 pub mod health;
 pub mod init;
+pub mod launcher;
 pub mod load;
 pub mod monitor;
 pub mod output;

@@ -3,7 +3,8 @@
 //! would; faults a run survives, a panic and a soak (`faults`);
 //! `mlxrun stub-server`; `mlxrun monitor`; `mlxrun serve` (servers left
 //! running, stopped by recorded pid); `mlxrun init`, completions and
-//! `--version`; and report.html in headless Chromium.
+//! `--version`; report.html in headless Chromium; and the interactive
+//! launcher through a pseudo-terminal.
 
 mod backends;
 mod bad_input;
@@ -11,6 +12,7 @@ mod client_checks;
 mod common;
 mod faults;
 mod init;
+mod launcher;
 mod load_modes;
 mod monitor;
 mod observability;

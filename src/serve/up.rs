@@ -118,7 +118,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         .with_observer(observer);
 
     let cancel = CancellationToken::new();
-    crate::shutdown::spawn_signal_listener(cancel.clone())?;
+    let _listener = crate::shutdown::spawn_signal_listener(
+        cancel.clone(),
+        "stopping the servers this `serve up` started",
+    )?;
     let ctx = StartContext {
         scenario: s.clone(),
         registry: resolved.registry.clone(),
