@@ -44,6 +44,19 @@ pub struct RequestSpec {
     pub tokens: TokenSource,
     /// Text that must never be recorded (the API key), replaced by `***`.
     pub secret: Option<String>,
+    /// Transcription requests: the bodies are multipart forms; `None` = JSON.
+    pub form: Option<FormSpec>,
+}
+
+/// What a point of transcription requests needs besides its bodies.
+#[derive(Debug, Clone)]
+pub struct FormSpec {
+    /// `multipart/form-data; boundary=...` of every body.
+    pub content_type: HeaderValue,
+    /// Audio seconds of `bodies[i]`.
+    pub audio_seconds: Vec<f64>,
+    /// `response_format` the bodies ask for: json, text or verbose_json.
+    pub response_format: String,
 }
 
 impl std::fmt::Debug for RequestSpec {
@@ -86,7 +99,9 @@ pub fn request_body(b: &BodySpec<'_>) -> Bytes {
                 None => serde_json::json!([{"role": "user", "content": b.prompt}]),
             }
         }
-        Api::Completions => v["prompt"] = serde_json::json!(b.prompt),
+        // transcription bodies are forms (media::multipart); a JSON body
+        // for that API never reaches a server
+        Api::Completions | Api::Transcriptions => v["prompt"] = serde_json::json!(b.prompt),
     }
     if let Some(m) = b.model {
         v["model"] = serde_json::json!(m);
@@ -173,6 +188,13 @@ pub async fn send(
         queue: now.saturating_duration_since(first),
         seq,
         instance: Some(target as u32),
+        audio_seconds: spec
+            .form
+            .as_ref()
+            .and_then(|f| match f.audio_seconds.len() {
+                0 => None,
+                n => Some(f.audio_seconds[(seq % n as u64) as usize]),
+            }),
         ..Default::default()
     };
     // borrowed: no allocation per request on the load's hot path
@@ -278,10 +300,12 @@ async fn attempt_once(
     rec: &mut RequestRecord,
     parsed: &mut Parsed,
 ) -> Result<(), Failure> {
-    let mut req = client
-        .post(url)
-        .header("content-type", "application/json")
-        .headers(spec.headers.clone());
+    let mut req = client.post(url);
+    req = match &spec.form {
+        Some(f) => req.header("content-type", f.content_type.clone()),
+        None => req.header("content-type", "application/json"),
+    };
+    req = req.headers(spec.headers.clone());
     if let Some(t) = tag {
         req = req.header(HeaderName::from_static(REQUEST_TAG_HEADER), t.clone());
     }
@@ -314,7 +338,13 @@ async fn attempt_once(
             fail(ErrorKind::Http4xx, detail, false)
         });
     }
-    if spec.stream {
+    if let Some(form) = &spec.form {
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| fail(ErrorKind::Stream, error_chain(&e), false))?;
+        parse_transcription(&body, &form.response_format, parsed)
+    } else if spec.stream {
         read_stream(resp, first, rec, parsed).await
     } else {
         let body = resp
@@ -451,6 +481,40 @@ fn parse_whole(body: &[u8], parsed: &mut Parsed) -> Result<(), Failure> {
                 .sum(),
         );
     }
+    Ok(())
+}
+
+/// A transcription answer: JSON with `text` (json, verbose_json; the
+/// latter also with `segments`), or the text itself (text, srt, vtt). Its
+/// words stand in for output tokens.
+fn parse_transcription(body: &[u8], format: &str, parsed: &mut Parsed) -> Result<(), Failure> {
+    let text = if matches!(format, "json" | "verbose_json") {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            fail(
+                ErrorKind::BadResponse,
+                format!("bad JSON transcription: {e}"),
+                false,
+            )
+        })?;
+        let Some(t) = v.get("text").and_then(|t| t.as_str()) else {
+            return Err(fail(
+                ErrorKind::BadResponse,
+                "transcription has no \"text\"",
+                false,
+            ));
+        };
+        if format == "verbose_json" && !v.get("segments").is_some_and(|s| s.is_array()) {
+            return Err(fail(
+                ErrorKind::BadResponse,
+                "verbose_json transcription has no \"segments\" list",
+                false,
+            ));
+        }
+        t.to_string()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    parsed.words = Some(text.split_whitespace().count() as u64);
     Ok(())
 }
 
@@ -597,6 +661,7 @@ mod tests {
             tag: "p7".into(),
             tokens: TokenSource::Usage,
             secret: Some("sk-test-123".into()),
+            form: None,
         };
         let t0 = Instant::now();
         let rec = send(&build_client(), &spec, t0, t0, 3, 0).await;

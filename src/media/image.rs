@@ -157,6 +157,86 @@ pub fn file_data_url(path: &Path) -> Result<String, String> {
     Ok(data_url(mime, &bytes))
 }
 
+/// Extensions of the image files a folder or glob picks up.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "gif", "webp"];
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters
+/// and `?` one character.
+pub fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// The image files `spec` names: a file, a folder (its image files), or a
+/// glob with `*`/`?` in the last part; sorted by name. Errors say what was
+/// looked at.
+pub fn list_files(spec: &Path) -> Result<Vec<PathBuf>, String> {
+    let name = spec
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (dir, pattern) = if name.contains(['*', '?']) {
+        (
+            spec.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            Some(name),
+        )
+    } else if spec.is_dir() {
+        (spec.to_path_buf(), None)
+    } else if spec.is_file() {
+        return Ok(vec![spec.to_path_buf()]);
+    } else {
+        return Err(format!("no image file or folder at {}", spec.display()));
+    };
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| format!("cannot read the image folder {}: {e}", dir.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match &pattern {
+                Some(pat) => wildcard(pat, &n),
+                None => {
+                    let ext = p
+                        .extension()
+                        .map(|x| x.to_string_lossy().to_ascii_lowercase())
+                        .unwrap_or_default();
+                    !n.starts_with('.') && IMAGE_EXTENSIONS.contains(&ext.as_str())
+                }
+            }
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "{} matches no image file (png, jpg, jpeg, gif, webp)",
+            spec.display()
+        ));
+    }
+    Ok(files)
+}
+
 /// Where a point's images come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
@@ -318,6 +398,39 @@ mod tests {
                 .iter()
                 .all(Vec::is_empty)
         );
+    }
+
+    #[test]
+    fn files_come_from_a_file_a_folder_or_a_glob() {
+        let d = tempfile::tempdir().unwrap();
+        for n in ["b.png", "a.jpg", "notes.txt"] {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(list_files(d.path()).unwrap()), ["a.jpg", "b.png"]);
+        assert_eq!(
+            names(list_files(&d.path().join("*.png")).unwrap()),
+            ["b.png"]
+        );
+        assert_eq!(
+            names(list_files(&d.path().join("b.png")).unwrap()),
+            ["b.png"]
+        );
+        assert!(
+            list_files(&d.path().join("*.gif"))
+                .unwrap_err()
+                .contains("matches no image")
+        );
+        assert!(
+            list_files(&d.path().join("nope"))
+                .unwrap_err()
+                .contains("no image file or folder")
+        );
+        assert!(wildcard("a*c?", "abbbcd") && !wildcard("a*c", "abd") && wildcard("*", ""));
     }
 
     #[test]

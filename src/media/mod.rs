@@ -1,10 +1,12 @@
 //! Media of multimodal requests: the modality of a point, image sizes,
 //! synthetic and local images as data URLs ([`image`]), synthetic and local
 //! WAV audio ([`audio`]), and the multipart body of an OpenAI
-//! `/v1/audio/transcriptions` request ([`multipart`]). Everything here is
+//! `/v1/audio/transcriptions` request ([`multipart`]), and the media of one
+//! point ([`bodies`]). Everything here is
 //! built before a point starts, never in the timed path.
 
 pub mod audio;
+pub mod bodies;
 pub mod image;
 pub mod multipart;
 

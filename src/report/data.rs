@@ -394,7 +394,7 @@ mod tests {
 
     fn record(point: u64, conc: &str, tps: f64) -> Value {
         serde_json::json!({
-            "schema_version": "0.4.0", "scenario": "s", "outcome": "ok",
+            "schema_version": "0.5.0", "scenario": "s", "outcome": "ok",
             "test_start_ts": 100.0 + point as f64, "test_end_ts": 100.5 + point as f64,
             "point": {"point": point, "model": "tiny", "backend": "mlx_lm", "instances": 2,
                       "ranks": 1, "router": "nginx", "balance": "round_robin",

@@ -37,10 +37,7 @@ impl Running {
     }
 
     fn url(&self, api: Api) -> String {
-        match api {
-            Api::Chat => format!("{}/v1/chat/completions", self.base),
-            Api::Completions => format!("{}/v1/completions", self.base),
-        }
+        format!("{}{}", self.base, api.path())
     }
 
     fn spec(&self, api: Api, body: Bytes, stream: bool) -> RequestSpec {
@@ -56,6 +53,7 @@ impl Running {
             tag: "t".into(),
             tokens: TokenSource::Usage,
             secret: None,
+            form: None,
         }
     }
 
@@ -445,10 +443,7 @@ async fn burst_body_is_the_token_by_token_body_in_one_write() {
     })
     .await;
     for api in [Api::Chat, Api::Completions] {
-        let path = match api {
-            Api::Chat => "/v1/chat/completions",
-            Api::Completions => "/v1/completions",
-        };
+        let path = api.path();
         let req = body(api, "a b c", 64, true);
         let a = token_by_token.post(path, req.clone()).await;
         assert!(a.headers().get("content-length").is_none(), "chunked");
