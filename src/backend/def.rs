@@ -42,6 +42,9 @@ pub enum TokenSource {
     Timings,
     /// Count content chunks (when the server reports nothing better).
     Chunks,
+    /// Nothing to count (speech-to-text: no token usage exists); requests,
+    /// latency and the real-time factor are reported instead.
+    None,
 }
 
 /// How readiness is proven.

@@ -267,10 +267,16 @@ struct Parsed {
 impl Parsed {
     /// Fill `rec` by `source`, falling back to what else the server sent.
     fn apply(&self, source: TokenSource, rec: &mut RequestRecord) {
+        if source == TokenSource::None {
+            // nothing is expected, so nothing is missing
+            rec.usage_reported = true;
+            rec.completion_tokens = 0;
+            return;
+        }
         let order = match source {
             TokenSource::Usage => [self.usage, self.timings],
             TokenSource::Timings => [self.timings, self.usage],
-            TokenSource::Chunks => [None, None],
+            TokenSource::Chunks | TokenSource::None => [None, None],
         };
         match order.into_iter().flatten().find(|c| c.completion.is_some()) {
             Some(c) => {

@@ -128,15 +128,17 @@ impl Point {
         self.request_rate.map(|r| r.to_string()).unwrap_or_default()
     }
 
-    /// The media of each request, for plan and progress: `2x512x512`,
-    /// `1 file image`, `60s audio`, `audio files`; empty for text.
+    /// The media of each request, for plan and progress: `2 images
+    /// 512x512`, `1 file image`, `60s audio`, `audio files`; empty for text.
     pub fn media_label(&self) -> String {
         match self.modality {
             Modality::Text => String::new(),
             Modality::Vision => match (self.image_count, self.image_size) {
                 (Some(0), _) | (None, _) => "no image".into(),
-                (Some(n), Some(sz)) => format!("{n}x{sz} image(s)"),
-                (Some(n), None) => format!("{n} file image(s)"),
+                (Some(1), Some(sz)) => format!("1 image {sz}"),
+                (Some(n), Some(sz)) => format!("{n} images {sz}"),
+                (Some(1), None) => "1 file image".into(),
+                (Some(n), None) => format!("{n} file images"),
             },
             Modality::Audio => match self.audio_duration_s {
                 Some(d) => format!("{d}s audio"),
