@@ -1270,10 +1270,16 @@ impl Sweep<'_> {
             m.requests_per_s,
             fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
             fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean)),
-            m.slo.as_ref().map_or(String::new(), |s| format!(
-                " slo_attainment={:.3} goodput_rps={:.2}",
-                s.attainment, s.goodput_rps
-            )),
+            m.slo
+                .as_ref()
+                .map_or(String::new(), |s| format!(
+                    " slo_attainment={:.3} goodput_rps={:.2}",
+                    s.attainment, s.goodput_rps
+                ))
+                + &m.rtf_mean.map_or(String::new(), |r| format!(
+                    " rtf_mean={r:.3} audio_seconds={:.1}",
+                    m.audio_seconds
+                )),
             m.errors,
             row.status.as_str()
         ));

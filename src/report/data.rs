@@ -416,6 +416,12 @@ impl RunData {
         self.points.iter().filter(|p| p.measured())
     }
 
+    /// Measured points that make tokens (not audio transcriptions): what
+    /// the token charts draw.
+    pub fn measured_tokens(&self) -> impl Iterator<Item = &PointRecord> {
+        self.measured().filter(|p| p.modality != "audio")
+    }
+
     /// The hardware profile: from the first record's `system`, else the monitor header.
     pub fn hardware(&self) -> Option<&Value> {
         self.points

@@ -76,11 +76,21 @@ pub fn quality(run: &RunData) -> String {
     md
 }
 
+/// A point's modality group: vision, audio, else text (records older
+/// than modalities say nothing, and were text).
+fn kind(p: &PointRecord) -> &'static str {
+    match p.modality.as_str() {
+        "vision" => "vision",
+        "audio" => "audio",
+        _ => "text",
+    }
+}
+
 /// The modalities of a run's points, in the order text, vision, audio.
 pub fn modalities(run: &RunData) -> Vec<&'static str> {
     ["text", "vision", "audio"]
         .into_iter()
-        .filter(|m| run.points.iter().any(|p| p.modality == *m))
+        .filter(|m| run.points.iter().any(|p| kind(p) == *m))
         .collect()
 }
 
@@ -100,7 +110,11 @@ pub fn points(run: &RunData) -> String {
         return md;
     }
     for kind in kinds {
-        let pts: Vec<&PointRecord> = run.points.iter().filter(|p| p.modality == kind).collect();
+        let pts: Vec<&PointRecord> = run
+            .points
+            .iter()
+            .filter(|p| self::kind(p) == kind)
+            .collect();
         let (title, body) = match kind {
             "audio" => (
                 "Audio",

@@ -75,7 +75,7 @@ pub fn throughput(runs: &[&RunData], configs: &[String]) -> (Vec<Value>, Vec<Str
         let mut xs: BTreeSet<u64> = BTreeSet::new();
         let mut infinite = 0;
         for (ri, run) in runs.iter().enumerate() {
-            for p in run.measured().filter(|p| open_loop(p) == open) {
+            for p in run.measured_tokens().filter(|p| open_loop(p) == open) {
                 let raw = if open {
                     &p.request_rate
                 } else {
@@ -144,7 +144,7 @@ pub fn throughput(runs: &[&RunData], configs: &[String]) -> (Vec<Value>, Vec<Str
 /// with their TTFT and ITL p50/p99, and for each of those four the rows on
 /// its Pareto front (most throughput, least latency).
 pub fn latency(run: &RunData, configs: &[String]) -> Option<Value> {
-    let mut pts: Vec<&PointRecord> = run.measured().collect();
+    let mut pts: Vec<&PointRecord> = run.measured_tokens().collect();
     if pts.is_empty() {
         return None;
     }
