@@ -820,6 +820,98 @@ mod tests {
         );
     }
 
+    fn modal(index: usize, name: &str, backend: &str, m: Modality) -> ResolvedModel {
+        let mut r = model(index, name, backend);
+        r.modality = m;
+        r
+    }
+
+    #[test]
+    fn media_axes_multiply_only_the_models_they_mean_something_for() {
+        let mut s = Scenario::default();
+        s.matrix.max_tokens = Axis(vec![16, 32]);
+        s.matrix.concurrency = Some(Axis(vec![1, 2]));
+        s.matrix.image_count = Some(Axis(vec![0, 2]));
+        s.matrix.image_size = Some(Axis(vec![
+            ImageSize::parse("64x64").unwrap(),
+            ImageSize::parse("128x96").unwrap(),
+        ]));
+        s.matrix.audio_duration_s = Some(Axis(vec![crate::media::Seconds(5.0), crate::media::Seconds(660.0)]));
+        let models = [
+            modal(0, "t", "mlx_lm", Modality::Text),
+            modal(1, "v", "mlx_vlm", Modality::Vision),
+            modal(2, "a", "mlx_vlm_stt", Modality::Audio),
+        ];
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        let of = |m: Modality| p.points.iter().filter(|x| x.modality == m).collect::<Vec<_>>();
+        // text: max_tokens x concurrency, no media
+        let t = of(Modality::Text);
+        assert_eq!(t.len(), 4);
+        assert!(t.iter().all(|x| x.image_count.is_none() && x.audio_duration_s.is_none()));
+        // vision: max_tokens x (0 images once + 2 images x 2 sizes) x concurrency
+        let v = of(Modality::Vision);
+        assert_eq!(v.len(), 2 * 3 * 2);
+        assert_eq!(
+            v.iter().filter(|x| x.image_count == Some(0)).count(),
+            4,
+            "a text-only request to the vision model is not multiplied by size"
+        );
+        assert!(v.iter().filter(|x| x.image_count == Some(0)).all(|x| x.image_size.is_none()));
+        assert_eq!(
+            v.iter()
+                .filter(|x| x.image_size.map(|s| s.to_string()) == Some("128x96".into()))
+                .count(),
+            4
+        );
+        // audio: durations x concurrency; no max_tokens, no images
+        let a = of(Modality::Audio);
+        assert_eq!(a.len(), 2 * 2);
+        assert!(a.iter().all(|x| x.max_tokens == 0 && x.image_count.is_none()));
+        assert_eq!(
+            a.iter().map(|x| x.audio_duration_s.unwrap()).collect::<Vec<_>>(),
+            vec![5.0, 5.0, 660.0, 660.0]
+        );
+        assert_eq!(p.points.len(), 4 + 12 + 4);
+        assert_eq!(p.servers.len(), 3);
+        assert_eq!(a[2].media_label(), "660s audio");
+        assert_eq!(v[5].media_label(), "2 images 128x96");
+        // the filter sees the media axes
+        s.matrix.filter = "modality != 'vision' or image_count == 0".into();
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        assert_eq!(p.points.len(), 4 + 4 + 4);
+    }
+
+    #[test]
+    fn media_defaults_and_local_files() {
+        let mut s = Scenario::default();
+        let models = [
+            modal(0, "v", "mlx_vlm", Modality::Vision),
+            modal(1, "a", "mlx_vlm_stt", Modality::Audio),
+        ];
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        assert_eq!(p.points[0].image_count, Some(DEFAULT_IMAGE_COUNT));
+        assert_eq!(p.points[0].image_size, Some(DEFAULT_IMAGE_SIZE));
+        assert_eq!(p.points[1].audio_duration_s, Some(DEFAULT_AUDIO_S));
+        s.workload.image_files = "/photos".into();
+        s.workload.audio_dir = "/clips".into();
+        s.matrix.image_count = Some(Axis(vec![1, 3]));
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        assert_eq!(p.points.len(), 3);
+        assert!(p.points.iter().all(|x| x.image_size.is_none() && x.audio_duration_s.is_none()));
+        assert_eq!(p.points[1].media_label(), "3 file images");
+        assert_eq!(p.points[2].media_label(), "audio files");
+    }
+
+    #[test]
+    fn text_only_scenarios_expand_as_before() {
+        let p = ex(&sweep()).unwrap();
+        assert!(p.points.iter().all(|x| x.modality == Modality::Text
+            && x.image_count.is_none()
+            && x.image_size.is_none()
+            && x.audio_duration_s.is_none()
+            && x.media_label().is_empty()));
+    }
+
     #[test]
     fn full_sweep_sizes() {
         let mut s = Scenario::default();
