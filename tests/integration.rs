@@ -1,8 +1,9 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
 //! would; faults a run survives, a panic and a soak (`faults`);
-//! `mlxrun stub-server`; `mlxrun monitor`; and report.html in headless
-//! Chromium.
+//! `mlxrun stub-server`; `mlxrun monitor`; report.html in headless
+//! Chromium; and vision and audio points (`multimodal`: the stub, then the
+//! real mlx_vlm.server with tiny vision and speech models).
 
 mod backends;
 mod bad_input;
@@ -11,6 +12,7 @@ mod common;
 mod faults;
 mod load_modes;
 mod monitor;
+mod multimodal;
 mod observability;
 mod real_runs;
 mod refusals;

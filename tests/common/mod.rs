@@ -59,6 +59,39 @@ pub fn tiny_gguf() -> String {
     p.display().to_string()
 }
 
+/// The Python with mlx-vlm (and mlx-audio) for the vision and speech
+/// servers. For now the mmpy helper's venv; at merge: [`python`].
+pub fn mm_python() -> String {
+    let p = PathBuf::from("/work/mm-venv/bin/python");
+    assert!(p.is_file(), "missing {}: run scripts/setup.sh", p.display());
+    p.display().to_string()
+}
+
+/// The tiny random-weight vision model (Qwen2-VL layout, made by
+/// scripts/make_tiny_vlm.py). For now the mmpy helper's build; at merge:
+/// `repo().join("models/tiny-vlm")`.
+pub fn tiny_vlm() -> String {
+    let p = PathBuf::from("/work/mm-clone/models/tiny-vlm");
+    assert!(
+        p.join("config.json").is_file(),
+        "missing {}: run scripts/setup.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+/// The tiny random-weight Whisper model (scripts/make_tiny_stt.py). For
+/// now the mmpy helper's build; at merge: `repo().join("models/tiny-stt")`.
+pub fn tiny_stt() -> String {
+    let p = PathBuf::from("/work/mm-clone/models/tiny-stt");
+    assert!(
+        p.join("config.json").is_file(),
+        "missing {}: run scripts/setup.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
 /// Run `cmd` to its end; panics with both streams unless it exits 0.
 /// Returns `(stdout, stderr)`.
 pub fn run_ok(cmd: &mut std::process::Command) -> (String, String) {
