@@ -47,6 +47,9 @@ impl ChunkChoice<'_> {
         let delta = self.delta.as_ref().is_some_and(|d| {
             d.content.as_deref().is_some_and(|c| !c.is_empty())
                 || d.reasoning.as_deref().is_some_and(|c| !c.is_empty())
+                || d.reasoning_content
+                    .as_deref()
+                    .is_some_and(|c| !c.is_empty())
         });
         delta || self.text.as_deref().is_some_and(|t| !t.is_empty())
     }
@@ -57,8 +60,13 @@ pub(crate) struct Delta<'a> {
     #[serde(default, borrow)]
     pub(crate) content: Option<Cow<'a, str>>,
     /// Reasoning tokens count as output (mlx_lm names the field `reasoning`).
-    #[serde(default, borrow, alias = "reasoning_content")]
+    #[serde(default, borrow)]
     pub(crate) reasoning: Option<Cow<'a, str>>,
+    /// The same under its other name; mlx_vlm.server sends both fields in
+    /// one delta, so they are two fields, not an alias (which serde
+    /// refuses as a duplicate).
+    #[serde(default, borrow)]
+    pub(crate) reasoning_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -395,13 +403,14 @@ impl<'a> Scan<'a> {
     /// A `delta` object: whether its content or reasoning is non-empty.
     fn delta(&mut self) -> Option<bool> {
         let mut content = false;
-        // content, reasoning (alias reasoning_content)
-        let mut seen = [false; 2];
+        // content, reasoning, reasoning_content
+        let mut seen = [false; 3];
         self.object(|s, key, escaped| {
             let k = match key {
                 _ if escaped => return None,
                 b"content" => 0,
-                b"reasoning" | b"reasoning_content" => 1,
+                b"reasoning" => 1,
+                b"reasoning_content" => 2,
                 _ => return s.skip(),
             };
             if std::mem::replace(&mut seen[k], true) {
@@ -485,6 +494,9 @@ mod tests {
         r#"{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":""}]}"#,
         r#"{"choices": []}"#,
         r#"{"error":{"message":"boom"}}"#,
+        // mlx_vlm.server 0.7.10 sends both names in one delta
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"q","reasoning":null,"reasoning_content":null},"finish_reason":null}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"content":"","reasoning":"","reasoning_content":"r"},"finish_reason":null}]}"#,
     ];
 
     #[test]
@@ -541,7 +553,7 @@ mod tests {
             r#"{"choices":[{"logprobs":nul}]}"#,
             // valid JSON serde refuses: a field twice, choices that are null
             r#"{"choices":[],"choices":[]}"#,
-            r#"{"choices":[{"delta":{"reasoning":"a","reasoning_content":"b"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"a","reasoning":"b"}}]}"#,
             r#"{"choices":null}"#,
             // refused before the fix too
             r#"{"choices":[{"finish_reason":"stop"}]} x"#,
@@ -636,5 +648,13 @@ mod tests {
         assert!(read_chunk("{not json").is_err());
         assert_eq!(read_chunk(CORPUS[16]).unwrap().content, 2, "two choices");
         assert!(read_chunk(CORPUS[17]).is_err(), "content must be a string");
+        // mlx_vlm.server: reasoning and reasoning_content in one delta
+        let n = CORPUS.len();
+        assert_eq!(read_chunk(CORPUS[n - 2]).unwrap().content, 1);
+        assert_eq!(
+            read_chunk(CORPUS[n - 1]).unwrap().content,
+            1,
+            "reasoning_content counts"
+        );
     }
 }
