@@ -540,6 +540,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn transcriptions_are_read_in_every_format() {
+        let words = |body: &[u8], format: &str| -> Result<Option<u64>, ErrorKind> {
+            let mut p = Parsed::default();
+            parse_transcription(body, format, &mut p)
+                .map(|_| p.words)
+                .map_err(|f| f.kind)
+        };
+        assert_eq!(words(br#"{"text":"one two three"}"#, "json"), Ok(Some(3)));
+        assert_eq!(words(b"one two", "text"), Ok(Some(2)));
+        // mlx_vlm.server's verbose_json: text, segments, language
+        let verbose = br#"{"text":"a b","segments":[{"id":0,"seek":0,"start":0.54,"end":11.92,"text":"a b"}],"language":"en"}"#;
+        assert_eq!(words(verbose, "verbose_json"), Ok(Some(2)));
+        assert_eq!(
+            words(br#"{"text":"a"}"#, "verbose_json"),
+            Err(ErrorKind::BadResponse),
+            "verbose_json without segments"
+        );
+        assert_eq!(
+            words(br#"{"detail":"x"}"#, "json"),
+            Err(ErrorKind::BadResponse)
+        );
+        assert_eq!(words(b"not json", "json"), Err(ErrorKind::BadResponse));
+        // tokens = "none": nothing to count, and nothing missing
+        let mut rec = RequestRecord::default();
+        let p = Parsed {
+            words: Some(5),
+            ..Default::default()
+        };
+        p.apply(TokenSource::None, &mut rec);
+        assert_eq!((rec.completion_tokens, rec.usage_reported), (0, true));
+    }
+
+    #[test]
     fn whole_response_without_usage_counts_words() {
         let mut rec = RequestRecord::default();
         let mut parsed = Parsed::default();

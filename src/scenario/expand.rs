@@ -836,18 +836,29 @@ mod tests {
             ImageSize::parse("64x64").unwrap(),
             ImageSize::parse("128x96").unwrap(),
         ]));
-        s.matrix.audio_duration_s = Some(Axis(vec![crate::media::Seconds(5.0), crate::media::Seconds(660.0)]));
+        s.matrix.audio_duration_s = Some(Axis(vec![
+            crate::media::Seconds(5.0),
+            crate::media::Seconds(660.0),
+        ]));
         let models = [
             modal(0, "t", "mlx_lm", Modality::Text),
             modal(1, "v", "mlx_vlm", Modality::Vision),
             modal(2, "a", "mlx_vlm_stt", Modality::Audio),
         ];
         let p = expand(&s, &models, &Registry::builtin()).unwrap();
-        let of = |m: Modality| p.points.iter().filter(|x| x.modality == m).collect::<Vec<_>>();
+        let of = |m: Modality| {
+            p.points
+                .iter()
+                .filter(|x| x.modality == m)
+                .collect::<Vec<_>>()
+        };
         // text: max_tokens x concurrency, no media
         let t = of(Modality::Text);
         assert_eq!(t.len(), 4);
-        assert!(t.iter().all(|x| x.image_count.is_none() && x.audio_duration_s.is_none()));
+        assert!(
+            t.iter()
+                .all(|x| x.image_count.is_none() && x.audio_duration_s.is_none())
+        );
         // vision: max_tokens x (0 images once + 2 images x 2 sizes) x concurrency
         let v = of(Modality::Vision);
         assert_eq!(v.len(), 2 * 3 * 2);
@@ -856,7 +867,11 @@ mod tests {
             4,
             "a text-only request to the vision model is not multiplied by size"
         );
-        assert!(v.iter().filter(|x| x.image_count == Some(0)).all(|x| x.image_size.is_none()));
+        assert!(
+            v.iter()
+                .filter(|x| x.image_count == Some(0))
+                .all(|x| x.image_size.is_none())
+        );
         assert_eq!(
             v.iter()
                 .filter(|x| x.image_size.map(|s| s.to_string()) == Some("128x96".into()))
@@ -866,9 +881,14 @@ mod tests {
         // audio: durations x concurrency; no max_tokens, no images
         let a = of(Modality::Audio);
         assert_eq!(a.len(), 2 * 2);
-        assert!(a.iter().all(|x| x.max_tokens == 0 && x.image_count.is_none()));
+        assert!(
+            a.iter()
+                .all(|x| x.max_tokens == 0 && x.image_count.is_none())
+        );
         assert_eq!(
-            a.iter().map(|x| x.audio_duration_s.unwrap()).collect::<Vec<_>>(),
+            a.iter()
+                .map(|x| x.audio_duration_s.unwrap())
+                .collect::<Vec<_>>(),
             vec![5.0, 5.0, 660.0, 660.0]
         );
         assert_eq!(p.points.len(), 4 + 12 + 4);
@@ -897,7 +917,11 @@ mod tests {
         s.matrix.image_count = Some(Axis(vec![1, 3]));
         let p = expand(&s, &models, &Registry::builtin()).unwrap();
         assert_eq!(p.points.len(), 3);
-        assert!(p.points.iter().all(|x| x.image_size.is_none() && x.audio_duration_s.is_none()));
+        assert!(
+            p.points
+                .iter()
+                .all(|x| x.image_size.is_none() && x.audio_duration_s.is_none())
+        );
         assert_eq!(p.points[1].media_label(), "3 file images");
         assert_eq!(p.points[2].media_label(), "audio files");
     }
