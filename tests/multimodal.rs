@@ -252,6 +252,58 @@ audio_duration_s = [1, 3]
     ]));
     let first = table.lines().nth(2).unwrap_or_default();
     assert!(first.contains("audio"), "{table}");
+
+    // report.html in a real browser: no console error, the self-check clean,
+    // one table row per point, audio points kept out of the token charts
+    let page = run_dir.join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let data: serde_json::Value = serde_json::from_str(crate::reports_html::between(
+        &html,
+        r#"<script type="application/json" id="report-data">"#,
+        "</script>",
+    ))
+    .unwrap();
+    let drawn: usize = data["throughput"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["series"].as_array().unwrap())
+        .map(|s| {
+            s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| !p.is_null())
+                .count()
+        })
+        .sum();
+    assert_eq!(drawn, 6, "the 6 text and vision points, no audio point");
+    assert!(
+        data["notes"]
+            .to_string()
+            .contains("audio point(s) make no tokens"),
+        "{}",
+        data["notes"]
+    );
+    let (dom, stderr) =
+        crate::reports_html::headless(&page, "#selftest", &["--dump-dom".to_string()], t.path());
+    let console: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "the page wrote to the console: {console:#?}"
+    );
+    let check = crate::reports_html::between(&dom, r#"<pre id="selfcheck" hidden="">"#, "</pre>")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let check: serde_json::Value = serde_json::from_str(&check).unwrap();
+    assert_eq!(check["errors"], serde_json::json!([]), "{check:#}");
+    assert_eq!(check["done"], true, "{check:#}");
+    let table = crate::reports_html::between(&dom, r#"<table id="points""#, "</table>");
+    assert_eq!(table.matches("<tr").count(), 1 + 14);
 }
 
 #[test]
