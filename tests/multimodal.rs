@@ -318,6 +318,8 @@ fn an_eleven_minute_clip_goes_through_whole() {
             "api = \"transcriptions\"\ntokens = \"none\"\n"
         )
     );
+    // readiness by a real 1-second transcription, not /health
+    let body = body.replace("ready = \"health\"", "ready = \"completion\"");
     let path = scenario(t.path(), "long", port, &body);
     let csv = run(&path, t.path(), "long");
     let rows = read_rows(&csv);
