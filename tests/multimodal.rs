@@ -3,7 +3,8 @@
 //! row with its modality, images that reach the server (the stub delays
 //! each one), real-time factors the stub's `--audio-rtf` bounds, injected
 //! transcription errors by kind, report.jsonl valid, report.md grouped by
-//! modality, `mlxrun analyze` sorting by the RTF; and an 11-minute clip.
+//! modality, `mlxrun analyze` sorting by the RTF, report.html in headless
+//! Chromium; an 11-minute clip; local image files and a folder of WAVs.
 //! Against the real `mlx_vlm.server`: the tiny vision model (an image and a
 //! text-only request) and the tiny Whisper model (`--stt-model`), routed by
 //! `backend = "auto"`, beside the tiny text model, in one run.
@@ -444,4 +445,87 @@ dir = "{out}"
         md.contains("### Vision") && md.contains("### Audio"),
         "{md}"
     );
+}
+
+#[test]
+fn local_image_files_and_an_audio_folder_are_sent_as_they_are() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let media = t.path().join("media");
+    std::fs::create_dir_all(media.join("clips")).unwrap();
+    let size = mlxrun::media::ImageSize {
+        width: 32,
+        height: 24,
+    };
+    for (i, name) in ["a.png", "b.jpg"].iter().enumerate() {
+        let format = if name.ends_with("png") {
+            mlxrun::media::image::ImageFormat::Png
+        } else {
+            mlxrun::media::image::ImageFormat::Jpeg
+        };
+        let bytes = mlxrun::media::image::synthetic_image(size, i as u64, format);
+        std::fs::write(media.join(name), bytes).unwrap();
+    }
+    for (name, secs) in [("one.wav", 0.5), ("two.wav", 1.5)] {
+        std::fs::write(
+            media.join("clips").join(name),
+            mlxrun::media::audio::synthetic_wav(secs, 7),
+        )
+        .unwrap();
+    }
+    let body = format!(
+        r#"[[models]]
+name = "vis"
+path = "stub"
+backend = "chat"
+modality = "vision"
+
+[[models]]
+name = "asr"
+path = "stub"
+backend = "stt"
+
+[workload]
+requests = 4
+warmup_requests = 0
+image_files = "media"
+audio_dir = "media/clips"
+
+[matrix]
+max_tokens = [4]
+image_count = [2]
+
+{chat}{stt}"#,
+        chat = stub_backend("chat", &["--image-delay-ms", "30"], ""),
+        stt = stub_backend(
+            "stt",
+            &["--audio-rtf", "50"],
+            "api = \"transcriptions\"\ntokens = \"none\"\n"
+        ),
+    );
+    let path = scenario(t.path(), "files", port, &body);
+    let (plan, _) = run_ok(mlxrun().arg("plan").arg(&path));
+    assert!(
+        plan.contains("2 file images") && plan.contains("audio files"),
+        "{plan}"
+    );
+    let csv = run(&path, t.path(), "files");
+    let rows = read_rows(&csv);
+    assert_eq!(rows.len(), 2);
+    let vis = &by_model(&rows, "vis")[0];
+    assert_eq!(
+        (vis["status"].as_str(), vis["image_count"].as_str()),
+        ("ok", "2")
+    );
+    assert!(vis["image_size"].is_empty(), "files keep their own size");
+    assert!(
+        num(vis, "ttft_p50_ms") >= 60.0,
+        "two images reached the stub: {vis:?}"
+    );
+    let asr = &by_model(&rows, "asr")[0];
+    assert_eq!(asr["status"], "ok", "{asr:?}");
+    assert!(asr["audio_duration_s"].is_empty());
+    // four requests cycle through 0.5 s and 1.5 s, durations from the headers
+    assert_eq!(num(asr, "audio_seconds"), 4.0);
+    assert_clean_run(&run_dir(&csv));
 }
