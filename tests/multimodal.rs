@@ -386,7 +386,7 @@ dir = "{out}"
         txt = tiny_model(),
         vlm = tiny_vlm(),
         stt = tiny_stt(),
-        python = mm_python(),
+        python = python(),
         nginx = port + 9,
         out = t.path().join("results").display(),
     );

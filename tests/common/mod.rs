@@ -59,19 +59,11 @@ pub fn tiny_gguf() -> String {
     p.display().to_string()
 }
 
-/// The Python with mlx-vlm (and mlx-audio) for the vision and speech
-/// servers. For now the mmpy helper's venv; at merge: [`python`].
-pub fn mm_python() -> String {
-    let p = PathBuf::from("/work/mm-venv/bin/python");
-    assert!(p.is_file(), "missing {}: run scripts/setup.sh", p.display());
-    p.display().to_string()
-}
-
-/// The tiny random-weight vision model (Qwen2-VL layout, made by
-/// scripts/make_tiny_vlm.py). For now the mmpy helper's build; at merge:
-/// `repo().join("models/tiny-vlm")`.
+/// The tiny random-weight vision model (Qwen2-VL layout, built by
+/// scripts/setup.sh with scripts/make_tiny_vlm.py); panics with the fix
+/// when missing.
 pub fn tiny_vlm() -> String {
-    let p = PathBuf::from("/work/mm-clone/models/tiny-vlm");
+    let p = repo().join("models/tiny-vlm");
     assert!(
         p.join("config.json").is_file(),
         "missing {}: run scripts/setup.sh",
@@ -80,10 +72,10 @@ pub fn tiny_vlm() -> String {
     p.display().to_string()
 }
 
-/// The tiny random-weight Whisper model (scripts/make_tiny_stt.py). For
-/// now the mmpy helper's build; at merge: `repo().join("models/tiny-stt")`.
+/// The tiny random-weight Whisper model (scripts/setup.sh with
+/// scripts/make_tiny_stt.py); panics with the fix when missing.
 pub fn tiny_stt() -> String {
-    let p = PathBuf::from("/work/mm-clone/models/tiny-stt");
+    let p = repo().join("models/tiny-stt");
     assert!(
         p.join("config.json").is_file(),
         "missing {}: run scripts/setup.sh",
