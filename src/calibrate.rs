@@ -269,7 +269,7 @@ pub async fn run(args: CalibrateArgs) -> anyhow::Result<i32> {
     let (acc_m, _, _) = acc?;
 
     let cal = Calibration {
-        mlxrun_version: env!("CARGO_PKG_VERSION").into(),
+        mlxrun_version: crate::VERSION.into(),
         build: if cfg!(debug_assertions) {
             "debug"
         } else {

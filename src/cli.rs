@@ -1,10 +1,11 @@
 //! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `resume`,
-//! `plan`, `validate`, `analyze`, `stub-server`, `calibrate` and `monitor`,
-//! and the dispatch to the library.
+//! `plan`, `validate`, `analyze`, `stub-server`, `calibrate`, `monitor`,
+//! `serve`, `init` and `completions`, `mlxrun` alone or `launch` (the
+//! interactive launcher), and the dispatch to the library.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use tokio_util::sync::CancellationToken;
 
 use crate::analyze::{AnalyzeOptions, SortOrder};
@@ -15,6 +16,7 @@ use crate::scenario::{Overrides, load};
 const AFTER_HELP: &str = "\
 Examples:
   mlxrun scenarios/quickstart.toml            run a scenario
+  mlxrun                                      the interactive launcher (on a terminal)
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
@@ -33,6 +35,9 @@ Examples:
   mlxrun validate-report results/*/*/report.jsonl
                                               check reports against schemas/
   mlxrun monitor -- python bench.py           sample memory, CPU, GPU while a command runs
+  mlxrun init --model models/tiny-llama       write scenarios/my_sweep.toml to start from
+  mlxrun serve up scenarios/quickstart.toml   keep its servers running; serve status / serve down
+  mlxrun completions bash > ~/.local/share/bash-completion/completions/mlxrun
 
 Layering: built-in defaults < scenario file < environment (MLX_* seed names,
 MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
@@ -47,7 +52,7 @@ Exit codes:
 
 /// Declarative benchmark runner for LLM inference servers (mlx_lm.server first).
 #[derive(Debug, Parser)]
-#[command(name = "mlxrun", version, about, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+#[command(name = "mlxrun", version = crate::VERSION, about, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -59,6 +64,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Scenario file (TOML).
+    #[arg(value_hint = ValueHint::FilePath)]
     pub scenario: Option<PathBuf>,
     /// Override a field: --set workload.prompt="Hi" --set matrix.concurrency=1,2,4
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -75,9 +81,12 @@ pub struct RunArgs {
 pub enum Command {
     /// Run a scenario: start servers, drive the load, write results.
     #[command(
-        after_help = "Example: mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64"
+        after_help = "Examples:\n  mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64\n  mlxrun run scenarios/full_sweep.toml --plain"
     )]
     Run(RunArgs),
+    /// The interactive launcher (also `mlxrun` alone on a terminal); exit 2 without a terminal.
+    #[command(after_help = LAUNCH_AFTER_HELP)]
+    Launch,
     /// Continue an interrupted or crashed run in its folder: finished points are kept, the rest run.
     #[command(after_help = RESUME_AFTER_HELP)]
     Resume {
@@ -91,26 +100,30 @@ pub enum Command {
         plain: bool,
     },
     /// Show what a run would do (points, commands, nginx.conf, value origins); start nothing.
-    #[command(after_help = "Example: mlxrun plan scenarios/full_sweep.toml")]
+    #[command(
+        after_help = "Examples:\n  mlxrun plan scenarios/full_sweep.toml\n  mlxrun plan scenarios/full_sweep.toml --set matrix.instances=1,2"
+    )]
     Plan {
+        #[arg(value_hint = ValueHint::FilePath)]
         scenario: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
     /// Check scenario files; exit 2 when one is invalid.
-    #[command(after_help = "Example: mlxrun validate scenarios/*.toml")]
+    #[command(after_help = "Examples:\n  mlxrun validate scenarios/*.toml")]
     Validate {
-        #[arg(required = true)]
+        #[arg(required = true, value_hint = ValueHint::FilePath)]
         files: Vec<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
     /// Print a results CSV sorted by a field.
     #[command(
-        after_help = "Example: mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --field throughput_tps --order desc --count 10"
+        after_help = "Examples:\n  mlxrun analyze results/full_sweep/full_sweep_20260101_120000.csv --field throughput_tps --order desc --count 10"
     )]
     Analyze {
         /// The CSV a run wrote.
+        #[arg(value_hint = ValueHint::FilePath)]
         file: PathBuf,
         /// Column to sort by.
         #[arg(long, default_value = "throughput_tps")]
@@ -149,7 +162,143 @@ pub enum Command {
     /// Sample memory, swap, pressure, CPU, load, GPUs and a command's process tree into a JSONL file.
     #[command(after_help = MONITOR_AFTER_HELP)]
     Monitor(crate::monitor::cmd::MonitorArgs),
+    /// Keep the servers of one configuration running in the background (up, down, status).
+    #[command(subcommand, after_help = SERVE_AFTER_HELP)]
+    Serve(ServeCommand),
+    /// Write a commented starter scenario to edit (default scenarios/my_sweep.toml).
+    #[command(after_help = INIT_AFTER_HELP)]
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "scenarios/my_sweep.toml", value_hint = ValueHint::FilePath)]
+        path: PathBuf,
+        /// Prefill model.path (a local MLX model folder or a Hugging Face repo).
+        #[arg(long, value_hint = ValueHint::DirPath)]
+        model: Option<String>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script to standard output.
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
+
+/// `mlxrun serve ...`.
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Start one server configuration (instances, ranks, nginx), wait until it answers, leave it running.
+    #[command(after_help = SERVE_UP_AFTER_HELP)]
+    Up {
+        /// Scenario file (TOML).
+        #[arg(value_hint = ValueHint::FilePath)]
+        scenario: PathBuf,
+        /// Override a field: --set matrix.instances=2 --set backend.base_port=9000
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Which server configuration, as `mlxrun plan` numbers them.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        config: usize,
+    },
+    /// Stop exactly the processes `serve up` recorded (by pid and start time, never by name).
+    #[command(after_help = SERVE_DOWN_AFTER_HELP)]
+    Down {
+        /// The scenario given to `serve up`, or the state_dir= it printed.
+        #[arg(value_hint = ValueHint::AnyPath, value_name = "SCENARIO|STATE_DIR")]
+        target: PathBuf,
+        /// The --set arguments given to `serve up` (they may move output.dir).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Show every recorded process: URL, pid, pgid, alive, ready, uptime, log.
+    #[command(after_help = SERVE_STATUS_AFTER_HELP)]
+    Status {
+        /// The scenario given to `serve up`, or the state_dir= it printed.
+        #[arg(value_hint = ValueHint::AnyPath, value_name = "SCENARIO|STATE_DIR")]
+        target: PathBuf,
+        /// The --set arguments given to `serve up` (they may move output.dir).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// One JSON object for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Examples:
+  mlxrun serve up scenarios/quickstart.toml --set matrix.instances=2
+  mlxrun serve status scenarios/quickstart.toml
+  mlxrun serve down scenarios/quickstart.toml
+
+The processes outlive mlxrun (own session and process group, logs under
+<output.dir>/serve/<scenario name>/logs). state.json there records each
+one's pid, process group and start time; `down` stops exactly those.";
+
+const SERVE_UP_AFTER_HELP: &str = "\
+Examples:
+  mlxrun serve up scenarios/quickstart.toml
+  mlxrun serve up scenarios/full_sweep.toml --config 3
+  mlxrun serve up scenarios/quickstart.toml --set matrix.instances=2 --set router.port=9100
+
+Runs the checks of a run (backend, flags, nginx, ports, memory), starts the
+instances (and ranks) of one configuration and nginx when router.kind is
+nginx, and returns once each instance answered a 1-token completion and one
+went through nginx: prints a status table and state_dir=. When anything
+fails or Ctrl-C comes first, everything it started is stopped again.
+Exit codes: 0 up; 2 bad input; 3 machine not ready, a server never ready, or
+already up (next: mlxrun serve down); 130 interrupted.";
+
+const SERVE_DOWN_AFTER_HELP: &str = "\
+Examples:
+  mlxrun serve down scenarios/quickstart.toml
+  mlxrun serve down results/serve/quickstart
+
+SIGTERM to each recorded process group, backend.stop_grace_s, SIGKILL; a
+recorded pid whose start time no longer matches is not signalled. Waits for
+the ports to be free, removes state.json, keeps the logs. Exit 0, also when
+nothing is running.";
+
+const SERVE_STATUS_AFTER_HELP: &str = "\
+Examples:
+  mlxrun serve status scenarios/quickstart.toml
+  mlxrun serve status results/serve/quickstart --json
+
+Ready means a 1-token completion answers now (through nginx for nginx).
+Exit 0 when everything recorded is alive and ready; 1 when something is
+down or not ready, or nothing is running.";
+
+const INIT_AFTER_HELP: &str = "\
+Examples:
+  mlxrun init
+  mlxrun init scenarios/gemma.toml --model mlx-community/gemma-3-1b-it-4bit
+  mlxrun init scenarios/my_sweep.toml --force
+
+Every line of the file says what it does and what to try next. Then:
+mlxrun plan FILE (what it would do) and mlxrun FILE (run it).";
+
+const COMPLETIONS_AFTER_HELP: &str = "\
+Examples:
+  mlxrun completions bash > ~/.local/share/bash-completion/completions/mlxrun
+  mlxrun completions zsh > ~/.zfunc/_mlxrun     (with fpath+=~/.zfunc before compinit)
+  mlxrun completions fish > ~/.config/fish/completions/mlxrun.fish
+
+Scenario arguments complete file paths.";
+
+const LAUNCH_AFTER_HELP: &str = "\
+Examples:
+  mlxrun                 on a terminal: the launcher
+  mlxrun launch          the same, explicitly (exit 2 without a terminal)
+
+Menus pick a scenario from ./scenarios/, a model (Hugging Face repo id, a
+local folder, the Hugging Face cache), max tokens, concurrency, requests,
+environment overrides and server arguments, show the plan and run it; a
+submenu starts, stops and checks round-robin servers (mlxrun serve). A run
+prints its equivalent command line first. Choices are kept in
+.mlxrun/launcher.json. Keys: arrows or 1-9, Enter, Esc back (quits at the
+main menu), Ctrl-C quits (exit 130).";
 
 const RESUME_AFTER_HELP: &str = "\
 Examples:
@@ -245,10 +394,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         None if cli.run.scenario.is_some() || cli.run.resume.is_some() => {
             run_scenario(cli.run).await
         }
-        None => Err(UsageError(
-            "no scenario given\n  next: mlxrun scenarios/quickstart.toml, or mlxrun --help".into(),
-        )
-        .into()),
+        None => crate::launcher::start(false).await,
+        Some(Command::Launch) => crate::launcher::start(true).await,
         Some(Command::Plan { scenario, sets }) => {
             let resolved = load(&scenario, &Overrides::from_process(sets))?;
             let text = crate::plan::render(&resolved).map_err(UsageError)?;
@@ -305,6 +452,44 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::ValidateReport { files }) => Ok(crate::validate_report::run(&files)),
         Some(Command::Monitor(args)) => crate::monitor::cmd::run(args).await,
+        Some(Command::Serve(cmd)) => serve(cmd).await,
+        Some(Command::Init { path, model, force }) => {
+            crate::init::write(&path, model.as_deref(), force)?;
+            Ok(EXIT_OK)
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            // into a buffer: the generator panics on a write error (a
+            // closed pipe, `| head`), which is no error here
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mlxrun", &mut script);
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(EXIT_OK),
+            }
+        }
+    }
+}
+
+async fn serve(cmd: ServeCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ServeCommand::Up {
+            scenario,
+            sets,
+            config,
+        } => {
+            crate::serve::up::up(crate::serve::up::UpArgs {
+                scenario,
+                sets,
+                config,
+            })
+            .await
+        }
+        ServeCommand::Down { target, sets } => crate::serve::down::down(&target, &sets).await,
+        ServeCommand::Status { target, sets, json } => {
+            crate::serve::status::status(&target, &sets, json).await
+        }
     }
 }
 
@@ -354,7 +539,8 @@ async fn run_to_exit(
     opts: RunOptions,
 ) -> anyhow::Result<i32> {
     let cancel = CancellationToken::new();
-    crate::shutdown::spawn_signal_listener(cancel.clone())?;
+    let _listener =
+        crate::shutdown::spawn_signal_listener(cancel.clone(), crate::shutdown::RUN_STOPS)?;
     let outcome = run(resolved, cancel, &opts).await?;
     if outcome.interrupted {
         eprintln!(
@@ -386,6 +572,96 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Every subcommand, nested ones too, shows an `Examples:` block whose
+    /// lines run mlxrun.
+    #[test]
+    fn every_subcommand_has_examples() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                let help = sub
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                let ok = help.split_once("Examples:\n").is_some_and(|(_, rest)| {
+                    rest.lines().next().is_some_and(|l| {
+                        l.trim_start().starts_with("mlxrun ") || l.contains(" mlxrun ")
+                    })
+                });
+                if !ok {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "mlxrun", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "no Examples: block in --help of {missing:?}"
+        );
+    }
+
+    /// The top-level Examples list names only subcommands that exist, and
+    /// every subcommand appears in it.
+    #[test]
+    fn the_top_level_examples_are_true() {
+        let cmd = Cli::command();
+        let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+        let examples = AFTER_HELP.split("\n\n").next().unwrap();
+        for line in examples.lines().skip(1) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let Some(i) = words.iter().position(|w| *w == "mlxrun") else {
+                continue;
+            };
+            let next = words.get(i + 1).copied().unwrap_or_default();
+            assert!(
+                names.contains(&next) || next.ends_with(".toml"),
+                "`{line}`: `{next}` is neither a subcommand nor a scenario"
+            );
+        }
+        for n in names.iter().filter(|n| !["run", "help"].contains(n)) {
+            assert!(
+                examples.contains(&format!("mlxrun {n} ")),
+                "the top-level examples do not show `mlxrun {n}`"
+            );
+        }
+    }
+
+    #[test]
+    fn serve_init_and_completions_parse() {
+        let c = Cli::parse_from([
+            "mlxrun", "serve", "up", "s.toml", "--config", "2", "--set", "a.b=1",
+        ]);
+        let Some(Command::Serve(ServeCommand::Up {
+            scenario,
+            sets,
+            config,
+        })) = c.command
+        else {
+            panic!("not serve up")
+        };
+        assert_eq!(
+            (scenario, sets, config),
+            ("s.toml".into(), vec!["a.b=1".to_string()], 2)
+        );
+        let c = Cli::parse_from(["mlxrun", "serve", "status", "d", "--json"]);
+        assert!(matches!(
+            c.command,
+            Some(Command::Serve(ServeCommand::Status { json: true, .. }))
+        ));
+        let c = Cli::parse_from(["mlxrun", "init"]);
+        let Some(Command::Init { path, model, force }) = c.command else {
+            panic!("not init")
+        };
+        assert_eq!(
+            (path, model, force),
+            ("scenarios/my_sweep.toml".into(), None, false)
+        );
+        assert!(Cli::try_parse_from(["mlxrun", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["mlxrun", "completions", "fish"]).is_ok());
+    }
+
     #[test]
     fn bare_scenario_and_subcommands_parse() {
         let c = Cli::parse_from(["mlxrun", "s.toml", "--set", "a.b=1"]);
@@ -394,6 +670,15 @@ mod tests {
         assert_eq!(c.run.sets, vec!["a.b=1".to_string()]);
         let c = Cli::parse_from(["mlxrun", "plan", "s.toml"]);
         assert!(matches!(c.command, Some(Command::Plan { .. })));
+    }
+
+    #[test]
+    fn no_arguments_and_launch_parse_for_the_launcher() {
+        let c = Cli::parse_from(["mlxrun"]);
+        assert!(c.command.is_none() && c.run.scenario.is_none() && c.run.resume.is_none());
+        let c = Cli::parse_from(["mlxrun", "launch"]);
+        assert!(matches!(c.command, Some(Command::Launch)));
+        assert!(Cli::try_parse_from(["mlxrun", "launch", "x.toml"]).is_err());
     }
 
     #[test]

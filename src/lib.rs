@@ -19,12 +19,15 @@
 //! - [`runner`]: the sweep itself, from plan to results.
 //! - [`gate`]: the memory gate: a configuration's need against RAM and
 //!   what is available, and the wait for memory after servers stop.
+//! - [`init`]: `mlxrun init`, a commented starter scenario.
 //! - [`health`]: zombies and leftover process groups around a point.
 //! - [`report`]: `mlxrun report`, report.md and report.html of a run.
 //! - [`validate_report`]: `mlxrun validate-report`, report and monitor
 //!   files against the JSON Schemas in `schemas/`.
 //! - [`resume`]: `mlxrun resume`, continuing an interrupted or crashed run.
 //! - [`plan`]: `mlxrun plan`, what a run would do.
+//! - [`launcher`]: `mlxrun` alone on a terminal (or `mlxrun launch`), the
+//!   interactive launcher: menus, plan view, runs, round-robin servers.
 //! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
 //!   machine, which runs compare every point with.
 //! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
@@ -35,6 +38,8 @@
 //!   no child outlives mlxrun.
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
 //!   for tests, demos, calibration and client benchmarks.
+//! - [`serve`]: `mlxrun serve up|down|status`, servers of one
+//!   configuration left running in the background, tracked by a state file.
 //! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
 //!   deadlines) for the stub's delays and open-loop send times.
 
@@ -45,6 +50,8 @@ pub mod cli;
 pub mod error;
 pub mod gate;
 pub mod health;
+pub mod init;
+pub mod launcher;
 pub mod load;
 pub mod media;
 pub mod monitor;
@@ -54,9 +61,15 @@ pub mod report;
 pub mod resume;
 pub mod runner;
 pub mod scenario;
+pub mod serve;
 pub mod server;
 pub mod shutdown;
 pub mod stub;
 pub mod timer;
 pub mod validate_report;
 pub mod workload;
+
+/// mlxrun's version with the git commit it was built from:
+/// `0.1.0 (abc1234 2026-11-22)` (see build.rs); what `--version` prints and
+/// every output records.
+pub const VERSION: &str = env!("MLXRUN_VERSION");

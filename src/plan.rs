@@ -211,6 +211,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         cancel: Default::default(),
         total_configs: plan.servers.len(),
         secrets: Default::default(),
+        lifetime: Default::default(),
     };
     for f in ctx.commands().replaced_user_flags() {
         let _ = writeln!(

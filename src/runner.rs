@@ -577,6 +577,7 @@ pub async fn run(
         cancel: cancel.clone(),
         total_configs: plan.servers.len(),
         secrets: pre.secrets.clone(),
+        lifetime: Default::default(),
     };
     let progress = Progress::new(to_run, opts.plain_progress);
     let mut state = Sweep {

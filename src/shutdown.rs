@@ -166,13 +166,35 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// Listen for SIGINT and SIGTERM: the first cancels `token`, a second one
-/// kills every child at once and exits with [`EXIT_INTERRUPTED`].
-pub fn spawn_signal_listener(token: CancellationToken) -> std::io::Result<()> {
+/// The signal listener of one run; dropping it ends the listener, so the
+/// next run (the launcher runs several in one process) counts its signals
+/// from zero.
+#[must_use = "the listener ends when this is dropped"]
+pub struct SignalListener {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SignalListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the first signal does in a run: [`spawn_signal_listener`]'s message.
+pub const RUN_STOPS: &str = "stopping the load, keeping finished rows, stopping servers";
+
+/// Listen for SIGINT and SIGTERM: the first cancels `token` and says what
+/// that does (`first`, e.g. [`RUN_STOPS`]), a second one kills every child
+/// at once and exits with [`EXIT_INTERRUPTED`]. The listener lives as long
+/// as the returned guard.
+pub fn spawn_signal_listener(
+    token: CancellationToken,
+    first: &'static str,
+) -> std::io::Result<SignalListener> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut seen = 0;
         loop {
             let name = tokio::select! {
@@ -181,9 +203,7 @@ pub fn spawn_signal_listener(token: CancellationToken) -> std::io::Result<()> {
             };
             seen += 1;
             if seen == 1 {
-                eprintln!(
-                    "mlxrun: {name} received: stopping the load, keeping finished rows, stopping servers (again to kill at once)"
-                );
+                eprintln!("mlxrun: {name} received: {first} (again to kill at once)");
                 token.cancel();
             } else {
                 eprintln!("mlxrun: second {name}: killing child processes now");
@@ -192,7 +212,7 @@ pub fn spawn_signal_listener(token: CancellationToken) -> std::io::Result<()> {
             }
         }
     });
-    Ok(())
+    Ok(SignalListener { task })
 }
 
 #[cfg(test)]
@@ -206,6 +226,30 @@ mod tests {
         assert!(m.contains("kept in results/x/x_1"));
         assert!(m.contains("next: `mlxrun report results/x/x_1`"));
         assert!(panic_message(0, None).contains("next: please report"));
+    }
+
+    /// A run's listener ends with its guard: after run 1 saw one SIGINT,
+    /// a SIGINT in run 2 is run 2's first (if run 1's listener still
+    /// counted, it would take it as the second and exit this process).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_listener_leaves_the_next_run_its_own_count() {
+        let wait = |t: CancellationToken| async move {
+            tokio::time::timeout(Duration::from_secs(10), t.cancelled())
+                .await
+                .expect("the listener saw the signal");
+        };
+        let first = CancellationToken::new();
+        let listener = spawn_signal_listener(first.clone(), RUN_STOPS).unwrap();
+        // SAFETY: raising a signal mlxrun's listener handles.
+        unsafe { libc::raise(libc::SIGINT) };
+        wait(first).await;
+        drop(listener);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let second = CancellationToken::new();
+        let _listener = spawn_signal_listener(second.clone(), RUN_STOPS).unwrap();
+        unsafe { libc::raise(libc::SIGINT) };
+        wait(second).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
 //! would; faults a run survives, a panic and a soak (`faults`);
-//! `mlxrun stub-server`; `mlxrun monitor`; report.html in headless
-//! Chromium; and vision and audio points (`multimodal`: the stub, then the
-//! real mlx_vlm.server with tiny vision and speech models).
+//! `mlxrun stub-server`; `mlxrun monitor`; `mlxrun serve` (servers left
+//! running, stopped by recorded pid); `mlxrun init`, completions and
+//! `--version`; report.html in headless Chromium; the interactive
+//! launcher through a pseudo-terminal; and vision and audio points
+//! (`multimodal`: the stub, then the real mlx_vlm.server with tiny vision
+//! and speech models).
 
 mod backends;
 mod bad_input;
 mod client_checks;
 mod common;
 mod faults;
+mod init;
+mod launcher;
 mod load_modes;
 mod monitor;
 mod multimodal;
@@ -19,4 +24,5 @@ mod refusals;
 mod reports_html;
 mod reports_md;
 mod resume;
+mod serve;
 mod stub;

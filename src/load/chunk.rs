@@ -59,12 +59,11 @@ impl ChunkChoice<'_> {
 pub(crate) struct Delta<'a> {
     #[serde(default, borrow)]
     pub(crate) content: Option<Cow<'a, str>>,
-    /// Reasoning tokens count as output (mlx_lm names the field `reasoning`).
+    /// Reasoning tokens count as output. mlx_lm names the field
+    /// `reasoning`, vLLM and others `reasoning_content`; mlx_vlm.server
+    /// sends both (null) in every chunk, so they are two fields, not aliases.
     #[serde(default, borrow)]
     pub(crate) reasoning: Option<Cow<'a, str>>,
-    /// The same under its other name; mlx_vlm.server sends both fields in
-    /// one delta, so they are two fields, not an alias (which serde
-    /// refuses as a duplicate).
     #[serde(default, borrow)]
     pub(crate) reasoning_content: Option<Cow<'a, str>>,
 }
@@ -494,9 +493,10 @@ mod tests {
         r#"{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":""}]}"#,
         r#"{"choices": []}"#,
         r#"{"error":{"message":"boom"}}"#,
-        // mlx_vlm.server 0.7.10 sends both names in one delta
-        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"q","reasoning":null,"reasoning_content":null},"finish_reason":null}]}"#,
-        r#"{"choices":[{"index":0,"delta":{"content":"","reasoning":"","reasoning_content":"r"},"finish_reason":null}]}"#,
+        r#"{"choices":[{"delta":{"reasoning":"a","reasoning_content":null}}]}"#,
+        // mlx_vlm.server 0.7.10: both reasoning spellings, null, in every chunk
+        r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"s","reasoning_content":null,"reasoning":null,"tool_calls":null,"tool_call_id":null,"name":null},"finish_reason":null}],"usage":null,"timings":{"predicted_per_second":1.0}}"#,
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning_content":null,"reasoning":null},"finish_reason":null}]}"#,
     ];
 
     #[test]
@@ -648,13 +648,25 @@ mod tests {
         assert!(read_chunk("{not json").is_err());
         assert_eq!(read_chunk(CORPUS[16]).unwrap().content, 2, "two choices");
         assert!(read_chunk(CORPUS[17]).is_err(), "content must be a string");
-        // mlx_vlm.server: reasoning and reasoning_content in one delta
+    }
+
+    /// mlx_vlm.server sends `reasoning` and `reasoning_content` side by
+    /// side; both spellings count, and neither is a duplicate of the other.
+    #[test]
+    fn both_reasoning_spellings_in_one_delta_are_read() {
         let n = CORPUS.len();
-        assert_eq!(read_chunk(CORPUS[n - 2]).unwrap().content, 1);
+        let mlx_vlm = read_chunk(CORPUS[n - 2]).unwrap();
+        assert_eq!((mlx_vlm.content, mlx_vlm.finished), (1, false));
+        let empty = read_chunk(CORPUS[n - 1]).unwrap();
+        assert_eq!(empty.content, 0, "null reasoning and empty content");
+        let reasoning = read_chunk(CORPUS[n - 3]).unwrap();
+        assert_eq!(reasoning.content, 1, "reasoning text is output");
+        let only_content_spelling =
+            r#"{"choices":[{"delta":{"content":null,"reasoning":null,"reasoning_content":"r"}}]}"#;
+        assert_eq!(read_chunk(only_content_spelling).unwrap().content, 1);
         assert_eq!(
-            read_chunk(CORPUS[n - 1]).unwrap().content,
-            1,
-            "reasoning_content counts"
+            quick_scan(only_content_spelling).map(|q| q.content),
+            Some(1)
         );
     }
 }

@@ -170,7 +170,7 @@ impl Monitor {
             None => {
                 let header = Header {
                     schema: record::SCHEMA,
-                    mlxrun_version: env!("CARGO_PKG_VERSION"),
+                    mlxrun_version: crate::VERSION,
                     interval_ms: interval.as_secs_f64() * 1e3,
                     started_at: started_at.clone(),
                     ts: round(now_epoch, 3),
@@ -186,7 +186,7 @@ impl Monitor {
             let mut fields = as_object(fields);
             fields["started_at"] = json!(started_at);
             fields["pid"] = json!(std::process::id());
-            fields["mlxrun_version"] = json!(env!("CARGO_PKG_VERSION"));
+            fields["mlxrun_version"] = json!(crate::VERSION);
             fields["interval_ms"] = json!(interval.as_secs_f64() * 1e3);
             fields["sources"] = json!(collector.sources());
             fields

@@ -85,7 +85,7 @@ pub fn record(run: &RunInfo, row: &PointRow, ctx: RecordContext<'_>) -> serde_js
             "test_start_ts": row.started_ts,
             "test_end_ts": row.ended_ts,
             "duration": ((row.ended_ts - row.started_ts).max(0.0) * 1000.0).round() / 1000.0,
-            "mlxrun_version": env!("CARGO_PKG_VERSION"),
+            "mlxrun_version": crate::VERSION,
             "scenario": run.scenario,
             "run_id": run.run_id,
             "test": format!("{}::p{}[{}]", run.scenario, row.point, row.params()),

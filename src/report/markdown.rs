@@ -64,10 +64,7 @@ fn header(run: &RunData, generated: &str) -> String {
         ));
     }
     md.push_str(&format!("- **Generated:** {generated}\n"));
-    md.push_str(&format!(
-        "- **Generator:** mlxrun {}\n",
-        env!("CARGO_PKG_VERSION")
-    ));
+    md.push_str(&format!("- **Generator:** mlxrun {}\n", crate::VERSION));
     md.push_str(&format!(
         "- **Hardware:** {}\n",
         run.hardware().map_or_else(|| MISSING.to_string(), hardware)
@@ -316,10 +313,7 @@ mod tests {
         assert!(md.contains("- **Run:** `s_1`\n"), "{md}");
         assert!(md.contains("- **Date:** 2026-11-22 02:29:32 UTC\n"), "{md}");
         assert!(md.contains("- **Generated:** NOW\n"), "{md}");
-        assert!(md.contains(&format!(
-            "- **Generator:** mlxrun {}\n",
-            env!("CARGO_PKG_VERSION")
-        )));
+        assert!(md.contains(&format!("- **Generator:** mlxrun {}\n", crate::VERSION)));
         assert!(
             md.contains("- **Hardware:** Xeon, 2 physical / 4 logical cores, 23.5 GB RAM, Debian 12 (kernel 6.1), GPUs: none\n"),
             "{md}"

@@ -1,6 +1,8 @@
 //! `<run dir>/processes.jsonl`: one line per process started or stopped
 //! (name, pid, process group, argv, log file), so tests and people can see
-//! exactly what ran and find it by PID, never by name.
+//! exactly what ran and find it by PID, never by name. An optional
+//! observer sees every event as it is written (`mlxrun serve up` keeps its
+//! state file current with it).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -9,11 +11,21 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
+/// Called with every event written.
+pub type Observer = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 /// Appends process events; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Journal {
     path: PathBuf,
     file: Arc<Mutex<Option<File>>>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.path.display())
+    }
 }
 
 impl Journal {
@@ -23,7 +35,14 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             file: Arc::new(Mutex::new(Some(file))),
+            observer: None,
         })
+    }
+
+    /// This journal, also calling `observer` with every event.
+    pub fn with_observer(mut self, observer: Observer) -> Journal {
+        self.observer = Some(observer);
+        self
     }
 
     /// A journal that writes nothing.
@@ -31,6 +50,7 @@ impl Journal {
         Journal {
             path: PathBuf::new(),
             file: Arc::new(Mutex::new(None)),
+            observer: None,
         }
     }
 
@@ -59,6 +79,9 @@ impl Journal {
     }
 
     fn write(&self, v: serde_json::Value) {
+        if let Some(o) = &self.observer {
+            o(&v);
+        }
         if let Ok(mut guard) = self.file.lock()
             && let Some(f) = guard.as_mut()
         {

@@ -5,6 +5,13 @@
 //!
 //! Spawn from the thread that drives the runner (the main thread): Linux
 //! delivers the parent-death signal when the *thread* that forked exits.
+//!
+//! [`Lifetime::Detached`] children (for `mlxrun serve up`) get none of the
+//! ties to mlxrun's death: their own session (and so their own process
+//! group, no controlling terminal), no parent-death signal, no kill on
+//! drop. They are still registered while mlxrun waits for them, so a panic
+//! or a second Ctrl-C stops them, until [`ManagedProcess::release`] hands
+//! them over.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -12,6 +19,16 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::shutdown;
+
+/// Whether a child dies with mlxrun.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Stopped when mlxrun ends, on every path (the runner).
+    #[default]
+    WithMlxrun,
+    /// Outlives mlxrun once released (`mlxrun serve up`).
+    Detached,
+}
 
 /// A running child.
 #[derive(Debug)]
@@ -32,6 +49,17 @@ impl ManagedProcess {
         log_path: &Path,
         env: &[(String, String)],
     ) -> std::io::Result<ManagedProcess> {
+        Self::spawn_with(name, argv, log_path, env, Lifetime::WithMlxrun)
+    }
+
+    /// [`ManagedProcess::spawn`] with the given [`Lifetime`].
+    pub fn spawn_with(
+        name: &str,
+        argv: &[String],
+        log_path: &Path,
+        env: &[(String, String)],
+        lifetime: Lifetime,
+    ) -> std::io::Result<ManagedProcess> {
         let Some((program, args)) = argv.split_first() else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -51,10 +79,14 @@ impl ManagedProcess {
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err))
-            .process_group(0)
-            .kill_on_drop(true);
-        die_with_parent(&mut cmd);
+            .stderr(Stdio::from(log_err));
+        match lifetime {
+            Lifetime::WithMlxrun => {
+                cmd.process_group(0).kill_on_drop(true);
+                die_with_parent(&mut cmd);
+            }
+            Lifetime::Detached => new_session(&mut cmd),
+        }
         let child = cmd.spawn()?;
         let pid = child.id().map(|p| p as i32).unwrap_or(-1);
         shutdown::register(pid, name);
@@ -83,6 +115,15 @@ impl ManagedProcess {
 
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// Hand a [`Lifetime::Detached`] child over: unregistered from the
+    /// shutdown registry and never signalled by this handle again (not on
+    /// drop either). Returns its pid (= its process group).
+    pub fn release(mut self) -> i32 {
+        shutdown::unregister(self.pid);
+        self.stopped = true;
+        self.pid
     }
 
     /// The exit status when the child has exited.
@@ -160,6 +201,21 @@ pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
     let _ = cmd;
 }
 
+/// Run the child in a session of its own (`setsid`): its own process group
+/// (pgid = pid) with no controlling terminal, so neither Ctrl-C in
+/// mlxrun's terminal nor the terminal closing reaches it.
+fn new_session(cmd: &mut tokio::process::Command) {
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// The last `n` lines of the file at `path` (empty when unreadable).
 pub fn log_tail(path: &Path, n: usize) -> String {
     let text = std::fs::read(path).unwrap_or_default();
@@ -194,5 +250,34 @@ mod tests {
         assert!(!shutdown::group_alive(pgid), "group {pgid} survived stop");
         assert!(!shutdown::registered().iter().any(|(g, _)| *g == pgid));
         assert_eq!(p.log_tail(5), "started");
+    }
+
+    #[tokio::test]
+    async fn a_released_detached_child_outlives_its_handle() {
+        let t = tempfile::tempdir().unwrap();
+        let argv: Vec<String> = ["sleep", "30"].iter().map(|s| s.to_string()).collect();
+        let p = ManagedProcess::spawn_with(
+            "d",
+            &argv,
+            &t.path().join("d.log"),
+            &[],
+            Lifetime::Detached,
+        )
+        .unwrap();
+        let pid = p.pid();
+        // its own session and group
+        // SAFETY: plain queries.
+        assert_eq!(unsafe { libc::getsid(pid) }, pid);
+        assert_eq!(unsafe { libc::getpgid(pid) }, pid);
+        assert!(shutdown::registered().iter().any(|(g, _)| *g == pid));
+        assert_eq!(p.release(), pid);
+        assert!(!shutdown::registered().iter().any(|(g, _)| *g == pid));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(shutdown::group_alive(pid), "dropped handle killed it");
+        shutdown::signal_group(pid, libc::SIGKILL);
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(!shutdown::group_alive(pid));
     }
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::journal::Journal;
 use super::nginx::{self, NginxContext, Upstream};
-use super::process::ManagedProcess;
+use super::process::{Lifetime, ManagedProcess};
 use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
 use super::{ServerError, ports};
@@ -44,6 +44,9 @@ pub struct StartContext {
     /// Number of server configurations in the run (for log markers).
     pub total_configs: usize,
     pub secrets: Secrets,
+    /// Whether the processes die with mlxrun (the runner) or outlive it
+    /// once released (`mlxrun serve up`).
+    pub lifetime: Lifetime,
 }
 
 impl StartContext {
@@ -590,6 +593,25 @@ impl ServerSet {
         }
     }
 
+    /// Let the processes run on without this handle (detached ones outlive
+    /// mlxrun); returns the endpoints of the instances and nginx's port.
+    pub fn release(mut self) -> (Vec<Endpoint>, Option<u16>) {
+        let nginx = self.nginx.take().map(|(p, port)| {
+            p.release();
+            port
+        });
+        let eps = std::mem::take(&mut self.instances)
+            .into_iter()
+            .map(|i| {
+                if let Some(p) = i.proc {
+                    p.release();
+                }
+                i.endpoint
+            })
+            .collect();
+        (eps, nginx)
+    }
+
     /// Stop nginx first, then every instance (in parallel) with its ranks,
     /// and wait until their ports are free again.
     pub async fn stop(&mut self) {
@@ -642,9 +664,11 @@ fn spawn_logged(
         argv.join(" ")
     );
     mark_log(log, &line);
-    let p = ManagedProcess::spawn(name, argv, log, env).map_err(|source| ServerError::Spawn {
-        name: name.to_string(),
-        source,
+    let p = ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime).map_err(|source| {
+        ServerError::Spawn {
+            name: name.to_string(),
+            source,
+        }
     })?;
     ctx.journal.started(name, p.pid(), argv, log);
     Ok(p)

@@ -120,7 +120,7 @@ fn header(run: &RunData, compare: &[RunData]) -> Header {
         date,
         mlxrun_version: first
             .and_then(|r| r["mlxrun_version"].as_str())
-            .unwrap_or(env!("CARGO_PKG_VERSION"))
+            .unwrap_or(crate::VERSION)
             .to_string(),
         hardware: run
             .hardware()
