@@ -173,6 +173,7 @@ pub fn stub_spec(base: &str, tokens: u32) -> Arc<RequestSpec> {
         tag: "calibrate".into(),
         tokens: TokenSource::Usage,
         secret: None,
+        form: None,
     })
 }
 

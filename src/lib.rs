@@ -11,6 +11,8 @@
 //!   each in its own process group.
 //! - [`workload`]: the prompts each request sends: fixed text, prompt
 //!   files (text, JSONL, ShareGPT) or token-exact synthetic prompts.
+//! - [`media`]: images, audio and multipart forms of vision and audio
+//!   requests, built before a point starts.
 //! - [`load`]: the HTTP load driver, SSE parsing, per-request records and
 //!   per-point metrics.
 //! - [`output`]: CSV and JSONL results, console lines and progress.
@@ -51,6 +53,7 @@ pub mod health;
 pub mod init;
 pub mod launcher;
 pub mod load;
+pub mod media;
 pub mod monitor;
 pub mod output;
 pub mod plan;

@@ -39,6 +39,9 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
                 let _ = writeln!(o, "    backend: {}", m.backend);
             }
         }
+        if m.modality != crate::media::Modality::Text {
+            let _ = writeln!(o, "    modality: {}", m.modality);
+        }
     }
     let mut used: Vec<&str> = resolved.models.iter().map(|m| m.backend.as_str()).collect();
     used.sort_unstable();
@@ -153,6 +156,36 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         format!("the fixed prompt {:?}", w.prompt)
     };
     let _ = writeln!(o, "prompts: {prompts}");
+    let has = |m: crate::media::Modality| resolved.models.iter().any(|x| x.modality == m);
+    if has(crate::media::Modality::Vision) {
+        let images = if w.image_files.is_empty() {
+            format!(
+                "synthetic {}, different for every request (seed {} + point)",
+                w.image_format, w.seed
+            )
+        } else {
+            format!("from {}, in name order, cycled", w.image_files)
+        };
+        let _ = writeln!(
+            o,
+            "images: {images}; sent as image_url content parts (data URLs) built before each point"
+        );
+    }
+    if has(crate::media::Modality::Audio) {
+        let audio = if w.audio_dir.is_empty() {
+            format!(
+                "synthetic speech-like 16 kHz mono WAV, different for every request (seed {} + point)",
+                w.seed
+            )
+        } else {
+            format!("the .wav files of {}, in name order, cycled", w.audio_dir)
+        };
+        let _ = writeln!(
+            o,
+            "audio: {audio}; POST /v1/audio/transcriptions (language {:?}, response_format {}); RTF = audio s / processing s, higher is faster",
+            w.audio_language, w.audio_response_format
+        );
+    }
     if plan.points.iter().any(Point::open_loop) {
         let _ = writeln!(
             o,
@@ -315,6 +348,13 @@ fn write_points_table(o: &mut String, plan: &Plan) {
     if synthetic {
         head.push("input_tokens".into());
     }
+    let media = plan
+        .points
+        .iter()
+        .any(|p| p.modality != crate::media::Modality::Text);
+    if media {
+        head.extend(["modality", "media"].map(String::from));
+    }
     head.extend(["max_tokens", "concurrency"].map(String::from));
     if open {
         head.push("request_rate".into());
@@ -350,7 +390,19 @@ fn write_points_table(o: &mut String, plan: &Plan) {
         if synthetic {
             r.push(p.input_tokens.map_or("-".into(), |n| n.to_string()));
         }
-        r.extend([p.max_tokens.to_string(), p.concurrency_label()]);
+        if media {
+            let label = p.media_label();
+            r.extend([
+                p.modality.to_string(),
+                if label.is_empty() { "-".into() } else { label },
+            ]);
+        }
+        let max_tokens = if p.modality == crate::media::Modality::Audio {
+            "-".to_string()
+        } else {
+            p.max_tokens.to_string()
+        };
+        r.extend([max_tokens, p.concurrency_label()]);
         if open {
             r.push(p.request_rate.map_or("closed".into(), |r| r.to_string()));
         }

@@ -14,17 +14,25 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::command::{Commands, python_for, ring_port};
+use crate::backend::def::Api;
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
 use crate::calibrate::Calibration;
 use crate::error::{SetupError, UsageError};
 use crate::gate::{self, MemoryNow, Release};
-use crate::load::client::{BodySpec, RequestSpec, auth_headers, build_client, request_body};
+use crate::load::client::{
+    BodySpec, FormSpec, RequestSpec, auth_headers, build_client, request_body,
+};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
 use crate::load::metrics::PointMetrics;
 use crate::load::metrics::{SummaryOptions, summarize};
 use crate::load::per_instance::account;
 use crate::load::{client_cpu, prometheus};
+use crate::media::audio::synthetic_clip;
+use crate::media::bodies::{PointMedia, point_media};
+use crate::media::image::{ImageFormat, attach_images, data_url, synthetic_image};
+use crate::media::multipart::{TranscriptionFields, transcription_body};
+use crate::media::{ImageSize, Modality};
 use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
 use crate::output::model_info::{ModelInfo, model_info};
@@ -43,6 +51,7 @@ use crate::server::journal::Journal;
 use crate::server::set::{ServerSet, StartContext, external_endpoint, instance_port};
 use crate::server::{ServerError, access_log, nginx, ports};
 use crate::workload::{Prompt, build_prompts};
+use reqwest::header::HeaderValue;
 
 /// Options that are not part of the scenario.
 #[derive(Debug, Clone, Default)]
@@ -870,6 +879,63 @@ impl Sweep<'_> {
             .ok_or_else(|| format!("unknown backend `{}`", cfg.backend))?;
         let model = self.ctx.commands().request_model(cfg)?;
         let key = self.ctx.secrets.key(&cfg.backend);
+        let json = |prompt: &Prompt, messages: &serde_json::Value| {
+            request_body(&BodySpec {
+                api: def.api,
+                prompt: &prompt.text,
+                max_tokens: body.max_tokens,
+                temperature: body.temperature,
+                stream: body.stream,
+                model: model.as_deref(),
+                messages: Some(messages),
+            })
+        };
+        let (bodies, form) = match &body.media {
+            PointMedia::None => (
+                body.prompts.iter().map(|p| json(p, &p.messages)).collect(),
+                None,
+            ),
+            PointMedia::Images(urls) => (
+                (0..urls.len().min(body.prompts.len()).max(1))
+                    .filter_map(|k| {
+                        let p = body.prompts.get(k % body.prompts.len().max(1))?;
+                        let m = attach_images(&p.messages, &urls[k % urls.len()]);
+                        Some(json(p, &m))
+                    })
+                    .collect(),
+                None,
+            ),
+            PointMedia::Audio(clips) => {
+                if def.api != Api::Transcriptions {
+                    return Err(format!(
+                        "backend `{}` does not transcribe (api = \"transcriptions\")",
+                        cfg.backend
+                    ));
+                }
+                let fields = TranscriptionFields {
+                    model: model.clone(),
+                    language: s.workload.audio_language.clone(),
+                    response_format: s.workload.audio_response_format.clone(),
+                    temperature: body.temperature,
+                };
+                let mut content_type = String::new();
+                let bodies = clips
+                    .iter()
+                    .map(|c| {
+                        let (ct, b) = transcription_body(c, &fields);
+                        content_type = ct;
+                        b
+                    })
+                    .collect();
+                let form = FormSpec {
+                    content_type: HeaderValue::from_str(&content_type)
+                        .map_err(|e| format!("multipart content type: {e}"))?,
+                    audio_seconds: clips.iter().map(|c| c.seconds).collect(),
+                    response_format: fields.response_format,
+                };
+                (bodies, Some(form))
+            }
+        };
         Ok(RequestSpec {
             urls: set
                 .targets
@@ -877,22 +943,8 @@ impl Sweep<'_> {
                 .map(|t| format!("{t}{}", def.api.path()))
                 .collect(),
             balance: cfg.balance.unwrap_or(s.router.method),
-            bodies: body
-                .prompts
-                .iter()
-                .map(|prompt| {
-                    request_body(&BodySpec {
-                        api: def.api,
-                        prompt: &prompt.text,
-                        max_tokens: body.max_tokens,
-                        temperature: body.temperature,
-                        stream: body.stream,
-                        model: model.as_deref(),
-                        messages: Some(&prompt.messages),
-                    })
-                })
-                .collect(),
-            stream: body.stream,
+            bodies,
+            stream: body.stream && form.is_none(),
             timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
             retries: s.workload.retries,
             backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
@@ -900,6 +952,7 @@ impl Sweep<'_> {
             tag,
             tokens: def.tokens,
             secret: key.map(String::from),
+            form,
         })
     }
 
@@ -955,6 +1008,7 @@ impl Sweep<'_> {
                         max_tokens: s.workload.warmup_max_tokens,
                         temperature: 0.0,
                         stream: false,
+                        media: warmup_media(self.ctx.models.get(cfg.model).map(|m| m.modality)),
                     },
                 )
                 .map_err(ServerError::Setup)?;
@@ -1005,6 +1059,10 @@ impl Sweep<'_> {
             Ok(p) => p,
             Err(e) => return self.failed_row(cfg, point, &format!("prompts: {e}")),
         };
+        let media = match point_media(point, &s.workload, prompts.len()) {
+            Ok(m) => m,
+            Err(e) => return self.failed_row(cfg, point, &format!("media: {e}")),
+        };
         let spec = match self.spec(
             cfg,
             set,
@@ -1014,6 +1072,7 @@ impl Sweep<'_> {
                 max_tokens: point.max_tokens,
                 temperature: s.workload.temperature,
                 stream: s.workload.stream,
+                media,
             },
         ) {
             Ok(spec) => spec,
@@ -1212,10 +1271,16 @@ impl Sweep<'_> {
             m.requests_per_s,
             fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
             fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean)),
-            m.slo.as_ref().map_or(String::new(), |s| format!(
-                " slo_attainment={:.3} goodput_rps={:.2}",
-                s.attainment, s.goodput_rps
-            )),
+            m.slo
+                .as_ref()
+                .map_or(String::new(), |s| format!(
+                    " slo_attainment={:.3} goodput_rps={:.2}",
+                    s.attainment, s.goodput_rps
+                ))
+                + &m.rtf_mean.map_or(String::new(), |r| format!(
+                    " rtf_mean={r:.3} audio_seconds={:.1}",
+                    m.audio_seconds
+                )),
             m.errors,
             row.status.as_str()
         ));
@@ -1326,12 +1391,35 @@ pub fn prompt_count(plan: &LoadPlan) -> usize {
     }
 }
 
+/// What warmup requests carry: one small image for a vision model (so the
+/// vision path is compiled before the first point), a 1-second clip for an
+/// audio model.
+fn warmup_media(modality: Option<Modality>) -> PointMedia {
+    match modality {
+        Some(Modality::Vision) => PointMedia::Images(vec![vec![data_url(
+            "image/png",
+            &synthetic_image(
+                ImageSize {
+                    width: 64,
+                    height: 64,
+                },
+                0,
+                ImageFormat::Png,
+            ),
+        )]]),
+        Some(Modality::Audio) => PointMedia::Audio(vec![synthetic_clip(1.0, 0)]),
+        _ => PointMedia::None,
+    }
+}
+
 /// The parts of a request body that vary.
 struct BodyParts {
     prompts: Vec<Prompt>,
     max_tokens: u32,
     temperature: f64,
     stream: bool,
+    /// Images or audio clips of the requests.
+    media: PointMedia,
 }
 
 /// Now as ISO 8601 UTC and as Unix epoch seconds (one instant).

@@ -165,7 +165,7 @@ pub fn check_value(v: &serde_json::Value) -> Vec<(String, String)> {
             return vec![(
                 "/schema_version".into(),
                 format!(
-                    "version {version:?} has no published schema ({REPORT_SCHEMA_VERSION} is the first and current one; schemas/HISTORY.md)"
+                    "version {version:?} is not the current schema {REPORT_SCHEMA_VERSION}; check older records with the mlxrun that wrote them (schemas/HISTORY.md)"
                 ),
             )];
         }
@@ -293,6 +293,10 @@ mod tests {
             input_tokens: None,
             requests: 8,
             duration_s: None,
+            modality: crate::media::Modality::Text,
+            image_count: None,
+            image_size: None,
+            audio_duration_s: None,
         };
         let metrics = PointMetrics {
             percentiles: vec![50.0, 99.9],
@@ -362,7 +366,7 @@ mod tests {
         assert!(at(4)[0].message.contains("ram_free_gb"), "{:?}", at(4));
         assert!(at(5)[0].message.starts_with("invalid JSON"));
         assert_eq!(at(6)[0].field, "/system_health/quality_flags/0");
-        assert!(at(7)[0].message.contains("no published schema"));
+        assert!(at(7)[0].message.contains("not the current schema"));
         assert!(at(8)[0].message.contains("neither a report record"));
     }
 }

@@ -175,6 +175,55 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "workload.request_timeout_s",
         "-1",
     ),
+    (
+        "images_for_a_text_model",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nimage_count = [1, 2]\n",
+        "image_count",
+        "matrix.image_count",
+        "applies to vision models only",
+    ),
+    (
+        "bad_image_size",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\nimage_size = [\"512\"]\n",
+        "image_size",
+        "matrix.image_size",
+        "WIDTHxHEIGHT",
+    ),
+    (
+        "audio_for_a_text_model",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\naudio_duration_s = [5]\n",
+        "audio_duration_s",
+        "matrix.audio_duration_s",
+        "applies to audio models only",
+    ),
+    (
+        "zero_audio_duration",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[matrix]\naudio_duration_s = [0]\n",
+        "audio_duration_s",
+        "matrix.audio_duration_s",
+        "not a clip length",
+    ),
+    (
+        "audio_modality_on_a_chat_backend",
+        "name = \"x\"\n[model]\npath = \"{model}\"\nmodality = \"audio\"\n",
+        "modality",
+        "model.modality",
+        "needs a transcription backend",
+    ),
+    (
+        "unknown_image_format",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nimage_format = \"gif\"\n",
+        "image_format",
+        "workload.image_format",
+        "not an image format",
+    ),
+    (
+        "missing_audio_folder",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[backend]\nkind = \"mlx_vlm_stt\"\n[workload]\naudio_dir = \"nowhere\"\n",
+        "audio_dir",
+        "workload.audio_dir",
+        "cannot read the audio folder",
+    ),
 ];
 
 #[test]

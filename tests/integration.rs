@@ -3,8 +3,10 @@
 //! would; faults a run survives, a panic and a soak (`faults`);
 //! `mlxrun stub-server`; `mlxrun monitor`; `mlxrun serve` (servers left
 //! running, stopped by recorded pid); `mlxrun init`, completions and
-//! `--version`; report.html in headless Chromium; and the interactive
-//! launcher through a pseudo-terminal.
+//! `--version`; report.html in headless Chromium; the interactive
+//! launcher through a pseudo-terminal; and vision and audio points
+//! (`multimodal`: the stub, then the real mlx_vlm.server with tiny vision
+//! and speech models).
 
 mod backends;
 mod bad_input;
@@ -15,6 +17,7 @@ mod init;
 mod launcher;
 mod load_modes;
 mod monitor;
+mod multimodal;
 mod observability;
 mod real_runs;
 mod refusals;

@@ -36,7 +36,7 @@ fn chromium() -> PathBuf {
 /// Run headless Chromium on `page` (with `fragment`, `#…` or empty) with
 /// `extra` arguments, in its own process group, killed (the whole group)
 /// after 90 s or when it is done. Returns `(stdout, stderr)`.
-fn headless(page: &Path, fragment: &str, extra: &[String], dir: &Path) -> (String, String) {
+pub fn headless(page: &Path, fragment: &str, extra: &[String], dir: &Path) -> (String, String) {
     use std::os::unix::process::CommandExt;
     let profile = tempfile::tempdir_in(dir).unwrap();
     let (out_path, err_path) = (dir.join("chromium.out"), dir.join("chromium.err"));
@@ -87,7 +87,7 @@ fn headless(page: &Path, fragment: &str, extra: &[String], dir: &Path) -> (Strin
 }
 
 /// The text between `start` and the next `end` in `text`.
-fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     let i = text
         .find(start)
         .unwrap_or_else(|| panic!("no {start:?} in the page"))

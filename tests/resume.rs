@@ -230,7 +230,7 @@ fn a_sigkilled_run_with_torn_last_lines_is_repaired_and_finished() {
     }
     // a row and a record cut in the middle of their writes
     let torn_csv = "1,default,default,1,123.4,5";
-    let torn_report = r#"{"schema_version":"0.4.0","timestamp":"2026-"#;
+    let torn_report = r#"{"schema_version":"0.5.0","timestamp":"2026-"#;
     for (file, torn) in [
         (csv.clone(), torn_csv),
         (run.join("report.jsonl"), torn_report),

@@ -16,6 +16,9 @@ pub enum Api {
     Chat,
     /// `POST /v1/completions` with `prompt`.
     Completions,
+    /// `POST /v1/audio/transcriptions`, a multipart form with an audio file
+    /// (speech-to-text servers); readiness sends a 1-second clip.
+    Transcriptions,
 }
 
 impl Api {
@@ -23,6 +26,7 @@ impl Api {
         match self {
             Api::Chat => "/v1/chat/completions",
             Api::Completions => "/v1/completions",
+            Api::Transcriptions => "/v1/audio/transcriptions",
         }
     }
 }
@@ -38,6 +42,9 @@ pub enum TokenSource {
     Timings,
     /// Count content chunks (when the server reports nothing better).
     Chunks,
+    /// Nothing to count (speech-to-text: no token usage exists); requests,
+    /// latency and the real-time factor are reported instead.
+    None,
 }
 
 /// How readiness is proven.

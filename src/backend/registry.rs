@@ -22,6 +22,10 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         include_str!("../../backends/mlx_vlm.toml"),
     ),
     (
+        "backends/mlx_vlm_stt.toml",
+        include_str!("../../backends/mlx_vlm_stt.toml"),
+    ),
+    (
         "backends/llama_server.toml",
         include_str!("../../backends/llama_server.toml"),
     ),
@@ -338,11 +342,15 @@ mod tests {
                 "llama_server",
                 "mlx_lm",
                 "mlx_vlm",
+                "mlx_vlm_stt",
                 "openai",
                 "sglang",
                 "vllm"
             ]
         );
+        let stt = r.get("mlx_vlm_stt").unwrap();
+        assert_eq!(stt.api, super::super::def::Api::Transcriptions);
+        assert_eq!(stt.tokens, super::super::def::TokenSource::None);
         assert!(r.get("mlx_lm").unwrap().multi_rank);
         assert!(!r.get("openai").unwrap().launches());
         assert!(r.all_axes().contains(&"parallel"));

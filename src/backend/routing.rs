@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-/// Where `auto` sends speech models.
-pub const AUDIO_BACKEND: &str = "mlx_audio";
+/// Where `auto` sends speech models: mlx_vlm.server with `--stt-model`
+/// (mlx-vlm depends on mlx-audio; mlx-audio's own server needs extras).
+pub const AUDIO_BACKEND: &str = "mlx_vlm_stt";
 
 /// The routing decision.
 #[derive(Debug, Clone, PartialEq, Eq)]

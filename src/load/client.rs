@@ -44,6 +44,19 @@ pub struct RequestSpec {
     pub tokens: TokenSource,
     /// Text that must never be recorded (the API key), replaced by `***`.
     pub secret: Option<String>,
+    /// Transcription requests: the bodies are multipart forms; `None` = JSON.
+    pub form: Option<FormSpec>,
+}
+
+/// What a point of transcription requests needs besides its bodies.
+#[derive(Debug, Clone)]
+pub struct FormSpec {
+    /// `multipart/form-data; boundary=...` of every body.
+    pub content_type: HeaderValue,
+    /// Audio seconds of `bodies[i]`.
+    pub audio_seconds: Vec<f64>,
+    /// `response_format` the bodies ask for: json, text or verbose_json.
+    pub response_format: String,
 }
 
 impl std::fmt::Debug for RequestSpec {
@@ -86,7 +99,9 @@ pub fn request_body(b: &BodySpec<'_>) -> Bytes {
                 None => serde_json::json!([{"role": "user", "content": b.prompt}]),
             }
         }
-        Api::Completions => v["prompt"] = serde_json::json!(b.prompt),
+        // transcription bodies are forms (media::multipart); a JSON body
+        // for that API never reaches a server
+        Api::Completions | Api::Transcriptions => v["prompt"] = serde_json::json!(b.prompt),
     }
     if let Some(m) = b.model {
         v["model"] = serde_json::json!(m);
@@ -173,6 +188,13 @@ pub async fn send(
         queue: now.saturating_duration_since(first),
         seq,
         instance: Some(target as u32),
+        audio_seconds: spec
+            .form
+            .as_ref()
+            .and_then(|f| match f.audio_seconds.len() {
+                0 => None,
+                n => Some(f.audio_seconds[(seq % n as u64) as usize]),
+            }),
         ..Default::default()
     };
     // borrowed: no allocation per request on the load's hot path
@@ -245,10 +267,16 @@ struct Parsed {
 impl Parsed {
     /// Fill `rec` by `source`, falling back to what else the server sent.
     fn apply(&self, source: TokenSource, rec: &mut RequestRecord) {
+        if source == TokenSource::None {
+            // nothing is expected, so nothing is missing
+            rec.usage_reported = true;
+            rec.completion_tokens = 0;
+            return;
+        }
         let order = match source {
             TokenSource::Usage => [self.usage, self.timings],
             TokenSource::Timings => [self.timings, self.usage],
-            TokenSource::Chunks => [None, None],
+            TokenSource::Chunks | TokenSource::None => [None, None],
         };
         match order.into_iter().flatten().find(|c| c.completion.is_some()) {
             Some(c) => {
@@ -278,10 +306,12 @@ async fn attempt_once(
     rec: &mut RequestRecord,
     parsed: &mut Parsed,
 ) -> Result<(), Failure> {
-    let mut req = client
-        .post(url)
-        .header("content-type", "application/json")
-        .headers(spec.headers.clone());
+    let mut req = client.post(url);
+    req = match &spec.form {
+        Some(f) => req.header("content-type", f.content_type.clone()),
+        None => req.header("content-type", "application/json"),
+    };
+    req = req.headers(spec.headers.clone());
     if let Some(t) = tag {
         req = req.header(HeaderName::from_static(REQUEST_TAG_HEADER), t.clone());
     }
@@ -314,7 +344,13 @@ async fn attempt_once(
             fail(ErrorKind::Http4xx, detail, false)
         });
     }
-    if spec.stream {
+    if let Some(form) = &spec.form {
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| fail(ErrorKind::Stream, error_chain(&e), false))?;
+        parse_transcription(&body, &form.response_format, parsed)
+    } else if spec.stream {
         read_stream(resp, first, rec, parsed).await
     } else {
         let body = resp
@@ -454,6 +490,40 @@ fn parse_whole(body: &[u8], parsed: &mut Parsed) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A transcription answer: JSON with `text` (json, verbose_json; the
+/// latter also with `segments`), or the text itself (text, srt, vtt). Its
+/// words stand in for output tokens.
+fn parse_transcription(body: &[u8], format: &str, parsed: &mut Parsed) -> Result<(), Failure> {
+    let text = if matches!(format, "json" | "verbose_json") {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            fail(
+                ErrorKind::BadResponse,
+                format!("bad JSON transcription: {e}"),
+                false,
+            )
+        })?;
+        let Some(t) = v.get("text").and_then(|t| t.as_str()) else {
+            return Err(fail(
+                ErrorKind::BadResponse,
+                "transcription has no \"text\"",
+                false,
+            ));
+        };
+        if format == "verbose_json" && !v.get("segments").is_some_and(|s| s.is_array()) {
+            return Err(fail(
+                ErrorKind::BadResponse,
+                "verbose_json transcription has no \"segments\" list",
+                false,
+            ));
+        }
+        t.to_string()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    parsed.words = Some(text.split_whitespace().count() as u64);
+    Ok(())
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
@@ -468,6 +538,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcriptions_are_read_in_every_format() {
+        let words = |body: &[u8], format: &str| -> Result<Option<u64>, ErrorKind> {
+            let mut p = Parsed::default();
+            parse_transcription(body, format, &mut p)
+                .map(|_| p.words)
+                .map_err(|f| f.kind)
+        };
+        assert_eq!(words(br#"{"text":"one two three"}"#, "json"), Ok(Some(3)));
+        assert_eq!(words(b"one two", "text"), Ok(Some(2)));
+        // mlx_vlm.server's verbose_json: text, segments, language
+        let verbose = br#"{"text":"a b","segments":[{"id":0,"seek":0,"start":0.54,"end":11.92,"text":"a b"}],"language":"en"}"#;
+        assert_eq!(words(verbose, "verbose_json"), Ok(Some(2)));
+        assert_eq!(
+            words(br#"{"text":"a"}"#, "verbose_json"),
+            Err(ErrorKind::BadResponse),
+            "verbose_json without segments"
+        );
+        assert_eq!(
+            words(br#"{"detail":"x"}"#, "json"),
+            Err(ErrorKind::BadResponse)
+        );
+        assert_eq!(words(b"not json", "json"), Err(ErrorKind::BadResponse));
+        // tokens = "none": nothing to count, and nothing missing
+        let mut rec = RequestRecord::default();
+        let p = Parsed {
+            words: Some(5),
+            ..Default::default()
+        };
+        p.apply(TokenSource::None, &mut rec);
+        assert_eq!((rec.completion_tokens, rec.usage_reported), (0, true));
+    }
 
     #[test]
     fn whole_response_without_usage_counts_words() {
@@ -597,6 +700,7 @@ mod tests {
             tag: "p7".into(),
             tokens: TokenSource::Usage,
             secret: Some("sk-test-123".into()),
+            form: None,
         };
         let t0 = Instant::now();
         let rec = send(&build_client(), &spec, t0, t0, 3, 0).await;

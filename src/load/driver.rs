@@ -594,6 +594,7 @@ mod tests {
             tag: "p1".into(),
             tokens: TokenSource::Usage,
             secret: None,
+            form: None,
         })
     }
 

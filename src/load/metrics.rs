@@ -15,7 +15,14 @@
 //!   tokens − 1), counted once per token after the first;
 //! - E2E: latency origin to the end of the response;
 //! - queue: scheduled send time to actual send (open loop);
-//! - goodput: successful requests meeting every SLO / `elapsed_s`.
+//! - goodput: successful requests meeting every SLO / `elapsed_s`;
+//! - audio (transcriptions): `audio_seconds` = Σ audio seconds of
+//!   successful requests; per request the real-time factor RTF = audio
+//!   seconds / processing seconds (E2E), as vLLM's ASR benchmark reports
+//!   it: HIGHER is faster (> 1 = faster than real time; the inverse of the
+//!   "processing / audio" RTF some papers use); `rtf_mean` and `rtf_p50`
+//!   over successful requests; `audio_s_per_s` = `audio_seconds` /
+//!   `elapsed_s`.
 //!
 //! The latency origin is the scheduled send time in open loop (so a slow
 //! client or a full concurrency cap cannot hide latency: no coordinated
@@ -92,6 +99,23 @@ pub struct PointMetrics {
     pub slo: Option<SloOutcome>,
     /// First error message, for the status column.
     pub first_error: Option<String>,
+    /// Σ audio seconds of successful transcription requests (0 otherwise).
+    pub audio_seconds: f64,
+    /// Mean real-time factor (audio s / processing s; higher = faster) of
+    /// successful transcription requests; `None` without any.
+    pub rtf_mean: Option<f64>,
+    /// Median real-time factor.
+    pub rtf_p50: Option<f64>,
+    /// Audio seconds transcribed per wall-clock second of the point.
+    pub audio_s_per_s: Option<f64>,
+}
+
+/// The real-time factor of one request: audio seconds per processing
+/// second (higher = faster); `None` without audio or time.
+pub fn rtf(r: &RequestRecord) -> Option<f64> {
+    let audio = r.audio_seconds?;
+    let secs = r.e2e.as_secs_f64();
+    (secs > 0.0).then(|| audio / secs)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -158,6 +182,7 @@ pub fn summarize(records: &[RequestRecord], opts: &SummaryOptions<'_>) -> PointM
     let mut first_origin: Option<Duration> = None;
     let mut last_end = Duration::ZERO;
     let mut met = 0u64;
+    let mut rtfs: Vec<f64> = Vec::new();
     for r in records {
         lag.add(ms(r.lag));
         if r.excluded {
@@ -211,6 +236,12 @@ pub fn summarize(records: &[RequestRecord], opts: &SummaryOptions<'_>) -> PointM
                     itl_token.add_n(decode_ms / n as f64, n);
                 }
                 e2e.add(ms(r.e2e));
+                if let Some(a) = r.audio_seconds {
+                    m.audio_seconds += a;
+                }
+                if let Some(x) = rtf(r) {
+                    rtfs.push(x);
+                }
                 if opts.slo.is_some_and(|s| meets(r, s)) {
                     met += 1;
                 }
@@ -222,6 +253,14 @@ pub fn summarize(records: &[RequestRecord], opts: &SummaryOptions<'_>) -> PointM
         m.throughput_tps = m.completion_tokens as f64 / m.elapsed_s;
         m.total_tps = (m.completion_tokens + m.prompt_tokens) as f64 / m.elapsed_s;
         m.requests_per_s = m.ok_requests as f64 / m.elapsed_s;
+        if !rtfs.is_empty() {
+            m.audio_s_per_s = Some(m.audio_seconds / m.elapsed_s);
+        }
+    }
+    if !rtfs.is_empty() {
+        m.rtf_mean = Some(rtfs.iter().sum::<f64>() / rtfs.len() as f64);
+        rtfs.sort_by(f64::total_cmp);
+        m.rtf_p50 = super::distribution::percentile(&rtfs, 50.0);
     }
     if let Some(slo) = opts.slo
         && slo.is_set()
@@ -277,6 +316,34 @@ mod tests {
             max_tokens,
             open_loop: false,
         }
+    }
+
+    #[test]
+    fn real_time_factor_by_hand() {
+        let clip = |audio: f64, e2e_ms: u64| RequestRecord {
+            e2e: Duration::from_millis(e2e_ms),
+            audio_seconds: Some(audio),
+            ..Default::default()
+        };
+        // 10 s of audio in 2 s = 5x real time; 30 s in 10 s = 3x; 60 s in 60 s = 1x
+        let mut failed = clip(100.0, 1);
+        failed.error = Some((ErrorKind::Timeout, "slow".into()));
+        let mut b = clip(30.0, 10_000);
+        b.sent_at = Duration::from_millis(2_000);
+        let recs = vec![clip(10.0, 2_000), b, clip(60.0, 60_000), failed];
+        let m = summarize(&recs, &opts(0));
+        assert_eq!(
+            m.audio_seconds, 100.0,
+            "failed requests' audio does not count"
+        );
+        assert!((m.rtf_mean.unwrap() - 3.0).abs() < 1e-9);
+        assert!((m.rtf_p50.unwrap() - 3.0).abs() < 1e-9);
+        // all four start at 0 or 2 s; the last ends at 60 s
+        assert!((m.audio_s_per_s.unwrap() - 100.0 / 60.0).abs() < 1e-9);
+        assert_eq!(m.error_kinds.get("timeout"), Some(&1));
+        // text requests have none
+        let t = summarize(&[ok(3, 1, 5, &[])], &opts(3));
+        assert_eq!((t.rtf_mean, t.rtf_p50, t.audio_seconds), (None, None, 0.0));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct RequestRecord {
     pub cached_tokens: Option<u64>,
     /// Retries before the final attempt.
     pub retries: u32,
+    /// Seconds of audio the request sent (transcriptions); `None` otherwise.
+    pub audio_seconds: Option<f64>,
     /// The failure, with a short detail; `None` when it succeeded.
     pub error: Option<(ErrorKind, String)>,
 }

@@ -18,7 +18,7 @@ use crate::load::metrics::PointMetrics;
 use crate::scenario::measure::percentile_label;
 
 /// Version of the record layout written here (`schemas/HISTORY.md`).
-pub const REPORT_SCHEMA_VERSION: &str = "0.4.0";
+pub const REPORT_SCHEMA_VERSION: &str = "0.5.0";
 
 /// The JSON Schema of a record, as published in `schemas/`.
 pub const REPORT_SCHEMA: &str = include_str!("../../schemas/report.schema.json");
@@ -145,5 +145,9 @@ fn metrics(m: &PointMetrics) -> serde_json::Value {
                 "slo": m.slo,
                 "retries": m.retries,
                 "usage_missing": m.usage_missing,
+                "audio_seconds": m.audio_seconds,
+                "rtf_mean": m.rtf_mean,
+                "rtf_p50": m.rtf_p50,
+                "audio_s_per_s": m.audio_s_per_s,
     })
 }

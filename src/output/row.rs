@@ -79,6 +79,12 @@ pub struct PointRow {
     pub duration_s: Option<f64>,
     /// `text`, `vision` or `audio`.
     pub inference_modality: String,
+    /// Vision: images per request (0 = text-only request to a vision model).
+    pub image_count: Option<u32>,
+    /// Vision with synthetic images: `WxH`.
+    pub image_size: Option<String>,
+    /// Audio with synthetic clips: seconds per request.
+    pub audio_duration_s: Option<f64>,
     #[serde(skip)]
     pub status: Status,
     /// Why the point failed or was interrupted (empty when ok).
@@ -167,7 +173,10 @@ impl PointRow {
             ended_at: String::new(),
             started_ts: 0.0,
             ended_ts: 0.0,
-            inference_modality: "text".into(),
+            inference_modality: point.modality.as_str().into(),
+            image_count: point.image_count,
+            image_size: point.image_size.map(|s| s.to_string()),
+            audio_duration_s: point.audio_duration_s,
             health: SystemHealth::default(),
             resources: None,
             server_rss_peak_mb: None,
@@ -292,6 +301,13 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
         "ram_available_min_gb",
         "server_rss_peak_mb",
         "inference_modality",
+        "image_count",
+        "image_size",
+        "audio_duration_s",
+        "audio_seconds",
+        "rtf_mean",
+        "rtf_p50",
+        "audio_s_per_s",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -390,6 +406,18 @@ impl PointRow {
             opt_f(self.health.ram_available_min_gb, 2),
             opt_f(self.server_rss_peak_mb, 1),
             self.inference_modality.clone(),
+            self.image_count.map_or_else(String::new, |n| n.to_string()),
+            self.image_size.clone().unwrap_or_default(),
+            self.audio_duration_s
+                .map_or_else(String::new, |d| d.to_string()),
+            if m.rtf_mean.is_some() || self.inference_modality == "audio" {
+                format!("{:.2}", m.audio_seconds)
+            } else {
+                String::new()
+            },
+            opt_f(m.rtf_mean, 3),
+            opt_f(m.rtf_p50, 3),
+            opt_f(m.audio_s_per_s, 3),
         ];
         r.extend(latency_cells(m, &columns.percentiles));
         r.extend([
@@ -457,6 +485,18 @@ impl PointRow {
         if let Some(n) = self.input_tokens {
             s.push_str(&format!(" input_tokens={n}"));
         }
+        if self.inference_modality != "text" {
+            s.push_str(&format!(" modality={}", self.inference_modality));
+        }
+        if let Some(n) = self.image_count {
+            s.push_str(&format!(" image_count={n}"));
+        }
+        if let Some(sz) = &self.image_size {
+            s.push_str(&format!(" image_size={sz}"));
+        }
+        if let Some(d) = self.audio_duration_s {
+            s.push_str(&format!(" audio_duration_s={d}"));
+        }
         for (a, v) in &self.axes {
             s.push_str(&format!(" {a}={v}"));
         }
@@ -499,6 +539,10 @@ mod tests {
             input_tokens: Some(16),
             requests: 4,
             duration_s: None,
+            modality: crate::media::Modality::Text,
+            image_count: None,
+            image_size: None,
+            audio_duration_s: None,
         };
         for qs in [vec![50.0], vec![50.0, 90.0, 95.0, 99.0, 99.9]] {
             let columns = Columns {

@@ -58,6 +58,19 @@ pub struct PointRecord {
     pub request_rate: String,
     pub max_tokens: u32,
     pub input_tokens: Option<u32>,
+    /// Vision: images per request; `None` for other modalities.
+    pub image_count: Option<u32>,
+    /// Vision with synthetic images: `WxH`.
+    pub image_size: Option<String>,
+    /// Audio with synthetic clips: seconds per request.
+    pub audio_duration_s: Option<f64>,
+    /// Audio: seconds transcribed (successful requests).
+    pub audio_seconds: Option<f64>,
+    /// Audio: real-time factor (audio s / processing s; higher is faster).
+    pub rtf_mean: Option<f64>,
+    pub rtf_p50: Option<f64>,
+    /// Audio seconds transcribed per second of the point.
+    pub audio_s_per_s: Option<f64>,
     pub requests: u64,
     pub ok_requests: u64,
     pub errors: u64,
@@ -135,6 +148,16 @@ impl PointRecord {
             request_rate: s("/point/request_rate"),
             max_tokens: u("/point/max_tokens").unwrap_or(0) as u32,
             input_tokens: u("/point/input_tokens").map(|x| x as u32),
+            image_count: u("/point/image_count").map(|x| x as u32),
+            image_size: v
+                .pointer("/point/image_size")
+                .and_then(Value::as_str)
+                .map(String::from),
+            audio_duration_s: f("/point/audio_duration_s"),
+            audio_seconds: f("/metrics/audio_seconds"),
+            rtf_mean: f("/metrics/rtf_mean"),
+            rtf_p50: f("/metrics/rtf_p50"),
+            audio_s_per_s: f("/metrics/audio_s_per_s"),
             requests: u("/metrics/requests").unwrap_or(0),
             ok_requests: u("/metrics/ok_requests").unwrap_or(0),
             errors: u("/metrics/errors").unwrap_or(0),
@@ -209,7 +232,9 @@ impl PointRecord {
     }
 
     /// The load of the point: `c=8`, `rate=4 c=16`, `rate=inf`; with
-    /// max/input tokens when they are swept (`mt=64`, `in=128`).
+    /// max/input tokens when they are swept (`mt=64`, `in=128`), images
+    /// (`img=2@512x512`, `img=0`) and audio (`audio=60s`, `audio=files`,
+    /// and no `mt`).
     pub fn load_label(&self) -> String {
         let mut s = if self.request_rate.is_empty() {
             format!("c={}", self.concurrency)
@@ -218,9 +243,21 @@ impl PointRecord {
         } else {
             format!("rate={} c={}", self.request_rate, self.concurrency)
         };
+        if self.modality == "audio" {
+            match self.audio_duration_s {
+                Some(d) => s.push_str(&format!(" audio={d}s")),
+                None => s.push_str(" audio=files"),
+            }
+            return s;
+        }
         s.push_str(&format!(" mt={}", self.max_tokens));
         if let Some(n) = self.input_tokens {
             s.push_str(&format!(" in={n}"));
+        }
+        match (self.image_count, &self.image_size) {
+            (Some(n), Some(sz)) if n > 0 => s.push_str(&format!(" img={n}@{sz}")),
+            (Some(n), _) => s.push_str(&format!(" img={n}")),
+            _ => {}
         }
         s
     }
@@ -379,6 +416,12 @@ impl RunData {
         self.points.iter().filter(|p| p.measured())
     }
 
+    /// Measured points that make tokens (not audio transcriptions): what
+    /// the token charts draw.
+    pub fn measured_tokens(&self) -> impl Iterator<Item = &PointRecord> {
+        self.measured().filter(|p| p.modality != "audio")
+    }
+
     /// The hardware profile: from the first record's `system`, else the monitor header.
     pub fn hardware(&self) -> Option<&Value> {
         self.points
@@ -394,7 +437,7 @@ mod tests {
 
     fn record(point: u64, conc: &str, tps: f64) -> Value {
         serde_json::json!({
-            "schema_version": "0.4.0", "scenario": "s", "outcome": "ok",
+            "schema_version": "0.5.0", "scenario": "s", "outcome": "ok",
             "test_start_ts": 100.0 + point as f64, "test_end_ts": 100.5 + point as f64,
             "point": {"point": point, "model": "tiny", "backend": "mlx_lm", "instances": 2,
                       "ranks": 1, "router": "nginx", "balance": "round_robin",

@@ -301,7 +301,7 @@ mod tests {
         let mut p = point(1, "ok", 10.0, &["clean"]);
         p.start_ts = 1_795_314_572.678;
         p.raw = serde_json::json!({
-            "schema_version": "0.4.0",
+            "schema_version": "0.5.0",
             "backend": {"name": "mlx_lm", "version": "mlx-lm 0.32.2"},
             "system": {"hardware_profile": {
                 "cpu_model": "Xeon", "physical_cores": 2, "logical_cores": 4,
@@ -322,7 +322,7 @@ mod tests {
             md.contains("- **Backends:** mlx_lm (mlx-lm 0.32.2)\n"),
             "{md}"
         );
-        assert!(md.contains("- **Schema:** v0.4.0\n"), "{md}");
+        assert!(md.contains("- **Schema:** v0.5.0\n"), "{md}");
     }
 
     #[test]

@@ -76,13 +76,116 @@ pub fn quality(run: &RunData) -> String {
     md
 }
 
-/// `## Points`: one row per point.
+/// A point's modality group: vision, audio, else text (records older
+/// than modalities say nothing, and were text).
+fn kind(p: &PointRecord) -> &'static str {
+    match p.modality.as_str() {
+        "vision" => "vision",
+        "audio" => "audio",
+        _ => "text",
+    }
+}
+
+/// The modalities of a run's points, in the order text, vision, audio.
+pub fn modalities(run: &RunData) -> Vec<&'static str> {
+    ["text", "vision", "audio"]
+        .into_iter()
+        .filter(|m| run.points.iter().any(|p| kind(p) == *m))
+        .collect()
+}
+
+/// `## Points`: one row per point. A run with vision or audio points has
+/// one table per modality (`### Text`, `### Vision`, `### Audio`), each
+/// with its own metrics: images for vision, the real-time factor and no
+/// tokens for audio.
 pub fn points(run: &RunData) -> String {
     let mut md = String::from("## Points\n\n");
     if run.points.is_empty() {
         md.push_str("No point was recorded.\n\n");
         return md;
     }
+    let kinds = modalities(run);
+    if kinds == ["text"] {
+        md.push_str(&token_points(&run.points.iter().collect::<Vec<_>>()));
+        return md;
+    }
+    for kind in kinds {
+        let pts: Vec<&PointRecord> = run
+            .points
+            .iter()
+            .filter(|p| self::kind(p) == kind)
+            .collect();
+        let (title, body) = match kind {
+            "audio" => (
+                "Audio",
+                format!(
+                    "Transcriptions (`/v1/audio/transcriptions`). RTF = audio seconds / processing seconds: higher is faster, above 1 is faster than real time.\n\n{}",
+                    audio_points(&pts)
+                ),
+            ),
+            "vision" => (
+                "Vision",
+                format!(
+                    "Chat with images (`img=N@WxH`; `img=0` is a text-only request to the vision model).\n\n{}",
+                    token_points(&pts)
+                ),
+            ),
+            _ => ("Text", token_points(&pts)),
+        };
+        md.push_str(&format!("### {title}\n\n{body}"));
+    }
+    md
+}
+
+/// The audio points' table.
+fn audio_points(points: &[&PointRecord]) -> String {
+    let mut t = Table::new(&[
+        ("#", R),
+        ("configuration", L),
+        ("load", L),
+        ("outcome", L),
+        ("req/s", R),
+        ("RTF mean/p50", R),
+        ("audio s/s", R),
+        ("audio s", R),
+        ("E2E p50/p99 ms", R),
+        ("errors", R),
+        ("peak RSS MB", R),
+        ("flags", L),
+    ]);
+    for p in points {
+        let m = p.measured();
+        t.row(vec![
+            p.point.to_string(),
+            p.config_label(),
+            p.load_label(),
+            p.outcome.clone(),
+            if m {
+                num(Some(p.requests_per_s))
+            } else {
+                MISSING.to_string()
+            },
+            pair(p.rtf_mean, p.rtf_p50),
+            num(p.audio_s_per_s),
+            num(p.audio_seconds.filter(|_| m)),
+            pair(p.e2e_ms.p50, p.e2e_ms.p99),
+            if m || p.errors > 0 {
+                p.errors.to_string()
+            } else {
+                MISSING.to_string()
+            },
+            num(p.server_rss_peak_mb),
+            flags(p),
+        ]);
+    }
+    let mut md = t.render();
+    md.push('\n');
+    md
+}
+
+/// The text or vision points' table (a vision point's images are in its
+/// load label).
+fn token_points(points: &[&PointRecord]) -> String {
     let mut t = Table::new(&[
         ("#", R),
         ("configuration", L),
@@ -97,7 +200,7 @@ pub fn points(run: &RunData) -> String {
         ("peak RSS MB", R),
         ("flags", L),
     ]);
-    for p in &run.points {
+    for p in points {
         let m = p.measured();
         let measured = |v: f64| if m { num(Some(v)) } else { MISSING.to_string() };
         t.row(vec![
@@ -119,7 +222,7 @@ pub fn points(run: &RunData) -> String {
             flags(p),
         ]);
     }
-    md.push_str(&t.render());
+    let mut md = t.render();
     md.push('\n');
     md
 }
@@ -136,7 +239,8 @@ fn flags(p: &PointRecord) -> String {
 pub fn best(run: &RunData) -> String {
     let mut md = String::from("## Best configurations\n\n");
     let by_tps = summary::top_throughput(&run.points, BEST_COUNT);
-    if by_tps.is_empty() {
+    let by_rtf = summary::top_rtf(&run.points, BEST_COUNT);
+    if by_tps.is_empty() && by_rtf.is_empty() {
         md.push_str("No measured point to rank.\n\n");
         return md;
     }
@@ -163,10 +267,38 @@ pub fn best(run: &RunData) -> String {
         }
         t.render()
     };
-    md.push_str(&format!(
-        "### By throughput\n\nHighest output tokens/s, top {BEST_COUNT} measured points.\n\n{}\n",
-        table(&by_tps)
-    ));
+    if !by_tps.is_empty() {
+        md.push_str(&format!(
+            "### By throughput\n\nHighest output tokens/s, top {BEST_COUNT} measured points.\n\n{}\n",
+            table(&by_tps)
+        ));
+    }
+    if !by_rtf.is_empty() {
+        let mut t = Table::new(&[
+            ("#", R),
+            ("configuration", L),
+            ("load", L),
+            ("RTF mean/p50", R),
+            ("audio s/s", R),
+            ("E2E p50 ms", R),
+            ("flags", L),
+        ]);
+        for p in &by_rtf {
+            t.row(vec![
+                p.point.to_string(),
+                p.config_label(),
+                p.load_label(),
+                pair(p.rtf_mean, p.rtf_p50),
+                num(p.audio_s_per_s),
+                num(p.e2e_ms.p50),
+                flags(p),
+            ]);
+        }
+        md.push_str(&format!(
+            "### By real-time factor\n\nAudio: highest audio seconds per processing second (higher is faster), top {BEST_COUNT} measured points.\n\n{}\n",
+            t.render()
+        ));
+    }
     let by_ttft = summary::top_latency(&run.points, BEST_COUNT);
     if !by_ttft.is_empty() {
         md.push_str(&format!(

@@ -112,8 +112,23 @@ pub fn models(points: &[PointRecord]) -> Vec<String> {
 
 /// The `n` measured points with the highest throughput (tok/s).
 pub fn top_throughput(points: &[PointRecord], n: usize) -> Vec<&PointRecord> {
-    let mut v: Vec<&PointRecord> = points.iter().filter(|p| p.measured()).collect();
+    // audio points make no tokens: they are ranked by real-time factor
+    let mut v: Vec<&PointRecord> = points
+        .iter()
+        .filter(|p| p.measured() && p.modality != "audio")
+        .collect();
     v.sort_by(|a, b| b.throughput_tps.total_cmp(&a.throughput_tps));
+    v.truncate(n);
+    v
+}
+
+/// The `n` measured audio points with the highest mean real-time factor.
+pub fn top_rtf(points: &[PointRecord], n: usize) -> Vec<&PointRecord> {
+    let mut v: Vec<&PointRecord> = points
+        .iter()
+        .filter(|p| p.measured() && p.rtf_mean.is_some())
+        .collect();
+    v.sort_by(|a, b| b.rtf_mean.unwrap().total_cmp(&a.rtf_mean.unwrap()));
     v.truncate(n);
     v
 }

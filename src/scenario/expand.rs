@@ -15,6 +15,7 @@ use super::models::ResolvedModel;
 use super::server_args::{find_flag, flag_for_key, parse_server_args};
 use crate::backend::def::AxisArg;
 use crate::backend::registry::Registry;
+use crate::media::{ImageSize, Modality};
 
 /// One server configuration: what the servers are started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,6 +96,16 @@ pub struct Point {
     pub requests: u64,
     /// Seconds of measured load when the point is bounded by time.
     pub duration_s: Option<f64>,
+    /// What its requests carry (its model's modality).
+    pub modality: Modality,
+    /// Vision: images per request (0 = text-only); `None` otherwise.
+    pub image_count: Option<u32>,
+    /// Vision with synthetic images: their size; `None` for image files,
+    /// no images, and other modalities.
+    pub image_size: Option<ImageSize>,
+    /// Audio with synthetic clips: seconds per request; `None` for audio
+    /// files and other modalities.
+    pub audio_duration_s: Option<f64>,
 }
 
 impl Point {
@@ -115,6 +126,25 @@ impl Point {
     /// `request_rate` as written in results (empty for closed loop).
     pub fn rate_label(&self) -> String {
         self.request_rate.map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    /// The media of each request, for plan and progress: `2 images
+    /// 512x512`, `1 file image`, `60s audio`, `audio files`; empty for text.
+    pub fn media_label(&self) -> String {
+        match self.modality {
+            Modality::Text => String::new(),
+            Modality::Vision => match (self.image_count, self.image_size) {
+                (Some(0), _) | (None, _) => "no image".into(),
+                (Some(1), Some(sz)) => format!("1 image {sz}"),
+                (Some(n), Some(sz)) => format!("{n} images {sz}"),
+                (Some(1), None) => "1 file image".into(),
+                (Some(n), None) => format!("{n} file images"),
+            },
+            Modality::Audio => match self.audio_duration_s {
+                Some(d) => format!("{d}s audio"),
+                None => "audio files".into(),
+            },
+        }
     }
 
     /// How the point is bounded, for plan and progress: `64` or `30s`.
@@ -247,6 +277,22 @@ fn axis_values(cfg: &ServerConfig, client: &ClientAxes) -> Vec<(String, Option<S
             "input_tokens".to_string(),
             client.input_tokens.map(|n| n.to_string()),
         ),
+        (
+            "modality".to_string(),
+            Some(client.modality.as_str().to_string()),
+        ),
+        (
+            "image_count".to_string(),
+            client.image_count.map(|n| n.to_string()),
+        ),
+        (
+            "image_size".to_string(),
+            client.image_size.map(|n| n.to_string()),
+        ),
+        (
+            "audio_duration_s".to_string(),
+            client.audio_duration_s.map(|n| n.to_string()),
+        ),
     ];
     for (axis, value) in &cfg.axes {
         if !SEED_AXES.contains(&axis.as_str()) {
@@ -286,15 +332,86 @@ struct ClientAxes {
     input_tokens: Option<u32>,
     concurrency: u32,
     request_rate: Option<Rate>,
+    modality: Modality,
+    image_count: Option<u32>,
+    image_size: Option<ImageSize>,
+    audio_duration_s: Option<f64>,
 }
 
-/// The client-side combinations, in pinned order: max_tokens, input_tokens,
-/// concurrency, request_rate (fastest).
-fn client_combos(s: &Scenario) -> Vec<ClientAxes> {
+/// Default images per request of a vision model.
+pub const DEFAULT_IMAGE_COUNT: u32 = 1;
+/// Default size of synthetic images.
+pub const DEFAULT_IMAGE_SIZE: ImageSize = ImageSize {
+    width: 512,
+    height: 512,
+};
+/// Default seconds of synthetic audio per request.
+pub const DEFAULT_AUDIO_S: f64 = 30.0;
+
+/// The media combinations of a `modality` point: `(image_count,
+/// image_size, audio_duration_s)`. Only the axes that mean something for
+/// the modality multiply: text has none; vision has image_count × image_size
+/// (a point with no images, or with image files, is not multiplied by
+/// size); audio has audio_duration_s (none with an audio folder).
+fn media_combos(
+    s: &Scenario,
+    modality: Modality,
+) -> Vec<(Option<u32>, Option<ImageSize>, Option<f64>)> {
     let m = &s.matrix;
+    match modality {
+        Modality::Text => vec![(None, None, None)],
+        Modality::Vision => {
+            let counts = m
+                .image_count
+                .as_ref()
+                .map_or(vec![DEFAULT_IMAGE_COUNT], |a| a.values().to_vec());
+            let sizes = m
+                .image_size
+                .as_ref()
+                .map_or(vec![DEFAULT_IMAGE_SIZE], |a| a.values().to_vec());
+            let files = !s.workload.image_files.trim().is_empty();
+            counts
+                .into_iter()
+                .flat_map(|n| {
+                    if n == 0 || files {
+                        vec![(Some(n), None, None)]
+                    } else {
+                        sizes.iter().map(|sz| (Some(n), Some(*sz), None)).collect()
+                    }
+                })
+                .collect()
+        }
+        Modality::Audio => {
+            if !s.workload.audio_dir.trim().is_empty() {
+                return vec![(None, None, None)];
+            }
+            m.audio_duration_s
+                .as_ref()
+                .map_or(vec![DEFAULT_AUDIO_S], |a| {
+                    a.values().iter().map(|d| d.0).collect()
+                })
+                .into_iter()
+                .map(|d| (None, None, Some(d)))
+                .collect()
+        }
+    }
+}
+
+/// The client-side combinations of a `modality` model, in pinned order:
+/// max_tokens, input_tokens, the media axes, concurrency, request_rate
+/// (fastest). Audio points take neither max_tokens nor input_tokens
+/// (recorded as 0 and empty).
+fn client_combos(s: &Scenario, modality: Modality) -> Vec<ClientAxes> {
+    let m = &s.matrix;
+    let audio = modality == Modality::Audio;
     let inputs: Vec<Option<u32>> = match &m.input_tokens {
-        Some(a) => a.values().iter().map(|n| Some(*n)).collect(),
-        None => vec![None],
+        Some(a) if !audio => a.values().iter().map(|n| Some(*n)).collect(),
+        _ => vec![None],
+    };
+    let max_tokens: Vec<u32> = if audio {
+        vec![0]
+    } else {
+        m.max_tokens.values().to_vec()
     };
     let rates: Vec<Option<Rate>> = match &m.request_rate {
         Some(a) => a.values().iter().map(|r| Some(*r)).collect(),
@@ -306,17 +423,22 @@ fn client_combos(s: &Scenario) -> Vec<ClientAxes> {
         _ => m.closed_concurrency(),
     };
     itertools::iproduct!(
-        m.max_tokens.values().iter().copied(),
+        max_tokens,
         inputs,
+        media_combos(s, modality),
         concurrency,
         rates
     )
     .map(
-        |(max_tokens, input_tokens, concurrency, request_rate)| ClientAxes {
+        |(max_tokens, input_tokens, media, concurrency, request_rate)| ClientAxes {
             max_tokens,
             input_tokens,
             concurrency,
             request_rate,
+            modality,
+            image_count: media.0,
+            image_size: media.1,
+            audio_duration_s: media.2,
         },
     )
     .collect()
@@ -371,13 +493,13 @@ pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<
         None => vec![s.router.method],
     };
 
-    let clients = client_combos(s);
     let mut plan = Plan {
         servers: Vec::new(),
         points: Vec::new(),
         product: 0,
     };
     for model in models {
+        let clients = client_combos(s, model.modality);
         let known = reg.get(&model.backend).map(|d| &d.axes);
         let own_axes: Vec<(String, Vec<String>)> = all_backend_axes
             .iter()
@@ -460,6 +582,10 @@ pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<
                         input_tokens: client.input_tokens,
                         requests,
                         duration_s,
+                        modality: client.modality,
+                        image_count: client.image_count,
+                        image_size: client.image_size,
+                        audio_duration_s: client.audio_duration_s,
                     });
                     kept += 1;
                 }
@@ -692,6 +818,122 @@ mod tests {
             p.servers.iter().map(|c| c.ranks).collect::<Vec<_>>(),
             vec![1, 2]
         );
+    }
+
+    fn modal(index: usize, name: &str, backend: &str, m: Modality) -> ResolvedModel {
+        let mut r = model(index, name, backend);
+        r.modality = m;
+        r
+    }
+
+    #[test]
+    fn media_axes_multiply_only_the_models_they_mean_something_for() {
+        let mut s = Scenario::default();
+        s.matrix.max_tokens = Axis(vec![16, 32]);
+        s.matrix.concurrency = Some(Axis(vec![1, 2]));
+        s.matrix.image_count = Some(Axis(vec![0, 2]));
+        s.matrix.image_size = Some(Axis(vec![
+            ImageSize::parse("64x64").unwrap(),
+            ImageSize::parse("128x96").unwrap(),
+        ]));
+        s.matrix.audio_duration_s = Some(Axis(vec![
+            crate::media::Seconds(5.0),
+            crate::media::Seconds(660.0),
+        ]));
+        let models = [
+            modal(0, "t", "mlx_lm", Modality::Text),
+            modal(1, "v", "mlx_vlm", Modality::Vision),
+            modal(2, "a", "mlx_vlm_stt", Modality::Audio),
+        ];
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        let of = |m: Modality| {
+            p.points
+                .iter()
+                .filter(|x| x.modality == m)
+                .collect::<Vec<_>>()
+        };
+        // text: max_tokens x concurrency, no media
+        let t = of(Modality::Text);
+        assert_eq!(t.len(), 4);
+        assert!(
+            t.iter()
+                .all(|x| x.image_count.is_none() && x.audio_duration_s.is_none())
+        );
+        // vision: max_tokens x (0 images once + 2 images x 2 sizes) x concurrency
+        let v = of(Modality::Vision);
+        assert_eq!(v.len(), 2 * 3 * 2);
+        assert_eq!(
+            v.iter().filter(|x| x.image_count == Some(0)).count(),
+            4,
+            "a text-only request to the vision model is not multiplied by size"
+        );
+        assert!(
+            v.iter()
+                .filter(|x| x.image_count == Some(0))
+                .all(|x| x.image_size.is_none())
+        );
+        assert_eq!(
+            v.iter()
+                .filter(|x| x.image_size.map(|s| s.to_string()) == Some("128x96".into()))
+                .count(),
+            4
+        );
+        // audio: durations x concurrency; no max_tokens, no images
+        let a = of(Modality::Audio);
+        assert_eq!(a.len(), 2 * 2);
+        assert!(
+            a.iter()
+                .all(|x| x.max_tokens == 0 && x.image_count.is_none())
+        );
+        assert_eq!(
+            a.iter()
+                .map(|x| x.audio_duration_s.unwrap())
+                .collect::<Vec<_>>(),
+            vec![5.0, 5.0, 660.0, 660.0]
+        );
+        assert_eq!(p.points.len(), 4 + 12 + 4);
+        assert_eq!(p.servers.len(), 3);
+        assert_eq!(a[2].media_label(), "660s audio");
+        assert_eq!(v[5].media_label(), "2 images 128x96");
+        // the filter sees the media axes
+        s.matrix.filter = "modality != 'vision' or image_count == 0".into();
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        assert_eq!(p.points.len(), 4 + 4 + 4);
+    }
+
+    #[test]
+    fn media_defaults_and_local_files() {
+        let mut s = Scenario::default();
+        let models = [
+            modal(0, "v", "mlx_vlm", Modality::Vision),
+            modal(1, "a", "mlx_vlm_stt", Modality::Audio),
+        ];
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        assert_eq!(p.points[0].image_count, Some(DEFAULT_IMAGE_COUNT));
+        assert_eq!(p.points[0].image_size, Some(DEFAULT_IMAGE_SIZE));
+        assert_eq!(p.points[1].audio_duration_s, Some(DEFAULT_AUDIO_S));
+        s.workload.image_files = "/photos".into();
+        s.workload.audio_dir = "/clips".into();
+        s.matrix.image_count = Some(Axis(vec![1, 3]));
+        let p = expand(&s, &models, &Registry::builtin()).unwrap();
+        assert_eq!(p.points.len(), 3);
+        assert!(
+            p.points
+                .iter()
+                .all(|x| x.image_size.is_none() && x.audio_duration_s.is_none())
+        );
+        assert_eq!(p.points[1].media_label(), "3 file images");
+        assert_eq!(p.points[2].media_label(), "audio files");
+    }
+
+    #[test]
+    fn text_only_scenarios_expand_as_before() {
+        let p = ex(&sweep()).unwrap();
+        assert!(p.points.iter().all(|x| x.modality == Modality::Text
+            && x.image_count.is_none()
+            && x.image_size.is_none()
+            && x.audio_duration_s.is_none()
+            && x.media_label().is_empty()));
     }
 
     #[test]

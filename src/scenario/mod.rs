@@ -9,6 +9,7 @@ pub mod error;
 pub mod expand;
 pub mod layers;
 pub mod measure;
+pub mod media;
 pub mod memory;
 pub mod model;
 pub mod model_path;
@@ -145,6 +146,12 @@ pub fn known_fields() -> Vec<String> {
     m.concurrency = Some(model::Axis(vec![1]));
     m.request_rate = Some(model::Axis(vec![model::Rate(1.0)]));
     m.input_tokens = Some(model::Axis(vec![1]));
+    m.image_count = Some(model::Axis(vec![1]));
+    m.image_size = Some(model::Axis(vec![crate::media::ImageSize {
+        width: 1,
+        height: 1,
+    }]));
+    m.audio_duration_s = Some(model::Axis(vec![crate::media::Seconds(1.0)]));
     m.router = Some(model::Axis(vec![model::RouterKind::Nginx]));
     m.balance = Some(model::Axis(vec![model::BalanceMethod::RoundRobin]));
     full.workload.requests = Some(1);
@@ -268,7 +275,9 @@ pub fn load_str(
     }
     if problems.is_empty() {
         let base = path.parent().unwrap_or(Path::new("."));
-        let found = prompts::resolve_prompts(&mut resolved.scenario, &mut resolved.models, base);
+        let mut found =
+            prompts::resolve_prompts(&mut resolved.scenario, &mut resolved.models, base);
+        found.extend(media::resolve_media(&mut resolved.scenario, base));
         problems.extend(resolved.locate(found));
     }
     if problems.is_empty()

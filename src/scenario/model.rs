@@ -48,6 +48,11 @@ pub struct ModelSection {
     /// HF repo id (`org/name`), a local path (`~` expanded), or a bare folder
     /// name looked up in `./models`, `~/models` and the HF cache.
     pub path: String,
+    /// What requests to it carry: `text`, `vision` or `audio`; empty =
+    /// `auto`: audio when its backend transcribes (`api =
+    /// "transcriptions"`), vision when its config.json has a
+    /// `vision_config`, else text.
+    pub modality: String,
 }
 
 /// One `[[models]]` entry.
@@ -64,6 +69,8 @@ pub struct ModelEntry {
     pub backend: String,
     /// Extra server arguments for this model only.
     pub args: Vec<String>,
+    /// As `model.modality`, for this model.
+    pub modality: String,
 }
 
 /// `[backend]`: the default backend and settings shared by every backend.
@@ -265,6 +272,21 @@ pub struct WorkloadSection {
     pub retries: u32,
     /// Backoff base: attempt `k` waits `k × retry_backoff_s`.
     pub retry_backoff_s: f64,
+    /// Vision: local images instead of synthetic ones: a file, a folder (its
+    /// PNG, JPEG, GIF and WebP files) or a glob in the last part
+    /// (`photos/*.jpg`), relative to the scenario; used in name order and
+    /// cycled. `matrix.image_size` does not apply to them.
+    pub image_files: String,
+    /// Vision: encoding of synthetic images, `png` or `jpeg`.
+    pub image_format: String,
+    /// Audio: a folder of `.wav` files (relative to the scenario) sent in
+    /// name order and cycled, instead of synthetic audio;
+    /// `matrix.audio_duration_s` does not apply to them.
+    pub audio_dir: String,
+    /// Audio: the `language` form field (ISO-639-1); empty = not sent.
+    pub audio_language: String,
+    /// Audio: `response_format`: `json`, `text` or `verbose_json`.
+    pub audio_response_format: String,
 }
 
 impl Default for WorkloadSection {
@@ -288,6 +310,11 @@ impl Default for WorkloadSection {
             request_timeout_s: 120.0,
             retries: 8,
             retry_backoff_s: 0.5,
+            image_files: String::new(),
+            image_format: "png".into(),
+            audio_dir: String::new(),
+            audio_language: "en".into(),
+            audio_response_format: "json".into(),
         }
     }
 }
@@ -319,6 +346,14 @@ pub struct MatrixSection {
     pub max_tokens: Axis<u32>,
     /// Synthetic prompts of this many tokens (the model's own tokenizer).
     pub input_tokens: Option<Axis<u32>>,
+    /// Vision models only: images per request (0 = a text-only request to
+    /// the vision model); unset = 1.
+    pub image_count: Option<Axis<u32>>,
+    /// Vision models only: size of synthetic images, `"WxH"`; unset =
+    /// `"512x512"`. Points with no images are not multiplied by it.
+    pub image_size: Option<Axis<crate::media::ImageSize>>,
+    /// Audio models only: seconds of synthetic audio per request; unset = 30.
+    pub audio_duration_s: Option<Axis<crate::media::Seconds>>,
     /// Axes the backend definition names (`[backends.X.axes]`), e.g.
     /// `parallel = [1, 4]` for llama_server. A model whose backend does not
     /// know an axis is not multiplied by it.
@@ -346,6 +381,9 @@ impl Default for MatrixSection {
             request_rate: None,
             max_tokens: Axis(vec![128]),
             input_tokens: None,
+            image_count: None,
+            image_size: None,
+            audio_duration_s: None,
             axes: BTreeMap::new(),
             server_flags: BTreeMap::new(),
             filter: String::new(),

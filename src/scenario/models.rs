@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use super::model::Scenario;
 use super::model_path::{self, ModelRef, SearchDirs, expand_tilde};
 use super::validate::Finding;
-use crate::backend::def::ModelKind;
+use crate::backend::def::{Api, BackendDef, ModelKind};
 use crate::backend::registry::Registry;
 use crate::backend::routing;
+use crate::media::Modality;
 
 /// One model of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,10 @@ pub struct ResolvedModel {
     /// `tokenizer.json` for synthetic prompts (set when the matrix has
     /// `input_tokens`; see [`super::prompts`]).
     pub tokenizer: Option<PathBuf>,
+    /// What its requests carry: as written, else audio for a backend with
+    /// `api = "transcriptions"`, vision for a local model whose config.json
+    /// has a `vision_config`, else text.
+    pub modality: Modality,
 }
 
 /// Resolve every model of `s`. `path_overridden`: `model.path` came from the
@@ -45,13 +50,15 @@ pub fn resolve_models(
     dirs: &SearchDirs,
     path_overridden: bool,
 ) -> Result<Vec<ResolvedModel>, Vec<Finding>> {
-    let entries: Vec<(String, String, String, Vec<String>, String)> = if s.models.is_empty() {
+    type Entry = (String, String, String, Vec<String>, String, String);
+    let entries: Vec<Entry> = if s.models.is_empty() {
         vec![(
             String::new(),
             s.model.path.clone(),
             s.backend.kind.clone(),
             Vec::new(),
             "model.path".to_string(),
+            s.model.modality.clone(),
         )]
     } else {
         s.models
@@ -74,13 +81,14 @@ pub fn resolve_models(
                     backend,
                     m.args.clone(),
                     format!("models.{i}"),
+                    m.modality.clone(),
                 )
             })
             .collect()
     };
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    for (index, (name, spec, backend, args, field)) in entries.into_iter().enumerate() {
+    for (index, (name, spec, backend, args, field, modality)) in entries.into_iter().enumerate() {
         let spec = spec.trim().to_string();
         let path_field = if field == "model.path" {
             field.clone()
@@ -160,6 +168,22 @@ pub fn resolve_models(
                 continue;
             }
         };
+        let modality_field = if field == "model.path" {
+            "model.modality".to_string()
+        } else {
+            format!("{field}.modality")
+        };
+        let modality = match modality_of(&modality, def, local_dir.as_deref(), &backend) {
+            Ok(m) => m,
+            Err((message, hint)) => {
+                problems.push(Finding {
+                    field: modality_field,
+                    message,
+                    hint,
+                });
+                continue;
+            }
+        };
         let name = if name.trim().is_empty() {
             default_name(&spec)
         } else {
@@ -176,6 +200,7 @@ pub fn resolve_models(
             args,
             field,
             tokenizer: None,
+            modality,
         });
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -210,8 +235,62 @@ impl ResolvedModel {
             args: Vec::new(),
             field: format!("models.{index}"),
             tokenizer: None,
+            modality: Modality::Text,
         }
     }
+}
+
+/// The modality of a model: `written` (`text`, `vision`, `audio`; empty or
+/// `auto` = derived), checked against what its backend speaks.
+fn modality_of(
+    written: &str,
+    def: &BackendDef,
+    local_dir: Option<&Path>,
+    backend: &str,
+) -> Result<Modality, (String, String)> {
+    let written = written.trim();
+    let derived = if def.api == Api::Transcriptions {
+        Modality::Audio
+    } else if local_dir.is_some_and(has_vision_config) {
+        Modality::Vision
+    } else {
+        Modality::Text
+    };
+    let m = match written {
+        "" | "auto" => return Ok(derived),
+        w => Modality::parse(w).ok_or_else(|| {
+            (
+                format!("'{w}' is not a modality"),
+                "use text, vision, audio, or auto (derived from the backend and config.json)"
+                    .to_string(),
+            )
+        })?,
+    };
+    match (m, def.api) {
+        (Modality::Audio, Api::Transcriptions) => Ok(m),
+        (Modality::Audio, api) => Err((
+            format!("audio needs a transcription backend; `{backend}` speaks {}", api.path()),
+            "serve the speech model with a backend whose api = \"transcriptions\" (mlx_audio, or backend = \"auto\")".to_string(),
+        )),
+        (_, Api::Transcriptions) => Err((
+            format!("`{backend}` only transcribes audio ({}), so the model cannot take {m} requests", Api::Transcriptions.path()),
+            "set modality = \"audio\" (or leave it out), or pick a chat backend".to_string(),
+        )),
+        (Modality::Vision, Api::Completions) => Err((
+            format!("images need the chat API; `{backend}` uses {}", Api::Completions.path()),
+            "use a chat backend such as mlx_vlm".to_string(),
+        )),
+        _ => Ok(m),
+    }
+}
+
+/// Whether the model folder's config.json has a non-empty `vision_config`.
+fn has_vision_config(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("vision_config").cloned())
+        .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
 }
 
 /// The last path component (`org/name` → `name`).

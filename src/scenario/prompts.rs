@@ -195,6 +195,10 @@ mod tests {
             input_tokens: Some(64),
             requests: 4,
             duration_s: None,
+            modality: crate::media::Modality::Text,
+            image_count: None,
+            image_size: None,
+            audio_duration_s: None,
         };
         let spec = workload_spec(&s, &m, &p);
         assert_eq!(spec.seed, 8);

@@ -234,6 +234,9 @@ fn reference_scenario_lists_every_field() {
         "request_rate",
         "input_tokens",
         "concurrency",
+        "image_count",
+        "image_size",
+        "audio_duration_s",
     ] {
         if !text.contains(&format!("{key} =")) {
             missing.push(key.to_string());

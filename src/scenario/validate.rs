@@ -39,6 +39,10 @@ pub const AXIS_NAMES: &[&str] = &[
     "prompt_concurrency",
     "concurrency",
     "max_tokens",
+    "modality",
+    "image_count",
+    "image_size",
+    "audio_duration_s",
 ];
 
 /// Flags mlxrun sets itself; the user may not pass them.
@@ -105,6 +109,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
         s.matrix.input_tokens.as_ref(),
     );
     super::validate_load::load_findings(&mut out, s);
+    super::media::media_findings(&mut out, s);
     super::memory::memory_findings(&mut out, &s.memory);
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
@@ -327,7 +332,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
 
 /// Checks that need the models and their backend definitions.
 pub fn validate_backends(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out = super::media::model_findings(s, models);
     let used: Vec<(&ResolvedModel, &crate::backend::def::BackendDef)> = models
         .iter()
         .filter_map(|m| reg.get(&m.backend).map(|d| (m, d)))

@@ -1,5 +1,5 @@
 //! Readiness: a server is ready when a real request succeeds: a 1-token
-//! completion (mlx_lm.server's `/health` answers before the model is
+//! completion, or a 1-second transcription for speech backends (mlx_lm.server's `/health` answers before the model is
 //! loaded, so it proves nothing there), or `GET /health` for backends whose
 //! health endpoint waits for the model (llama.cpp, vLLM, SGLang), as the
 //! backend definition says.
@@ -20,6 +20,8 @@ pub enum Probe {
     Completion {
         path: String,
         body: Bytes,
+        /// `application/json`, or the multipart type of a transcription form.
+        content_type: String,
         headers: HeaderMap,
     },
     /// `GET path` answers 2xx.
@@ -86,10 +88,11 @@ pub async fn wait_ready(
             Probe::Completion {
                 path,
                 body,
+                content_type,
                 headers,
             } => client
                 .post(format!("{base_url}{path}"))
-                .header("content-type", "application/json")
+                .header("content-type", content_type.as_str())
                 .headers(headers.clone())
                 .body(body.clone()),
             Probe::Health { path, headers } => client

@@ -20,7 +20,7 @@ use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
 use super::{ServerError, ports};
 use crate::backend::command::Commands;
-use crate::backend::def::{BackendDef, Ready, parse_request_line};
+use crate::backend::def::{Api, BackendDef, Ready, parse_request_line};
 use crate::backend::registry::Registry;
 use crate::backend::secrets::Secrets;
 use crate::load::client::{BodySpec, auth_headers, request_body};
@@ -197,17 +197,34 @@ pub fn ready_probe(ctx: &StartContext, cfg: &ServerConfig) -> Result<Probe, Serv
                 .commands()
                 .request_model(cfg)
                 .map_err(ServerError::Setup)?;
+            let (content_type, body) = if def.api == Api::Transcriptions {
+                crate::media::multipart::transcription_body(
+                    &crate::media::audio::synthetic_clip(1.0, 0),
+                    &crate::media::multipart::TranscriptionFields {
+                        model,
+                        language: "en".into(),
+                        response_format: "json".into(),
+                        temperature: 0.0,
+                    },
+                )
+            } else {
+                (
+                    "application/json".to_string(),
+                    request_body(&BodySpec {
+                        api: def.api,
+                        prompt: "ping",
+                        max_tokens: 1,
+                        temperature: 0.0,
+                        stream: false,
+                        model: model.as_deref(),
+                        messages: None,
+                    }),
+                )
+            };
             Probe::Completion {
                 path: def.api.path().to_string(),
-                body: request_body(&BodySpec {
-                    api: def.api,
-                    prompt: "ping",
-                    max_tokens: 1,
-                    temperature: 0.0,
-                    stream: false,
-                    model: model.as_deref(),
-                    messages: None,
-                }),
+                body,
+                content_type,
                 headers,
             }
         }

@@ -1,5 +1,6 @@
 //! Routing and answering one request. `POST /v1/chat/completions` and
-//! `POST /v1/completions` (streamed or not), `GET /v1/models`,
+//! `POST /v1/completions` (streamed or not), `POST
+//! /v1/audio/transcriptions` (see [`super::transcribe`]), `GET /v1/models`,
 //! `GET /health`, `GET /metrics`; anything else is 404.
 //!
 //! Faults come first: `--never-ready` answers every route 503;
@@ -11,7 +12,8 @@
 //! injected error (`--error-rate`, answered at once); else it gets
 //! `max_completion_tokens` / `max_tokens` tokens (or `--tokens`), capped by
 //! `--max-tokens-cap`. Streamed answers send their headers at once and the
-//! first token after the TTFT; a non-streamed answer comes whole when its
+//! first token after the TTFT (plus `--image-delay-ms` per image of a chat
+//! request); a non-streamed answer comes whole when its
 //! last token would have (TTFT + (n-1) x ITL; TTFT only in burst mode).
 
 use std::sync::Mutex;
@@ -59,6 +61,8 @@ pub struct Stub {
     exit_after: Option<u64>,
     hang: bool,
     never_ready: bool,
+    audio_rtf: f64,
+    image_delay: Duration,
     rng: Mutex<StdRng>,
     pub counters: Counters,
 }
@@ -93,6 +97,8 @@ impl Stub {
             exit_after: cfg.exit_after,
             hang: cfg.hang,
             never_ready: cfg.never_ready,
+            audio_rtf: cfg.audio_rtf,
+            image_delay: ms(cfg.image_delay_ms),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             counters: Counters::default(),
         })
@@ -111,6 +117,7 @@ impl Stub {
         let api = match (req.method(), req.uri().path()) {
             (&Method::POST, "/v1/chat/completions") => Api::Chat,
             (&Method::POST, "/v1/completions") => Api::Completions,
+            (&Method::POST, "/v1/audio/transcriptions") => Api::Transcriptions,
             (&Method::GET, "/v1/models") => {
                 return respond(
                     StatusCode::OK,
@@ -149,6 +156,12 @@ impl Stub {
             // hold the connection open without a byte of answer
             std::future::pending::<()>().await;
         }
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
@@ -162,6 +175,9 @@ impl Stub {
                 return error(status, &msg, "invalid_request_error");
             }
         };
+        if api == Api::Transcriptions {
+            return self.transcribe(&content_type, &body, t0).await;
+        }
         let parsed = match CompletionRequest::parse(&body) {
             Ok(r) => r,
             Err(msg) => {
@@ -200,9 +216,15 @@ impl Stub {
         };
         Counters::add(&self.counters.generated_tokens, counts.completion);
         Counters::add(&self.counters.prompt_tokens, counts.prompt);
+        let images = req.images();
+        Counters::add(&self.counters.images, images);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let created = unix_now();
-        let first = t0 + self.ttft;
+        let first = t0
+            + self.ttft
+            + self
+                .image_delay
+                .saturating_mul(u32::try_from(images).unwrap_or(u32::MAX));
         if req.stream() {
             let chunks = StreamChunks::new(api, seq, created, &self.model_json);
             let usage = req.include_usage().then_some(counts);
@@ -227,6 +249,40 @@ impl Stub {
         crate::timer::global().sleep_until(last).await;
         let body = render::whole_response(api, seq, created, &self.model_json, counts);
         respond(StatusCode::OK, JSON, StubBody::full(body))
+    }
+}
+
+impl Stub {
+    /// Answer a transcription form (the error draw comes first, as for
+    /// completions; a malformed form gets 400).
+    async fn transcribe(
+        &self,
+        content_type: &str,
+        body: &Bytes,
+        t0: Instant,
+    ) -> Response<StubBody> {
+        let t = match super::transcribe::parse(content_type, body) {
+            Ok(t) => t,
+            Err(msg) => {
+                Counters::add(&self.counters.errors, 1);
+                return error(StatusCode::BAD_REQUEST, &msg, "invalid_request_error");
+            }
+        };
+        if self.draw_error() {
+            Counters::add(&self.counters.errors, 1);
+            return error(
+                self.error_status,
+                "injected error (mlxrun stub-server --error-rate)",
+                "server_error",
+            );
+        }
+        Counters::add(&self.counters.audio_ms, (t.seconds * 1000.0).round() as u64);
+        if self.audio_rtf > 0.0 {
+            let done = t0 + Duration::from_secs_f64(t.seconds / self.audio_rtf);
+            crate::timer::global().sleep_until(done).await;
+        }
+        let (kind, out) = super::transcribe::answer(&t);
+        respond(StatusCode::OK, kind, StubBody::full(out))
     }
 }
 

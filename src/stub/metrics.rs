@@ -7,6 +7,9 @@
 //! - `stub_generated_tokens_total`, `stub_prompt_tokens_total`: completion
 //!   and estimated prompt tokens of the successful answers, counted when the
 //!   answer starts.
+//! - `stub_images_total`: images in the successful chat requests.
+//! - `stub_audio_seconds_total`: audio seconds of the successful
+//!   transcription requests (whole milliseconds counted).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +21,9 @@ pub struct Counters {
     pub errors: AtomicU64,
     pub generated_tokens: AtomicU64,
     pub prompt_tokens: AtomicU64,
+    pub images: AtomicU64,
+    /// Audio milliseconds transcribed.
+    pub audio_ms: AtomicU64,
 }
 
 /// One reading of the counters.
@@ -27,6 +33,8 @@ pub struct Snapshot {
     pub errors: u64,
     pub generated_tokens: u64,
     pub prompt_tokens: u64,
+    pub images: u64,
+    pub audio_ms: u64,
 }
 
 impl Counters {
@@ -40,6 +48,8 @@ impl Counters {
             errors: self.errors.load(Ordering::Relaxed),
             generated_tokens: self.generated_tokens.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            images: self.images.load(Ordering::Relaxed),
+            audio_ms: self.audio_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -74,6 +84,16 @@ impl Counters {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
             );
         }
+        let _ = write!(
+            out,
+            "# HELP stub_images_total Images in successful chat requests.\n# TYPE stub_images_total counter\nstub_images_total {}\n",
+            s.images
+        );
+        let _ = write!(
+            out,
+            "# HELP stub_audio_seconds_total Audio seconds of successful transcriptions.\n# TYPE stub_audio_seconds_total counter\nstub_audio_seconds_total {}\n",
+            s.audio_ms as f64 / 1000.0
+        );
         out
     }
 }

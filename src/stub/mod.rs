@@ -10,6 +10,8 @@
 //!   [`crate::timer`] clock.
 //! - [`handler`]: routing and answering a request (delays, error
 //!   injection, token counts).
+//! - [`transcribe`]: `POST /v1/audio/transcriptions` (multipart form,
+//!   WAV duration, latency = duration / `--audio-rtf`).
 //! - [`metrics`]: counters and `GET /metrics`.
 //! - [`cmd`]: the command itself (bind, print the address, serve until a
 //!   signal).
@@ -24,6 +26,7 @@ pub mod handler;
 pub mod metrics;
 pub mod render;
 pub mod request;
+pub mod transcribe;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -88,6 +91,13 @@ pub struct StubConfig {
     /// that never finishes loading its model.
     #[arg(long)]
     pub never_ready: bool,
+    /// Transcriptions: seconds of audio per second of processing; a clip of
+    /// D seconds is answered after D / F seconds (0 = at once).
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = non_negative_f)]
+    pub audio_rtf: f64,
+    /// Vision: extra delay before the first token per image in the request.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
+    pub image_delay_ms: f64,
 }
 
 impl Default for StubConfig {
@@ -107,6 +117,8 @@ impl Default for StubConfig {
             exit_after: None,
             hang: false,
             never_ready: false,
+            audio_rtf: 0.0,
+            image_delay_ms: 0.0,
         }
     }
 }
@@ -115,6 +127,13 @@ fn non_negative(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("`{s}` is not a number of milliseconds >= 0")),
+    }
+}
+
+fn non_negative_f(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number >= 0")),
     }
 }
 
@@ -128,7 +147,12 @@ fn share(s: &str) -> Result<f64, String> {
 impl StubConfig {
     /// Refuse values the flags' parsers would refuse.
     pub fn check(&self) -> Result<(), String> {
-        for (name, v) in [("ttft_ms", self.ttft_ms), ("itl_ms", self.itl_ms)] {
+        for (name, v) in [
+            ("ttft_ms", self.ttft_ms),
+            ("itl_ms", self.itl_ms),
+            ("audio_rtf", self.audio_rtf),
+            ("image_delay_ms", self.image_delay_ms),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{name} must be a number >= 0, not {v}"));
             }

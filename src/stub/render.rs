@@ -41,7 +41,7 @@ impl StreamChunks {
     pub fn new(api: Api, seq: u64, created: u64, model_json: &str) -> StreamChunks {
         let (id, object) = match api {
             Api::Chat => ("chatcmpl", "chat.completion.chunk"),
-            Api::Completions => ("cmpl", "text_completion"),
+            Api::Completions | Api::Transcriptions => ("cmpl", "text_completion"),
         };
         let mut head = Vec::with_capacity(96 + model_json.len());
         let _ = write!(
@@ -54,7 +54,7 @@ impl StreamChunks {
     fn token_tail(&self) -> &'static [u8] {
         match self.api {
             Api::Chat => CHAT_TOKEN_TAIL,
-            Api::Completions => TEXT_TOKEN_TAIL,
+            Api::Completions | Api::Transcriptions => TEXT_TOKEN_TAIL,
         }
     }
 
@@ -79,7 +79,7 @@ impl StreamChunks {
         b.extend_from_slice(&self.head);
         b.extend_from_slice(match self.api {
             Api::Chat => CHAT_FINISH_TAIL,
-            Api::Completions => TEXT_FINISH_TAIL,
+            Api::Completions | Api::Transcriptions => TEXT_FINISH_TAIL,
         });
         if let Some(c) = usage {
             b.extend_from_slice(&self.head);
@@ -115,7 +115,7 @@ pub fn whole_response(api: Api, seq: u64, created: u64, model_json: &str, c: Cou
     let mut b = Vec::with_capacity(text.len() + 320 + model_json.len());
     let (id, object) = match api {
         Api::Chat => ("chatcmpl", "chat.completion"),
-        Api::Completions => ("cmpl", "text_completion"),
+        Api::Completions | Api::Transcriptions => ("cmpl", "text_completion"),
     };
     let _ = write!(
         b,
@@ -126,7 +126,7 @@ pub fn whole_response(api: Api, seq: u64, created: u64, model_json: &str, c: Cou
             b,
             "\"message\":{{\"role\":\"assistant\",\"content\":\"{text}\"}}"
         ),
-        Api::Completions => write!(b, "\"text\":\"{text}\""),
+        Api::Completions | Api::Transcriptions => write!(b, "\"text\":\"{text}\""),
     };
     let _ = write!(
         b,

@@ -62,12 +62,18 @@ impl CompletionRequest {
     pub fn prompt_tokens(&self) -> u64 {
         self.messages.0 + self.prompt.0
     }
+
+    /// Images in the messages' content parts (`image_url` members).
+    pub fn images(&self) -> u64 {
+        self.messages.1
+    }
 }
 
 /// Words counted in any JSON value: strings by whitespace, numbers as one,
-/// arrays summed, objects through their `content` and `text` members.
+/// arrays summed, objects through their `content` and `text` members; and
+/// the `image_url` members met on the way.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Words(pub u64);
+pub struct Words(pub u64, pub u64);
 
 impl<'de> Deserialize<'de> for Words {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -85,52 +91,63 @@ impl<'de> Visitor<'de> for WordsVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Words, E> {
-        Ok(Words(v.split_whitespace().count() as u64))
+        Ok(Words(v.split_whitespace().count() as u64, 0))
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<Words, E> {
-        Ok(Words(1))
+        Ok(Words(1, 0))
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Words, E> {
-        Ok(Words(1))
+        Ok(Words(1, 0))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Words, E> {
-        Ok(Words(0))
+        Ok(Words(0, 0))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Words, E> {
-        Ok(Words(0))
+        Ok(Words(0, 0))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Words, E> {
-        Ok(Words(0))
+        Ok(Words(0, 0))
     }
     fn visit_none<E: de::Error>(self) -> Result<Words, E> {
-        Ok(Words(0))
+        Ok(Words(0, 0))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Words, A::Error> {
-        let mut n = 0;
-        while let Some(Words(w)) = seq.next_element()? {
+        let (mut n, mut images) = (0, 0);
+        while let Some(Words(w, i)) = seq.next_element()? {
             n += w;
+            images += i;
         }
-        Ok(Words(n))
+        Ok(Words(n, images))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Words, A::Error> {
-        let mut n = 0;
+        let (mut n, mut images) = (0, 0);
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Text => n += map.next_value::<Words>()?.0,
+                Key::Text => {
+                    let w = map.next_value::<Words>()?;
+                    n += w.0;
+                    images += w.1;
+                }
+                Key::Image => {
+                    map.next_value::<IgnoredAny>()?;
+                    images += 1;
+                }
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Words(n))
+        Ok(Words(n, images))
     }
 }
 
-/// An object member that holds text (`content`, `text`) or not.
+/// An object member that holds text (`content`, `text`), an image
+/// (`image_url`), or neither.
 enum Key {
     Text,
+    Image,
     Other,
 }
 
@@ -145,6 +162,7 @@ impl<'de> Deserialize<'de> for Key {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
                 Ok(match v {
                     "content" | "text" => Key::Text,
+                    "image_url" => Key::Image,
                     _ => Key::Other,
                 })
             }
@@ -170,6 +188,22 @@ mod tests {
         assert!(r.stream() && r.include_usage());
         assert_eq!(r.max_tokens(), Some(7));
         assert_eq!(r.prompt_tokens(), 5);
+        assert_eq!(r.images(), 1);
+    }
+
+    #[test]
+    fn image_parts_are_counted() {
+        let r = CompletionRequest::parse(
+            br#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,AA"}},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,BB"}}]},
+                {"role":"user","content":"b c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((r.images(), r.prompt_tokens()), (2, 3));
+        let r =
+            CompletionRequest::parse(br#"{"messages":[{"role":"user","content":"x"}]}"#).unwrap();
+        assert_eq!(r.images(), 0);
     }
 
     #[test]

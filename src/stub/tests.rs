@@ -37,10 +37,7 @@ impl Running {
     }
 
     fn url(&self, api: Api) -> String {
-        match api {
-            Api::Chat => format!("{}/v1/chat/completions", self.base),
-            Api::Completions => format!("{}/v1/completions", self.base),
-        }
+        format!("{}{}", self.base, api.path())
     }
 
     fn spec(&self, api: Api, body: Bytes, stream: bool) -> RequestSpec {
@@ -56,6 +53,7 @@ impl Running {
             tag: "t".into(),
             tokens: TokenSource::Usage,
             secret: None,
+            form: None,
         }
     }
 
@@ -445,10 +443,7 @@ async fn burst_body_is_the_token_by_token_body_in_one_write() {
     })
     .await;
     for api in [Api::Chat, Api::Completions] {
-        let path = match api {
-            Api::Chat => "/v1/chat/completions",
-            Api::Completions => "/v1/completions",
-        };
+        let path = api.path();
         let req = body(api, "a b c", 64, true);
         let a = token_by_token.post(path, req.clone()).await;
         assert!(a.headers().get("content-length").is_none(), "chunked");
@@ -551,5 +546,87 @@ async fn never_ready_answers_everything_503() {
         .post("/v1/chat/completions", body(Api::Chat, "hi", 4, false))
         .await;
     assert_eq!(resp.status().as_u16(), 503);
+    stub.stop().await;
+}
+
+#[tokio::test]
+async fn transcriptions_take_duration_over_rtf_and_images_are_counted() {
+    use crate::load::client::FormSpec;
+    use crate::media::{audio, image, multipart};
+    let stub = Running::start(StubConfig {
+        port: 0,
+        audio_rtf: 10.0,
+        image_delay_ms: 30.0,
+        ..Default::default()
+    })
+    .await;
+    let fields = multipart::TranscriptionFields {
+        model: None,
+        language: "en".into(),
+        response_format: "verbose_json".into(),
+        temperature: 0.0,
+    };
+    let (ct, form) = multipart::transcription_body(&audio::synthetic_clip(2.0, 1), &fields);
+    let mut spec = stub.spec(Api::Transcriptions, form, false);
+    spec.tokens = TokenSource::None;
+    spec.form = Some(FormSpec {
+        content_type: reqwest::header::HeaderValue::from_str(&ct).unwrap(),
+        audio_seconds: vec![2.0],
+        response_format: "verbose_json".into(),
+    });
+    let t0 = Instant::now();
+    let rec = send(&build_client(), &spec, t0, t0, 0, 0).await;
+    assert!(rec.ok(), "{:?}", rec.error);
+    assert_eq!(rec.audio_seconds, Some(2.0));
+    // 2 s of audio at 10x real time: at least 200 ms
+    assert!(rec.e2e >= Duration::from_millis(200), "{:?}", rec.e2e);
+    assert_eq!(stub.counter("stub_requests_total").await, 1);
+    let (_, metrics) = stub.get("/metrics").await;
+    assert!(
+        metrics.contains("stub_audio_seconds_total 2\n"),
+        "{metrics}"
+    );
+
+    // a form without a WAV file is a 400 the client records as http_4xx
+    let (ct, bad) = multipart::transcription_body(
+        &audio::Clip {
+            name: "x.wav".into(),
+            bytes: b"not audio".to_vec(),
+            seconds: 1.0,
+        },
+        &fields,
+    );
+    let mut spec = stub.spec(Api::Transcriptions, bad, false);
+    spec.form = Some(FormSpec {
+        content_type: reqwest::header::HeaderValue::from_str(&ct).unwrap(),
+        audio_seconds: vec![1.0],
+        response_format: "json".into(),
+    });
+    let rec = send(&build_client(), &spec, t0, t0, 1, 0).await;
+    assert_eq!(rec.error.map(|e| e.0), Some(ErrorKind::Http4xx));
+
+    // two images delay the first token by 2 x 30 ms and are counted
+    let url = image::data_url("image/png", b"png");
+    let messages = image::attach_images(
+        &json!([{"role": "user", "content": "hi"}]),
+        &[url.clone(), url],
+    );
+    let b = request_body(&BodySpec {
+        api: Api::Chat,
+        prompt: "hi",
+        max_tokens: 2,
+        temperature: 0.0,
+        stream: true,
+        model: None,
+        messages: Some(&messages),
+    });
+    let rec = stub.send(Api::Chat, b, true).await;
+    assert!(rec.ok(), "{:?}", rec.error);
+    assert!(
+        rec.ttft.unwrap() >= Duration::from_millis(60),
+        "{:?}",
+        rec.ttft
+    );
+    assert_eq!(stub.counter("stub_images_total").await, 2);
     stub.stop().await;
 }

@@ -59,6 +59,31 @@ pub fn tiny_gguf() -> String {
     p.display().to_string()
 }
 
+/// The tiny random-weight vision model (Qwen2-VL layout, built by
+/// scripts/setup.sh with scripts/make_tiny_vlm.py); panics with the fix
+/// when missing.
+pub fn tiny_vlm() -> String {
+    let p = repo().join("models/tiny-vlm");
+    assert!(
+        p.join("config.json").is_file(),
+        "missing {}: run scripts/setup.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+/// The tiny random-weight Whisper model (scripts/setup.sh with
+/// scripts/make_tiny_stt.py); panics with the fix when missing.
+pub fn tiny_stt() -> String {
+    let p = repo().join("models/tiny-stt");
+    assert!(
+        p.join("config.json").is_file(),
+        "missing {}: run scripts/setup.sh",
+        p.display()
+    );
+    p.display().to_string()
+}
+
 /// Run `cmd` to its end; panics with both streams unless it exits 0.
 /// Returns `(stdout, stderr)`.
 pub fn run_ok(cmd: &mut std::process::Command) -> (String, String) {

@@ -15,10 +15,20 @@ fn open_loop(p: &PointRecord) -> bool {
 }
 
 /// What else, beside the configuration, tells the curves apart: max and
-/// input tokens when the runs vary them, the concurrency cap in open loop.
+/// input tokens when the runs vary them, a vision point's images, the
+/// concurrency cap in open loop.
 struct Extras {
     max_tokens: bool,
     input_tokens: bool,
+}
+
+/// A vision point's images as a curve label part: ` img=2@512x512`.
+fn images_label(p: &PointRecord) -> String {
+    match (p.image_count, &p.image_size) {
+        (Some(n), Some(sz)) if n > 0 => format!(" img={n}@{sz}"),
+        (Some(n), _) => format!(" img={n}"),
+        _ => String::new(),
+    }
 }
 
 impl Extras {
@@ -41,6 +51,7 @@ impl Extras {
                 p.input_tokens.map_or("-".into(), |n| n.to_string())
             ));
         }
+        s.push_str(&images_label(p));
         if open_loop(p) && !matches!(p.concurrency.as_str(), "" | "none") {
             s.push_str(&format!(" c≤{}", p.concurrency));
         }
@@ -75,7 +86,7 @@ pub fn throughput(runs: &[&RunData], configs: &[String]) -> (Vec<Value>, Vec<Str
         let mut xs: BTreeSet<u64> = BTreeSet::new();
         let mut infinite = 0;
         for (ri, run) in runs.iter().enumerate() {
-            for p in run.measured().filter(|p| open_loop(p) == open) {
+            for p in run.measured_tokens().filter(|p| open_loop(p) == open) {
                 let raw = if open {
                     &p.request_rate
                 } else {
@@ -144,7 +155,7 @@ pub fn throughput(runs: &[&RunData], configs: &[String]) -> (Vec<Value>, Vec<Str
 /// with their TTFT and ITL p50/p99, and for each of those four the rows on
 /// its Pareto front (most throughput, least latency).
 pub fn latency(run: &RunData, configs: &[String]) -> Option<Value> {
-    let mut pts: Vec<&PointRecord> = run.measured().collect();
+    let mut pts: Vec<&PointRecord> = run.measured_tokens().collect();
     if pts.is_empty() {
         return None;
     }

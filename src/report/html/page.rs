@@ -40,12 +40,18 @@ pub fn build(run: &RunData, compare: &[RunData]) -> Page {
     let configs = charts::configs(&runs);
     let (throughput, mut notes) = charts::throughput(&runs, &configs);
     let measured: Vec<_> = run.measured().collect();
-    let (heatmaps, heatmap_note) = match heatmap::grids(measured.iter().copied()) {
+    let (heatmaps, heatmap_note) = match heatmap::grids(run.measured_tokens()) {
         Ok(g) => (g, None),
         Err(why) => (Vec::new(), Some(why)),
     };
     if measured.is_empty() {
         notes.push("No point of this run was measured: the charts of points are empty.".into());
+    }
+    let audio = measured.iter().filter(|p| p.modality == "audio").count();
+    if audio > 0 {
+        notes.push(format!(
+            "{audio} audio point(s) make no tokens: they are in the table with their real-time factor (RTF = audio s / processing s, higher is faster), not in the token charts."
+        ));
     }
     let data = json!({
         "run_id": run.run_id,

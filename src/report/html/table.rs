@@ -20,7 +20,7 @@ pub struct Row {
 }
 
 /// The column headings, in cell order, with whether the column is numeric.
-pub const COLUMNS: [(&str, bool); 17] = [
+pub const COLUMNS: [(&str, bool); 18] = [
     ("#", true),
     ("outcome", false),
     ("configuration", false),
@@ -32,6 +32,7 @@ pub const COLUMNS: [(&str, bool); 17] = [
     ("ITL p50 ms", true),
     ("ITL p99 ms", true),
     ("E2E p50 ms", true),
+    ("RTF mean", true),
     ("ok/req", true),
     ("errors", true),
     ("requests per instance", false),
@@ -86,13 +87,14 @@ pub fn rows(points: &[PointRecord]) -> Vec<Row> {
                     text(&p.outcome),
                     text(&p.config_label()),
                     text(&p.load_label()),
-                    m(p.throughput_tps),
+                    opt((measured && p.modality != "audio").then_some(p.throughput_tps)),
                     m(p.requests_per_s),
                     ml(p.ttft_ms.p50),
                     ml(p.ttft_ms.p99),
                     ml(p.itl_ms.p50),
                     ml(p.itl_ms.p99),
                     ml(p.e2e_ms.p50),
+                    ml(p.rtf_mean),
                     cell(
                         format!("{}/{}", p.ok_requests, p.requests),
                         p.ok_requests.to_string(),
@@ -136,6 +138,18 @@ mod tests {
         assert_eq!(r.cells.len(), COLUMNS.len());
         assert_eq!(r.cells[0].text, "3");
         assert_eq!(r.cells[4].text, "", "no throughput for a failed point");
-        assert_eq!(r.cells[16].text, "servers did not start");
+        assert_eq!(r.cells[17].text, "servers did not start");
+        let audio = PointRecord {
+            point: 4,
+            outcome: "ok".into(),
+            modality: "audio".into(),
+            ok_requests: 2,
+            requests: 2,
+            rtf_mean: Some(12.5),
+            ..Default::default()
+        };
+        let r = &rows(&[audio])[0];
+        assert_eq!(r.cells[4].text, "", "no tok/s for an audio point");
+        assert_eq!(r.cells[11].text, "12.50", "its RTF");
     }
 }
