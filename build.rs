@@ -1,4 +1,4 @@
-//! Build script: `MLXRUN_VERSION`, the version string `mlxrun --version`
+//! Build script: `BUILD_MLXRUN_VERSION`, the version string `mlxrun --version`
 //! prints and every output records: `0.1.0 (abc1234 2026-11-22)` with the
 //! commit and its date, `-dirty` after the hash when tracked files differ
 //! from it; just `0.1.0` outside a git checkout (a crate tarball) or without
@@ -22,7 +22,9 @@ fn main() {
         }
         None => version,
     };
-    println!("cargo:rustc-env=MLXRUN_VERSION={full}");
+    // Not MLXRUN_*: cargo also sets this in the environment of `cargo run`
+    // and `cargo test`, where every MLXRUN_* variable is a scenario override.
+    println!("cargo:rustc-env=BUILD_MLXRUN_VERSION={full}");
 }
 
 /// The git folder of the checkout at `root`: `.git` itself, or the folder a

@@ -16,7 +16,7 @@ use crate::scenario::{Overrides, load};
 const AFTER_HELP: &str = "\
 Examples:
   mlxrun scenarios/quickstart.toml            run a scenario
-  mlxrun                                      the interactive launcher (on a terminal)
+  mlxrun launch                               the interactive launcher (also `mlxrun` alone on a terminal)
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing

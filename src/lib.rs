@@ -72,4 +72,4 @@ pub mod workload;
 /// mlxrun's version with the git commit it was built from:
 /// `0.1.0 (abc1234 2026-11-22)` (see build.rs); what `--version` prints and
 /// every output records.
-pub const VERSION: &str = env!("MLXRUN_VERSION");
+pub const VERSION: &str = env!("BUILD_MLXRUN_VERSION");

@@ -532,6 +532,7 @@ fn launcher_ctrl_c_interrupts_each_run_and_returns_to_the_menu() {
 fn launcher_round_robin_starts_checks_and_stops_servers() {
     let port = port_block();
     let t = workspace(port, "");
+    let _cleanup = ServeDown(t.path().join("scenarios/results/serve/tiny"));
     let mut tui = Tui::start(t.path(), &[], &[]);
     tui.wait_screen("Round-robin servers", 20);
     tui.choose(1);
@@ -604,6 +605,21 @@ fn launcher_round_robin_starts_checks_and_stops_servers() {
     tui.esc();
     assert_eq!(tui.wait_exit(10), 0);
     tui.assert_restored();
+}
+
+/// Stops what the submenu's Start left running when an assertion fails
+/// first (the servers of `serve up` outlive the launcher by design).
+struct ServeDown(PathBuf);
+
+impl Drop for ServeDown {
+    fn drop(&mut self) {
+        if self.0.join("state.json").exists() {
+            let _ = std::process::Command::new(BIN)
+                .args(["serve", "down"])
+                .arg(&self.0)
+                .output();
+        }
+    }
 }
 
 /// SIGTERM while the menus are up (say, the terminal's window manager)
