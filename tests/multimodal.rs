@@ -529,3 +529,68 @@ image_count = [2]
     assert_eq!(num(asr, "audio_seconds"), 4.0);
     assert_clean_run(&run_dir(&csv));
 }
+
+/// The seed's long-input case against the real server: one synthetic
+/// 11-minute clip (21 MB of WAV) through `/v1/audio/transcriptions` of
+/// mlx_vlm.server with the tiny Whisper. The clip is cut into 22 windows of
+/// 30 s by the server; the point must succeed, count 660 s of audio and
+/// report a real-time factor that matches its own latency.
+#[test]
+fn real_speech_server_transcribes_an_eleven_minute_clip() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let body = format!(
+        r#"name = "long"
+
+[model]
+path = "{stt}"
+
+[backend]
+kind = "auto"
+python = "{python}"
+base_port = {port}
+ready_timeout_s = 180
+stop_grace_s = 5
+
+[router]
+port = {nginx}
+
+[workload]
+requests = 1
+warmup_requests = 0
+request_timeout_s = 900
+retries = 0
+temperature = 0.0
+
+[matrix]
+audio_duration_s = [660]
+
+[output]
+dir = "{out}"
+"#,
+        stt = tiny_stt(),
+        python = python(),
+        nginx = port + 9,
+        out = t.path().join("results").display(),
+    );
+    let path = t.path().join("long.toml");
+    std::fs::write(&path, body).unwrap();
+    let csv = run(&path, t.path(), "long");
+    let rows = read_rows(&csv);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["status"], "ok", "{r:?}");
+    assert_eq!(r["inference_modality"], "audio");
+    assert_eq!(r["backend"], "mlx_vlm_stt");
+    assert_eq!(num(r, "audio_duration_s"), 660.0);
+    assert_eq!(num(r, "audio_seconds"), 660.0);
+    // one request: RTF = 660 s ÷ its latency
+    let e2e_s = num(r, "e2e_p50_ms") / 1000.0;
+    let rtf = num(r, "rtf_mean");
+    eprintln!("11-minute clip: {e2e_s:.1} s to transcribe, RTF {rtf:.2}");
+    assert!(
+        (rtf - 660.0 / e2e_s).abs() / rtf < 0.01,
+        "rtf {rtf} vs 660 / {e2e_s}: {r:?}"
+    );
+    assert_clean_run(&run_dir(&csv));
+}
