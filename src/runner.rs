@@ -1262,25 +1262,31 @@ impl Sweep<'_> {
         )?;
         let m = &row.metrics;
         let fmt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+        let e2e = fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean));
+        // audio points have no tokens: latency and the real-time factor
+        let figures = match m.rtf_mean {
+            Some(rtf) => format!(
+                "requests_per_s={:.2} e2e_p50_ms={e2e} rtf_mean={rtf:.3} audio_seconds={:.1}",
+                m.requests_per_s, m.audio_seconds
+            ),
+            None => format!(
+                "throughput_tps={:.1} requests_per_s={:.2} ttft_p50_ms={} e2e_p50_ms={e2e}",
+                m.throughput_tps,
+                m.requests_per_s,
+                fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
+            ),
+        };
+        let slo = m.slo.as_ref().map_or(String::new(), |s| {
+            format!(
+                " slo_attainment={:.3} goodput_rps={:.2}",
+                s.attainment, s.goodput_rps
+            )
+        });
         self.progress.println(&format!(
-            "point {}/{} {} throughput_tps={:.1} requests_per_s={:.2} ttft_p50_ms={} e2e_p50_ms={}{} errors={} status={}",
+            "point {}/{} {} {figures}{slo} errors={} status={}",
             row.point,
             self.plan.points.len(),
             row.params(),
-            m.throughput_tps,
-            m.requests_per_s,
-            fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
-            fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean)),
-            m.slo
-                .as_ref()
-                .map_or(String::new(), |s| format!(
-                    " slo_attainment={:.3} goodput_rps={:.2}",
-                    s.attainment, s.goodput_rps
-                ))
-                + &m.rtf_mean.map_or(String::new(), |r| format!(
-                    " rtf_mean={r:.3} audio_seconds={:.1}",
-                    m.audio_seconds
-                )),
             m.errors,
             row.status.as_str()
         ));

@@ -473,12 +473,15 @@ impl PointRow {
             s.push_str(&format!("router={} balance={} ", self.router, self.balance));
         }
         s.push_str(&format!(
-            "decode_concurrency={} prompt_concurrency={} concurrency={} max_tokens={}",
+            "decode_concurrency={} prompt_concurrency={} concurrency={}",
             opt_u32(self.decode_concurrency),
             opt_u32(self.prompt_concurrency),
             self.concurrency,
-            self.max_tokens
         ));
+        // a transcription generates no tokens on request: no max_tokens
+        if self.inference_modality != "audio" {
+            s.push_str(&format!(" max_tokens={}", self.max_tokens));
+        }
         if !self.request_rate.is_empty() {
             s.push_str(&format!(" request_rate={}", self.request_rate));
         }
