@@ -61,6 +61,19 @@ pub fn leftover_groups(pgids: &[i32]) -> u32 {
         .count() as u32
 }
 
+/// `/proc/<pid>/cmdline` as argv (empty elsewhere, or when the process is
+/// gone).
+pub fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -294,7 +294,7 @@ fn recorder(
                     .find(|p| p.name == name)
                     .map(|p| p.log.clone())
                     .unwrap_or_default();
-                let argv = cmdline(pid);
+                let argv = crate::health::cmdline(pid);
                 st.processes.push(Proc {
                     role: Role::Rank,
                     name: format!("{name}.rank-{rank}"),
@@ -347,18 +347,6 @@ fn write_error(dir: &Path, e: std::io::Error) -> SetupError {
         "cannot write {}: {e}\n  next: fix the permissions or set output.dir",
         dir.join(state::STATE_FILE).display()
     ))
-}
-
-/// `/proc/<pid>/cmdline` (empty elsewhere or when gone).
-fn cmdline(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn now() -> String {

@@ -180,20 +180,30 @@ impl Stub {
         }
         let parsed = match CompletionRequest::parse(&body) {
             Ok(r) => r,
-            Err(msg) => {
-                Counters::add(&self.counters.errors, 1);
-                return error(StatusCode::BAD_REQUEST, &msg, "invalid_request_error");
-            }
+            Err(msg) => return self.bad_request(&msg),
         };
-        if self.draw_error() {
+        if let Some(injected) = self.injected_error() {
+            return injected;
+        }
+        self.complete(api, &parsed, t0).await
+    }
+
+    /// The injected error, when this request draws one (`--error-rate`).
+    fn injected_error(&self) -> Option<Response<StubBody>> {
+        self.draw_error().then(|| {
             Counters::add(&self.counters.errors, 1);
-            return error(
+            error(
                 self.error_status,
                 "injected error (mlxrun stub-server --error-rate)",
                 "server_error",
-            );
-        }
-        self.complete(api, &parsed, t0).await
+            )
+        })
+    }
+
+    /// A 400 for a request the stub cannot read, counted as an error.
+    fn bad_request(&self, msg: &str) -> Response<StubBody> {
+        Counters::add(&self.counters.errors, 1);
+        error(StatusCode::BAD_REQUEST, msg, "invalid_request_error")
     }
 
     /// Whether this request gets the injected error.
@@ -263,18 +273,10 @@ impl Stub {
     ) -> Response<StubBody> {
         let t = match super::transcribe::parse(content_type, body) {
             Ok(t) => t,
-            Err(msg) => {
-                Counters::add(&self.counters.errors, 1);
-                return error(StatusCode::BAD_REQUEST, &msg, "invalid_request_error");
-            }
+            Err(msg) => return self.bad_request(&msg),
         };
-        if self.draw_error() {
-            Counters::add(&self.counters.errors, 1);
-            return error(
-                self.error_status,
-                "injected error (mlxrun stub-server --error-rate)",
-                "server_error",
-            );
+        if let Some(injected) = self.injected_error() {
+            return injected;
         }
         Counters::add(&self.counters.audio_ms, (t.seconds * 1000.0).round() as u64);
         if self.audio_rtf > 0.0 {

@@ -258,14 +258,7 @@ pub fn listening(port: u16) -> bool {
 
 /// `/proc/<pid>/cmdline` as argv (empty when the process is gone).
 pub fn cmdline(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    mlxrun::health::cmdline(pid)
 }
 
 /// `(pid, rank)` of every rank process a run journaled under mlx.launch.
