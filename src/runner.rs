@@ -31,7 +31,7 @@ use crate::load::{client_cpu, prometheus};
 use crate::media::audio::synthetic_clip;
 use crate::media::bodies::{PointMedia, point_media};
 use crate::media::image::{ImageFormat, attach_images, data_url, synthetic_image};
-use crate::media::multipart::{TranscriptionFields, transcription_body};
+use crate::media::multipart::{TranscriptionFields, transcription_bodies};
 use crate::media::{ImageSize, Modality};
 use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
@@ -918,15 +918,7 @@ impl Sweep<'_> {
                     response_format: s.workload.audio_response_format.clone(),
                     temperature: body.temperature,
                 };
-                let mut content_type = String::new();
-                let bodies = clips
-                    .iter()
-                    .map(|c| {
-                        let (ct, b) = transcription_body(c, &fields);
-                        content_type = ct;
-                        b
-                    })
-                    .collect();
+                let (content_type, bodies) = transcription_bodies(clips, &fields);
                 let form = FormSpec {
                     content_type: HeaderValue::from_str(&content_type)
                         .map_err(|e| format!("multipart content type: {e}"))?,

@@ -494,7 +494,7 @@ fn parse_whole(body: &[u8], parsed: &mut Parsed) -> Result<(), Failure> {
 /// latter also with `segments`), or the text itself (text, srt, vtt). Its
 /// words stand in for output tokens.
 fn parse_transcription(body: &[u8], format: &str, parsed: &mut Parsed) -> Result<(), Failure> {
-    let text = if matches!(format, "json" | "verbose_json") {
+    let words = if matches!(format, "json" | "verbose_json") {
         let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
             fail(
                 ErrorKind::BadResponse,
@@ -516,11 +516,11 @@ fn parse_transcription(body: &[u8], format: &str, parsed: &mut Parsed) -> Result
                 false,
             ));
         }
-        t.to_string()
+        t.split_whitespace().count()
     } else {
-        String::from_utf8_lossy(body).into_owned()
+        String::from_utf8_lossy(body).split_whitespace().count()
     };
-    parsed.words = Some(text.split_whitespace().count() as u64);
+    parsed.words = Some(words as u64);
     Ok(())
 }
 

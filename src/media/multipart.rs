@@ -26,10 +26,27 @@ pub struct TranscriptionFields {
 
 /// The multipart body and its content type for `clip` with `fields`.
 pub fn transcription_body(clip: &Clip, f: &TranscriptionFields) -> (String, Bytes) {
+    let (content_type, mut bodies) = transcription_bodies(std::slice::from_ref(clip), f);
+    (content_type, bodies.remove(0))
+}
+
+/// The bodies of a point's `clips` and their one content type: the
+/// boundary is one that none of the clips contains, so every body goes
+/// with the same header.
+pub fn transcription_bodies(clips: &[Clip], f: &TranscriptionFields) -> (String, Vec<Bytes>) {
     let mut boundary = BOUNDARY.to_string();
-    while memchr::memmem::find(&clip.bytes, boundary.as_bytes()).is_some() {
+    while clips
+        .iter()
+        .any(|c| memchr::memmem::find(&c.bytes, boundary.as_bytes()).is_some())
+    {
         boundary.push('x');
     }
+    let bodies = clips.iter().map(|c| body(c, f, &boundary)).collect();
+    (format!("multipart/form-data; boundary={boundary}"), bodies)
+}
+
+/// One form: the fields, then the file, between `boundary` lines.
+fn body(clip: &Clip, f: &TranscriptionFields, boundary: &str) -> Bytes {
     let mut out: Vec<u8> = Vec::with_capacity(clip.bytes.len() + 1024);
     let mut field = |name: &str, value: &str| {
         out.extend_from_slice(
@@ -56,10 +73,7 @@ pub fn transcription_body(clip: &Clip, f: &TranscriptionFields) -> (String, Byte
     );
     out.extend_from_slice(&clip.bytes);
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (
-        format!("multipart/form-data; boundary={boundary}"),
-        Bytes::from(out),
-    )
+    Bytes::from(out)
 }
 
 /// One part of a parsed form.
@@ -196,6 +210,25 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[2].filename.as_deref(), Some("a_.wav"));
         assert_eq!(&parts[2].data[..], &clip.bytes[..]);
+    }
+
+    /// One clip holding the usual boundary moves the boundary of every
+    /// body of the point, since they all go with one content type.
+    #[test]
+    fn the_bodies_of_a_point_share_a_boundary_none_of_them_contains() {
+        let plain = super::super::audio::synthetic_clip(0.1, 1);
+        let tricky = Clip {
+            name: "b.wav".into(),
+            bytes: format!("--{BOUNDARY}").into_bytes(),
+            seconds: 1.0,
+        };
+        let (ct, bodies) = transcription_bodies(&[plain.clone(), tricky.clone()], &fields());
+        let b = boundary_of(&ct).unwrap();
+        assert_ne!(b, BOUNDARY);
+        for (body, clip) in bodies.iter().zip([&plain, &tricky]) {
+            let parts = parse(body, &b).unwrap();
+            assert_eq!(&parts[4].data[..], &clip.bytes[..]);
+        }
     }
 
     #[test]
