@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use tokio_util::sync::CancellationToken;
 
 use crate::analyze::{AnalyzeOptions, SortOrder};
-use crate::error::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, UsageError};
+use crate::error::{EXIT_BAD_INPUT, EXIT_OK, UsageError};
 use crate::runner::{RunOptions, run};
 use crate::scenario::{Overrides, load};
 
@@ -549,17 +549,14 @@ async fn run_to_exit(
             outcome.csv.display(),
             outcome.run_dir.display()
         );
-        return Ok(EXIT_INTERRUPTED);
-    }
-    if outcome.points_failed > 0 {
+    } else if outcome.points_failed > 0 {
         eprintln!(
             "{} point(s) failed; see status_detail in {}",
             outcome.points_failed,
             outcome.csv.display()
         );
-        return Ok(EXIT_POINTS_FAILED);
     }
-    Ok(EXIT_OK)
+    Ok(outcome.exit_code())
 }
 
 #[cfg(test)]

@@ -72,6 +72,20 @@ pub struct RunOutcome {
     pub interrupted: bool,
 }
 
+impl RunOutcome {
+    /// The exit code of a run that ended this way (`mlxrun --help`):
+    /// interrupted 130, else 1 when a point failed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            crate::error::EXIT_INTERRUPTED
+        } else if self.points_failed > 0 {
+            crate::error::EXIT_POINTS_FAILED
+        } else {
+            crate::error::EXIT_OK
+        }
+    }
+}
+
 /// Paths of one run's outputs.
 #[derive(Debug, Clone)]
 pub struct RunPaths {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 
 use super::app::App;
-use crate::error::{EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED};
+use crate::error::{EXIT_BAD_INPUT, EXIT_POINTS_FAILED};
 use crate::runner::RunOptions;
 
 /// Whether a run or a `serve` child is going (the launcher's own signal
@@ -113,13 +113,10 @@ pub async fn run(app: &App) -> i32 {
             );
             if o.interrupted {
                 println!("  next: mlxrun resume {}", o.run_dir.display());
-                EXIT_INTERRUPTED
             } else if o.points_failed > 0 {
                 println!("  see status_detail in {}", o.csv.display());
-                EXIT_POINTS_FAILED
-            } else {
-                EXIT_OK
             }
+            o.exit_code()
         }
     };
     finish(code)
