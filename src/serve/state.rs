@@ -8,7 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
+
+use crate::server::readiness::Probe;
 
 /// The state file's name inside the state folder.
 pub const STATE_FILE: &str = "state.json";
@@ -54,12 +57,61 @@ impl Proc {
     }
 }
 
-/// How readiness is probed: `POST path` with `body` (a 1-token completion),
-/// or `GET path` without one.
+/// How readiness is probed, as `up` did it (without the API key): `POST
+/// path` with `body` of `content_type` (a 1-token completion, or a
+/// transcription form), or `GET path` without a body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeSpec {
     pub path: String,
-    pub body: Option<String>,
+    /// The request body, base64 (a transcription form holds binary audio).
+    pub body_base64: Option<String>,
+    #[serde(default)]
+    pub content_type: String,
+}
+
+impl ProbeSpec {
+    /// What `status` records of `p`.
+    pub fn of(p: &Probe) -> ProbeSpec {
+        use base64::Engine;
+        match p {
+            Probe::Completion {
+                path,
+                body,
+                content_type,
+                ..
+            } => ProbeSpec {
+                path: path.clone(),
+                body_base64: Some(base64::engine::general_purpose::STANDARD.encode(body)),
+                content_type: content_type.clone(),
+            },
+            Probe::Health { path, .. } => ProbeSpec {
+                path: path.clone(),
+                body_base64: None,
+                content_type: String::new(),
+            },
+        }
+    }
+
+    /// The probe again, with `headers` (the API key, read now); `None` when
+    /// the recorded body is not base64.
+    pub fn probe(&self, headers: HeaderMap) -> Option<Probe> {
+        use base64::Engine;
+        Some(match &self.body_base64 {
+            Some(b) => Probe::Completion {
+                path: self.path.clone(),
+                body: base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .ok()?
+                    .into(),
+                content_type: self.content_type.clone(),
+                headers,
+            },
+            None => Probe::Health {
+                path: self.path.clone(),
+                headers,
+            },
+        })
+    }
 }
 
 /// Whether `up` finished.
@@ -231,6 +283,42 @@ pub fn redact_argv<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transcription probe's form holds binary audio: what state.json
+    /// keeps must give back the same bytes and content type (a lossy text
+    /// copy would make `status` send a broken form).
+    #[test]
+    fn a_recorded_probe_gives_back_its_bytes_and_content_type() {
+        let body = bytes::Bytes::from_static(b"--b\r\n\xff\x00\xfe RIFF\r\n--b--\r\n");
+        let form = Probe::Completion {
+            path: "/v1/audio/transcriptions".into(),
+            body: body.clone(),
+            content_type: "multipart/form-data; boundary=b".into(),
+            headers: HeaderMap::new(),
+        };
+        let spec: ProbeSpec =
+            serde_json::from_str(&serde_json::to_string(&ProbeSpec::of(&form)).unwrap()).unwrap();
+        let Some(Probe::Completion {
+            path,
+            body: again,
+            content_type,
+            ..
+        }) = spec.probe(HeaderMap::new())
+        else {
+            panic!("not a completion probe: {spec:?}")
+        };
+        assert_eq!(path, "/v1/audio/transcriptions");
+        assert_eq!(again, body);
+        assert_eq!(content_type, "multipart/form-data; boundary=b");
+        let health = ProbeSpec::of(&Probe::Health {
+            path: "/health".into(),
+            headers: HeaderMap::new(),
+        });
+        assert!(matches!(
+            health.probe(HeaderMap::new()),
+            Some(Probe::Health { path, .. }) if path == "/health"
+        ));
+    }
 
     fn proc_of(pid: i32, start_time: Option<u64>) -> Proc {
         Proc {

@@ -77,14 +77,23 @@ pub async fn collect(st: &State) -> Vec<Row> {
         .api_key_env
         .as_deref()
         .and_then(|v| std::env::var(v).ok());
-    let headers = crate::load::client::auth_headers(key.as_deref());
+    let probe = st
+        .probe
+        .as_ref()
+        .and_then(|p| p.probe(crate::load::client::auth_headers(key.as_deref())));
     let mut rows = Vec::new();
     for p in &st.processes {
         let alive = state::same_process(p);
         let url = p.url();
         let ready = match (&url, p.role) {
             (_, Role::Rank) | (None, _) => None,
-            (Some(u), _) => Some(alive && probe(&client, u, st, &headers).await),
+            (Some(u), _) => Some(
+                alive
+                    && match &probe {
+                        Some(p) => p.once(&client, u, Duration::from_secs(30)).await.is_ok(),
+                        None => false,
+                    },
+            ),
         };
         rows.push(Row {
             name: p.name.clone(),
@@ -99,37 +108,6 @@ pub async fn collect(st: &State) -> Vec<Row> {
         });
     }
     rows
-}
-
-/// Whether the readiness probe passes at `base` now.
-async fn probe(
-    client: &reqwest::Client,
-    base: &str,
-    st: &State,
-    headers: &reqwest::header::HeaderMap,
-) -> bool {
-    let Some(p) = &st.probe else { return false };
-    let url = format!("{base}{}", p.path);
-    let req = match &p.body {
-        Some(body) => client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.clone()),
-        None => client.get(url),
-    };
-    match req
-        .headers(headers.clone())
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-    {
-        Ok(r) => {
-            let ok = r.status().is_success();
-            let _ = r.bytes().await;
-            ok
-        }
-        Err(_) => false,
-    }
 }
 
 fn uptime(started_at: &str) -> Option<u64> {

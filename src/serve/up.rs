@@ -20,7 +20,6 @@ use crate::scenario::{Overrides, load};
 use crate::server::ServerError;
 use crate::server::journal::{Journal, Observer};
 use crate::server::process::Lifetime;
-use crate::server::readiness::Probe;
 use crate::server::set::{ServerSet, StartContext, endpoints, ready_probe};
 
 /// What `serve up` was asked.
@@ -137,7 +136,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     };
     let probe = ready_probe(&ctx, &cfg).map_err(|e| SetupError(e.to_string()))?;
     if let Ok(mut st) = shared.lock() {
-        st.probe = Some(probe_spec(&probe));
+        st.probe = Some(state::ProbeSpec::of(&probe));
     }
     eprintln!(
         "starting configuration {}/{total} of {}: {} {} instance(s) of {}{} (logs in {})",
@@ -318,20 +317,6 @@ fn recorder(
             );
         }
     })
-}
-
-/// How `status` probes readiness again, without the API key.
-fn probe_spec(p: &Probe) -> state::ProbeSpec {
-    match p {
-        Probe::Completion { path, body, .. } => state::ProbeSpec {
-            path: path.clone(),
-            body: Some(String::from_utf8_lossy(body).into_owned()),
-        },
-        Probe::Health { path, .. } => state::ProbeSpec {
-            path: path.clone(),
-            body: None,
-        },
-    }
 }
 
 fn write(shared: &Arc<Mutex<State>>, dir: &Path) -> anyhow::Result<()> {

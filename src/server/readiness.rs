@@ -37,6 +37,43 @@ impl std::fmt::Debug for Probe {
     }
 }
 
+impl Probe {
+    /// Send the probe once to `base_url` (`http://host:port`): `Ok` when it
+    /// answers 2xx, else why not.
+    pub async fn once(
+        &self,
+        client: &reqwest::Client,
+        base_url: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let request = match self {
+            Probe::Completion {
+                path,
+                body,
+                content_type,
+                headers,
+            } => client
+                .post(format!("{base_url}{path}"))
+                .header("content-type", content_type.as_str())
+                .headers(headers.clone())
+                .body(body.clone()),
+            Probe::Health { path, headers } => client
+                .get(format!("{base_url}{path}"))
+                .headers(headers.clone()),
+        };
+        match request.timeout(timeout).send().await {
+            Ok(r) if r.status().is_success() => {
+                // drain the body so the connection ends cleanly
+                let _ = r.bytes().await;
+                Ok(())
+            }
+            Ok(r) => Err(format!("last probe answered HTTP {}", r.status().as_u16())),
+            Err(e) if e.is_connect() => Err("port never answered".into()),
+            Err(e) => Err(format!("last probe failed: {e}")),
+        }
+    }
+}
+
 /// Wait until the server at `base_url` (`http://host:port`) passes `probe`.
 /// `proc` is the process behind it, when mlxrun started it (its exit ends
 /// the wait early, and its log tail goes into the error). Returns how long
@@ -84,34 +121,12 @@ pub async fn wait_ready(
             ));
         }
         let remaining = deadline.saturating_duration_since(now);
-        let request = match probe {
-            Probe::Completion {
-                path,
-                body,
-                content_type,
-                headers,
-            } => client
-                .post(format!("{base_url}{path}"))
-                .header("content-type", content_type.as_str())
-                .headers(headers.clone())
-                .body(body.clone()),
-            Probe::Health { path, headers } => client
-                .get(format!("{base_url}{path}"))
-                .headers(headers.clone()),
-        };
-        let sent = request
-            .timeout(remaining.max(Duration::from_millis(100)))
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {
-                // drain the body so the connection ends cleanly
-                let _ = r.bytes().await;
-                return Ok(started.elapsed());
-            }
-            Ok(r) => last = format!("last probe answered HTTP {}", r.status().as_u16()),
-            Err(e) if e.is_connect() => last = "port never answered".into(),
-            Err(e) => last = format!("last probe failed: {e}"),
+        match probe
+            .once(client, base_url, remaining.max(Duration::from_millis(100)))
+            .await
+        {
+            Ok(()) => return Ok(started.elapsed()),
+            Err(why) => last = why,
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
