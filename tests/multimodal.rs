@@ -533,8 +533,9 @@ image_count = [2]
 /// The seed's long-input case against the real server: one synthetic
 /// 11-minute clip (21 MB of WAV) through `/v1/audio/transcriptions` of
 /// mlx_vlm.server with the tiny Whisper. The clip is cut into 22 windows of
-/// 30 s by the server; the point must succeed, count 660 s of audio and
-/// report a real-time factor that matches its own latency.
+/// 30 s by the server; the point must succeed (its verbose_json answer
+/// with `segments`), count 660 s of audio and report a real-time factor
+/// that matches its own latency.
 #[test]
 fn real_speech_server_transcribes_an_eleven_minute_clip() {
     let t = tempfile::tempdir().unwrap();
@@ -561,6 +562,8 @@ warmup_requests = 0
 request_timeout_s = 900
 retries = 0
 temperature = 0.0
+# the server's own verbose_json (text and segments), read for real
+audio_response_format = "verbose_json"
 
 [matrix]
 audio_duration_s = [660]
