@@ -36,6 +36,9 @@
 //!   `mlxrun monitor`.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
+//! - [`supervisor`]: `mlxrun __supervise`, the small supervisor every child
+//!   is started through, which stops the child's process group when
+//!   mlxrun is gone (even after SIGKILL), on Linux and macOS alike.
 //! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
 //!   for tests, demos, calibration and client benchmarks.
 //! - [`serve`]: `mlxrun serve up|down|status`, servers of one
@@ -65,6 +68,7 @@ pub mod serve;
 pub mod server;
 pub mod shutdown;
 pub mod stub;
+pub mod supervisor;
 pub mod timer;
 pub mod validate_report;
 pub mod workload;

@@ -4,6 +4,18 @@
 use clap::Parser;
 
 fn main() {
+    // `mlxrun __supervise …`: this executable as the supervisor of one
+    // child (see mlxrun::supervisor); nothing else of mlxrun runs
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv
+        .get(1)
+        .is_some_and(|a| a == mlxrun::supervisor::SUBCOMMAND)
+    {
+        std::process::exit(mlxrun::supervisor::watch::main(&argv[1..]));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        mlxrun::supervisor::set_program(me);
+    }
     let cli = mlxrun::cli::Cli::parse();
     mlxrun::shutdown::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -16,8 +28,6 @@ fn main() {
             std::process::exit(1);
         }
     };
-    // The runner is driven on this (main) thread, so children spawned by it
-    // get their parent-death signal only when mlxrun itself exits.
     let code = match runtime.block_on(mlxrun::cli::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {

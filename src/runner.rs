@@ -794,15 +794,14 @@ impl Sweep<'_> {
     async fn stop_set(&mut self) {
         if let Some(mut set) = self.set.take() {
             self.progress.phase("stopping servers");
-            let roots = set.roots();
+            let groups = set.groups();
             set.stop().await;
             self.monitor.set_processes(Vec::new());
             self.monitor.event(
                 "servers_stopped",
                 serde_json::json!({"config": set.config().index + 1}),
             );
-            self.stopped_groups
-                .extend(roots.iter().map(|(_, pid)| *pid));
+            self.stopped_groups.extend(groups);
         }
     }
 

@@ -359,6 +359,6 @@ fn a_killed_monitor_keeps_every_line_it_wrote_and_its_command_dies() {
     assert!(samples(&recs).len() >= 6);
     assert!(recs.iter().all(|r| r["kind"] != "summary"));
     assert_valid(&f);
-    // the parent-death signal takes the command down with it
+    // the command's supervisor takes it down when mlxrun is gone
     assert_gone(command_pid(&recs), "sleep 60 after mlxrun was killed");
 }

@@ -192,7 +192,7 @@ filter = "prompt_concurrency <= decode_concurrency"
     let deadline = Instant::now() + Duration::from_secs(240);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
         if let Some(csv) = csvs(t.path(), "sweep").first() {
-            for (pid, _) in journal_starts(&run_dir(csv)) {
+            for pid in journal_pids(&run_dir(csv)) {
                 if seen_pids.contains(&pid) {
                     continue;
                 }
@@ -344,8 +344,8 @@ fn sigterm_keeps_finished_rows_and_leaves_nothing_running() {
 
 #[test]
 fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
-    // SIGKILL leaves mlxrun no chance to clean up: the children must notice
-    // their parent died (PR_SET_PDEATHSIG) and stop by themselves
+    // SIGKILL leaves mlxrun no chance to clean up: each child's supervisor
+    // must notice its lifeline closed and stop the child's group by itself
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
     let path = write_scenario(
@@ -394,5 +394,17 @@ fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
     }
     for p in [port, port + 1, port + 9] {
         assert!(!listening(p), "port {p} still open");
+    }
+    // the servers themselves (not only their groups) are gone, and it was
+    // their supervisors that stopped them: each log says so
+    for pid in journal_pids(&run) {
+        assert!(!pid_alive(pid), "server {pid} outlived a killed mlxrun");
+    }
+    for name in ["instance-0", "instance-1", "nginx"] {
+        let log = std::fs::read_to_string(run.join(format!("logs/{name}.log"))).unwrap();
+        assert!(
+            log.contains("mlxrun is gone: stopping process group"),
+            "{name}.log: {log}"
+        );
     }
 }

@@ -214,7 +214,7 @@ fn a_sigkilled_run_with_torn_last_lines_is_repaired_and_finished() {
     child.kill().unwrap();
     child.wait().unwrap();
     let run = run_dir(&csv);
-    // the servers follow their parent (parent-death signal)
+    // the servers' supervisors stop them when mlxrun is gone
     let deadline = Instant::now() + Duration::from_secs(30);
     while journal_starts(&run)
         .iter()

@@ -1,11 +1,11 @@
 //! Short helper commands the monitor runs itself (macOS `ioreg`): argv
-//! only, in their own process group registered in [`crate::shutdown`],
+//! only, in their own process group led by a [`crate::supervisor`] and
+//! registered in [`crate::shutdown`],
 //! output captured, bounded by a timeout, and the group stopped SIGTERM →
 //! grace → SIGKILL when it overruns or leaves anything behind.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::shutdown;
@@ -23,14 +23,15 @@ pub(crate) fn capture(
     timeout: Duration,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<String, String> {
-    let (prog, args) = argv.split_first().ok_or("empty command")?;
-    let mut child = Command::new(prog)
-        .args(args)
+    let prog = argv.first().ok_or("empty command")?;
+    let mut sup = crate::supervisor::Supervised::new(argv, GRACE)
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    sup.command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
+        .stderr(Stdio::null());
+    let (mut child, lifeline) = sup
+        .start(|mut cmd| cmd.spawn())
         .map_err(|e| format!("cannot run {prog}: {e}"))?;
     let pgid = child.id() as i32;
     shutdown::register(pgid, prog);
@@ -57,6 +58,7 @@ pub(crate) fn capture(
     };
     stop_group_blocking(pgid, GRACE);
     let _ = child.wait();
+    drop(lifeline);
     let stdout = reader.join().unwrap_or_default();
     let status = status?;
     if !status.success() {
@@ -121,8 +123,9 @@ mod tests {
         let pidfile = t.path().join("pid");
         // the shell (the group leader) and its grandchild write their pids,
         // then both sleep past the timeout
+        // the shell writes its process group (field 5 of /proc/self/stat)
         let script = format!(
-            "echo $$ > {0}.leader; sleep 30 & echo $! > {0}; sleep 30",
+            "cut -d' ' -f5 /proc/$$/stat > {0}.leader; sleep 30 & echo $! > {0}; sleep 30",
             pidfile.display()
         );
         let started = Instant::now();

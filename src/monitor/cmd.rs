@@ -2,8 +2,9 @@
 //! runs (`-- CMD ARGS…`, its process tree tracked as instance `command`)
 //! or for `--duration` seconds, then print a short summary to stderr.
 //!
-//! The command runs from argv (no shell) in its own process group,
-//! registered in [`crate::shutdown`], with a parent-death signal on Linux.
+//! The command runs from argv (no shell) in its own process group, led by
+//! a [`crate::supervisor`] (which stops the group if mlxrun is killed) and
+//! registered in [`crate::shutdown`].
 //! Ctrl-C and SIGTERM are passed on to that group (a second one kills it);
 //! when the command ends, whatever it left in its group is stopped
 //! (SIGTERM, grace, SIGKILL), the summary is appended, and mlxrun exits
@@ -25,6 +26,9 @@ use crate::shutdown;
 
 /// Exit code when the command cannot be started (as a shell's).
 pub const EXIT_CANNOT_RUN: i32 = 127;
+
+/// Grace between SIGTERM and SIGKILL for what the command leaves behind.
+const COMMAND_GRACE: Duration = Duration::from_secs(2);
 
 /// The name the command's process tree has in the samples.
 pub const INSTANCE: &str = "command";
@@ -119,17 +123,16 @@ async fn run_command(args: &MonitorArgs, interval: Duration) -> anyhow::Result<i
     let mut term = signal(SignalKind::terminate())?;
     let argv = args.command.clone();
     let mon = start(args, interval)?;
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(if std::io::stdin().is_terminal() {
+    let started = crate::supervisor::Supervised::new(&argv, COMMAND_GRACE).and_then(|mut sup| {
+        sup.command.stdin(if std::io::stdin().is_terminal() {
             // its own process group cannot read the terminal (SIGTTIN would stop it)
             Stdio::null()
         } else {
             Stdio::inherit()
-        })
-        .process_group(0);
-    crate::server::process::die_with_parent(&mut cmd);
-    let mut child = match cmd.spawn() {
+        });
+        sup.start(|cmd| tokio::process::Command::from(cmd).spawn())
+    });
+    let (mut child, lifeline) = match started {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
@@ -149,8 +152,10 @@ async fn run_command(args: &MonitorArgs, interval: Duration) -> anyhow::Result<i
             return Ok(EXIT_CANNOT_RUN);
         }
     };
-    let pid = child.id().map(|p| p as i32).unwrap_or(-1);
-    shutdown::register(pid, INSTANCE);
+    // the group is led by the supervisor; the tree measured is the command's
+    let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
+    let pid = lifeline.command_pid();
+    shutdown::register(pgid, INSTANCE);
     mon.set_processes(vec![(INSTANCE.to_string(), pid)]);
     mon.event("command_started", json!({ "pid": pid, "argv": argv }));
 
@@ -164,10 +169,10 @@ async fn run_command(args: &MonitorArgs, interval: Duration) -> anyhow::Result<i
         signals += 1;
         if signals == 1 {
             eprintln!("monitor: {name} received: passing it on to the command (again to kill it)");
-            shutdown::signal_group(pid, sig);
+            shutdown::signal_group(pgid, sig);
         } else {
             eprintln!("monitor: second {name}: killing the command's process group");
-            shutdown::signal_group(pid, libc::SIGKILL);
+            shutdown::signal_group(pgid, libc::SIGKILL);
         }
         mon.event(
             "signal_forwarded",
@@ -175,8 +180,8 @@ async fn run_command(args: &MonitorArgs, interval: Duration) -> anyhow::Result<i
         );
     };
     // whatever the command left in its group goes too
-    tokio::task::spawn_blocking(move || child::stop_group_blocking(pid, Duration::from_secs(2)))
-        .await?;
+    tokio::task::spawn_blocking(move || child::stop_group_blocking(pgid, COMMAND_GRACE)).await?;
+    drop(lifeline);
     let status = status.map_err(|e| anyhow::anyhow!("waiting for {}: {e}", argv[0]))?;
     let code = status
         .code()

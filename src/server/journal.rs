@@ -59,10 +59,12 @@ impl Journal {
     }
 
     /// Record a start.
-    pub fn started(&self, name: &str, pid: i32, argv: &[String], log: &Path) {
+    /// Record a start: `pid` is the command's own, `pgid` its process
+    /// group (led by its supervisor, whose PID it is, or by the command).
+    pub fn started(&self, name: &str, pid: i32, pgid: i32, argv: &[String], log: &Path) {
         self.write(json!({
-            "event": "start", "ts": now(), "name": name, "pid": pid, "pgid": pid,
-            "argv": argv, "log": log.display().to_string(),
+            "event": "start", "ts": now(), "name": name, "pid": pid, "pgid": pgid,
+            "supervised": pid != pgid, "argv": argv, "log": log.display().to_string(),
         }));
     }
 
@@ -74,8 +76,8 @@ impl Journal {
     }
 
     /// Record a stop.
-    pub fn stopped(&self, name: &str, pid: i32) {
-        self.write(json!({"event": "stop", "ts": now(), "name": name, "pid": pid, "pgid": pid}));
+    pub fn stopped(&self, name: &str, pid: i32, pgid: i32) {
+        self.write(json!({"event": "stop", "ts": now(), "name": name, "pid": pid, "pgid": pgid}));
     }
 
     fn write(&self, v: serde_json::Value) {

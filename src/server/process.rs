@@ -1,17 +1,19 @@
-//! One supervised child process: started in its own process group with its
-//! output in a log file, told to die with mlxrun (`PR_SET_PDEATHSIG` on
-//! Linux), registered in [`crate::shutdown`], and stopped as a group:
-//! SIGTERM, a grace period, SIGKILL.
+//! One child process with its output in a log file, registered in
+//! [`crate::shutdown`], and stopped as a group: SIGTERM, a grace period,
+//! SIGKILL.
 //!
-//! Spawn from the thread that drives the runner (the main thread): Linux
-//! delivers the parent-death signal when the *thread* that forked exits.
+//! [`Lifetime::WithMlxrun`] children (the runner's servers, nginx, the
+//! stub of `calibrate`) are started through a [`crate::supervisor`]: it
+//! leads their process group and stops it (SIGTERM, the same grace,
+//! SIGKILL) as soon as mlxrun is gone, even after a SIGKILL of mlxrun, on
+//! Linux and macOS alike.
 //!
 //! [`Lifetime::Detached`] children (for `mlxrun serve up`) get none of the
 //! ties to mlxrun's death: their own session (and so their own process
-//! group, no controlling terminal), no parent-death signal, no kill on
-//! drop. They are still registered while mlxrun waits for them, so a panic
-//! or a second Ctrl-C stops them, until [`ManagedProcess::release`] hands
-//! them over.
+//! group, no controlling terminal), no supervisor, no kill on drop. They
+//! are still registered while mlxrun waits for them, so a panic or a
+//! second Ctrl-C stops them, until [`ManagedProcess::release`] hands them
+//! over.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -30,11 +32,19 @@ pub enum Lifetime {
     Detached,
 }
 
+/// Grace between SIGTERM and SIGKILL for [`ManagedProcess::spawn`].
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
 /// A running child.
 #[derive(Debug)]
 pub struct ManagedProcess {
     name: String,
-    pid: i32,
+    /// The process group: the supervisor's PID, or the detached child's.
+    pgid: i32,
+    /// The command's own PID (the supervisor's child when supervised).
+    command_pid: i32,
+    /// mlxrun's end of the supervisor's lifeline (none when detached).
+    lifeline: Option<crate::supervisor::Lifeline>,
     argv: Vec<String>,
     log_path: PathBuf,
     child: tokio::process::Child,
@@ -49,16 +59,26 @@ impl ManagedProcess {
         log_path: &Path,
         env: &[(String, String)],
     ) -> std::io::Result<ManagedProcess> {
-        Self::spawn_with(name, argv, log_path, env, Lifetime::WithMlxrun)
+        Self::spawn_with(
+            name,
+            argv,
+            log_path,
+            env,
+            Lifetime::WithMlxrun,
+            DEFAULT_GRACE,
+        )
     }
 
-    /// [`ManagedProcess::spawn`] with the given [`Lifetime`].
+    /// [`ManagedProcess::spawn`] with the given [`Lifetime`]; `grace` is
+    /// what the supervisor gives the group between SIGTERM and SIGKILL
+    /// when mlxrun is gone.
     pub fn spawn_with(
         name: &str,
         argv: &[String],
         log_path: &Path,
         env: &[(String, String)],
         lifetime: Lifetime,
+        grace: Duration,
     ) -> std::io::Result<ManagedProcess> {
         let Some((program, args)) = argv.split_first() else {
             return Err(std::io::Error::new(
@@ -74,25 +94,39 @@ impl ManagedProcess {
             .append(true)
             .open(log_path)?;
         let log_err = log.try_clone()?;
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
-        match lifetime {
+        let stdio = |cmd: &mut std::process::Command| {
+            cmd.envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(log_err));
+        };
+        let (child, lifeline) = match lifetime {
             Lifetime::WithMlxrun => {
-                cmd.process_group(0).kill_on_drop(true);
-                die_with_parent(&mut cmd);
+                let mut sup = crate::supervisor::Supervised::new(argv, grace)?;
+                stdio(&mut sup.command);
+                let (child, lifeline) = sup.start(|std_cmd| {
+                    let mut cmd = tokio::process::Command::from(std_cmd);
+                    cmd.kill_on_drop(true);
+                    cmd.spawn()
+                })?;
+                (child, Some(lifeline))
             }
-            Lifetime::Detached => new_session(&mut cmd),
-        }
-        let child = cmd.spawn()?;
-        let pid = child.id().map(|p| p as i32).unwrap_or(-1);
-        shutdown::register(pid, name);
+            Lifetime::Detached => {
+                let mut std_cmd = std::process::Command::new(program);
+                std_cmd.args(args);
+                stdio(&mut std_cmd);
+                new_session(&mut std_cmd);
+                (tokio::process::Command::from(std_cmd).spawn()?, None)
+            }
+        };
+        let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
+        let command_pid = lifeline.as_ref().map_or(pgid, |l| l.command_pid());
+        shutdown::register(pgid, name);
         Ok(ManagedProcess {
             name: name.to_string(),
-            pid,
+            pgid,
+            command_pid,
+            lifeline,
             argv: argv.to_vec(),
             log_path: log_path.to_path_buf(),
             child,
@@ -104,9 +138,15 @@ impl ManagedProcess {
         &self.name
     }
 
-    /// PID of the child, which is also its process group id.
-    pub fn pid(&self) -> i32 {
-        self.pid
+    /// The child's process group (the supervisor's PID when supervised).
+    pub fn pgid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// The command's own PID: the server itself, not its supervisor (for
+    /// per-process measurements and the journal).
+    pub fn command_pid(&self) -> i32 {
+        self.command_pid
     }
 
     pub fn argv(&self) -> &[String] {
@@ -121,9 +161,9 @@ impl ManagedProcess {
     /// shutdown registry and never signalled by this handle again (not on
     /// drop either). Returns its pid (= its process group).
     pub fn release(mut self) -> i32 {
-        shutdown::unregister(self.pid);
+        shutdown::unregister(self.pgid);
         self.stopped = true;
-        self.pid
+        self.pgid
     }
 
     /// The exit status when the child has exited.
@@ -141,7 +181,7 @@ impl ManagedProcess {
         if self.stopped {
             return;
         }
-        let pgid = self.pid;
+        let pgid = self.pgid;
         if pgid > 0 {
             shutdown::signal_group(pgid, libc::SIGTERM);
             let deadline = tokio::time::Instant::now() + grace;
@@ -166,45 +206,26 @@ impl ManagedProcess {
             }
             shutdown::unregister(pgid);
         }
+        self.lifeline = None;
         self.stopped = true;
     }
 }
 
 impl Drop for ManagedProcess {
     fn drop(&mut self) {
-        if !self.stopped && self.pid > 0 {
-            shutdown::signal_group(self.pid, libc::SIGKILL);
-            shutdown::unregister(self.pid);
+        if !self.stopped && self.pgid > 0 {
+            shutdown::signal_group(self.pgid, libc::SIGKILL);
+            shutdown::unregister(self.pgid);
         }
+        // the lifeline closes after the group is killed
     }
-}
-
-/// Make the child get SIGTERM when mlxrun dies (Linux `PR_SET_PDEATHSIG`;
-/// nothing elsewhere). Linux sends it when the spawning *thread* exits.
-pub(crate) fn die_with_parent(cmd: &mut tokio::process::Command) {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        let parent = unsafe { libc::getpid() };
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                if libc::getppid() != parent {
-                    // mlxrun died between fork and prctl
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
 }
 
 /// Run the child in a session of its own (`setsid`): its own process group
 /// (pgid = pid) with no controlling terminal, so neither Ctrl-C in
 /// mlxrun's terminal nor the terminal closing reaches it.
-fn new_session(cmd: &mut tokio::process::Command) {
+fn new_session(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -242,7 +263,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let mut p = ManagedProcess::spawn("x", &argv, &log, &[]).unwrap();
-        let pgid = p.pid();
+        let pgid = p.pgid();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(shutdown::group_alive(pgid));
         assert!(shutdown::registered().iter().any(|(g, _)| *g == pgid));
@@ -262,9 +283,11 @@ mod tests {
             &t.path().join("d.log"),
             &[],
             Lifetime::Detached,
+            DEFAULT_GRACE,
         )
         .unwrap();
-        let pid = p.pid();
+        let pid = p.pgid();
+        assert_eq!(p.command_pid(), pid, "no supervisor in between");
         // its own session and group
         // SAFETY: plain queries.
         assert_eq!(unsafe { libc::getsid(pid) }, pid);
@@ -279,5 +302,149 @@ mod tests {
         // SAFETY: reaping our own child.
         unsafe { libc::waitpid(pid, &mut st, 0) };
         assert!(!shutdown::group_alive(pid));
+    }
+
+    fn argv(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn wait_exit(p: &mut ManagedProcess) -> ExitStatus {
+        for _ in 0..500 {
+            if let Some(st) = p.exited() {
+                return st;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} did not exit", p.name());
+    }
+
+    #[tokio::test]
+    async fn a_supervised_command_runs_in_its_supervisors_group() {
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("s.log");
+        let mut p = ManagedProcess::spawn("s", &argv(&["sleep", "30"]), &log, &[]).unwrap();
+        let (pgid, pid) = (p.pgid(), p.command_pid());
+        assert_ne!(pgid, pid, "the supervisor leads the group");
+        // SAFETY: plain queries.
+        assert_eq!(unsafe { libc::getpgid(pid) }, pgid);
+        assert_eq!(unsafe { libc::getpgid(pgid) }, pgid);
+        if cfg!(target_os = "linux") {
+            assert_eq!(crate::health::cmdline(pid), argv(&["sleep", "30"]));
+            let sup = crate::health::cmdline(pgid);
+            assert_eq!(sup[1], crate::supervisor::SUBCOMMAND, "{sup:?}");
+            // the command holds no end of the lifeline
+            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+            for fd in fds.flatten() {
+                let target = std::fs::read_link(fd.path()).unwrap_or_default();
+                assert!(
+                    !target.to_string_lossy().starts_with("socket:"),
+                    "fd {:?} of the command is a socket",
+                    fd.file_name()
+                );
+            }
+        }
+        p.stop(Duration::from_millis(500)).await;
+        assert!(!shutdown::group_alive(pgid));
+    }
+
+    /// mlxrun's death closes its end of the lifeline; dropping it here does
+    /// the same, and the supervisor alone must stop the group: SIGTERM,
+    /// then SIGKILL for what ignores it (a grandchild included).
+    #[tokio::test]
+    async fn a_closed_lifeline_makes_the_supervisor_stop_the_group() {
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("l.log");
+        let script = "trap '' TERM; sleep 30 & echo ready; wait";
+        let mut p = ManagedProcess::spawn_with(
+            "l",
+            &argv(&["sh", "-c", script]),
+            &log,
+            &[],
+            Lifetime::WithMlxrun,
+            Duration::from_millis(400),
+        )
+        .unwrap();
+        let pgid = p.pgid();
+        for _ in 0..200 {
+            if p.log_tail(1) == "ready" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(shutdown::group_alive(pgid));
+        let started = std::time::Instant::now();
+        drop(p.lifeline.take());
+        let st = wait_exit(&mut p).await;
+        for _ in 0..200 {
+            if !shutdown::group_alive(pgid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !shutdown::group_alive(pgid),
+            "group {pgid} outlived its lifeline"
+        );
+        let took = started.elapsed();
+        // SIGTERM is ignored: the group goes at the grace's end, by SIGKILL
+        assert!(took >= Duration::from_millis(350), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
+        assert!(
+            p.log_tail(5)
+                .contains("mlxrun is gone: stopping process group")
+        );
+        p.stop(Duration::from_millis(100)).await;
+    }
+
+    #[tokio::test]
+    async fn the_supervisor_exits_as_its_command_did() {
+        use std::os::unix::process::ExitStatusExt;
+        let t = tempfile::tempdir().unwrap();
+        let log = t.path().join("e.log");
+        let mut p = ManagedProcess::spawn("e", &argv(&["sh", "-c", "exit 3"]), &log, &[]).unwrap();
+        assert_eq!(wait_exit(&mut p).await.code(), Some(3));
+        p.stop(DEFAULT_GRACE).await;
+        let mut p =
+            ManagedProcess::spawn("k", &argv(&["sh", "-c", "kill -9 $$"]), &log, &[]).unwrap();
+        assert_eq!(wait_exit(&mut p).await.signal(), Some(libc::SIGKILL));
+        p.stop(DEFAULT_GRACE).await;
+        // SIGTERM to the group: the supervisor stays for its command's status
+        let mut p = ManagedProcess::spawn(
+            "t",
+            &argv(&[
+                "sh",
+                "-c",
+                "trap 'exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+            ]),
+            &log,
+            &[],
+        )
+        .unwrap();
+        for _ in 0..200 {
+            if p.log_tail(1) == "ready" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        shutdown::signal_group(p.pgid(), libc::SIGTERM);
+        assert_eq!(wait_exit(&mut p).await.code(), Some(7));
+        p.stop(DEFAULT_GRACE).await;
+    }
+
+    #[tokio::test]
+    async fn a_command_that_cannot_start_fails_like_a_direct_spawn() {
+        let t = tempfile::tempdir().unwrap();
+        let e = ManagedProcess::spawn(
+            "n",
+            &argv(&["/nonexistent/server"]),
+            &t.path().join("n.log"),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+        let before = shutdown::registered();
+        assert!(!before.iter().any(|(_, n)| n == "n"), "{before:?}");
     }
 }

@@ -345,7 +345,7 @@ impl ServerSet {
         if ctx.commands().uses_launcher(cfg) {
             for inst in &mut set.instances {
                 if let Some(p) = &inst.proc {
-                    inst.ranks = ranks::find_ranks(p.pid());
+                    inst.ranks = ranks::find_ranks(p.command_pid());
                     for r in &inst.ranks {
                         ctx.journal.rank(&inst.endpoint.name, r.pid, r.pgid, r.rank);
                     }
@@ -528,7 +528,7 @@ impl ServerSet {
         let mut v = Vec::new();
         for i in &self.instances {
             if let Some(p) = &i.proc {
-                v.push((p.name().to_string(), p.pid()));
+                v.push((p.name().to_string(), p.command_pid()));
             }
             for r in &i.ranks {
                 v.push((
@@ -538,7 +538,7 @@ impl ServerSet {
             }
         }
         if let Some((p, _)) = &self.nginx {
-            v.push((p.name().to_string(), p.pid()));
+            v.push((p.name().to_string(), p.command_pid()));
         }
         v
     }
@@ -549,10 +549,27 @@ impl ServerSet {
         let mut v: Vec<(String, i32)> = self
             .instances
             .iter()
-            .filter_map(|i| i.proc.as_ref().map(|p| (p.name().to_string(), p.pid())))
+            .filter_map(|i| {
+                i.proc
+                    .as_ref()
+                    .map(|p| (p.name().to_string(), p.command_pid()))
+            })
             .collect();
         if let Some((p, _)) = &self.nginx {
-            v.push((p.name().to_string(), p.pid()));
+            v.push((p.name().to_string(), p.command_pid()));
+        }
+        v
+    }
+
+    /// The process group of every instance and nginx.
+    pub fn groups(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .instances
+            .iter()
+            .filter_map(|i| i.proc.as_ref().map(|p| p.pgid()))
+            .collect();
+        if let Some((p, _)) = &self.nginx {
+            v.push(p.pgid());
         }
         v
     }
@@ -588,7 +605,7 @@ impl ServerSet {
     async fn stop_nginx(&mut self) {
         if let Some((mut p, port)) = self.nginx.take() {
             p.stop(Duration::from_secs(5)).await;
-            self.journal.stopped(p.name(), p.pid());
+            self.journal.stopped(p.name(), p.command_pid(), p.pgid());
             ports::wait_free(&self.router_host, port, Duration::from_secs(10)).await;
         }
     }
@@ -627,7 +644,7 @@ impl ServerSet {
         .await;
         for inst in &instances {
             let Some(p) = &inst.proc else { continue };
-            self.journal.stopped(p.name(), p.pid());
+            self.journal.stopped(p.name(), p.command_pid(), p.pgid());
             for r in &inst.ranks {
                 if ranks::kill_leftover(r) {
                     eprintln!(
@@ -664,13 +681,16 @@ fn spawn_logged(
         argv.join(" ")
     );
     mark_log(log, &line);
-    let p = ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime).map_err(|source| {
-        ServerError::Spawn {
+    let grace = Duration::try_from_secs_f64(ctx.scenario.backend.stop_grace_s)
+        .unwrap_or(crate::supervisor::wire::MAX_GRACE);
+    let p = ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime, grace).map_err(
+        |source| ServerError::Spawn {
             name: name.to_string(),
             source,
-        }
-    })?;
-    ctx.journal.started(name, p.pid(), argv, log);
+        },
+    )?;
+    ctx.journal
+        .started(name, p.command_pid(), p.pgid(), argv, log);
     Ok(p)
 }
 

@@ -232,6 +232,17 @@ pub fn journal_starts(run_dir: &Path) -> Vec<(i32, Vec<String>)> {
         .collect()
 }
 
+/// The own PID of every command a run journaled as started (the server
+/// itself; its process group is led by its supervisor).
+pub fn journal_pids(run_dir: &Path) -> Vec<i32> {
+    let text = std::fs::read_to_string(run_dir.join("processes.jsonl")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "start")
+        .map(|v| v["pid"].as_i64().unwrap() as i32)
+        .collect()
+}
+
 /// Assert that no process of any group the run started is alive.
 pub fn assert_nothing_left(run_dir: &Path) {
     let starts = journal_starts(run_dir);
