@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build llama.cpp's `llama-server` (CPU only, Release) into
-# .mlxrun/llama.cpp/bin/llama-server.
+# Build llama.cpp's `llama-server` (Release) into
+# .mlxrun/llama.cpp/bin/llama-server: CPU only on Linux; on macOS with
+# llama.cpp's default Metal backend (its shaders embedded in the binary).
 #
 # The llama.cpp source comes from the llama-cpp-python source distribution on
 # PyPI (it vendors llama.cpp under vendor/llama.cpp), so no GitHub access is
@@ -37,8 +38,27 @@ step() { # step NAME: print the time the previous step took
   step_start=$now
 }
 
-# 1. cmake (and a C/C++ toolchain): installed through apt only when missing.
-if ! command -v cmake >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+# 1. cmake (and a C/C++ toolchain): installed through apt only when missing;
+# on macOS the compiler and make come with the Command Line Tools and cmake
+# from Homebrew.
+if [ "$(uname -s)" = Darwin ]; then
+  # macOS only. /usr/bin/c++ and /usr/bin/make exist even without the
+  # Command Line Tools (they only offer to install them): ask xcode-select.
+  PATH=$PATH:/opt/homebrew/bin:/usr/local/bin # Homebrew's, when not on PATH
+  if ! xcode-select -p >/dev/null 2>&1; then
+    echo "build-llama-server: install the Command Line Tools first: xcode-select --install" >&2
+    exit 1
+  fi
+  if ! command -v cmake >/dev/null 2>&1; then
+    if ! command -v brew >/dev/null 2>&1; then
+      echo "build-llama-server: please install cmake (brew install cmake)" >&2
+      exit 1
+    fi
+    echo "build-llama-server: installing cmake with Homebrew" >&2
+    brew install cmake
+    step "brew install cmake"
+  fi
+elif ! command -v cmake >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
   echo "build-llama-server: installing cmake/build-essential with apt-get" >&2

@@ -4,8 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then
-  scripts/install-nginx.sh
-fi
+scripts/install-nginx.sh   # returns at once when nginx is there
 cargo build --release --locked --quiet
 exec target/release/mlxrun scenarios/quickstart.toml "$@"

@@ -18,6 +18,8 @@ VENV=.mlxrun/venv
 if [ "$(uname -s)" = "Linux" ]; then
   MLX_SPEC=${MLX_SPEC:-"mlx[cpu]==0.32.4"}
 else
+  # macOS: plain mlx (the Metal build; the [cpu] extra is Linux-only). Its
+  # wheels are for Apple silicon (arm64) on macOS 14 or later only.
   MLX_SPEC=${MLX_SPEC:-"mlx==0.32.4"}
 fi
 MLX_LM_SPEC=${MLX_LM_SPEC:-"mlx-lm==0.32.2"}
@@ -32,14 +34,42 @@ if [ "$MM" != 0 ]; then
   modules="$modules, mlx_vlm, mlx_audio"
 fi
 
+# mlx-lm 0.32 needs Python 3.11+. A Mac's own python3 (/usr/bin/python3,
+# from the Command Line Tools) is 3.9: without PYTHON set, the newest
+# python3.1x on PATH is taken instead (Homebrew's python@3.12 or a
+# python.org installer puts one there).
+py_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "setup: creating $VENV" >&2
+  if [ -z "${PYTHON:-}" ] && ! py_ok "$PYTHON_BIN"; then
+    for p in python3.14 python3.13 python3.12 python3.11; do
+      if py_ok "$p"; then
+        PYTHON_BIN=$p
+        break
+      fi
+    done
+  fi
+  if ! py_ok "$PYTHON_BIN"; then
+    echo "setup: mlx-lm needs Python 3.11 or later; $PYTHON_BIN is $("$PYTHON_BIN" -V 2>&1 || true)." \
+      "Install one (macOS: brew install python@3.12) and run again, or set PYTHON=/path/to/python3.12" >&2
+    exit 1
+  fi
+  echo "setup: creating $VENV with $PYTHON_BIN" >&2
   "$PYTHON_BIN" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 if ! "$VENV/bin/python" -c "import $modules" >/dev/null 2>&1; then
+  if ! py_ok "$VENV/bin/python"; then
+    echo "setup: $VENV is $("$VENV/bin/python" -V 2>&1) and mlx-lm needs 3.11 or later: remove $VENV and run again" >&2
+    exit 1
+  fi
   echo "setup: installing ${specs[*]} into $VENV" >&2
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${specs[@]}"
+  if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${specs[@]}"; then
+    if [ "$(uname -s)" = Darwin ]; then
+      # macOS only: pip's "No matching distribution found for mlx" means no wheel fits.
+      echo "setup: pip failed; on macOS, mlx has wheels only for Apple silicon (an arm64 Python, not one under Rosetta) on macOS 14 or later" >&2
+    fi
+    exit 1
+  fi
 fi
 "$VENV/bin/python" scripts/make_tiny_model.py models/tiny-llama >&2
 if [ "$MM" != 0 ]; then

@@ -3,7 +3,7 @@
 # Python environment and tiny model where missing, then runs every test
 # (unit tests, and integration tests against real mlx_lm.server, nginx and
 # llama.cpp's llama-server, which it builds from source the first time;
-# report.html in headless Chromium).
+# report.html in headless Chromium, or Google Chrome on macOS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-nginx.sh
