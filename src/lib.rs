@@ -36,6 +36,8 @@
 //!   `mlxrun monitor`.
 //! - [`shutdown`]: signal handling and the process registry that guarantees
 //!   no child outlives mlxrun.
+//! - [`limits`]: the open-file limit, raised at start (a macOS terminal
+//!   gives 256).
 //! - [`supervisor`]: `mlxrun __supervise`, the small supervisor every child
 //!   is started through, which stops the child's process group when
 //!   mlxrun is gone (even after SIGKILL), on Linux and macOS alike.
@@ -55,6 +57,7 @@ pub mod gate;
 pub mod health;
 pub mod init;
 pub mod launcher;
+pub mod limits;
 pub mod load;
 pub mod media;
 pub mod monitor;

@@ -16,6 +16,8 @@ fn main() {
     if let Ok(me) = std::env::current_exe() {
         mlxrun::supervisor::set_program(me);
     }
+    // before anything starts: children (servers, nginx) inherit it
+    let _ = mlxrun::limits::raise_open_files();
     let cli = mlxrun::cli::Cli::parse();
     mlxrun::shutdown::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
