@@ -459,8 +459,8 @@ fn macos_cpu_times() -> Result<CpuTimes, String> {
 }
 
 /// Sample fields read from `/proc` by hand (CPU split and PSI): null
-/// when that root cannot be read.
-#[cfg(test)]
+/// when that root cannot be read (Linux: the tests that use it fake `/proc`).
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) const PROC_FIELDS: &[&str] = &[
     "cpu_user",
     "cpu_sys",

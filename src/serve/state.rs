@@ -215,7 +215,7 @@ pub fn start_time(pid: i32) -> Option<u64> {
     #[cfg(not(target_os = "linux"))]
     {
         use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-        let mut sys = System::new();
+        let mut sys = System::new().ok()?;
         let p = Pid::from(pid as usize);
         sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[p]),
