@@ -13,8 +13,10 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use super::gpu;
 #[cfg(target_os = "macos")]
-use super::ioreg::{IOREG_ARGV, IoregPoller};
+use super::ioreg::{self, AppleGpu, IOREG_ARGV};
 use super::memory::{self, PressureSource};
+#[cfg(target_os = "macos")]
+use super::poller::CommandPoller;
 use super::procfs::{CpuTimes, ProcRoot, cpu_split};
 use super::record::{Sample, Trigger, round};
 use super::tree::{ProcView, TreeTracker};
@@ -57,7 +59,7 @@ pub(crate) struct Collector {
     members: Vec<i32>,
     nvml: Result<gpu::Nvml, String>,
     #[cfg(target_os = "macos")]
-    ioreg: Result<IoregPoller, String>,
+    ioreg: Result<CommandPoller<AppleGpu>, String>,
     sources: BTreeMap<String, String>,
     /// Unavailable from the start.
     quiet: BTreeSet<&'static str>,
@@ -90,11 +92,8 @@ impl Collector {
             members: Vec::new(),
             nvml: gpu::open(),
             #[cfg(target_os = "macos")]
-            ioreg: IoregPoller::start(
-                IOREG_ARGV.iter().map(|s| s.to_string()).collect(),
-                Duration::from_secs(1),
-            )
-            .map_err(|e| format!("cannot start the ioreg thread: {e}")),
+            ioreg: CommandPoller::start(ioreg::poll_spec(Duration::from_secs(1)))
+                .map_err(|e| format!("cannot start the ioreg thread: {e}")),
             sources: BTreeMap::new(),
             quiet: BTreeSet::new(),
             lost: BTreeSet::new(),

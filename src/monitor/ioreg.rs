@@ -1,17 +1,16 @@
 //! Apple GPU utilisation: `ioreg -r -c AGXAccelerator -d 2` prints the
 //! accelerator's `PerformanceStatistics` ("Device Utilization %",
 //! "Renderer Utilization %", "Tiler Utilization %"). Running it takes tens
-//! of milliseconds, so a side thread runs it at most once per `every` and
-//! the sampler only reads the last result: the sampler never waits on it.
-//! (Compiled everywhere so its tests run on Linux; started on macOS only.)
+//! of milliseconds, so a [`super::poller::CommandPoller`] runs it at most
+//! once per second on a side thread and the sampler only reads the last
+//! result. [`parse`] is pure and tested everywhere; the poller is started
+//! on macOS only.
 
 #![cfg_attr(not(target_os = "macos"), allow(dead_code))]
 
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::child;
+use super::poller::PollSpec;
 
 /// The command, as argv.
 pub(crate) const IOREG_ARGV: [&str; 6] = ["ioreg", "-r", "-c", "AGXAccelerator", "-d", "2"];
@@ -52,91 +51,13 @@ pub fn parse(text: &str) -> Result<AppleGpu, String> {
     Ok(g)
 }
 
-struct Shared {
-    last: Mutex<Last>,
-    stop: Mutex<bool>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct Last {
-    reading: Option<AppleGpu>,
-    error: Option<String>,
-}
-
-/// The side thread that runs ioreg; stopped and joined on drop.
-pub(crate) struct IoregPoller {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl IoregPoller {
-    /// Start running `argv` every `every` (the first run at once).
-    pub fn start(argv: Vec<String>, every: Duration) -> std::io::Result<IoregPoller> {
-        let shared = Arc::new(Shared {
-            last: Mutex::new(Last::default()),
-            stop: Mutex::new(false),
-            wake: Condvar::new(),
-        });
-        let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("mlxrun-ioreg".into())
-            .spawn(move || poll(&s, &argv, every))?;
-        Ok(IoregPoller {
-            shared,
-            thread: Some(thread),
-        })
-    }
-
-    /// The last successful reading (if any) and the last error (if the
-    /// last run failed).
-    pub fn latest(&self) -> (Option<AppleGpu>, Option<String>) {
-        let l = self.shared.last.lock().unwrap_or_else(|e| e.into_inner());
-        (l.reading, l.error.clone())
-    }
-}
-
-fn poll(s: &Shared, argv: &[String], every: Duration) {
-    let stopped = || *s.stop.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let began = Instant::now();
-        let result = child::capture(argv, Duration::from_secs(5), &stopped).and_then(|t| parse(&t));
-        {
-            let mut l = s.last.lock().unwrap_or_else(|e| e.into_inner());
-            match result {
-                Ok(r) => {
-                    l.reading = Some(r);
-                    l.error = None;
-                }
-                Err(e) => l.error = Some(e),
-            }
-        }
-        let next = began + every;
-        let mut stop = s.stop.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if *stop {
-                return;
-            }
-            let now = Instant::now();
-            if now >= next {
-                break;
-            }
-            stop = s
-                .wake
-                .wait_timeout(stop, next - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-}
-
-impl Drop for IoregPoller {
-    fn drop(&mut self) {
-        *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+/// The poller of [`IOREG_ARGV`]: at most one run per `every`.
+pub(crate) fn poll_spec(every: Duration) -> PollSpec<AppleGpu> {
+    PollSpec {
+        name: "ioreg",
+        argv: IOREG_ARGV.iter().map(|s| s.to_string()).collect(),
+        parse,
+        every,
     }
 }
 
@@ -177,27 +98,10 @@ mod tests {
     }
 
     #[test]
-    fn the_poller_reports_the_last_reading_and_stops_on_drop() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("ioreg.txt");
-        std::fs::write(&f, IOREG).unwrap();
-        let argv = vec!["cat".to_string(), f.display().to_string()];
-        let p = IoregPoller::start(argv, Duration::from_millis(50)).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while p.latest().0.is_none() {
-            assert!(Instant::now() < deadline, "no reading: {:?}", p.latest().1);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(p.latest().0.unwrap().device_util, Some(15.0));
-        // the source breaks: the error is reported next to the last reading
-        std::fs::remove_file(&f).unwrap();
-        while p.latest().1.is_none() {
-            assert!(Instant::now() < deadline, "no error reported");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(p.latest().1.unwrap().contains("cat failed"));
-        let started = Instant::now();
-        drop(p);
-        assert!(started.elapsed() < Duration::from_secs(2));
+    fn the_poll_spec_runs_ioreg_through_this_parser() {
+        let spec = poll_spec(Duration::from_secs(1));
+        assert_eq!(spec.argv, IOREG_ARGV.map(String::from));
+        assert_eq!(spec.every, Duration::from_secs(1));
+        assert_eq!((spec.parse)(IOREG), parse(IOREG));
     }
 }

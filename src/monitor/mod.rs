@@ -17,6 +17,8 @@
 //! - [`memory`]: RAM, swap, pressure; [`memory::snapshot`] for one-shot use.
 //! - [`hardware`]: the machine's profile.
 //! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
+//! - [`poller`]: runs a short command (ioreg) on a side thread, keeps its
+//!   last parsed reading.
 //! - [`tree`]: process trees; [`collector`]: one reading of every source.
 //! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.
 //! - [`cmd`]: `mlxrun monitor`; [`schema`]: the JSON Schema of the lines.
@@ -28,6 +30,7 @@ pub mod gpu;
 pub mod hardware;
 pub mod ioreg;
 pub mod memory;
+pub(crate) mod poller;
 pub mod procfs;
 pub mod record;
 pub mod schedule;
