@@ -1,6 +1,6 @@
 //! A side thread that runs one short command every `every` and keeps its
 //! last parsed reading, so the sampler only reads a value and never waits
-//! on a process (macOS `ioreg` takes tens of milliseconds).
+//! on a process (macOS `ioreg` and `vm_stat` take tens of milliseconds).
 //! The command runs through [`super::child::capture`] (own process group,
 //! timeout, stopped with the monitor); its stdout goes through a pure
 //! parser. Compiled everywhere so its tests run on Linux; the monitor
