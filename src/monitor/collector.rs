@@ -499,14 +499,36 @@ fn macos_cpu_times() -> Result<CpuTimes, String> {
     if rc != libc::KERN_SUCCESS {
         return Err(format!("host_statistics(HOST_CPU_LOAD_INFO) returned {rc}"));
     }
-    let t = |state: libc::c_int| u64::from(info.cpu_ticks[state as usize]);
-    Ok(CpuTimes {
-        user: t(libc::CPU_STATE_USER),
-        nice: t(libc::CPU_STATE_NICE),
-        system: t(libc::CPU_STATE_SYSTEM),
-        idle: t(libc::CPU_STATE_IDLE),
+    Ok(cpu_times_from_ticks(info.cpu_ticks))
+}
+
+/// Mach's `CPU_STATE_*` indices into `host_cpu_load_info.cpu_ticks`
+/// (`<mach/machine.h>`; checked against libc's on macOS below).
+const CPU_STATE_USER: usize = 0;
+const CPU_STATE_SYSTEM: usize = 1;
+const CPU_STATE_IDLE: usize = 2;
+const CPU_STATE_NICE: usize = 3;
+
+#[cfg(target_os = "macos")]
+const _: () = {
+    assert!(libc::CPU_STATE_USER as usize == CPU_STATE_USER);
+    assert!(libc::CPU_STATE_SYSTEM as usize == CPU_STATE_SYSTEM);
+    assert!(libc::CPU_STATE_IDLE as usize == CPU_STATE_IDLE);
+    assert!(libc::CPU_STATE_NICE as usize == CPU_STATE_NICE);
+    assert!(libc::CPU_STATE_MAX as usize == 4);
+};
+
+/// `host_cpu_load_info.cpu_ticks` (all CPUs' ticks since boot, by
+/// `CPU_STATE_*`) as [`CpuTimes`]; macOS has no iowait, irq or steal.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn cpu_times_from_ticks(ticks: [u32; 4]) -> CpuTimes {
+    CpuTimes {
+        user: u64::from(ticks[CPU_STATE_USER]),
+        nice: u64::from(ticks[CPU_STATE_NICE]),
+        system: u64::from(ticks[CPU_STATE_SYSTEM]),
+        idle: u64::from(ticks[CPU_STATE_IDLE]),
         ..CpuTimes::default()
-    })
+    }
 }
 
 /// Sample fields read from `/proc` by hand (CPU split and PSI): null
@@ -545,6 +567,26 @@ mod tests {
                 + second.cpu_iowait.unwrap();
             assert!(total <= 100.01 && total > 50.0, "{second:?}");
         }
+    }
+
+    #[test]
+    fn mach_cpu_ticks_split_like_the_kernel_counts_them() {
+        // user, system, idle, nice: the CPU_STATE_* order
+        let a = cpu_times_from_ticks([1000, 500, 8000, 100]);
+        assert_eq!(
+            (a.user, a.system, a.idle, a.nice, a.iowait),
+            (1000, 500, 8000, 100, 0)
+        );
+        let b = cpu_times_from_ticks([1300, 600, 8550, 150]);
+        let split = cpu_split(&a, &b).unwrap();
+        // 1000 ticks passed: user + nice 350, system 100, idle 550
+        assert_eq!(
+            (split.user, split.sys, split.idle),
+            (35.0, 10.0, 55.0),
+            "{split:?}"
+        );
+        // u32 tick counters widen without loss
+        assert_eq!(cpu_times_from_ticks([u32::MAX, 0, 0, 0]).user, 4294967295);
     }
 
     #[test]
