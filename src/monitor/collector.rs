@@ -12,12 +12,18 @@ use std::time::{Duration, Instant};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use super::gpu;
+use super::ioreg::AppleGpu;
 #[cfg(target_os = "macos")]
-use super::ioreg::{IOREG_ARGV, IoregPoller};
+use super::ioreg::{self, IOREG_ARGV};
 use super::memory::{self, PressureSource};
+#[cfg(target_os = "macos")]
+use super::poller::CommandPoller;
 use super::procfs::{CpuTimes, ProcRoot, cpu_split};
 use super::record::{Sample, Trigger, round};
 use super::tree::{ProcView, TreeTracker};
+use super::vm_stat::VmStat;
+#[cfg(target_os = "macos")]
+use super::vm_stat::{self, VM_STAT_ARGV};
 
 /// How often the whole process list (and so every parent link) is re-read;
 /// in between, only the tracked trees' known members are. A new child shows
@@ -57,7 +63,9 @@ pub(crate) struct Collector {
     members: Vec<i32>,
     nvml: Result<gpu::Nvml, String>,
     #[cfg(target_os = "macos")]
-    ioreg: Result<IoregPoller, String>,
+    ioreg: Result<CommandPoller<AppleGpu>, String>,
+    #[cfg(target_os = "macos")]
+    vm_stat: Result<CommandPoller<VmStat>, String>,
     sources: BTreeMap<String, String>,
     /// Unavailable from the start.
     quiet: BTreeSet<&'static str>,
@@ -90,11 +98,11 @@ impl Collector {
             members: Vec::new(),
             nvml: gpu::open(),
             #[cfg(target_os = "macos")]
-            ioreg: IoregPoller::start(
-                IOREG_ARGV.iter().map(|s| s.to_string()).collect(),
-                Duration::from_secs(1),
-            )
-            .map_err(|e| format!("cannot start the ioreg thread: {e}")),
+            ioreg: CommandPoller::start(ioreg::poll_spec(Duration::from_secs(1)))
+                .map_err(|e| format!("cannot start the ioreg thread: {e}")),
+            #[cfg(target_os = "macos")]
+            vm_stat: CommandPoller::start(vm_stat::poll_spec(Duration::from_secs(1)))
+                .map_err(|e| format!("cannot start the vm_stat thread: {e}")),
             sources: BTreeMap::new(),
             quiet: BTreeSet::new(),
             lost: BTreeSet::new(),
@@ -184,6 +192,19 @@ impl Collector {
         );
         #[cfg(not(target_os = "macos"))]
         put("gpu_ioreg", Err("macOS only".into()));
+        #[cfg(target_os = "macos")]
+        put(
+            "vm_stat",
+            match &self.vm_stat {
+                Ok(_) => Ok(format!(
+                    "{} (wired and compressor pages), at most once per second",
+                    VM_STAT_ARGV.join(" ")
+                )),
+                Err(e) => Err(e.clone()),
+            },
+        );
+        #[cfg(not(target_os = "macos"))]
+        put("vm_stat", Err("macOS only".into()));
         put("sampler_cpu", sampler_cpu_source());
         self.sources = s;
         self.quiet = quiet;
@@ -218,6 +239,8 @@ impl Collector {
             ram_free_gb: None,
             swap_used_mb: None,
             swap_total_mb: None,
+            ram_wired_gb: None,
+            ram_compressed_gb: None,
             memory_pressure: None,
             psi_some_avg10: None,
             psi_full_avg10: None,
@@ -232,6 +255,8 @@ impl Collector {
             gpu_device_util: None,
             gpu_renderer_util: None,
             gpu_tiler_util: None,
+            gpu_memory_in_use_gb: None,
+            gpu_memory_alloc_gb: None,
             instances: BTreeMap::new(),
             cpu_raw: None,
         };
@@ -330,12 +355,21 @@ impl Collector {
         if let Ok(p) = &self.ioreg {
             let (reading, error) = p.latest();
             if let Some(g) = reading {
-                s.gpu_device_util = g.device_util;
-                s.gpu_renderer_util = g.renderer_util;
-                s.gpu_tiler_util = g.tiler_util;
+                put_apple_gpu(&mut s, &g);
             }
             if let Some(e) = error {
                 errors.insert("gpu_ioreg", e);
+            }
+        }
+
+        #[cfg(target_os = "macos")]
+        if let Ok(p) = &self.vm_stat {
+            let (reading, error) = p.latest();
+            if let Some(v) = reading {
+                put_vm_stat(&mut s, &v);
+            }
+            if let Some(e) = error {
+                errors.insert("vm_stat", e);
             }
         }
 
@@ -367,6 +401,23 @@ impl Collector {
         });
         out
     }
+}
+
+/// The Apple GPU's reading into the sample's `gpu_*` fields (GB, 3 decimals).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn put_apple_gpu(s: &mut Sample, g: &AppleGpu) {
+    s.gpu_device_util = g.device_util;
+    s.gpu_renderer_util = g.renderer_util;
+    s.gpu_tiler_util = g.tiler_util;
+    s.gpu_memory_in_use_gb = g.in_use_bytes.map(|b| round(b as f64 / GB, 3));
+    s.gpu_memory_alloc_gb = g.alloc_bytes.map(|b| round(b as f64 / GB, 3));
+}
+
+/// `vm_stat`'s wired and compressor pages into the sample (GB, 3 decimals).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn put_vm_stat(s: &mut Sample, v: &VmStat) {
+    s.ram_wired_gb = v.wired_bytes().map(|b| round(b as f64 / GB, 3));
+    s.ram_compressed_gb = v.compressed_bytes().map(|b| round(b as f64 / GB, 3));
 }
 
 /// Every process (pid, parent, RSS, CPU time; threads skipped), after
@@ -448,19 +499,41 @@ fn macos_cpu_times() -> Result<CpuTimes, String> {
     if rc != libc::KERN_SUCCESS {
         return Err(format!("host_statistics(HOST_CPU_LOAD_INFO) returned {rc}"));
     }
-    let t = |state: libc::c_int| u64::from(info.cpu_ticks[state as usize]);
-    Ok(CpuTimes {
-        user: t(libc::CPU_STATE_USER),
-        nice: t(libc::CPU_STATE_NICE),
-        system: t(libc::CPU_STATE_SYSTEM),
-        idle: t(libc::CPU_STATE_IDLE),
+    Ok(cpu_times_from_ticks(info.cpu_ticks))
+}
+
+/// Mach's `CPU_STATE_*` indices into `host_cpu_load_info.cpu_ticks`
+/// (`<mach/machine.h>`; checked against libc's on macOS below).
+const CPU_STATE_USER: usize = 0;
+const CPU_STATE_SYSTEM: usize = 1;
+const CPU_STATE_IDLE: usize = 2;
+const CPU_STATE_NICE: usize = 3;
+
+#[cfg(target_os = "macos")]
+const _: () = {
+    assert!(libc::CPU_STATE_USER as usize == CPU_STATE_USER);
+    assert!(libc::CPU_STATE_SYSTEM as usize == CPU_STATE_SYSTEM);
+    assert!(libc::CPU_STATE_IDLE as usize == CPU_STATE_IDLE);
+    assert!(libc::CPU_STATE_NICE as usize == CPU_STATE_NICE);
+    assert!(libc::CPU_STATE_MAX as usize == 4);
+};
+
+/// `host_cpu_load_info.cpu_ticks` (all CPUs' ticks since boot, by
+/// `CPU_STATE_*`) as [`CpuTimes`]; macOS has no iowait, irq or steal.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn cpu_times_from_ticks(ticks: [u32; 4]) -> CpuTimes {
+    CpuTimes {
+        user: u64::from(ticks[CPU_STATE_USER]),
+        nice: u64::from(ticks[CPU_STATE_NICE]),
+        system: u64::from(ticks[CPU_STATE_SYSTEM]),
+        idle: u64::from(ticks[CPU_STATE_IDLE]),
         ..CpuTimes::default()
-    })
+    }
 }
 
 /// Sample fields read from `/proc` by hand (CPU split and PSI): null
-/// when that root cannot be read.
-#[cfg(test)]
+/// when that root cannot be read (Linux: the tests that use it fake `/proc`).
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) const PROC_FIELDS: &[&str] = &[
     "cpu_user",
     "cpu_sys",
@@ -493,6 +566,85 @@ mod tests {
                 + second.cpu_idle.unwrap()
                 + second.cpu_iowait.unwrap();
             assert!(total <= 100.01 && total > 50.0, "{second:?}");
+        }
+    }
+
+    #[test]
+    fn mach_cpu_ticks_split_like_the_kernel_counts_them() {
+        // user, system, idle, nice: the CPU_STATE_* order
+        let a = cpu_times_from_ticks([1000, 500, 8000, 100]);
+        assert_eq!(
+            (a.user, a.system, a.idle, a.nice, a.iowait),
+            (1000, 500, 8000, 100, 0)
+        );
+        let b = cpu_times_from_ticks([1300, 600, 8550, 150]);
+        let split = cpu_split(&a, &b).unwrap();
+        // 1000 ticks passed: user + nice 350, system 100, idle 550
+        assert_eq!(
+            (split.user, split.sys, split.idle),
+            (35.0, 10.0, 55.0),
+            "{split:?}"
+        );
+        // u32 tick counters widen without loss
+        assert_eq!(cpu_times_from_ticks([u32::MAX, 0, 0, 0]).user, 4294967295);
+    }
+
+    #[test]
+    fn macos_readings_fill_their_sample_fields_in_gb() {
+        let mut c = Collector::new(Sources::default());
+        let (mut s, _) = c.read(&[], Instant::now());
+        put_apple_gpu(
+            &mut s,
+            &crate::monitor::ioreg::parse(include_str!("testdata/macos/ioreg_agx_m2pro.txt"))
+                .unwrap(),
+        );
+        assert_eq!(
+            (s.gpu_device_util, s.gpu_renderer_util, s.gpu_tiler_util),
+            (Some(15.0), Some(12.0), Some(7.0))
+        );
+        // 1012547584 B = 0.943 GB; 2147483648 B = 2 GB
+        assert_eq!(s.gpu_memory_in_use_gb, Some(0.943));
+        assert_eq!(s.gpu_memory_alloc_gb, Some(2.0));
+        // with no NVIDIA GPU, the Apple GPU's memory is the GPU memory used
+        assert_eq!(s.gpu_memory_used_mb(), Some(965.6));
+        put_vm_stat(
+            &mut s,
+            &crate::monitor::vm_stat::parse(include_str!("testdata/macos/vm_stat_m3pro_16k.txt"))
+                .unwrap(),
+        );
+        // 194286 × 16384 B = 2.965 GB wired; 65902 × 16384 B = 1.006 GB
+        assert_eq!(s.ram_wired_gb, Some(2.965));
+        assert_eq!(s.ram_compressed_gb, Some(1.006));
+        // a reading without a line leaves its field null, not 0
+        put_vm_stat(
+            &mut s,
+            &VmStat {
+                page_size: 4096,
+                wired: Some(1),
+                ..VmStat::default()
+            },
+        );
+        assert_eq!(s.ram_compressed_gb, None);
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v["ram_compressed_gb"].is_null());
+    }
+
+    #[cfg(not(target_os = "macos"))]
+    #[test]
+    fn macos_sources_say_why_they_are_unavailable_here() {
+        let mut c = Collector::new(Sources::default());
+        for src in ["gpu_ioreg", "vm_stat"] {
+            assert_eq!(c.sources()[src], "unavailable: macOS only");
+        }
+        let (s, _) = c.read(&[], Instant::now());
+        let v = serde_json::to_value(&s).unwrap();
+        for k in [
+            "ram_wired_gb",
+            "ram_compressed_gb",
+            "gpu_memory_in_use_gb",
+            "gpu_memory_alloc_gb",
+        ] {
+            assert!(v[k].is_null(), "{k} = {}", v[k]);
         }
     }
 

@@ -166,8 +166,16 @@ fn macos_pressure_level() -> Result<u8, String> {
             std::io::Error::last_os_error()
         ));
     }
-    match level {
-        1 | 2 | 4 => Ok(level as u8),
+    pressure_level(level)
+}
+
+/// The level `kern.memorystatus_vm_pressure_level` gave, as libdispatch's
+/// memory-pressure levels: 1 normal, 2 warn, 4 critical. Anything else is
+/// refused with the value, not rounded to a neighbour.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) fn pressure_level(raw: i32) -> Result<u8, String> {
+    match raw {
+        1 | 2 | 4 => Ok(raw as u8),
         other => Err(format!(
             "sysctl kern.memorystatus_vm_pressure_level gave {other}, not 1, 2 or 4"
         )),
@@ -189,6 +197,17 @@ mod tests {
         if cfg!(target_os = "linux") && std::path::Path::new("/proc/pressure/memory").exists() {
             assert!(matches!(s.pressure, Some(1 | 2 | 4)), "{s:?}");
             assert!(s.psi_some_avg10.is_some_and(|v| (0.0..=100.0).contains(&v)));
+        }
+    }
+
+    #[test]
+    fn the_macos_pressure_level_is_decoded_or_refused() {
+        assert_eq!(pressure_level(1), Ok(1));
+        assert_eq!(pressure_level(2), Ok(2));
+        assert_eq!(pressure_level(4), Ok(4));
+        for bad in [0, 3, 5, -1, 256 + 1] {
+            let e = pressure_level(bad).unwrap_err();
+            assert!(e.contains(&format!("gave {bad}")), "{e}");
         }
     }
 

@@ -17,6 +17,9 @@
 //! - [`memory`]: RAM, swap, pressure; [`memory::snapshot`] for one-shot use.
 //! - [`hardware`]: the machine's profile.
 //! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
+//! - [`vm_stat`]: macOS wired and compressed memory.
+//! - [`poller`]: runs a short command (ioreg, vm_stat) on a side thread,
+//!   keeps its last parsed reading.
 //! - [`tree`]: process trees; [`collector`]: one reading of every source.
 //! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.
 //! - [`cmd`]: `mlxrun monitor`; [`schema`]: the JSON Schema of the lines.
@@ -28,6 +31,7 @@ pub mod gpu;
 pub mod hardware;
 pub mod ioreg;
 pub mod memory;
+pub(crate) mod poller;
 pub mod procfs;
 pub mod record;
 pub mod schedule;
@@ -36,6 +40,7 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 pub mod tree;
+pub mod vm_stat;
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

@@ -19,7 +19,7 @@ use super::stats::Summary;
 use super::tree::InstanceSample;
 
 /// `schema` of the header line.
-pub const SCHEMA: &str = "mlxrun-monitor/1";
+pub const SCHEMA: &str = "mlxrun-monitor/2";
 
 /// The first line.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +70,10 @@ pub struct Sample {
     pub ram_free_gb: Option<f64>,
     pub swap_used_mb: Option<f64>,
     pub swap_total_mb: Option<f64>,
+    /// macOS `vm_stat`: wired memory (never paged out; MLX wires a model's
+    /// weights) and the RAM the compressor occupies.
+    pub ram_wired_gb: Option<f64>,
+    pub ram_compressed_gb: Option<f64>,
     /// 1 normal, 2 warn, 4 critical.
     pub memory_pressure: Option<u8>,
     pub psi_some_avg10: Option<f64>,
@@ -88,6 +92,10 @@ pub struct Sample {
     pub gpu_device_util: Option<f64>,
     pub gpu_renderer_util: Option<f64>,
     pub gpu_tiler_util: Option<f64>,
+    /// Apple GPU (ioreg `PerformanceStatistics`): unified memory in use
+    /// ("In use system memory") and allocated ("Alloc system memory").
+    pub gpu_memory_in_use_gb: Option<f64>,
+    pub gpu_memory_alloc_gb: Option<f64>,
     /// Tracked process trees by name.
     pub instances: BTreeMap<String, InstanceSample>,
     /// The raw CPU counters this sample read (for window averages).
@@ -112,7 +120,8 @@ impl Sample {
         }
     }
 
-    /// GPU memory in use, MB: the sum over NVIDIA devices.
+    /// GPU memory in use, MB: the sum over NVIDIA devices, else the Apple
+    /// GPU's unified memory in use.
     pub fn gpu_memory_used_mb(&self) -> Option<f64> {
         let used: Vec<f64> = self
             .gpus
@@ -120,7 +129,11 @@ impl Sample {
             .flatten()
             .filter_map(|g| g.memory_used_mb)
             .collect();
-        (!used.is_empty()).then(|| used.iter().sum())
+        if used.is_empty() {
+            self.gpu_memory_in_use_gb.map(|gb| round(gb * 1024.0, 1))
+        } else {
+            Some(used.iter().sum())
+        }
     }
 
     /// Σ RSS over the tracked trees, MB; `None` when nothing is tracked or

@@ -15,7 +15,7 @@ mod tests {
     fn the_schema_is_valid_draft_2020_12() {
         let schema: Value = serde_json::from_str(MONITOR_SCHEMA).unwrap();
         assert!(jsonschema::meta::is_valid(&schema));
-        assert_eq!(schema["title"], "mlxrun monitor record v1");
+        assert_eq!(schema["title"], "mlxrun monitor record v2");
         let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
         assert_eq!(v.kinds(), ["event", "header", "sample", "summary"]);
     }

@@ -111,6 +111,8 @@ pub(crate) struct Acc {
     ram_available: Series,
     ram_free: Series,
     swap_used: Series,
+    ram_wired: Series,
+    ram_compressed: Series,
     psi_some: Series,
     cpu_user: Series,
     cpu_sys: Series,
@@ -137,6 +139,8 @@ impl Acc {
         self.ram_available.push(s.ram_available_gb);
         self.ram_free.push(s.ram_free_gb);
         self.swap_used.push(s.swap_used_mb);
+        self.ram_wired.push(s.ram_wired_gb);
+        self.ram_compressed.push(s.ram_compressed_gb);
         self.psi_some.push(s.psi_some_avg10);
         self.cpu_user.push(s.cpu_user);
         self.cpu_sys.push(s.cpu_sys);
@@ -309,6 +313,10 @@ pub struct Summary {
     pub ram_free_avg_gb: Option<f64>,
     pub swap_max_mb: Option<f64>,
     pub swap_avg_mb: Option<f64>,
+    /// macOS: the most memory wired, and the most the compressor
+    /// occupied, in any sample (`vm_stat`).
+    pub ram_wired_max_gb: Option<f64>,
+    pub ram_compressed_max_gb: Option<f64>,
     pub memory_pressure_peak: Option<u8>,
     pub psi_some_avg10_max: Option<f64>,
     /// Max and mean of the 1-minute load average.
@@ -373,6 +381,8 @@ pub(crate) fn summarize(i: SummaryInput<'_>) -> Summary {
         ram_free_avg_gb: r(a.ram_free.avg(), 3),
         swap_max_mb: a.swap_used.max(),
         swap_avg_mb: r(a.swap_used.avg(), 1),
+        ram_wired_max_gb: a.ram_wired.max(),
+        ram_compressed_max_gb: a.ram_compressed.max(),
         memory_pressure_peak: a.pressure_peak,
         psi_some_avg10_max: a.psi_some.max(),
         load_max: a.load_1.max(),
@@ -415,6 +425,8 @@ mod tests {
             ram_free_gb: avail.map(|a| a / 2.0),
             swap_used_mb: Some(elapsed * 10.0),
             swap_total_mb: Some(1024.0),
+            ram_wired_gb: None,
+            ram_compressed_gb: None,
             memory_pressure: pressure,
             psi_some_avg10: None,
             psi_full_avg10: None,
@@ -429,6 +441,8 @@ mod tests {
             gpu_device_util: None,
             gpu_renderer_util: None,
             gpu_tiler_util: None,
+            gpu_memory_in_use_gb: None,
+            gpu_memory_alloc_gb: None,
             instances: rss
                 .iter()
                 .enumerate()
@@ -483,6 +497,43 @@ mod tests {
             (e.samples, e.duration_s, e.ram_available_min_gb),
             (0, 0.0, None)
         );
+    }
+
+    #[test]
+    fn apple_gpu_memory_peaks_per_window_and_wired_memory_per_run() {
+        let mut a = Acc::default();
+        for (t, in_use, wired) in [
+            (1.0, Some(1.5), Some(2.0)),
+            (2.0, None, None),
+            (3.0, Some(6.25), Some(9.5)),
+            (4.0, Some(3.0), Some(4.0)),
+        ] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.gpu_memory_in_use_gb = in_use;
+            s.ram_wired_gb = wired;
+            s.ram_compressed_gb = wired.map(|w| w / 2.0);
+            a.push(&s);
+        }
+        // the peak in-use GPU memory of the point, in MB like NVIDIA's
+        assert_eq!(a.window_stats().gpu_memory_used_max_mb, Some(6400.0));
+        let summary = summarize(SummaryInput {
+            run: &a,
+            ticks: &TickStats::default(),
+            interval: Duration::from_millis(200),
+            ts: 1.0,
+            ram_total_gb: Some(16.0),
+            sampler_cpu: None,
+            thread_ticks: 0,
+            write_errors: 0,
+            outcome: None,
+        });
+        assert_eq!(summary.gpu_memory_used_max_mb, Some(6400.0));
+        assert_eq!(summary.ram_wired_max_gb, Some(9.5));
+        assert_eq!(summary.ram_compressed_max_gb, Some(4.75));
+        // no macOS reading at all: null, not 0
+        let mut none = Acc::default();
+        none.push(&sample(1.0, Some(8.0), Some(1), &[]));
+        assert_eq!(none.window_stats().gpu_memory_used_max_mb, None);
     }
 
     #[test]

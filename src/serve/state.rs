@@ -215,7 +215,7 @@ pub fn start_time(pid: i32) -> Option<u64> {
     #[cfg(not(target_os = "linux"))]
     {
         use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-        let mut sys = System::new();
+        let mut sys = System::new().ok()?;
         let p = Pid::from(pid as usize);
         sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[p]),
@@ -236,32 +236,15 @@ pub fn same_process(p: &Proc) -> bool {
     }
 }
 
-/// Whether process group `pgid` has a member that is not a zombie.
+/// Whether process group `pgid` has a member that is not a zombie (from
+/// the process table; where it cannot be read, whether the group exists).
 pub fn group_alive(pgid: i32) -> bool {
     if pgid <= 1 {
         return false;
     }
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return crate::shutdown::group_alive(pgid);
-        };
-        dir.filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .any(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|s| {
-                        let f = crate::health::stat_fields(&s)?;
-                        let pg: i32 = f.get(2)?.parse().ok()?;
-                        Some(pg == pgid && f.first()? != &"Z")
-                    })
-                    .unwrap_or(false)
-            })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        crate::shutdown::group_alive(pgid)
+    match crate::health::process_rows() {
+        Some(rows) => crate::health::group_has_live_member(&rows, pgid),
+        None => crate::shutdown::group_alive(pgid),
     }
 }
 
