@@ -88,6 +88,64 @@ fn macos_process_rows() -> Option<Vec<ProcRow>> {
     )
 }
 
+/// When `pid` started, in the platform's unit (Linux: clock ticks since
+/// boot, `/proc/<pid>/stat` field 22; macOS: seconds since the epoch, from
+/// sysinfo): with the PID, it names one process, so a reused PID is never
+/// taken for it. `None` when it is gone or a zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        parse_stat_start(&stat)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+        let mut sys = System::new().ok()?;
+        let p = Pid::from(pid as usize);
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[p]),
+            true,
+            ProcessRefreshKind::nothing(),
+        );
+        let proc = sys.process(p)?;
+        (proc.status() != sysinfo::ProcessStatus::Zombie).then(|| proc.start_time())
+    }
+}
+
+/// The start time (field 22) of a `/proc/<pid>/stat` line; `None` for a
+/// zombie or an unreadable line.
+pub fn parse_stat_start(stat: &str) -> Option<u64> {
+    let f = stat_fields(stat)?;
+    // fields from 3 (state) on: starttime is field 22
+    if f.first()? == &"Z" {
+        return None;
+    }
+    f.get(19)?.parse().ok()
+}
+
+/// The descendants of `root` in `rows` (children, their children, …), not
+/// `root` itself.
+pub fn descendants(rows: &[ProcRow], root: i32) -> Vec<ProcRow> {
+    let mut family = vec![root];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < family.len() {
+        let parent = family[i];
+        for r in rows.iter().filter(|r| r.ppid == parent && r.pid != root) {
+            if !family.contains(&r.pid) {
+                family.push(r.pid);
+                out.push(*r);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The fields of a `/proc/<pid>/stat` line from field 3 (state) on: the
 /// command name may hold spaces and parentheses, so they start after the
 /// last `)`.
@@ -175,6 +233,44 @@ pub fn argv_from_os(args: &[std::ffi::OsString]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_time_comes_from_field_22_and_a_zombie_has_none() {
+        // a real line of /proc/<pid>/stat (a python server), start 1234567
+        let line = "4242 (python3 -m x) S 4200 4242 4242 0 -1 4194560 1 0 0 0 5 1 0 0 20 0 3 0 1234567 100 10 18446744073709551615";
+        assert_eq!(parse_stat_start(line), Some(1_234_567));
+        let z = line.replace(") S ", ") Z ");
+        assert_eq!(parse_stat_start(&z), None);
+        assert_eq!(parse_stat_start("garbage"), None);
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some());
+        assert_eq!(start_time(0), None);
+    }
+
+    #[test]
+    fn descendants_follow_parent_links_but_not_cycles() {
+        let row = |pid, ppid| ProcRow {
+            pid,
+            ppid,
+            pgid: Some(10),
+            zombie: false,
+        };
+        // 10 -> 11 -> 12, 10 -> 13, 20 -> 21 (another tree), and a bogus
+        // self-parented row
+        let rows = [
+            row(10, 1),
+            row(11, 10),
+            row(12, 11),
+            row(13, 10),
+            row(21, 20),
+            row(14, 14),
+        ];
+        let mut d: Vec<i32> = descendants(&rows, 10).iter().map(|r| r.pid).collect();
+        d.sort();
+        assert_eq!(d, [11, 12, 13]);
+        assert!(descendants(&rows, 12).is_empty());
+        assert!(descendants(&rows, 14).is_empty());
+    }
 
     #[test]
     fn stat_state_survives_odd_command_names() {

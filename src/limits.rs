@@ -32,12 +32,13 @@ pub fn raise_open_files() -> Result<u64, String> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
     }
-    let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
+    // rlim_t is u64 on 64-bit Linux and on macOS
+    let (soft, hard): (u64, u64) = (lim.rlim_cur, lim.rlim_max);
     let Some(want) = wanted_soft(soft, hard, CAP) else {
         return Ok(soft);
     };
     let new = libc::rlimit {
-        rlim_cur: want as libc::rlim_t,
+        rlim_cur: want,
         rlim_max: lim.rlim_max,
     };
     // SAFETY: setrlimit reads the struct we own.
@@ -73,7 +74,7 @@ mod tests {
         // SAFETY: getrlimit writes into the struct we own.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
         let now = raise_open_files().unwrap();
-        assert!(now >= lim.rlim_cur as u64);
-        assert!(now <= lim.rlim_max as u64);
+        assert!(now >= lim.rlim_cur);
+        assert!(now <= lim.rlim_max);
     }
 }

@@ -198,34 +198,7 @@ impl State {
 
 /// The start time of `pid` (see [`Proc::start_time`]); `None` when it is
 /// gone or a zombie.
-pub fn start_time(pid: i32) -> Option<u64> {
-    if pid <= 0 {
-        return None;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let f = crate::health::stat_fields(&stat)?;
-        // fields from 3 (state) on: starttime is field 22
-        if f.first()? == &"Z" {
-            return None;
-        }
-        f.get(19)?.parse().ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-        let mut sys = System::new().ok()?;
-        let p = Pid::from(pid as usize);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[p]),
-            true,
-            ProcessRefreshKind::nothing(),
-        );
-        let proc = sys.process(p)?;
-        (proc.status() != sysinfo::ProcessStatus::Zombie).then(|| proc.start_time())
-    }
-}
+pub use crate::health::start_time;
 
 /// Whether the recorded process is alive and still the one recorded (same
 /// start time): a PID reused by another process is not it.

@@ -329,7 +329,17 @@ mod tests {
         assert_eq!(unsafe { libc::getpgid(pid) }, pgid);
         assert_eq!(unsafe { libc::getpgid(pgid) }, pgid);
         if cfg!(target_os = "linux") {
-            assert_eq!(crate::health::cmdline(pid), argv(&["sleep", "30"]));
+            // the supervisor may report the PID a moment before the kernel
+            // has finished setting up the new program's argv
+            let mut cmd = Vec::new();
+            for _ in 0..200 {
+                cmd = crate::health::cmdline(pid);
+                if !cmd.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(cmd, argv(&["sleep", "30"]));
             let sup = crate::health::cmdline(pgid);
             assert_eq!(sup[1], crate::supervisor::SUBCOMMAND, "{sup:?}");
             // the command holds no end of the lifeline

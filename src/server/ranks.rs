@@ -1,12 +1,13 @@
 //! The rank processes of a server run under `mlx.launch`: found as the
-//! launcher's descendants in `/proc` (with their `MLX_RANK`), journaled by
-//! PID, and checked after the stop; a rank that left the launcher's process
-//! group is killed by its recorded PID (and start time, so a reused PID is
-//! never hit), never by name.
+//! launcher's descendants in the process table ([`crate::health`]:
+//! `/proc` on Linux, sysinfo on macOS) that carry `MLX_RANK` in their
+//! environment, journaled by PID, and checked after the stop; a rank that
+//! left the launcher's process group is killed by its recorded PID (and
+//! start time, so a reused PID is never hit), never by name.
 //!
-//! Each rank also runs behind a small exec shim that sets the Linux
-//! parent-death signal, so ranks stop when the launcher dies, even when
-//! mlxrun itself was killed with SIGKILL.
+//! On Linux each rank also runs behind a small exec shim that sets the
+//! parent-death signal, for a rank that leaves the launcher's group (the
+//! launcher's own group is stopped by its supervisor).
 
 /// Python run in front of each rank's server command: ask Linux for SIGTERM
 /// when the parent (mlx.launch) dies, then become the server.
@@ -19,56 +20,63 @@ pub struct RankProcess {
     pub pgid: i32,
     /// `MLX_RANK` from its environment, when readable.
     pub rank: Option<u32>,
-    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    /// When it started ([`crate::health::start_time`]).
     pub start_ticks: u64,
 }
 
-/// `(ppid, pgid, start_ticks)` of `pid`.
-fn stat(pid: i32) -> Option<(i32, i32, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields = crate::health::stat_fields(&text)?;
-    // fields start at field 3 (state): ppid is field 4, pgrp 5, starttime 22
-    let ppid = fields.get(1)?.parse().ok()?;
-    let pgid = fields.get(2)?.parse().ok()?;
-    let start = fields.get(19)?.parse().ok()?;
-    Some((ppid, pgid, start))
+/// `MLX_RANK` among `KEY=VALUE` environment entries.
+pub fn mlx_rank_in<'a>(entries: impl IntoIterator<Item = &'a str>) -> Option<u32> {
+    entries
+        .into_iter()
+        .find_map(|kv| kv.strip_prefix("MLX_RANK="))
+        .and_then(|v| v.trim().parse().ok())
 }
 
+/// `MLX_RANK` of process `pid`, when its environment can be read.
 fn mlx_rank(pid: i32) -> Option<u32> {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    env.split(|b| *b == 0)
-        .filter_map(|kv| std::str::from_utf8(kv).ok())
-        .find_map(|kv| kv.strip_prefix("MLX_RANK="))
-        .and_then(|v| v.parse().ok())
+    #[cfg(target_os = "linux")]
+    {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        mlx_rank_in(
+            env.split(|b| *b == 0)
+                .filter_map(|kv| std::str::from_utf8(kv).ok()),
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+        let mut sys = System::new().ok()?;
+        let p = Pid::from(pid as usize);
+        sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[p]),
+            true,
+            ProcessRefreshKind::nothing().with_environ(UpdateKind::Always),
+        );
+        let env: Vec<String> = sys
+            .process(p)?
+            .environ()
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        mlx_rank_in(env.iter().map(String::as_str))
+    }
 }
 
 /// Every live descendant of `root` that carries `MLX_RANK` (the ranks).
 pub fn find_ranks(root: i32) -> Vec<RankProcess> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Some(rows) = crate::health::process_rows() else {
         return Vec::new();
     };
-    let all: Vec<(i32, i32, i32, u64)> = dir
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| stat(pid).map(|(ppid, pgid, st)| (pid, ppid, pgid, st)))
-        .collect();
-    let mut family = vec![root];
-    let mut i = 0;
-    while i < family.len() {
-        let parent = family[i];
-        family.extend(all.iter().filter(|p| p.1 == parent).map(|p| p.0));
-        i += 1;
-    }
-    let mut out: Vec<RankProcess> = all
-        .iter()
-        .filter(|p| p.0 != root && family.contains(&p.0))
-        .filter_map(|&(pid, _, pgid, start_ticks)| {
-            let rank = mlx_rank(pid)?;
+    let mut out: Vec<RankProcess> = crate::health::descendants(&rows, root)
+        .into_iter()
+        .filter(|r| !r.zombie)
+        .filter_map(|r| {
+            let rank = mlx_rank(r.pid)?;
             Some(RankProcess {
-                pid,
-                pgid,
+                pid: r.pid,
+                pgid: r.pgid.unwrap_or(-1),
                 rank: Some(rank),
-                start_ticks,
+                start_ticks: crate::health::start_time(r.pid)?,
             })
         })
         .collect();
@@ -80,7 +88,7 @@ pub fn find_ranks(root: i32) -> Vec<RankProcess> {
 
 /// Whether the rank is still the same live process.
 pub fn alive(r: &RankProcess) -> bool {
-    stat(r.pid).is_some_and(|(_, _, st)| st == r.start_ticks)
+    crate::health::start_time(r.pid) == Some(r.start_ticks)
 }
 
 /// Kill a rank that outlived its group stop (SIGKILL by recorded PID).
@@ -101,7 +109,9 @@ mod tests {
     #[test]
     fn reads_own_stat_and_finds_a_ranked_child() {
         let me = std::process::id() as i32;
-        assert!(stat(me).is_some());
+        assert_eq!(mlx_rank_in(["A=1", "MLX_RANK=3", "B=2"]), Some(3));
+        assert_eq!(mlx_rank_in(["MLX_RANK=x"]), None);
+        assert_eq!(mlx_rank_in(["MLX_RANKS=1"]), None);
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .env("MLX_RANK", "1")
