@@ -19,17 +19,17 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::def::{Api, TokenSource};
+use crate::spec::backend::{Api, TokenSource};
 use crate::error::{EXIT_OK, SetupError};
 use crate::load::client::{BodySpec, RequestSpec, build_client, request_body};
 use crate::load::client_cpu;
 use crate::load::driver::run_closed_loop;
 use crate::load::metrics::{PointMetrics, SummaryOptions, summarize};
-use crate::scenario::model::BalanceMethod;
+use crate::spec::scenario::BalanceMethod;
 use crate::server::process::ManagedProcess;
 
 /// Where runs look for the calibration (relative to the working directory).
-pub const DEFAULT_PATH: &str = ".mlxrun/calibration.json";
+pub const DEFAULT_PATH: &str = crate::spec::scenario::CALIBRATION_PATH;
 
 /// Share of a measured ceiling above which a point is flagged.
 pub const NEAR_CEILING: f64 = 0.7;

@@ -70,6 +70,7 @@ pub mod scenario;
 pub mod serve;
 pub mod server;
 pub mod shutdown;
+pub mod spec;
 pub mod stub;
 pub mod supervisor;
 pub mod timer;

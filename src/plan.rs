@@ -39,7 +39,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
                 let _ = writeln!(o, "    backend: {}", m.backend);
             }
         }
-        if m.modality != crate::media::Modality::Text {
+        if m.modality != crate::spec::media::Modality::Text {
             let _ = writeln!(o, "    modality: {}", m.modality);
         }
     }
@@ -156,8 +156,8 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         format!("the fixed prompt {:?}", w.prompt)
     };
     let _ = writeln!(o, "prompts: {prompts}");
-    let has = |m: crate::media::Modality| resolved.models.iter().any(|x| x.modality == m);
-    if has(crate::media::Modality::Vision) {
+    let has = |m: crate::spec::media::Modality| resolved.models.iter().any(|x| x.modality == m);
+    if has(crate::spec::media::Modality::Vision) {
         let images = if w.image_files.is_empty() {
             format!(
                 "synthetic {}, different for every request (seed {} + point)",
@@ -171,7 +171,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
             "images: {images}; sent as image_url content parts (data URLs) built before each point"
         );
     }
-    if has(crate::media::Modality::Audio) {
+    if has(crate::spec::media::Modality::Audio) {
         let audio = if w.audio_dir.is_empty() {
             format!(
                 "synthetic speech-like 16 kHz mono WAV, different for every request (seed {} + point)",
@@ -191,7 +191,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
             o,
             "load: open loop, {} arrivals{} (seed {}); latency counts from each request's scheduled send time",
             l.arrival.as_str(),
-            if l.arrival == crate::scenario::model::ArrivalKind::Gamma {
+            if l.arrival == crate::spec::scenario::ArrivalKind::Gamma {
                 format!(", burstiness {}", l.burstiness)
             } else {
                 String::new()
@@ -351,7 +351,7 @@ fn write_points_table(o: &mut String, plan: &Plan) {
     let media = plan
         .points
         .iter()
-        .any(|p| p.modality != crate::media::Modality::Text);
+        .any(|p| p.modality != crate::spec::media::Modality::Text);
     if media {
         head.extend(["modality", "media"].map(String::from));
     }
@@ -397,7 +397,7 @@ fn write_points_table(o: &mut String, plan: &Plan) {
                 if label.is_empty() { "-".into() } else { label },
             ]);
         }
-        let max_tokens = if p.modality == crate::media::Modality::Audio {
+        let max_tokens = if p.modality == crate::spec::media::Modality::Audio {
             "-".to_string()
         } else {
             p.max_tokens.to_string()

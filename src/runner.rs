@@ -14,7 +14,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::command::{Commands, python_for, ring_port};
-use crate::backend::def::Api;
+use crate::spec::backend::Api;
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::backend::secrets::Secrets;
 use crate::calibrate::Calibration;
@@ -32,7 +32,7 @@ use crate::media::audio::synthetic_clip;
 use crate::media::bodies::{PointMedia, point_media};
 use crate::media::image::{ImageFormat, attach_images, data_url, synthetic_image};
 use crate::media::multipart::{TranscriptionFields, transcription_bodies};
-use crate::media::{ImageSize, Modality};
+use crate::spec::media::{ImageSize, Modality};
 use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
 use crate::output::model_info::{ModelInfo, model_info};
@@ -43,7 +43,7 @@ use crate::output::row::{Columns, PointRow, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
 use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
-use crate::scenario::model::RouterKind;
+use crate::spec::scenario::RouterKind;
 use crate::scenario::model_path::expand_tilde;
 use crate::scenario::prompts::workload_spec;
 use crate::scenario::{Resolved, Scenario};
@@ -330,7 +330,7 @@ pub fn memory_gate(
             over.insert(cfg.index, why);
         }
     }
-    if !over.is_empty() && s.memory.over_limit == crate::scenario::model::OverLimit::Refuse {
+    if !over.is_empty() && s.memory.over_limit == crate::spec::scenario::OverLimit::Refuse {
         let list: Vec<String> = over
             .iter()
             .map(|(i, why)| {

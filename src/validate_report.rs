@@ -266,7 +266,7 @@ mod tests {
     use crate::output::report::{RecordContext, RunInfo, record};
     use crate::output::row::PointRow;
     use crate::scenario::expand::{Point, ServerConfig};
-    use crate::scenario::model::RouterKind;
+    use crate::spec::scenario::RouterKind;
 
     fn a_record() -> serde_json::Value {
         let cfg = ServerConfig {
@@ -293,7 +293,7 @@ mod tests {
             input_tokens: None,
             requests: 8,
             duration_s: None,
-            modality: crate::media::Modality::Text,
+            modality: crate::spec::media::Modality::Text,
             image_count: None,
             image_size: None,
             audio_duration_s: None,

@@ -453,7 +453,7 @@ fn local_image_files_and_an_audio_folder_are_sent_as_they_are() {
     let port = port_block();
     let media = t.path().join("media");
     std::fs::create_dir_all(media.join("clips")).unwrap();
-    let size = mlxrun::media::ImageSize {
+    let size = mlxrun::spec::media::ImageSize {
         width: 32,
         height: 24,
     };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use minijinja::Value;
 
-use super::def::{AxisArg, BackendDef};
+use crate::spec::backend::{AxisArg, BackendDef};
 use super::registry::Registry;
 use super::template::{self, Vars, value_of};
 use crate::scenario::Scenario;
@@ -268,7 +268,7 @@ pub fn ring_port(s: &Scenario, instance: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::model::{Axis, BalanceMethod, RouterKind};
+    use crate::spec::scenario::{Axis, BalanceMethod, RouterKind};
 
     fn cfg(backend: &str, axes: &[(&str, &str)]) -> ServerConfig {
         ServerConfig {

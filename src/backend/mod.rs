@@ -4,7 +4,6 @@
 //! what is installed. Adding a backend needs no Rust change.
 
 pub mod command;
-pub mod def;
 pub mod probe;
 pub mod registry;
 pub mod routing;

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::def::BackendDef;
+use crate::spec::backend::BackendDef;
 use super::template::{self, Vars};
 use crate::scenario::server_args::flag_names;
 

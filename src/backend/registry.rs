@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-use super::def::{AxisArg, BackendDef, parse_request_line};
+use crate::spec::backend::{AxisArg, BackendDef, parse_request_line};
 use super::template;
 
 /// The built-in definitions, as shipped in `backends/`.
@@ -349,8 +349,8 @@ mod tests {
             ]
         );
         let stt = r.get("mlx_vlm_stt").unwrap();
-        assert_eq!(stt.api, super::super::def::Api::Transcriptions);
-        assert_eq!(stt.tokens, super::super::def::TokenSource::None);
+        assert_eq!(stt.api, crate::spec::backend::Api::Transcriptions);
+        assert_eq!(stt.tokens, crate::spec::backend::TokenSource::None);
         assert!(r.get("mlx_lm").unwrap().multi_rank);
         assert!(!r.get("openai").unwrap().launches());
         assert!(r.all_axes().contains(&"parallel"));

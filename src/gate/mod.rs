@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::scenario::expand::ServerConfig;
-use crate::scenario::memory::MemorySection;
+use crate::spec::memory::MemorySection;
 use crate::scenario::{Resolved, ResolvedModel};
 
 /// Sizes are in GB of 2^30 bytes throughout mlxrun (as the monitor reports them).

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Exp, Gamma};
 
-use crate::scenario::model::ArrivalKind;
+use crate::spec::scenario::ArrivalKind;
 
 /// An endless schedule of send offsets.
 pub struct Schedule {

@@ -16,8 +16,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::chunk::{Counts, Whole, read_chunk};
 use super::record::{ErrorKind, RequestRecord};
 use super::sse::{SseParser, SseSink};
-use crate::backend::def::{Api, TokenSource};
-use crate::scenario::model::BalanceMethod;
+use crate::spec::backend::{Api, TokenSource};
+use crate::spec::scenario::BalanceMethod;
 
 /// The header that tags each request with `<point>-<n>`, so nginx's access
 /// log can say which instance served it.

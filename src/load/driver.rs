@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::arrival::Schedule;
 use super::client::{RequestSpec, send};
 use super::record::{ErrorKind, RequestRecord};
-use crate::scenario::model::{ArrivalKind, BalanceMethod};
+use crate::spec::scenario::{ArrivalKind, BalanceMethod};
 
 /// What a point's load produced.
 #[derive(Debug, Default)]
@@ -515,7 +515,7 @@ async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::def::TokenSource;
+    use crate::spec::backend::TokenSource;
     use crate::load::client::{build_client, chat_body};
     use crate::stub::{StubConfig, serve};
 

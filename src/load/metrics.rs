@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use super::distribution::{Distribution, Stat};
 use super::record::RequestRecord;
-use crate::scenario::model::SloSection;
+use crate::spec::scenario::SloSection;
 
 /// How many requests met the SLOs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

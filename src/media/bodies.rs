@@ -5,11 +5,11 @@
 //! [`MEDIA_BYTES_CAP`]; past it the requests cycle through what was built
 //! (an 11-minute clip is 21 MB: 12 different clips, then again).
 
-use super::Modality;
+use crate::spec::media::Modality;
 use super::audio::{self, Clip};
 use super::image::{self, ImageFormat, ImageSource};
 use crate::scenario::expand::Point;
-use crate::scenario::model::WorkloadSection;
+use crate::spec::scenario::WorkloadSection;
 
 /// Most bytes of media kept for one point.
 pub const MEDIA_BYTES_CAP: usize = 256 << 20;
@@ -104,7 +104,7 @@ pub fn point_media(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::ImageSize;
+    use crate::spec::media::ImageSize;
 
     fn point(modality: Modality) -> Point {
         Point {

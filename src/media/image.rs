@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde_json::{Value, json};
 
-use super::ImageSize;
+use crate::spec::media::ImageSize;
 
 /// Encoding of synthetic images.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -118,7 +118,7 @@ mod tests {
             args: vec![],
             field: "model".into(),
             tokenizer: None,
-            modality: crate::media::Modality::Text,
+            modality: crate::spec::media::Modality::Text,
         }
     }
 

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::gate::Release;
-use crate::scenario::memory::MemorySection;
+use crate::spec::memory::MemorySection;
 
 /// A point's system health (`system_health` in report.jsonl). Names follow
 /// mlx-knife's emitter where the meaning matches (`swap_used_mb`,

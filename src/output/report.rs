@@ -15,7 +15,7 @@ use super::model_info::ModelInfo;
 use super::row::PointRow;
 use crate::load::distribution::Stat;
 use crate::load::metrics::PointMetrics;
-use crate::scenario::measure::percentile_label;
+use crate::spec::measure::percentile_label;
 
 /// Version of the record layout written here (`schemas/HISTORY.md`).
 pub const REPORT_SCHEMA_VERSION: &str = "0.5.0";

@@ -12,7 +12,7 @@ use crate::load::per_instance::Accounting;
 use crate::load::prometheus::ServerMetrics;
 use crate::output::quality::SystemHealth;
 use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
-use crate::scenario::measure::percentile_label;
+use crate::spec::measure::percentile_label;
 
 /// How a point ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -514,7 +514,7 @@ impl PointRow {
 mod tests {
     use super::*;
     use crate::scenario::expand::{Point, ServerConfig};
-    use crate::scenario::model::RouterKind;
+    use crate::spec::scenario::RouterKind;
 
     #[test]
     fn every_record_has_a_cell_per_header_column() {
@@ -542,7 +542,7 @@ mod tests {
             input_tokens: Some(16),
             requests: 4,
             duration_s: None,
-            modality: crate::media::Modality::Text,
+            modality: crate::spec::media::Modality::Text,
             image_count: None,
             image_size: None,
             audio_duration_s: None,

@@ -121,11 +121,11 @@ mod tests {
             name: "sweep".into(),
             ..Default::default()
         };
-        a.matrix.concurrency = Some(crate::scenario::model::Axis(vec![1, 2]));
+        a.matrix.concurrency = Some(crate::spec::scenario::Axis(vec![1, 2]));
         let mut b = a.clone();
-        b.matrix.concurrency = Some(crate::scenario::model::Axis(vec![1, 4]));
+        b.matrix.concurrency = Some(crate::spec::scenario::Axis(vec![1, 4]));
         b.workload.temperature = 0.5;
-        b.matrix.decode_concurrency = Some(crate::scenario::model::Axis(vec![8]));
+        b.matrix.decode_concurrency = Some(crate::spec::scenario::Axis(vec![8]));
         let c = changes(&toml_of(&a), &toml_of(&b)).unwrap();
         let lines: Vec<String> = c.iter().map(ToString::to_string).collect();
         assert_eq!(

@@ -10,12 +10,12 @@
 use itertools::Itertools;
 use serde::Serialize;
 
-use super::model::{BalanceMethod, FlagValue, Rate, RouterKind, Scenario};
+use crate::spec::scenario::{BalanceMethod, FlagValue, Rate, RouterKind, Scenario};
 use super::models::ResolvedModel;
 use super::server_args::{find_flag, flag_for_key, parse_server_args};
-use crate::backend::def::AxisArg;
+use crate::spec::backend::AxisArg;
 use crate::backend::registry::Registry;
-use crate::media::{ImageSize, Modality};
+use crate::spec::media::{ImageSize, Modality};
 
 /// One server configuration: what the servers are started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -614,7 +614,7 @@ fn excluded(s: &Scenario, values: &[(String, Option<String>)]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::Axis;
+    use crate::spec::scenario::Axis;
     use super::*;
 
     fn model(index: usize, name: &str, backend: &str) -> ResolvedModel {
@@ -837,8 +837,8 @@ mod tests {
             ImageSize::parse("128x96").unwrap(),
         ]));
         s.matrix.audio_duration_s = Some(Axis(vec![
-            crate::media::Seconds(5.0),
-            crate::media::Seconds(660.0),
+            crate::spec::media::Seconds(5.0),
+            crate::spec::media::Seconds(660.0),
         ]));
         let models = [
             modal(0, "t", "mlx_lm", Modality::Text),

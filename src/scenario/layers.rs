@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use toml::{Table, Value};
 
 use super::error::{Origin, Problem, did_you_mean};
-use super::model::split_list;
+use crate::spec::scenario::split_list;
 
 /// One override layer: the values and who set each key.
 #[derive(Debug, Clone, Default)]

@@ -7,10 +7,11 @@
 
 use std::path::Path;
 
-use super::model::Scenario;
+use crate::spec::scenario::Scenario;
 use super::models::ResolvedModel;
 use super::validate::{Finding, finding, no_values};
-use crate::media::{Modality, audio, image};
+use crate::media::{audio, image};
+use crate::spec::media::Modality;
 
 /// Most images one request may carry.
 pub const MAX_IMAGE_COUNT: u32 = 64;

@@ -8,10 +8,7 @@
 pub mod error;
 pub mod expand;
 pub mod layers;
-pub mod measure;
 pub mod media;
-pub mod memory;
-pub mod model;
 pub mod model_path;
 pub mod models;
 pub mod prompts;
@@ -27,7 +24,7 @@ use figment::providers::Serialized;
 use toml::{Table, Value};
 
 pub use error::{Origin, Problem, ScenarioError};
-pub use model::Scenario;
+pub use crate::spec::scenario::Scenario;
 use model_path::SearchDirs;
 pub use models::ResolvedModel;
 use source_map::SourceMap;
@@ -141,19 +138,19 @@ pub fn known_fields() -> Vec<String> {
     let mut full = Scenario::default();
     // every optional field set, so each has a leaf
     let m = &mut full.matrix;
-    m.decode_concurrency = Some(model::Axis(vec![1]));
-    m.prompt_concurrency = Some(model::Axis(vec![1]));
-    m.concurrency = Some(model::Axis(vec![1]));
-    m.request_rate = Some(model::Axis(vec![model::Rate(1.0)]));
-    m.input_tokens = Some(model::Axis(vec![1]));
-    m.image_count = Some(model::Axis(vec![1]));
-    m.image_size = Some(model::Axis(vec![crate::media::ImageSize {
+    m.decode_concurrency = Some(crate::spec::scenario::Axis(vec![1]));
+    m.prompt_concurrency = Some(crate::spec::scenario::Axis(vec![1]));
+    m.concurrency = Some(crate::spec::scenario::Axis(vec![1]));
+    m.request_rate = Some(crate::spec::scenario::Axis(vec![crate::spec::scenario::Rate(1.0)]));
+    m.input_tokens = Some(crate::spec::scenario::Axis(vec![1]));
+    m.image_count = Some(crate::spec::scenario::Axis(vec![1]));
+    m.image_size = Some(crate::spec::scenario::Axis(vec![crate::spec::media::ImageSize {
         width: 1,
         height: 1,
     }]));
-    m.audio_duration_s = Some(model::Axis(vec![crate::media::Seconds(1.0)]));
-    m.router = Some(model::Axis(vec![model::RouterKind::Nginx]));
-    m.balance = Some(model::Axis(vec![model::BalanceMethod::RoundRobin]));
+    m.audio_duration_s = Some(crate::spec::scenario::Axis(vec![crate::spec::media::Seconds(1.0)]));
+    m.router = Some(crate::spec::scenario::Axis(vec![crate::spec::scenario::RouterKind::Nginx]));
+    m.balance = Some(crate::spec::scenario::Axis(vec![crate::spec::scenario::BalanceMethod::RoundRobin]));
     full.workload.requests = Some(1);
     full.slo.ttft_ms = Some(1.0);
     full.slo.tpot_ms = Some(1.0);

@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::Scenario;
+use crate::spec::scenario::Scenario;
 use super::model_path::{self, ModelRef, SearchDirs, expand_tilde};
 use super::validate::Finding;
-use crate::backend::def::{Api, BackendDef, ModelKind};
+use crate::spec::backend::{Api, BackendDef, ModelKind};
 use crate::backend::registry::Registry;
 use crate::backend::routing;
-use crate::media::Modality;
+use crate::spec::media::Modality;
 
 /// One model of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,7 +360,7 @@ fn gguf_files(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::model::ModelEntry;
+    use crate::spec::scenario::ModelEntry;
 
     fn dirs(cwd: &Path) -> SearchDirs {
         SearchDirs {

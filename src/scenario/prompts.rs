@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::expand::Point;
-use super::model::Scenario;
+use crate::spec::scenario::Scenario;
 use super::model_path::expand_tilde;
 use super::models::ResolvedModel;
 use super::validate::{Finding, finding};
@@ -136,7 +136,7 @@ pub fn workload_spec(s: &Scenario, model: &ResolvedModel, point: &Point) -> Work
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::Axis;
+    use crate::spec::scenario::Axis;
     use super::*;
 
     fn tiny() -> PathBuf {
@@ -195,7 +195,7 @@ mod tests {
             input_tokens: Some(64),
             requests: 4,
             duration_s: None,
-            modality: crate::media::Modality::Text,
+            modality: crate::spec::media::Modality::Text,
             image_count: None,
             image_size: None,
             audio_duration_s: None,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{Axis, RouterKind, Scenario};
+use crate::spec::scenario::{Axis, RouterKind, Scenario};
 use super::models::ResolvedModel;
 use super::server_args::{flag_for_key, flag_names, parse_server_args};
 use crate::backend::command::{launch_flags, user_args};
@@ -110,7 +110,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     );
     super::validate_load::load_findings(&mut out, s);
     super::media::media_findings(&mut out, s);
-    super::memory::memory_findings(&mut out, &s.memory);
+    memory_findings(&mut out, &s.memory);
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
         let field = format!("matrix.server_flags.{key}");
@@ -333,7 +333,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
 /// Checks that need the models and their backend definitions.
 pub fn validate_backends(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Vec<Finding> {
     let mut out = super::media::model_findings(s, models);
-    let used: Vec<(&ResolvedModel, &crate::backend::def::BackendDef)> = models
+    let used: Vec<(&ResolvedModel, &crate::spec::backend::BackendDef)> = models
         .iter()
         .filter_map(|m| reg.get(&m.backend).map(|d| (m, d)))
         .collect();
@@ -493,6 +493,39 @@ fn positive_secs(out: &mut Vec<Finding>, field: &str, v: f64) {
     }
 }
 
+/// Findings about `[memory]`.
+fn memory_findings(out: &mut Vec<Finding>, m: &crate::spec::memory::MemorySection) {
+    if !(10..=60_000).contains(&m.monitor_interval_ms) {
+        out.push(finding(
+            "memory.monitor_interval_ms",
+            format!("{} ms is outside 10..60000", m.monitor_interval_ms),
+            "use an interval in milliseconds, e.g. 200",
+        ));
+    }
+    if !(m.limit_percent > 0.0 && m.limit_percent <= 100.0) {
+        out.push(finding(
+            "memory.limit_percent",
+            format!("{} is not a share of RAM", m.limit_percent),
+            "use a percentage above 0 and at most 100, e.g. 70",
+        ));
+    }
+    for (field, v) in [
+        ("memory.headroom_percent", m.headroom_percent),
+        ("memory.release_floor_gb", m.release_floor_gb),
+        ("memory.release_timeout_s", m.release_timeout_s),
+        ("memory.swap_growth_mb", m.swap_growth_mb),
+        ("memory.low_available_gb", m.low_available_gb),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            out.push(finding(
+                field,
+                format!("{v} is not a size, share or duration"),
+                "use a number, 0 or more",
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,7 +625,7 @@ mod tests {
         s.matrix.exclude.push(
             [(
                 "instance".to_string(),
-                super::super::model::FlagValue::Int(1),
+                crate::spec::scenario::FlagValue::Int(1),
             )]
             .into(),
         );

@@ -1,7 +1,7 @@
 //! Checks of the measurement settings: `[load]`, `[slo]`, `[metrics]`,
 //! `matrix.request_rate` and the prompt settings of `[workload]`.
 
-use super::model::Scenario;
+use crate::spec::scenario::Scenario;
 use super::validate::{Finding, finding, no_values};
 
 /// `[load]`, `[slo]`, `[metrics]`, `matrix.request_rate` and the prompt
@@ -162,7 +162,7 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::{Axis, Rate};
+    use crate::spec::scenario::{Axis, Rate};
     use super::*;
 
     fn fields(s: &Scenario) -> Vec<String> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::scenario::model::{BalanceMethod, RouterSection};
+use crate::spec::scenario::{BalanceMethod, RouterSection};
 
 /// The template shipped with mlxrun.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../templates/nginx.conf.j2");

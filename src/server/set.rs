@@ -20,14 +20,14 @@ use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
 use super::{ServerError, ports};
 use crate::backend::command::Commands;
-use crate::backend::def::{Api, BackendDef, Ready, parse_request_line};
+use crate::spec::backend::{Api, BackendDef, Ready, parse_request_line};
 use crate::backend::registry::Registry;
 use crate::backend::secrets::Secrets;
 use crate::load::client::{BodySpec, auth_headers, request_body};
 use crate::load::prometheus;
 use crate::scenario::Scenario;
 use crate::scenario::expand::ServerConfig;
-use crate::scenario::model::RouterKind;
+use crate::spec::scenario::RouterKind;
 use crate::scenario::models::ResolvedModel;
 
 /// What every start needs.

@@ -147,7 +147,7 @@ impl Body for StubBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::def::Api;
+    use crate::spec::backend::Api;
     use http_body_util::BodyExt;
 
     async fn frames(mut body: StubBody) -> Vec<Bytes> {

@@ -33,7 +33,7 @@ use super::body::StubBody;
 use super::metrics::Counters;
 use super::render::{self, Counts, StreamChunks};
 use super::request::CompletionRequest;
-use crate::backend::def::Api;
+use crate::spec::backend::Api;
 
 /// Largest request body read (bigger ones get 413).
 const MAX_BODY: usize = 64 << 20;

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use bytes::Bytes;
 
-use crate::backend::def::Api;
+use crate::spec::backend::Api;
 
 /// The text of one token.
 pub const TOKEN: &str = "tok ";

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::model::AxisElement;
+use super::scenario::AxisElement;
 
 /// Inter-arrival process of an open-loop point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +194,7 @@ pub fn percentile_label(q: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::Axis;
+    use super::super::scenario::Axis;
     use super::*;
 
     #[derive(Deserialize)]

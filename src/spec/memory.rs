@@ -5,8 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{Finding, finding};
-
 /// What to do with a server configuration whose estimated need is over the limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,39 +59,6 @@ impl Default for MemorySection {
             release_timeout_s: 60.0,
             swap_growth_mb: 100.0,
             low_available_gb: 2.0,
-        }
-    }
-}
-
-/// Findings about `[memory]`.
-pub(super) fn memory_findings(out: &mut Vec<Finding>, m: &MemorySection) {
-    if !(10..=60_000).contains(&m.monitor_interval_ms) {
-        out.push(finding(
-            "memory.monitor_interval_ms",
-            format!("{} ms is outside 10..60000", m.monitor_interval_ms),
-            "use an interval in milliseconds, e.g. 200",
-        ));
-    }
-    if !(m.limit_percent > 0.0 && m.limit_percent <= 100.0) {
-        out.push(finding(
-            "memory.limit_percent",
-            format!("{} is not a share of RAM", m.limit_percent),
-            "use a percentage above 0 and at most 100, e.g. 70",
-        ));
-    }
-    for (field, v) in [
-        ("memory.headroom_percent", m.headroom_percent),
-        ("memory.release_floor_gb", m.release_floor_gb),
-        ("memory.release_timeout_s", m.release_timeout_s),
-        ("memory.swap_growth_mb", m.swap_growth_mb),
-        ("memory.low_available_gb", m.low_available_gb),
-    ] {
-        if !(v >= 0.0 && v.is_finite()) {
-            out.push(finding(
-                field,
-                format!("{v} is not a size, share or duration"),
-                "use a number, 0 or more",
-            ));
         }
     }
 }

@@ -351,9 +351,9 @@ pub struct MatrixSection {
     pub image_count: Option<Axis<u32>>,
     /// Vision models only: size of synthetic images, `"WxH"`; unset =
     /// `"512x512"`. Points with no images are not multiplied by it.
-    pub image_size: Option<Axis<crate::media::ImageSize>>,
+    pub image_size: Option<Axis<crate::spec::media::ImageSize>>,
     /// Audio models only: seconds of synthetic audio per request; unset = 30.
-    pub audio_duration_s: Option<Axis<crate::media::Seconds>>,
+    pub audio_duration_s: Option<Axis<crate::spec::media::Seconds>>,
     /// Axes the backend definition names (`[backends.X.axes]`), e.g.
     /// `parallel = [1, 4]` for llama_server. A model whose backend does not
     /// know an axis is not multiplied by it.
@@ -392,6 +392,10 @@ impl Default for MatrixSection {
     }
 }
 
+/// Where `mlxrun calibrate` saves its result and runs look for it
+/// (relative to the working directory): `run.calibration`'s default.
+pub const CALIBRATION_PATH: &str = ".mlxrun/calibration.json";
+
 /// `[run]`: sweep policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -413,7 +417,7 @@ impl Default for RunSection {
         RunSection {
             continue_on_error: true,
             pause_between_points_s: 0.0,
-            calibration: crate::calibrate::DEFAULT_PATH.into(),
+            calibration: CALIBRATION_PATH.into(),
             point_timeout_s: 0.0,
         }
     }
