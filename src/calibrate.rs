@@ -16,23 +16,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::backend::{Api, TokenSource};
 use crate::error::{EXIT_OK, SetupError};
 use crate::load::client::{BodySpec, RequestSpec, build_client, request_body};
-use crate::load::client_cpu;
 use crate::load::driver::run_closed_loop;
-use crate::load::metrics::{PointMetrics, SummaryOptions, summarize};
-use crate::spec::scenario::BalanceMethod;
+use crate::metrics::calibration::Calibration;
+use crate::metrics::client_cpu;
+use crate::metrics::point::{PointMetrics, SummaryOptions, summarize};
 use crate::server::process::ManagedProcess;
+use crate::spec::backend::{Api, TokenSource};
+use crate::spec::scenario::BalanceMethod;
 
 /// Where runs look for the calibration (relative to the working directory).
 pub const DEFAULT_PATH: &str = crate::spec::scenario::CALIBRATION_PATH;
-
-/// Share of a measured ceiling above which a point is flagged.
-pub const NEAR_CEILING: f64 = 0.7;
 
 /// Options of `mlxrun calibrate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -49,60 +46,6 @@ pub struct CalibrateArgs {
     /// Where to save the result.
     #[arg(long, default_value = DEFAULT_PATH)]
     pub output: PathBuf,
-}
-
-/// What `calibrate` measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    pub mlxrun_version: String,
-    /// `release` or `debug`: a debug build is several times slower.
-    pub build: String,
-    pub measured_at: String,
-    pub cpus: usize,
-    pub concurrency: u32,
-    pub tokens: u32,
-    /// Requests/s with one-token responses.
-    pub requests_per_s_ceiling: f64,
-    /// SSE content events/s with `tokens`-token burst responses.
-    pub sse_events_per_s_ceiling: f64,
-    /// Requests/s with `tokens`-token responses.
-    pub sse_requests_per_s: f64,
-    /// mlxrun's CPU per request in the SSE measurement.
-    pub client_cpu_ms_per_req: f64,
-    /// Mean TTFT against a zero-delay stub: the client's own floor.
-    pub zero_delay_ttft_ms: f64,
-    /// Mean measured TTFT − 200 ms against the delaying stub.
-    pub ttft_error_ms: f64,
-    /// Mean measured ITL − 10 ms against the delaying stub.
-    pub itl_error_ms: f64,
-}
-
-impl Calibration {
-    /// The calibration at `path`, when there is a readable one.
-    pub fn load(path: &Path) -> Option<Calibration> {
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// Why a point that served `requests_per_s` and `events_per_s` is near
-    /// what the client can do; `None` when it is not.
-    pub fn near_ceiling(&self, requests_per_s: f64, events_per_s: f64) -> Option<String> {
-        let rps = requests_per_s / self.requests_per_s_ceiling;
-        let eps = events_per_s / self.sse_events_per_s_ceiling;
-        if rps > NEAR_CEILING {
-            Some(format!(
-                "{:.0}% of the client's request ceiling",
-                rps * 100.0
-            ))
-        } else if eps > NEAR_CEILING {
-            Some(format!(
-                "{:.0}% of the client's SSE event ceiling",
-                eps * 100.0
-            ))
-        } else {
-            None
-        }
-    }
 }
 
 /// A stub server child process, stopped on drop of the process (group).

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::analyze::{AnalyzeOptions, SortOrder};
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, UsageError};
-use crate::runner::{RunOptions, run};
+use crate::run::{RunOptions, run};
 use crate::scenario::{Overrides, load};
 
 const AFTER_HELP: &str = "\

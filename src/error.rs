@@ -1,4 +1,6 @@
-//! Top-level errors and exit codes.
+//! Exit codes and the error kinds that pick them (which error maps to
+//! which code: [`crate::run::exit_code_of`], above the scenario loader
+//! whose errors it names).
 //!
 //! | code | meaning |
 //! |---|---|
@@ -8,8 +10,6 @@
 //! | 3 | the machine is not ready: backend or nginx missing, flag unsupported, port taken, results folder not writable, a resumed run still going; nothing started |
 //! | 101 | mlxrun itself failed (a panic, a bug): children stopped, finished rows kept |
 //! | 130 | interrupted by Ctrl-C or SIGTERM (finished rows are kept) |
-
-use crate::scenario::ScenarioError;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_POINTS_FAILED: i32 = 1;
@@ -26,14 +26,3 @@ pub struct SetupError(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
-
-/// The exit code for an error that ended mlxrun.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.downcast_ref::<ScenarioError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
-        EXIT_BAD_INPUT
-    } else if err.downcast_ref::<SetupError>().is_some() {
-        EXIT_SETUP
-    } else {
-        EXIT_POINTS_FAILED
-    }
-}

@@ -88,7 +88,7 @@ mod tests {
         write(&p, None, false).unwrap();
         std::fs::write(&p, "mine").unwrap();
         let e = write(&p, None, false).unwrap_err();
-        assert_eq!(crate::error::exit_code(&e), crate::error::EXIT_BAD_INPUT);
+        assert_eq!(crate::run::exit_code_of(&e), crate::error::EXIT_BAD_INPUT);
         assert!(e.to_string().contains("--force"), "{e}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "mine");
         write(&p, Some("m"), true).unwrap();

@@ -34,7 +34,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            mlxrun::error::exit_code(&e)
+            mlxrun::run::exit_code_of(&e)
         }
     };
     mlxrun::shutdown::terminate_all_blocking(std::time::Duration::from_secs(5));

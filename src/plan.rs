@@ -6,9 +6,9 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::backend::command::python_for;
 use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, Point, expand};
+use crate::server::command::python_for;
 use crate::server::journal::Journal;
 use crate::server::set::{StartContext, commands, endpoints, nginx_config};
 

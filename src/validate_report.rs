@@ -261,7 +261,7 @@ fn report(path: &Path, c: &FileCheck) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::metrics::PointMetrics;
+    use crate::metrics::point::PointMetrics;
     use crate::output::model_info::ModelInfo;
     use crate::output::report::{RecordContext, RunInfo, record};
     use crate::output::row::PointRow;

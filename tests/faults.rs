@@ -865,7 +865,7 @@ instances = [1, 2]
             &resolved.registry,
         )
         .unwrap();
-        mlxrun::runner::exposure_warnings(&resolved, &plan)
+        mlxrun::run::exposure_warnings(&resolved, &plan)
     };
     let remote = "requests go to remote upstreams 192.0.2.7:8000 (started by someone else; their load and network are part of every number)";
     assert_eq!(

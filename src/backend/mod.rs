@@ -3,9 +3,8 @@
 //! each instance (with `mlx.launch` for several ranks), and the probe of
 //! what is installed. Adding a backend needs no Rust change.
 
-pub mod command;
+pub mod flags;
 pub mod probe;
 pub mod registry;
 pub mod routing;
-pub mod secrets;
 pub mod template;

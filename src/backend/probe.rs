@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::spec::backend::BackendDef;
 use super::template::{self, Vars};
-use crate::scenario::server_args::flag_names;
+use crate::backend::flags::flag_names;
+use crate::spec::backend::BackendDef;
 
 /// What the installed backend is and accepts.
 #[derive(Debug, Clone, Default)]

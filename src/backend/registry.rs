@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-use crate::spec::backend::{AxisArg, BackendDef, parse_request_line};
 use super::template;
+use crate::spec::backend::{AxisArg, BackendDef, parse_request_line};
 
 /// The built-in definitions, as shipped in `backends/`.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[

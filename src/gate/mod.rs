@@ -16,8 +16,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::scenario::expand::ServerConfig;
-use crate::spec::memory::MemorySection;
 use crate::scenario::{Resolved, ResolvedModel};
+use crate::spec::memory::MemorySection;
 
 /// Sizes are in GB of 2^30 bytes throughout mlxrun (as the monitor reports them).
 pub const GB: f64 = (1u64 << 30) as f64;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::App;
 use crate::error::{EXIT_BAD_INPUT, EXIT_POINTS_FAILED};
-use crate::runner::RunOptions;
+use crate::run::RunOptions;
 
 /// Whether a run or a `serve` child is going (the launcher's own signal
 /// watcher leaves signals to it then).
@@ -89,13 +89,13 @@ pub async fn run(app: &App) -> i32 {
             }
         };
     BUSY.store(true, Ordering::SeqCst);
-    let result = crate::runner::run(&resolved, cancel, &RunOptions::default()).await;
+    let result = crate::run::run(&resolved, cancel, &RunOptions::default()).await;
     BUSY.store(false, Ordering::SeqCst);
     drop(listener);
     let code = match result {
         Err(e) => {
             eprintln!("error: {e:#}");
-            crate::error::exit_code(&e)
+            crate::run::exit_code_of(&e)
         }
         Ok(o) => {
             println!("=== outcome ===");

@@ -515,8 +515,8 @@ async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::backend::TokenSource;
     use crate::load::client::{build_client, chat_body};
+    use crate::spec::backend::TokenSource;
     use crate::stub::{StubConfig, serve};
 
     #[test]

@@ -6,6 +6,5 @@
 //! built before a point starts, never in the timed path.
 
 pub mod audio;
-pub mod bodies;
 pub mod image;
 pub mod multipart;

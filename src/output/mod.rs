@@ -3,6 +3,7 @@
 
 pub mod csv_sink;
 pub mod model_info;
+pub mod paths;
 pub mod progress;
 pub mod quality;
 pub mod report;

@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::model_info::ModelInfo;
 use super::row::PointRow;
-use crate::load::distribution::Stat;
-use crate::load::metrics::PointMetrics;
+use crate::metrics::distribution::Stat;
+use crate::metrics::point::PointMetrics;
 use crate::spec::measure::percentile_label;
 
 /// Version of the record layout written here (`schemas/HISTORY.md`).

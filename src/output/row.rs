@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::load::distribution::Stat;
-use crate::load::metrics::PointMetrics;
-use crate::load::per_instance::Accounting;
-use crate::load::prometheus::ServerMetrics;
+use crate::metrics::distribution::Stat;
+use crate::metrics::per_instance::Accounting;
+use crate::metrics::point::PointMetrics;
+use crate::metrics::prometheus::ServerMetrics;
 use crate::output::quality::SystemHealth;
 use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
 use crate::spec::measure::percentile_label;
@@ -444,7 +444,7 @@ impl PointRow {
                 .map(|f| self.server_flags.get(f).cloned().unwrap_or_default()),
         );
         let pi = &self.per_instance;
-        let join = |f: &dyn Fn(&crate::load::per_instance::InstanceStats) -> u64| {
+        let join = |f: &dyn Fn(&crate::metrics::per_instance::InstanceStats) -> u64| {
             pi.instances
                 .iter()
                 .map(|s| f(s).to_string())

@@ -19,8 +19,8 @@ use std::path::Path;
 
 use crate::error::{SetupError, UsageError};
 use crate::output::csv_sink::{header_differences, read_header};
+use crate::output::paths::RunPaths;
 use crate::output::row::{Columns, csv_header};
-use crate::runner::RunPaths;
 use crate::scenario::{Overrides, Resolved, load};
 use finished::States;
 use tail::Lines;

@@ -135,6 +135,30 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// One finding: field path, what is wrong, what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub field: String,
+    pub message: String,
+    pub hint: String,
+}
+
+/// A [`Finding`] for `field`.
+pub(crate) fn finding(field: &str, message: impl Into<String>, hint: impl Into<String>) -> Finding {
+    Finding {
+        field: field.to_string(),
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+/// "the axis has no values" for `field` when `empty`.
+pub(crate) fn no_values(out: &mut Vec<Finding>, field: &str, empty: bool, hint: &str) {
+    if empty {
+        out.push(finding(field, "the axis has no values", hint));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

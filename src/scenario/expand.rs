@@ -10,12 +10,12 @@
 use itertools::Itertools;
 use serde::Serialize;
 
-use crate::spec::scenario::{BalanceMethod, FlagValue, Rate, RouterKind, Scenario};
 use super::models::ResolvedModel;
-use super::server_args::{find_flag, flag_for_key, parse_server_args};
-use crate::spec::backend::AxisArg;
+use crate::backend::flags::{find_flag, flag_for_key, parse_server_args};
 use crate::backend::registry::Registry;
+use crate::spec::backend::AxisArg;
 use crate::spec::media::{ImageSize, Modality};
+use crate::spec::scenario::{BalanceMethod, FlagValue, Rate, RouterKind, Scenario};
 
 /// One server configuration: what the servers are started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -614,8 +614,8 @@ fn excluded(s: &Scenario, values: &[(String, Option<String>)]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::scenario::Axis;
     use super::*;
+    use crate::spec::scenario::Axis;
 
     fn model(index: usize, name: &str, backend: &str) -> ResolvedModel {
         ResolvedModel::for_test(index, name, backend)

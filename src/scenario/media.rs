@@ -7,11 +7,11 @@
 
 use std::path::Path;
 
-use crate::spec::scenario::Scenario;
+use super::error::{Finding, finding, no_values};
 use super::models::ResolvedModel;
-use super::validate::{Finding, finding, no_values};
 use crate::media::{audio, image};
 use crate::spec::media::Modality;
+use crate::spec::scenario::Scenario;
 
 /// Most images one request may carry.
 pub const MAX_IMAGE_COUNT: u32 = 64;

@@ -12,7 +12,6 @@ pub mod media;
 pub mod model_path;
 pub mod models;
 pub mod prompts;
-pub mod server_args;
 pub mod source_map;
 pub mod validate;
 pub mod validate_load;
@@ -23,8 +22,8 @@ use figment::Figment;
 use figment::providers::Serialized;
 use toml::{Table, Value};
 
-pub use error::{Origin, Problem, ScenarioError};
 pub use crate::spec::scenario::Scenario;
+pub use error::{Origin, Problem, ScenarioError};
 use model_path::SearchDirs;
 pub use models::ResolvedModel;
 use source_map::SourceMap;
@@ -83,7 +82,7 @@ impl Resolved {
     }
 
     /// `findings` with the origin of each field.
-    fn locate(&self, findings: Vec<validate::Finding>) -> Vec<Problem> {
+    fn locate(&self, findings: Vec<error::Finding>) -> Vec<Problem> {
         findings
             .into_iter()
             .map(|f| Problem {
@@ -141,16 +140,26 @@ pub fn known_fields() -> Vec<String> {
     m.decode_concurrency = Some(crate::spec::scenario::Axis(vec![1]));
     m.prompt_concurrency = Some(crate::spec::scenario::Axis(vec![1]));
     m.concurrency = Some(crate::spec::scenario::Axis(vec![1]));
-    m.request_rate = Some(crate::spec::scenario::Axis(vec![crate::spec::scenario::Rate(1.0)]));
+    m.request_rate = Some(crate::spec::scenario::Axis(vec![
+        crate::spec::scenario::Rate(1.0),
+    ]));
     m.input_tokens = Some(crate::spec::scenario::Axis(vec![1]));
     m.image_count = Some(crate::spec::scenario::Axis(vec![1]));
-    m.image_size = Some(crate::spec::scenario::Axis(vec![crate::spec::media::ImageSize {
-        width: 1,
-        height: 1,
-    }]));
-    m.audio_duration_s = Some(crate::spec::scenario::Axis(vec![crate::spec::media::Seconds(1.0)]));
-    m.router = Some(crate::spec::scenario::Axis(vec![crate::spec::scenario::RouterKind::Nginx]));
-    m.balance = Some(crate::spec::scenario::Axis(vec![crate::spec::scenario::BalanceMethod::RoundRobin]));
+    m.image_size = Some(crate::spec::scenario::Axis(vec![
+        crate::spec::media::ImageSize {
+            width: 1,
+            height: 1,
+        },
+    ]));
+    m.audio_duration_s = Some(crate::spec::scenario::Axis(vec![
+        crate::spec::media::Seconds(1.0),
+    ]));
+    m.router = Some(crate::spec::scenario::Axis(vec![
+        crate::spec::scenario::RouterKind::Nginx,
+    ]));
+    m.balance = Some(crate::spec::scenario::Axis(vec![
+        crate::spec::scenario::BalanceMethod::RoundRobin,
+    ]));
     full.workload.requests = Some(1);
     full.slo.ttft_ms = Some(1.0);
     full.slo.tpot_ms = Some(1.0);

@@ -5,13 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::spec::scenario::Scenario;
+use super::error::Finding;
 use super::model_path::{self, ModelRef, SearchDirs, expand_tilde};
-use super::validate::Finding;
-use crate::spec::backend::{Api, BackendDef, ModelKind};
 use crate::backend::registry::Registry;
 use crate::backend::routing;
+use crate::spec::backend::{Api, BackendDef, ModelKind};
 use crate::spec::media::Modality;
+use crate::spec::scenario::Scenario;
 
 /// One model of the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +218,19 @@ pub fn resolve_models(
     } else {
         Err(problems)
     }
+}
+
+/// The user's extra server arguments for `model`: `backend.args`,
+/// `backend.server_args`, then the model entry's `args`.
+pub fn user_args(s: &Scenario, model: Option<&ResolvedModel>) -> Vec<String> {
+    let mut args = s.backend.args.clone();
+    args.extend(
+        crate::backend::flags::parse_server_args(&s.backend.server_args).unwrap_or_default(),
+    );
+    if let Some(m) = model {
+        args.extend(m.args.iter().cloned());
+    }
+    args
 }
 
 #[cfg(test)]

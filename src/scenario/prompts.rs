@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::{Finding, finding};
 use super::expand::Point;
-use crate::spec::scenario::Scenario;
 use super::model_path::expand_tilde;
 use super::models::ResolvedModel;
-use super::validate::{Finding, finding};
+use crate::spec::scenario::Scenario;
 use crate::workload::{
     FileFormat, LengthDist, PromptSource, WorkloadSpec, check_file, count_tokens, find_tokenizer,
 };
@@ -136,8 +136,8 @@ pub fn workload_spec(s: &Scenario, model: &ResolvedModel, point: &Point) -> Work
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::scenario::Axis;
     use super::*;
+    use crate::spec::scenario::Axis;
 
     fn tiny() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/tiny-llama")

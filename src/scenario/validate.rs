@@ -4,27 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::spec::scenario::{Axis, RouterKind, Scenario};
+use super::error::{Finding, finding, no_values};
 use super::models::ResolvedModel;
-use super::server_args::{flag_for_key, flag_names, parse_server_args};
-use crate::backend::command::{launch_flags, user_args};
+use super::models::user_args;
+use crate::backend::flags::launch_flags;
+use crate::backend::flags::{flag_for_key, flag_names, parse_server_args};
 use crate::backend::registry::Registry;
-
-/// One finding: field path, what is wrong, what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub field: String,
-    pub message: String,
-    pub hint: String,
-}
-
-pub(super) fn finding(field: &str, message: impl Into<String>, hint: impl Into<String>) -> Finding {
-    Finding {
-        field: field.to_string(),
-        message: message.into(),
-        hint: hint.into(),
-    }
-}
+use crate::spec::scenario::{Axis, RouterKind, Scenario};
 
 /// Names usable in `matrix.filter` and `matrix.exclude` (besides the
 /// backends' own axes and the raw server flags).
@@ -442,13 +428,6 @@ pub fn validate_backends(s: &Scenario, models: &[ResolvedModel], reg: &Registry)
         }
     }
     out
-}
-
-/// "the axis has no values" for `field` when `empty`.
-pub(super) fn no_values(out: &mut Vec<Finding>, field: &str, empty: bool, hint: &str) {
-    if empty {
-        out.push(finding(field, "the axis has no values", hint));
-    }
 }
 
 fn positive_axis(out: &mut Vec<Finding>, field: &str, axis: Option<&Axis<u32>>) {

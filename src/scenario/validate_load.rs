@@ -1,8 +1,8 @@
 //! Checks of the measurement settings: `[load]`, `[slo]`, `[metrics]`,
 //! `matrix.request_rate` and the prompt settings of `[workload]`.
 
+use super::error::{Finding, finding, no_values};
 use crate::spec::scenario::Scenario;
-use super::validate::{Finding, finding, no_values};
 
 /// `[load]`, `[slo]`, `[metrics]`, `matrix.request_rate` and the prompt
 /// settings of `[workload]`.
@@ -162,8 +162,8 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::scenario::{Axis, Rate};
     use super::*;
+    use crate::spec::scenario::{Axis, Rate};
 
     fn fields(s: &Scenario) -> Vec<String> {
         let mut out = Vec::new();

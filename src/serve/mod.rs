@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn a_missing_target_is_bad_input() {
         let e = resolve_target(Path::new("/nonexistent/x.toml"), &[]).unwrap_err();
-        assert_eq!(crate::error::exit_code(&e), crate::error::EXIT_BAD_INPUT);
+        assert_eq!(crate::run::exit_code_of(&e), crate::error::EXIT_BAD_INPUT);
         assert!(e.to_string().contains("state_dir="), "{e}");
     }
 }

@@ -15,7 +15,7 @@ use super::state::{self, Phase, Proc, Role, State};
 use super::{state_dir, status};
 use crate::error::{EXIT_INTERRUPTED, EXIT_OK, SetupError, UsageError};
 use crate::load::client::build_client;
-use crate::runner::preflight;
+use crate::run::preflight;
 use crate::scenario::{Overrides, load};
 use crate::server::ServerError;
 use crate::server::journal::{Journal, Observer};

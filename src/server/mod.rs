@@ -3,12 +3,14 @@
 //! access log read back for per-instance accounting.
 
 pub mod access_log;
+pub mod command;
 pub mod journal;
 pub mod nginx;
 pub mod ports;
 pub mod process;
 pub mod ranks;
 pub mod readiness;
+pub mod secrets;
 pub mod set;
 
 /// Why servers could not be started or used.

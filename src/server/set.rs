@@ -19,16 +19,16 @@ use super::process::{Lifetime, ManagedProcess};
 use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
 use super::{ServerError, ports};
-use crate::backend::command::Commands;
-use crate::spec::backend::{Api, BackendDef, Ready, parse_request_line};
 use crate::backend::registry::Registry;
-use crate::backend::secrets::Secrets;
 use crate::load::client::{BodySpec, auth_headers, request_body};
-use crate::load::prometheus;
+use crate::metrics::prometheus;
 use crate::scenario::Scenario;
 use crate::scenario::expand::ServerConfig;
-use crate::spec::scenario::RouterKind;
 use crate::scenario::models::ResolvedModel;
+use crate::server::command::Commands;
+use crate::server::secrets::Secrets;
+use crate::spec::backend::{Api, BackendDef, Ready, parse_request_line};
+use crate::spec::scenario::RouterKind;
 
 /// What every start needs.
 #[derive(Debug, Clone)]

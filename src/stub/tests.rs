@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::read_counter;
 use super::*;
-use crate::spec::backend::{Api, TokenSource};
 use crate::load::client::{BodySpec, RequestSpec, build_client, request_body, send};
 use crate::load::driver::run_closed_loop;
 use crate::load::record::{ErrorKind, RequestRecord};
+use crate::spec::backend::{Api, TokenSource};
 use crate::spec::scenario::BalanceMethod;
 
 /// A stub served in the test's runtime; stopped when dropped.

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::record::RequestRecord;
+use crate::load::record::RequestRecord;
 
 /// What one instance served in a point.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

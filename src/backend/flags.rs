@@ -88,6 +88,15 @@ pub fn flag_for_key(key: &str) -> String {
     format!("--{}", key.trim_start_matches('-').replace('_', "-"))
 }
 
+/// Flags the launch templates set themselves (`--model`, `--port`, …).
+pub fn launch_flags(def: &crate::spec::backend::BackendDef) -> Vec<String> {
+    def.launch
+        .iter()
+        .filter(|a| a.starts_with('-') && !a.contains("{{"))
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! with per-instance accounting, write each row as it ends, and stop the
 //! servers, on every path.
 
+pub mod media;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,29 +15,25 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::command::{Commands, python_for, ring_port};
-use crate::spec::backend::Api;
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
-use crate::backend::secrets::Secrets;
-use crate::calibrate::Calibration;
 use crate::error::{SetupError, UsageError};
 use crate::gate::{self, MemoryNow, Release};
 use crate::load::client::{
     BodySpec, FormSpec, RequestSpec, auth_headers, build_client, request_body,
 };
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
-use crate::load::metrics::PointMetrics;
-use crate::load::metrics::{SummaryOptions, summarize};
-use crate::load::per_instance::account;
-use crate::load::{client_cpu, prometheus};
 use crate::media::audio::synthetic_clip;
-use crate::media::bodies::{PointMedia, point_media};
 use crate::media::image::{ImageFormat, attach_images, data_url, synthetic_image};
 use crate::media::multipart::{TranscriptionFields, transcription_bodies};
-use crate::spec::media::{ImageSize, Modality};
+use crate::metrics::calibration::Calibration;
+use crate::metrics::per_instance::account;
+use crate::metrics::point::PointMetrics;
+use crate::metrics::point::{SummaryOptions, summarize};
+use crate::metrics::{client_cpu, prometheus};
 use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
 use crate::output::model_info::{ModelInfo, model_info};
+pub use crate::output::paths::RunPaths;
 use crate::output::progress::Progress;
 use crate::output::quality::{SystemHealth, quality_flags};
 use crate::output::report::{RecordContext, ReportSink, RunInfo};
@@ -43,14 +41,18 @@ use crate::output::row::{Columns, PointRow, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
 use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
-use crate::spec::scenario::RouterKind;
-use crate::scenario::model_path::expand_tilde;
 use crate::scenario::prompts::workload_spec;
 use crate::scenario::{Resolved, Scenario};
+use crate::server::command::{Commands, python_for, ring_port};
 use crate::server::journal::Journal;
+use crate::server::secrets::Secrets;
 use crate::server::set::{ServerSet, StartContext, external_endpoint, instance_port};
 use crate::server::{ServerError, access_log, nginx, ports};
+use crate::spec::backend::Api;
+use crate::spec::media::{ImageSize, Modality};
+use crate::spec::scenario::RouterKind;
 use crate::workload::{Prompt, build_prompts};
+use media::{PointMedia, point_media};
 use reqwest::header::HeaderValue;
 
 /// Options that are not part of the scenario.
@@ -82,68 +84,6 @@ impl RunOutcome {
             crate::error::EXIT_POINTS_FAILED
         } else {
             crate::error::EXIT_OK
-        }
-    }
-}
-
-/// Paths of one run's outputs.
-#[derive(Debug, Clone)]
-pub struct RunPaths {
-    pub csv: PathBuf,
-    pub scenario_copy: PathBuf,
-    pub run_dir: PathBuf,
-}
-
-impl RunPaths {
-    /// `<dir>/<name>/<stem>_<YYYYmmdd_HHMMSS>.csv` and friends.
-    pub fn new(resolved: &Resolved) -> RunPaths {
-        let s = &resolved.scenario;
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let base = expand_tilde(&s.output.dir, home.as_deref()).join(&s.name);
-        let stem = if s.output.stem.trim().is_empty() {
-            s.name.clone()
-        } else {
-            s.output.stem.clone()
-        };
-        let ts = chrono::Local::now().format("%Y%m%d_%H%M%S");
-        let mut n = 0;
-        loop {
-            let suffix = if n == 0 {
-                String::new()
-            } else {
-                format!("_{n}")
-            };
-            let name = format!("{stem}_{ts}{suffix}");
-            let csv = base.join(format!("{name}.csv"));
-            if !csv.exists() {
-                return RunPaths {
-                    scenario_copy: base.join(format!("{name}.scenario.toml")),
-                    run_dir: base.join(&name),
-                    csv,
-                };
-            }
-            n += 1;
-        }
-    }
-
-    /// The paths of an existing run, from its folder (`run_dir=`) or its
-    /// CSV: `<dir>/<name>/` beside `<dir>/<name>.csv` and
-    /// `<dir>/<name>.scenario.toml`.
-    pub fn of_run(given: &Path) -> RunPaths {
-        let run_dir = if given.extension().is_some_and(|e| e == "csv") {
-            given.with_extension("")
-        } else {
-            given.components().collect::<PathBuf>()
-        };
-        let name = run_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let base = run_dir.parent().unwrap_or(Path::new("")).to_path_buf();
-        RunPaths {
-            csv: base.join(format!("{name}.csv")),
-            scenario_copy: base.join(format!("{name}.scenario.toml")),
-            run_dir,
         }
     }
 }
@@ -1440,4 +1380,18 @@ fn now_both() -> (String, f64) {
         t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         t.timestamp_millis() as f64 / 1000.0,
     )
+}
+/// The exit code for an error that ended mlxrun.
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    if err
+        .downcast_ref::<crate::scenario::ScenarioError>()
+        .is_some()
+        || err.downcast_ref::<crate::error::UsageError>().is_some()
+    {
+        crate::error::EXIT_BAD_INPUT
+    } else if err.downcast_ref::<crate::error::SetupError>().is_some() {
+        crate::error::EXIT_SETUP
+    } else {
+        crate::error::EXIT_POINTS_FAILED
+    }
 }

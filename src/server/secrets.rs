@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::registry::Registry;
+use crate::backend::registry::Registry;
 use crate::scenario::models::ResolvedModel;
 
 /// Backend name → `(variable, key)`.

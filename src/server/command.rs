@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use minijinja::Value;
 
-use crate::spec::backend::{AxisArg, BackendDef};
-use super::registry::Registry;
-use super::template::{self, Vars, value_of};
+use crate::backend::flags::{flag_for_key, flag_names, strip_flag};
+use crate::backend::registry::Registry;
+use crate::backend::template::{self, Vars, value_of};
 use crate::scenario::Scenario;
 use crate::scenario::expand::{ServerConfig, backend_axes};
-use crate::scenario::models::ResolvedModel;
-use crate::scenario::server_args::{flag_for_key, flag_names, parse_server_args, strip_flag};
+use crate::scenario::models::{ResolvedModel, user_args};
+use crate::spec::backend::{AxisArg, BackendDef};
 
 /// Where `scripts/setup.sh` puts mlxrun's own Python environment.
 pub const DEFAULT_VENV_PYTHON: &str = ".mlxrun/venv/bin/python";
@@ -53,17 +53,6 @@ pub struct Commands<'a> {
     pub python: String,
 }
 
-/// The user's extra server arguments for `model`: `backend.args`,
-/// `backend.server_args`, then the model entry's `args`.
-pub fn user_args(s: &Scenario, model: Option<&ResolvedModel>) -> Vec<String> {
-    let mut args = s.backend.args.clone();
-    args.extend(parse_server_args(&s.backend.server_args).unwrap_or_default());
-    if let Some(m) = model {
-        args.extend(m.args.iter().cloned());
-    }
-    args
-}
-
 /// Flags the matrix sets for a model served by `def`: its swept axes given
 /// as flags, and the raw `server_flags`.
 pub fn matrix_flags(s: &Scenario, def: &BackendDef) -> Vec<String> {
@@ -76,15 +65,6 @@ pub fn matrix_flags(s: &Scenario, def: &BackendDef) -> Vec<String> {
         .collect();
     f.extend(s.matrix.server_flags.keys().map(|k| flag_for_key(k)));
     f
-}
-
-/// Flags the launch templates set themselves (`--model`, `--port`, …).
-pub fn launch_flags(def: &BackendDef) -> Vec<String> {
-    def.launch
-        .iter()
-        .filter(|a| a.starts_with('-') && !a.contains("{{"))
-        .cloned()
-        .collect()
 }
 
 /// `flag value` (or just `flag`, or nothing) for one axis value.

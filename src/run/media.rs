@@ -5,10 +5,10 @@
 //! [`MEDIA_BYTES_CAP`]; past it the requests cycle through what was built
 //! (an 11-minute clip is 21 MB: 12 different clips, then again).
 
-use crate::spec::media::Modality;
-use super::audio::{self, Clip};
-use super::image::{self, ImageFormat, ImageSource};
+use crate::media::audio::{self, Clip};
+use crate::media::image::{self, ImageFormat, ImageSource};
 use crate::scenario::expand::Point;
+use crate::spec::media::Modality;
 use crate::spec::scenario::WorkloadSection;
 
 /// Most bytes of media kept for one point.

@@ -34,7 +34,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::distribution::{Distribution, Stat};
-use super::record::RequestRecord;
+use crate::load::record::RequestRecord;
 use crate::spec::scenario::SloSection;
 
 /// How many requests met the SLOs.
@@ -292,8 +292,8 @@ pub fn summarize(records: &[RequestRecord], opts: &SummaryOptions<'_>) -> PointM
 
 #[cfg(test)]
 mod tests {
-    use super::super::record::ErrorKind;
     use super::*;
+    use crate::load::record::ErrorKind;
 
     const QS: &[f64] = &[50.0, 90.0, 99.0];
 
