@@ -12,7 +12,7 @@
 //! opened) before the measured run.
 
 use clap::Parser;
-use mlxrun::calibrate::stub_spec;
+use mlxrun::cmd::calibrate::stub_spec;
 use mlxrun::load::client::build_client;
 use mlxrun::load::driver::run_closed_loop;
 use mlxrun::stub::{StubConfig, serve};

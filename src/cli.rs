@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use tokio_util::sync::CancellationToken;
 
-use crate::analyze::{AnalyzeOptions, SortOrder};
+use crate::cmd::analyze::{AnalyzeOptions, SortOrder};
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, UsageError};
 use crate::run::{RunOptions, run};
 use crate::scenario::{Overrides, load};
@@ -158,7 +158,7 @@ pub enum Command {
     },
     /// Measure mlxrun's own ceiling on this machine (requests/s, SSE events/s, timing error) against its stub.
     #[command(after_help = CALIBRATE_AFTER_HELP)]
-    Calibrate(crate::calibrate::CalibrateArgs),
+    Calibrate(crate::cmd::calibrate::CalibrateArgs),
     /// Sample memory, swap, pressure, CPU, load, GPUs and a command's process tree into a JSONL file.
     #[command(after_help = MONITOR_AFTER_HELP)]
     Monitor(crate::monitor::cmd::MonitorArgs),
@@ -398,7 +398,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Launch) => crate::launcher::start(true).await,
         Some(Command::Plan { scenario, sets }) => {
             let resolved = load(&scenario, &Overrides::from_process(sets))?;
-            let text = crate::plan::render(&resolved).map_err(UsageError)?;
+            let text = crate::cmd::plan::render(&resolved).map_err(UsageError)?;
             print!("{text}");
             Ok(EXIT_OK)
         }
@@ -438,23 +438,24 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 count,
                 columns,
             };
-            let table = crate::analyze::analyze(&opts).map_err(|e| UsageError(e.to_string()))?;
+            let table =
+                crate::cmd::analyze::analyze(&opts).map_err(|e| UsageError(e.to_string()))?;
             print!("{table}");
             Ok(EXIT_OK)
         }
         Some(Command::StubServer(cfg)) => crate::stub::cmd::run(cfg).await,
-        Some(Command::Calibrate(args)) => crate::calibrate::run(args).await,
+        Some(Command::Calibrate(args)) => crate::cmd::calibrate::run(args).await,
         Some(Command::Report { run_dir, compare }) => {
             let w = crate::report::write(&run_dir, &compare).map_err(UsageError)?;
             println!("report_md={}", w.markdown.display());
             println!("report_html={}", w.html.display());
             Ok(EXIT_OK)
         }
-        Some(Command::ValidateReport { files }) => Ok(crate::validate_report::run(&files)),
+        Some(Command::ValidateReport { files }) => Ok(crate::cmd::validate_report::run(&files)),
         Some(Command::Monitor(args)) => crate::monitor::cmd::run(args).await,
         Some(Command::Serve(cmd)) => serve(cmd).await,
         Some(Command::Init { path, model, force }) => {
-            crate::init::write(&path, model.as_deref(), force)?;
+            crate::cmd::init::write(&path, model.as_deref(), force)?;
             Ok(EXIT_OK)
         }
         Some(Command::Completions { shell }) => {

@@ -48,14 +48,11 @@
 //! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
 //!   deadlines) for the stub's delays and open-loop send times.
 
-pub mod analyze;
 pub mod backend;
-pub mod calibrate;
 pub mod cli;
+pub mod cmd;
 pub mod error;
 pub mod gate;
-pub mod health;
-pub mod init;
 pub mod launcher;
 pub mod limits;
 pub mod load;
@@ -63,7 +60,7 @@ pub mod media;
 pub mod metrics;
 pub mod monitor;
 pub mod output;
-pub mod plan;
+pub mod procs;
 pub mod report;
 pub mod resume;
 pub mod run;
@@ -75,7 +72,6 @@ pub mod spec;
 pub mod stub;
 pub mod supervisor;
 pub mod timer;
-pub mod validate_report;
 pub mod workload;
 
 /// mlxrun's version with the git commit it was built from:

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use mlxrun::cmd::validate_report::LineValidator;
 use mlxrun::monitor::schema::MONITOR_SCHEMA;
-use mlxrun::validate_report::LineValidator;
 use serde_json::Value;
 
 use crate::common::*;

@@ -760,7 +760,7 @@ impl App {
     fn show_plan(&mut self) {
         let text = match self.choices.load(&self.cwd) {
             Err(e) => Err(e),
-            Ok(r) => crate::plan::render(&r),
+            Ok(r) => crate::cmd::plan::render(&r),
         };
         match text {
             Ok(t) => self.stack.push(Screen::Text {

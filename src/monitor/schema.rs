@@ -1,6 +1,6 @@
 //! [`MONITOR_SCHEMA`] (compiled in from `schemas/monitor.schema.json`)
 //! describes every line of `monitor.jsonl`; it is checked with
-//! [`crate::validate_report::LineValidator`].
+//! [`crate::cmd::validate_report::LineValidator`].
 
 /// `schemas/monitor.schema.json`.
 pub const MONITOR_SCHEMA: &str = include_str!("../../schemas/monitor.schema.json");
@@ -8,7 +8,7 @@ pub const MONITOR_SCHEMA: &str = include_str!("../../schemas/monitor.schema.json
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate_report::LineValidator;
+    use crate::cmd::validate_report::LineValidator;
     use serde_json::{Value, json};
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::schema::MONITOR_SCHEMA;
 use super::*;
-use crate::validate_report::LineValidator;
+use crate::cmd::validate_report::LineValidator;
 
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

@@ -1166,8 +1166,8 @@ impl Sweep<'_> {
             ram_available_end_gb: w.ram_available_end_gb,
             memory_pressure_peak: w.memory_pressure_peak,
             psi_some_avg10_max: w.psi_some_avg10_max,
-            zombie_processes: crate::health::zombies(&parents),
-            leftover_processes: crate::health::leftover_groups(&self.stopped_groups),
+            zombie_processes: crate::procs::zombies(&parents),
+            leftover_processes: crate::procs::leftover_groups(&self.stopped_groups),
             release: self.release.take(),
             quality_flags: Vec::new(),
         }

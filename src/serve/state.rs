@@ -198,7 +198,7 @@ impl State {
 
 /// The start time of `pid` (see [`Proc::start_time`]); `None` when it is
 /// gone or a zombie.
-pub use crate::health::start_time;
+pub use crate::procs::start_time;
 
 /// Whether the recorded process is alive and still the one recorded (same
 /// start time): a PID reused by another process is not it.
@@ -215,8 +215,8 @@ pub fn group_alive(pgid: i32) -> bool {
     if pgid <= 1 {
         return false;
     }
-    match crate::health::process_rows() {
-        Some(rows) => crate::health::group_has_live_member(&rows, pgid),
+    match crate::procs::process_rows() {
+        Some(rows) => crate::procs::group_has_live_member(&rows, pgid),
         None => crate::shutdown::group_alive(pgid),
     }
 }

@@ -293,7 +293,7 @@ fn recorder(
                     .find(|p| p.name == name)
                     .map(|p| p.log.clone())
                     .unwrap_or_default();
-                let argv = crate::health::cmdline(pid);
+                let argv = crate::procs::cmdline(pid);
                 st.processes.push(Proc {
                     role: Role::Rank,
                     name: format!("{name}.rank-{rank}"),

@@ -333,14 +333,14 @@ mod tests {
             // has finished setting up the new program's argv
             let mut cmd = Vec::new();
             for _ in 0..200 {
-                cmd = crate::health::cmdline(pid);
+                cmd = crate::procs::cmdline(pid);
                 if !cmd.is_empty() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             assert_eq!(cmd, argv(&["sleep", "30"]));
-            let sup = crate::health::cmdline(pgid);
+            let sup = crate::procs::cmdline(pgid);
             assert_eq!(sup[1], crate::supervisor::SUBCOMMAND, "{sup:?}");
             // the command holds no end of the lifeline
             let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();

@@ -1,5 +1,5 @@
 //! The rank processes of a server run under `mlx.launch`: found as the
-//! launcher's descendants in the process table ([`crate::health`]:
+//! launcher's descendants in the process table ([`crate::procs`]:
 //! `/proc` on Linux, sysinfo on macOS) that carry `MLX_RANK` in their
 //! environment, journaled by PID, and checked after the stop; a rank that
 //! left the launcher's process group is killed by its recorded PID (and
@@ -20,7 +20,7 @@ pub struct RankProcess {
     pub pgid: i32,
     /// `MLX_RANK` from its environment, when readable.
     pub rank: Option<u32>,
-    /// When it started ([`crate::health::start_time`]).
+    /// When it started ([`crate::procs::start_time`]).
     pub start_ticks: u64,
 }
 
@@ -64,10 +64,10 @@ fn mlx_rank(pid: i32) -> Option<u32> {
 
 /// Every live descendant of `root` that carries `MLX_RANK` (the ranks).
 pub fn find_ranks(root: i32) -> Vec<RankProcess> {
-    let Some(rows) = crate::health::process_rows() else {
+    let Some(rows) = crate::procs::process_rows() else {
         return Vec::new();
     };
-    let mut out: Vec<RankProcess> = crate::health::descendants(&rows, root)
+    let mut out: Vec<RankProcess> = crate::procs::descendants(&rows, root)
         .into_iter()
         .filter(|r| !r.zombie)
         .filter_map(|r| {
@@ -76,7 +76,7 @@ pub fn find_ranks(root: i32) -> Vec<RankProcess> {
                 pid: r.pid,
                 pgid: r.pgid.unwrap_or(-1),
                 rank: Some(rank),
-                start_ticks: crate::health::start_time(r.pid)?,
+                start_ticks: crate::procs::start_time(r.pid)?,
             })
         })
         .collect();
@@ -88,7 +88,7 @@ pub fn find_ranks(root: i32) -> Vec<RankProcess> {
 
 /// Whether the rank is still the same live process.
 pub fn alive(r: &RankProcess) -> bool {
-    crate::health::start_time(r.pid) == Some(r.start_ticks)
+    crate::procs::start_time(r.pid) == Some(r.start_ticks)
 }
 
 /// Kill a rank that outlived its group stop (SIGKILL by recorded PID).

@@ -269,7 +269,7 @@ pub fn listening(port: u16) -> bool {
 
 /// `/proc/<pid>/cmdline` as argv (empty when the process is gone).
 pub fn cmdline(pid: i32) -> Vec<String> {
-    mlxrun::health::cmdline(pid)
+    mlxrun::procs::cmdline(pid)
 }
 
 /// `(pid, rank)` of every rank process a run journaled under mlx.launch.
@@ -388,7 +388,7 @@ pub fn assert_clean_run(run_dir: &Path) {
         let path = run_dir.join(name);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("every run writes {}: {e}", path.display()));
-        let check = mlxrun::validate_report::check_text(&text);
+        let check = mlxrun::cmd::validate_report::check_text(&text);
         assert!(
             check.violations.is_empty(),
             "{}: {:?}",

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{SetupError, UsageError};
 
 /// The starter scenario, with `{{MODEL_PATH}}` where model.path goes.
-pub const STARTER: &str = include_str!("../templates/starter.toml");
+pub const STARTER: &str = include_str!("../../templates/starter.toml");
 
 /// The model a starter names when `--model` is not given.
 pub const DEFAULT_MODEL: &str = "mlx-community/Llama-3.2-1B-Instruct-4bit";
