@@ -1,4 +1,5 @@
-//! Integration tests against the real mlx_lm.server (tiny local model) and
+//! The layers of `src/` and the rule that no import runs up one
+//! (`architecture`). Integration tests against the real mlx_lm.server (tiny local model) and
 //! real nginx (and mlx.launch ranks), driving the `mlxrun` binary as a user
 //! would; faults a run survives, a panic and a soak (`faults`);
 //! `mlxrun stub-server`; `mlxrun monitor`; `mlxrun serve` (servers left
@@ -8,6 +9,7 @@
 //! (`multimodal`: the stub, then the real mlx_vlm.server with tiny vision
 //! and speech models).
 
+mod architecture;
 mod backends;
 mod bad_input;
 mod client_checks;
