@@ -2,51 +2,32 @@
 //! `mlx_lm.server` first.
 //!
 //! # Layout
-//! - [`scenario`]: TOML scenario files, layering (defaults < file < env <
-//!   `--set`), validation and matrix expansion into points.
-//! - [`backend`]: backend definitions as data (built-in `backends/*.toml`
-//!   and the scenario's own), `auto` routing, instance command lines with
-//!   `mlx.launch` for several ranks, and the probe of what is installed.
-//! - [`server`]: starting, probing and stopping server processes and nginx,
-//!   each in its own process group.
-//! - [`workload`]: the prompts each request sends: fixed text, prompt
-//!   files (text, JSONL, ShareGPT) or token-exact synthetic prompts.
-//! - [`media`]: images, audio and multipart forms of vision and audio
-//!   requests, built before a point starts.
-//! - [`load`]: the HTTP load driver, SSE parsing, per-request records and
-//!   per-point metrics.
-//! - [`output`]: CSV and JSONL results, console lines and progress.
-//! - [`runner`]: the sweep itself, from plan to results.
-//! - [`gate`]: the memory gate: a configuration's need against RAM and
-//!   what is available, and the wait for memory after servers stop.
-//! - [`init`]: `mlxrun init`, a commented starter scenario.
-//! - [`health`]: zombies and leftover process groups around a point.
-//! - [`report`]: `mlxrun report`, report.md and report.html of a run.
-//! - [`validate_report`]: `mlxrun validate-report`, report and monitor
-//!   files against the JSON Schemas in `schemas/`.
-//! - [`resume`]: `mlxrun resume`, continuing an interrupted or crashed run.
-//! - [`plan`]: `mlxrun plan`, what a run would do.
-//! - [`launcher`]: `mlxrun` alone on a terminal (or `mlxrun launch`), the
-//!   interactive launcher: menus, plan view, runs, round-robin servers.
-//! - [`calibrate`]: `mlxrun calibrate`, the client's own ceiling on this
-//!   machine, which runs compare every point with.
-//! - [`analyze`]: `mlxrun analyze`, sorted tables of a results CSV.
-//! - [`monitor`]: the system monitor (memory, swap, pressure, CPU, load,
-//!   GPUs, process trees, sampled on a fixed-rate thread into JSONL) and
-//!   `mlxrun monitor`.
-//! - [`shutdown`]: signal handling and the process registry that guarantees
-//!   no child outlives mlxrun.
-//! - [`limits`]: the open-file limit, raised at start (a macOS terminal
-//!   gives 256).
-//! - [`supervisor`]: `mlxrun __supervise`, the small supervisor every child
-//!   is started through, which stops the child's process group when
-//!   mlxrun is gone (even after SIGKILL), on Linux and macOS alike.
-//! - [`stub`]: `mlxrun stub-server`, a zero-latency OpenAI-compatible server
-//!   for tests, demos, calibration and client benchmarks.
-//! - [`serve`]: `mlxrun serve up|down|status`, servers of one
-//!   configuration left running in the background, tracked by a state file.
-//! - [`timer`]: a sub-millisecond sleep (one timer thread, a heap of
-//!   deadlines) for the stub's delays and open-loop send times.
+//! The pipeline, bottom to top (each layer names only those below it; the
+//! rule and the order are checked by `tests/architecture.rs`):
+//! - [`spec`]: what the TOML files say, plain data.
+//! - [`backend`], [`workload`], [`media`]: the parts a scenario is built
+//!   from: backend definitions and routing, prompts, images and audio.
+//! - [`scenario`]: a file plus overrides, layered, checked and expanded
+//!   once into its plan of server configurations and points.
+//! - [`load`]: the client engine (requests, SSE, arrival schedules, the
+//!   driver); [`metrics`]: the numbers computed from its records.
+//! - [`monitor`], [`gate`]: the machine during a run, and the memory gate.
+//! - [`server`]: server processes, readiness, nginx, a configuration's set.
+//! - [`output`]: what a run writes as it goes (CSV, report.jsonl, console);
+//!   [`report`]: report.md and report.html read back from a run folder;
+//!   [`resume`]: continuing an interrupted run.
+//! - [`run`]: the sweep itself, from preflight to the run's outcome.
+//!
+//! The other front doors onto the same pipeline: [`cli`] (`mlxrun …`),
+//! [`launcher`] (the interactive menus) and [`serve`] (servers left
+//! running). One-shot commands beside it: [`cmd`] (`plan`, `analyze`,
+//! `calibrate`, `init`, `validate-report`) and [`stub`] (a zero-latency
+//! OpenAI-compatible server for tests, demos and calibration).
+//!
+//! Plumbing under everything: [`supervisor`] and [`shutdown`] (no child
+//! outlives mlxrun), [`procs`] (the process table), [`limits`] (the
+//! open-file limit), [`timer`] (sub-millisecond sleeps) and [`error`]
+//! (exit codes).
 
 pub mod backend;
 pub mod cli;

@@ -1,6 +1,6 @@
 //! The scenario file as serde types: every key a TOML scenario may hold, with
 //! its default. Unknown keys are rejected (`deny_unknown_fields`); checks that
-//! span several fields live in [`super::validate`].
+//! span several fields live in `crate::scenario::validate`.
 
 use std::collections::BTreeMap;
 use std::fmt;
