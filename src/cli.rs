@@ -407,10 +407,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             for f in &files {
                 match load(f, &Overrides::from_process(sets.clone())) {
                     Ok(r) => {
-                        let n =
-                            crate::scenario::expand::expand(&r.scenario, &r.models, &r.registry)
-                                .map(|p| p.points.len())
-                                .unwrap_or(0);
+                        let n = r.plan.points.len();
                         println!("ok {} ({n} points)", f.display());
                     }
                     Err(e) => {

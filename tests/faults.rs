@@ -859,13 +859,7 @@ instances = [1, 2]
             sets: sets.iter().map(|s| s.to_string()).collect(),
         };
         let resolved = mlxrun::scenario::load(&path, &overrides).unwrap();
-        let plan = mlxrun::scenario::expand::expand(
-            &resolved.scenario,
-            &resolved.models,
-            &resolved.registry,
-        )
-        .unwrap();
-        mlxrun::run::exposure_warnings(&resolved, &plan)
+        mlxrun::run::exposure_warnings(&resolved, &resolved.plan)
     };
     let remote = "requests go to remote upstreams 192.0.2.7:8000 (started by someone else; their load and network are part of every number)";
     assert_eq!(

@@ -13,8 +13,8 @@
 //!
 //! Invariants: `load_str` returns, never panics; an error is a parse error
 //! with a line (1-based, within the file) and column, or a list of problems
-//! each naming its field; an `Ok` scenario expands (`expand::expand`)
-//! without error into exactly as many combinations as the product of its
+//! each naming its field; an `Ok` scenario owns its plan (`Resolved::plan`),
+//! expanded without error into exactly as many combinations as the product of its
 //! axes computed here independently, every point belongs to a kept server
 //! configuration and every kept configuration has a point, and without
 //! `filter`/`exclude` every combination is a point (so there is at least
@@ -225,8 +225,8 @@ fn expected_product(r: &Resolved) -> u128 {
 fn check_expansion(r: &Resolved) {
     let s = &r.scenario;
     let expected = expected_product(r);
-    let plan = expand::expand(s, &r.models, &r.registry)
-        .unwrap_or_else(|e| panic!("load_str accepted it, expand refused it: {e}"));
+    // load_str expanded it: the plan it owns
+    let plan = &r.plan;
     assert_eq!(plan.product as u128, expected, "combinations");
     assert!(plan.points.len() <= plan.product);
     for (i, p) in plan.points.iter().enumerate() {

@@ -73,7 +73,7 @@ mod tests {
             &SearchDirs::from_env(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let plan = crate::scenario::expand::expand(&r.scenario, &r.models, &r.registry).unwrap();
+        let plan = &r.plan;
         assert_eq!(
             plan.points.len(),
             8,

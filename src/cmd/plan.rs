@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::scenario::Resolved;
-use crate::scenario::expand::{Plan, Point, expand};
+use crate::scenario::expand::{Plan, Point};
 use crate::server::command::python_for;
 use crate::server::journal::Journal;
 use crate::server::set::{StartContext, commands, endpoints, nginx_config};
@@ -16,7 +16,7 @@ use crate::server::set::{StartContext, commands, endpoints, nginx_config};
 pub fn render(resolved: &Resolved) -> Result<String, String> {
     let s = &resolved.scenario;
     let reg = &resolved.registry;
-    let plan: Plan = expand(s, &resolved.models, reg)?;
+    let plan: &Plan = &resolved.plan;
     let python = python_for(s);
     let mut o = String::new();
     let _ = writeln!(o, "scenario: {} ({})", s.name, resolved.path.display());
@@ -114,7 +114,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         o,
         "requests: {per_point}; {warmups} server warmup after each start"
     );
-    write_memory_gate(&mut o, resolved, &plan);
+    write_memory_gate(&mut o, resolved, plan);
     let w = &s.workload;
     let prompts = if let Some(lengths) = &s.matrix.input_tokens {
         let dist = match w.input_tokens_distribution.as_str() {
@@ -274,7 +274,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     }
 
     let _ = writeln!(o, "\npoints:");
-    write_points_table(&mut o, &plan);
+    write_points_table(&mut o, plan);
 
     let _ = writeln!(o, "\neffective values (origin):");
     let prov = resolved.provenance();

@@ -277,6 +277,7 @@ mod tests {
             backend: "mlx_lm".into(),
             instances: 2,
             ranks: 1,
+            ranks_total: 1,
             axes: vec![],
             decode_concurrency: Some(4),
             prompt_concurrency: None,

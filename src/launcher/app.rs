@@ -195,17 +195,10 @@ impl App {
             },
             Ok(r) => {
                 let values = r.provenance().into_iter().map(|(k, v, _)| (k, v)).collect();
-                match crate::scenario::expand::expand(&r.scenario, &r.models, &r.registry) {
-                    Ok(plan) => Status {
-                        points: Some(plan.points.len()),
-                        error: None,
-                        values,
-                    },
-                    Err(e) => Status {
-                        points: None,
-                        error: Some(e),
-                        values,
-                    },
+                Status {
+                    points: Some(r.plan.points.len()),
+                    error: None,
+                    values,
                 }
             }
         };

@@ -526,6 +526,7 @@ mod tests {
             backend: "mlx_lm".into(),
             instances: 1,
             ranks: 1,
+            ranks_total: 1,
             axes: vec![("parallel".into(), "2".into())],
             decode_concurrency: None,
             prompt_concurrency: None,

@@ -16,7 +16,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
-use crate::error::{SetupError, UsageError};
+use crate::error::SetupError;
 use crate::gate::{self, MemoryNow, Release};
 use crate::load::client::{
     BodySpec, FormSpec, RequestSpec, auth_headers, build_client, request_body,
@@ -40,7 +40,7 @@ use crate::output::report::{RecordContext, ReportSink, RunInfo};
 use crate::output::row::{Columns, PointRow, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
-use crate::scenario::expand::{Plan, Point, ServerConfig, expand};
+use crate::scenario::expand::{Plan, Point, ServerConfig};
 use crate::scenario::prompts::workload_spec;
 use crate::scenario::{Resolved, Scenario};
 use crate::server::command::{Commands, python_for, ring_port};
@@ -101,14 +101,6 @@ pub struct Preflight {
     pub gated: BTreeMap<usize, String>,
 }
 
-/// Ranks per instance in all: ranks per host × hosts (1 without mlx.launch).
-pub fn total_ranks(s: &Scenario, cfg: &ServerConfig) -> u32 {
-    if cfg.ranks <= 1 && !s.launcher.always {
-        return 1;
-    }
-    cfg.ranks * (s.launcher.hosts.len().max(1) as u32)
-}
-
 /// Whether `program` can be run: a path that exists, or a name in `PATH`.
 fn runnable(program: &str) -> bool {
     if program.contains('/') {
@@ -122,8 +114,7 @@ fn runnable(program: &str) -> bool {
 pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
     let s = &resolved.scenario;
     let reg = &resolved.registry;
-    let plan =
-        expand(s, &resolved.models, reg).map_err(|e| SetupError(format!("matrix.filter: {e}")))?;
+    let plan = resolved.plan.clone();
     let python = python_for(s);
     let secrets =
         Secrets::read(&resolved.models, reg, |v| std::env::var(v).ok()).map_err(SetupError)?;
@@ -381,12 +372,11 @@ fn check_resume(resolved: &Resolved, opts: &RunOptions) -> anyhow::Result<Option
         return Ok(None);
     };
     let s = &resolved.scenario;
-    let plan = expand(s, &resolved.models, &resolved.registry)
-        .map_err(|e| UsageError(format!("matrix.filter: {e}")))?;
+    let plan = &resolved.plan;
     Ok(Some(crate::resume::prepare(
         resolved,
         paths,
-        &columns_of(s, &plan),
+        &columns_of(s, plan),
         plan.points.len(),
     )?))
 }
@@ -584,7 +574,7 @@ pub async fn run(
             let point = plan.points.get(n.checked_sub(1)?)?;
             let cfg = plan.servers.get(point.server)?;
             matches!(status, "ok" | "errors").then(|| {
-                let row = PointRow::with_ranks(cfg, point, Default::default(), total_ranks(s, cfg));
+                let row = PointRow::with_ranks(cfg, point, Default::default(), cfg.ranks_total);
                 (row.params(), st.throughput_tps.unwrap_or(0.0))
             })
         }));
@@ -672,7 +662,7 @@ impl Sweep<'_> {
                 }
                 if let Some(why) = &skip {
                     let mut row = PointRow::skipped(cfg, point, why);
-                    row.ranks = total_ranks(s, cfg);
+                    row.ranks = cfg.ranks_total;
                     self.record(row)?;
                     continue;
                 }
@@ -812,7 +802,7 @@ impl Sweep<'_> {
 
     fn failed_row(&self, cfg: &ServerConfig, point: &Point, why: &str) -> PointRow {
         let mut row = PointRow::failed(cfg, point, why);
-        row.ranks = total_ranks(&self.ctx.scenario, cfg);
+        row.ranks = cfg.ranks_total;
         row
     }
 
@@ -887,7 +877,7 @@ impl Sweep<'_> {
                 .iter()
                 .map(|t| format!("{t}{}", def.api.path()))
                 .collect(),
-            balance: cfg.balance.unwrap_or(s.router.method),
+            balance: cfg.balancing(),
             bodies,
             stream: body.stream && form.is_none(),
             timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
@@ -919,7 +909,7 @@ impl Sweep<'_> {
                 "processes": set.roots().into_iter().collect::<BTreeMap<_, _>>(),
             }),
         );
-        let ranks = total_ranks(s, cfg);
+        let ranks = cfg.ranks_total;
         self.progress.eprintln(&format!(
             "servers ready in {:.1}s: configuration {}/{} ({} {} instance(s){}{}) at {}",
             set.ready_secs,
@@ -983,7 +973,7 @@ impl Sweep<'_> {
 
     async fn measure(&mut self, cfg: &ServerConfig, point: &Point) -> PointRow {
         let s = &self.ctx.scenario;
-        let ranks = total_ranks(s, cfg);
+        let ranks = cfg.ranks_total;
         let Some(set) = self.set.as_ref() else {
             return self.failed_row(cfg, point, "servers not running");
         };

@@ -32,6 +32,10 @@ pub struct ServerConfig {
     pub instances: u32,
     /// Ranks per host under mlx.launch (1 = no launcher unless forced).
     pub ranks: u32,
+    /// Ranks per instance in all: ranks per host × hosts (1 without
+    /// mlx.launch), resolved from `[launcher]` when the plan is made.
+    #[serde(skip)]
+    pub ranks_total: u32,
     /// Swept backend axes as `(axis, value)`, in name order
     /// (decode and prompt concurrency included when swept).
     pub axes: Vec<(String, String)>,
@@ -69,6 +73,14 @@ impl ServerConfig {
             .iter()
             .find(|(a, _)| a == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// How requests are balanced over the instances: the configuration's
+    /// method (`matrix.balance`, else `router.method`, resolved when the
+    /// plan is made); a single instance has no router and needs none, and
+    /// round robin over one URL is the same as any method.
+    pub fn balancing(&self) -> BalanceMethod {
+        self.balance.unwrap_or_default()
     }
 
     pub fn balance_str(&self) -> &'static str {
@@ -157,7 +169,7 @@ impl Point {
 }
 
 /// The expanded matrix.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub servers: Vec<ServerConfig>,
     pub points: Vec<Point>,
@@ -461,7 +473,11 @@ fn combos(axes: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
 }
 
 /// Expand the matrix of `s` over `models`, whose backends `reg` defines.
-pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<Plan, String> {
+pub(super) fn expand(
+    s: &Scenario,
+    models: &[ResolvedModel],
+    reg: &Registry,
+) -> Result<Plan, String> {
     let m = &s.matrix;
     let env = minijinja::Environment::new();
     let filter = if m.filter.trim().is_empty() {
@@ -542,6 +558,11 @@ pub fn expand(s: &Scenario, models: &[ResolvedModel], reg: &Registry) -> Result<
                     backend: model.backend.clone(),
                     instances,
                     ranks,
+                    ranks_total: if ranks <= 1 && !s.launcher.always {
+                        1
+                    } else {
+                        ranks * (s.launcher.hosts.len().max(1) as u32)
+                    },
                     axes: axes.clone(),
                     decode_concurrency: seed_value("decode_concurrency"),
                     prompt_concurrency: seed_value("prompt_concurrency"),

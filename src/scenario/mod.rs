@@ -58,6 +58,9 @@ pub struct Resolved {
     pub models: Vec<ResolvedModel>,
     /// Built-in backends overridden by the included files and the scenario.
     pub registry: Registry,
+    /// The matrix expanded, once, when the scenario was loaded: every
+    /// other part of mlxrun reads it from here.
+    pub plan: expand::Plan,
     source: SourceMap,
     env: layers::Layer,
     set: layers::Layer,
@@ -220,6 +223,7 @@ pub fn load_str(
         scenario: Scenario::default(),
         models: Vec::new(),
         registry: Registry::default(),
+        plan: expand::Plan::default(),
         source,
         env,
         set,
@@ -286,15 +290,16 @@ pub fn load_str(
         found.extend(media::resolve_media(&mut resolved.scenario, base));
         problems.extend(resolved.locate(found));
     }
-    if problems.is_empty()
-        && let Err(e) = expand::expand(&resolved.scenario, &resolved.models, &resolved.registry)
-    {
-        problems.push(Problem {
-            field: "matrix.filter".into(),
-            origin: resolved.origin("matrix.filter"),
-            message: e,
-            hint: "the filter may use the axis names; compare with <, <=, ==, and, or".into(),
-        });
+    if problems.is_empty() {
+        match expand::expand(&resolved.scenario, &resolved.models, &resolved.registry) {
+            Ok(plan) => resolved.plan = plan,
+            Err(e) => problems.push(Problem {
+                field: "matrix.filter".into(),
+                origin: resolved.origin("matrix.filter"),
+                message: e,
+                hint: "the filter may use the axis names; compare with <, <=, ==, and, or".into(),
+            }),
+        }
     }
     if problems.is_empty() {
         Ok(resolved)

@@ -40,10 +40,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
     refuse_when_up(&dir)?;
     // a wrong --config is bad input, whatever the machine says
     // (a matrix that does not expand is reported by the preflight)
-    if let Ok(p) = crate::scenario::expand::expand(s, &resolved.models, &resolved.registry)
-        && let total = p.servers.len()
-        && (args.config == 0 || args.config > total)
-    {
+    let total = resolved.plan.servers.len();
+    if args.config == 0 || args.config > total {
         return Err(UsageError(format!(
             "--config {}: {} has {total} server configuration(s)\n  next: mlxrun plan {} lists them; pick one of 1..{total}",
             args.config,

@@ -259,6 +259,7 @@ mod tests {
             backend: backend.into(),
             instances: 1,
             ranks: 1,
+            ranks_total: 1,
             axes: axes
                 .iter()
                 .map(|(a, v)| (a.to_string(), v.to_string()))

@@ -177,7 +177,7 @@ pub fn nginx_config(
             port: e.port,
         })
         .collect();
-    let method = cfg.balance.unwrap_or(s.router.method);
+    let method = cfg.balancing();
     let ctx = NginxContext::new(&s.router, prefix, upstreams, method);
     let (name, template) = nginx::template_source(&s.router)?;
     nginx::render(&name, &template, &ctx)
