@@ -19,14 +19,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{EXIT_OK, SetupError};
-use crate::load::client::{BodySpec, RequestSpec, build_client, request_body};
+use crate::load::client::{RequestSpec, build_client};
 use crate::load::driver::run_closed_loop;
+use crate::load::request::{self, RequestShape};
+use crate::media::PointMedia;
 use crate::metrics::calibration::Calibration;
 use crate::metrics::client_cpu;
 use crate::metrics::point::{PointMetrics, SummaryOptions, summarize};
 use crate::server::process::ManagedProcess;
 use crate::spec::backend::{Api, TokenSource};
 use crate::spec::scenario::BalanceMethod;
+use crate::workload::Prompt;
 
 /// Where runs look for the calibration (relative to the working directory).
 pub const DEFAULT_PATH: &str = crate::spec::scenario::CALIBRATION_PATH;
@@ -96,18 +99,23 @@ impl Stub {
 /// A streamed chat request of `tokens` tokens to the stub at `base`, no
 /// retries (also what `examples/stub_throughput.rs` sends).
 pub fn stub_spec(base: &str, tokens: u32) -> Arc<RequestSpec> {
+    let requests = request::build(&RequestShape {
+        backend: "stub",
+        api: Api::Chat,
+        model: None,
+        prompts: &[Prompt::user("calibrate the client".into(), None)],
+        max_tokens: tokens,
+        temperature: 0.0,
+        stream: true,
+        media: &PointMedia::None,
+        audio_language: "",
+        audio_response_format: "json",
+    })
+    .expect("a text request to a chat API always builds");
     Arc::new(RequestSpec {
         urls: vec![format!("{base}/v1/chat/completions")],
         balance: BalanceMethod::RoundRobin,
-        bodies: vec![request_body(&BodySpec {
-            api: Api::Chat,
-            prompt: "calibrate the client",
-            max_tokens: tokens,
-            temperature: 0.0,
-            stream: true,
-            model: None,
-            messages: None,
-        })],
+        bodies: requests.bodies,
         stream: true,
         timeout: Duration::from_secs(60),
         retries: 0,

@@ -8,3 +8,16 @@
 pub mod audio;
 pub mod image;
 pub mod multipart;
+
+use audio::Clip;
+
+/// What a point's requests carry besides their prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PointMedia {
+    /// Text requests (and vision points with no images).
+    None,
+    /// Data URLs per request; request `k` uses entry `k % len`.
+    Images(Vec<Vec<String>>),
+    /// One clip per request; request `k` uses entry `k % len`.
+    Audio(Vec<Clip>),
+}

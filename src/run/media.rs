@@ -5,7 +5,8 @@
 //! [`MEDIA_BYTES_CAP`]; past it the requests cycle through what was built
 //! (an 11-minute clip is 21 MB: 12 different clips, then again).
 
-use crate::media::audio::{self, Clip};
+use crate::media::PointMedia;
+use crate::media::audio;
 use crate::media::image::{self, ImageFormat, ImageSource};
 use crate::scenario::expand::Point;
 use crate::spec::media::Modality;
@@ -13,17 +14,6 @@ use crate::spec::scenario::WorkloadSection;
 
 /// Most bytes of media kept for one point.
 pub const MEDIA_BYTES_CAP: usize = 256 << 20;
-
-/// What a point's requests carry besides their prompt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PointMedia {
-    /// Text requests (and vision points with no images).
-    None,
-    /// Data URLs per request; request `k` uses entry `k % len`.
-    Images(Vec<Vec<String>>),
-    /// One clip per request; request `k` uses entry `k % len`.
-    Audio(Vec<Clip>),
-}
 
 /// How many different requests fit in the budget when each needs
 /// `per_request` bytes (at least 1, at most `requests`).

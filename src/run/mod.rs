@@ -18,13 +18,12 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::probe::{BackendInfo, probe, unsupported_flags};
 use crate::error::SetupError;
 use crate::gate::{self, MemoryNow, Release};
-use crate::load::client::{
-    BodySpec, FormSpec, RequestSpec, auth_headers, build_client, request_body,
-};
+use crate::load::client::{RequestSpec, auth_headers, build_client};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop, run_load};
+use crate::load::request::{self, RequestShape, Requests};
+use crate::media::PointMedia;
 use crate::media::audio::synthetic_clip;
-use crate::media::image::{ImageFormat, attach_images, data_url, synthetic_image};
-use crate::media::multipart::{TranscriptionFields, transcription_bodies};
+use crate::media::image::{ImageFormat, data_url, synthetic_image};
 use crate::metrics::calibration::Calibration;
 use crate::metrics::per_instance::account;
 use crate::metrics::point::PointMetrics;
@@ -48,12 +47,10 @@ use crate::server::journal::Journal;
 use crate::server::secrets::Secrets;
 use crate::server::set::{ServerSet, StartContext, external_endpoint, instance_port};
 use crate::server::{ServerError, access_log, nginx, ports};
-use crate::spec::backend::Api;
 use crate::spec::media::{ImageSize, Modality};
 use crate::spec::scenario::RouterKind;
 use crate::workload::{Prompt, build_prompts};
-use media::{PointMedia, point_media};
-use reqwest::header::HeaderValue;
+use media::point_media;
 
 /// Options that are not part of the scenario.
 #[derive(Debug, Clone, Default)]
@@ -822,55 +819,18 @@ impl Sweep<'_> {
             .ok_or_else(|| format!("unknown backend `{}`", cfg.backend))?;
         let model = self.ctx.commands().request_model(cfg)?;
         let key = self.ctx.secrets.key(&cfg.backend);
-        let json = |prompt: &Prompt, messages: &serde_json::Value| {
-            request_body(&BodySpec {
-                api: def.api,
-                prompt: &prompt.text,
-                max_tokens: body.max_tokens,
-                temperature: body.temperature,
-                stream: body.stream,
-                model: model.as_deref(),
-                messages: Some(messages),
-            })
-        };
-        let (bodies, form) = match &body.media {
-            PointMedia::None => (
-                body.prompts.iter().map(|p| json(p, &p.messages)).collect(),
-                None,
-            ),
-            PointMedia::Images(urls) => (
-                (0..urls.len().min(body.prompts.len()).max(1))
-                    .filter_map(|k| {
-                        let p = body.prompts.get(k % body.prompts.len().max(1))?;
-                        let m = attach_images(&p.messages, &urls[k % urls.len()]);
-                        Some(json(p, &m))
-                    })
-                    .collect(),
-                None,
-            ),
-            PointMedia::Audio(clips) => {
-                if def.api != Api::Transcriptions {
-                    return Err(format!(
-                        "backend `{}` does not transcribe (api = \"transcriptions\")",
-                        cfg.backend
-                    ));
-                }
-                let fields = TranscriptionFields {
-                    model: model.clone(),
-                    language: s.workload.audio_language.clone(),
-                    response_format: s.workload.audio_response_format.clone(),
-                    temperature: body.temperature,
-                };
-                let (content_type, bodies) = transcription_bodies(clips, &fields);
-                let form = FormSpec {
-                    content_type: HeaderValue::from_str(&content_type)
-                        .map_err(|e| format!("multipart content type: {e}"))?,
-                    audio_seconds: clips.iter().map(|c| c.seconds).collect(),
-                    response_format: fields.response_format,
-                };
-                (bodies, Some(form))
-            }
-        };
+        let Requests { bodies, form } = request::build(&RequestShape {
+            backend: &cfg.backend,
+            api: def.api,
+            model: model.as_deref(),
+            prompts: &body.prompts,
+            max_tokens: body.max_tokens,
+            temperature: body.temperature,
+            stream: body.stream,
+            media: &body.media,
+            audio_language: &s.workload.audio_language,
+            audio_response_format: &s.workload.audio_response_format,
+        })?;
         Ok(RequestSpec {
             urls: set
                 .targets

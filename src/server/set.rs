@@ -20,7 +20,9 @@ use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
 use super::{ServerError, ports};
 use crate::backend::registry::Registry;
-use crate::load::client::{BodySpec, auth_headers, request_body};
+use crate::load::client::auth_headers;
+use crate::load::request::{self, RequestShape};
+use crate::media::PointMedia;
 use crate::metrics::prometheus;
 use crate::scenario::Scenario;
 use crate::scenario::expand::ServerConfig;
@@ -29,6 +31,7 @@ use crate::server::command::Commands;
 use crate::server::secrets::Secrets;
 use crate::spec::backend::{Api, BackendDef, Ready, parse_request_line};
 use crate::spec::scenario::RouterKind;
+use crate::workload::Prompt;
 
 /// What every start needs.
 #[derive(Debug, Clone)]
@@ -197,30 +200,28 @@ pub fn ready_probe(ctx: &StartContext, cfg: &ServerConfig) -> Result<Probe, Serv
                 .commands()
                 .request_model(cfg)
                 .map_err(ServerError::Setup)?;
-            let (content_type, body) = if def.api == Api::Transcriptions {
-                crate::media::multipart::transcription_body(
-                    &crate::media::audio::synthetic_clip(1.0, 0),
-                    &crate::media::multipart::TranscriptionFields {
-                        model,
-                        language: "en".into(),
-                        response_format: "json".into(),
-                        temperature: 0.0,
-                    },
-                )
+            // a 1-token request, or a 1-second clip to a transcribing
+            // backend, made as every other request is
+            let media = if def.api == Api::Transcriptions {
+                PointMedia::Audio(vec![crate::media::audio::synthetic_clip(1.0, 0)])
             } else {
-                (
-                    "application/json".to_string(),
-                    request_body(&BodySpec {
-                        api: def.api,
-                        prompt: "ping",
-                        max_tokens: 1,
-                        temperature: 0.0,
-                        stream: false,
-                        model: model.as_deref(),
-                        messages: None,
-                    }),
-                )
+                PointMedia::None
             };
+            let requests = request::build(&RequestShape {
+                backend: &cfg.backend,
+                api: def.api,
+                model: model.as_deref(),
+                prompts: &[Prompt::user("ping".into(), None)],
+                max_tokens: 1,
+                temperature: 0.0,
+                stream: false,
+                media: &media,
+                audio_language: "en",
+                audio_response_format: "json",
+            })
+            .map_err(ServerError::Setup)?;
+            let content_type = requests.content_type();
+            let body = requests.bodies.into_iter().next().unwrap_or_default();
             Probe::Completion {
                 path: def.api.path().to_string(),
                 body,
