@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap::{Args, Parser, Subcommand, ValueHint};
 use tokio_util::sync::CancellationToken;
 
 use crate::analyze::{AnalyzeOptions, SortOrder};
@@ -128,8 +128,8 @@ pub enum Command {
         /// Column to sort by.
         #[arg(long, default_value = "throughput_tps")]
         field: String,
-        #[arg(long, value_enum, default_value_t = Order::Desc)]
-        order: Order,
+        #[arg(long, value_enum, default_value_t = SortOrder::Desc)]
+        order: SortOrder,
         /// Rows to print (0 = all).
         #[arg(long, default_value_t = 5)]
         count: usize,
@@ -376,12 +376,6 @@ Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,
 GET /health, GET /metrics (Prometheus). A request's max_tokens is honoured
 (exactly that many tokens, finish_reason \"length\"); each token is `tok `.";
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Order {
-    Asc,
-    Desc,
-}
-
 /// Run the parsed command line; returns the exit code.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
@@ -431,10 +425,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let opts = AnalyzeOptions {
                 file,
                 field,
-                order: match order {
-                    Order::Asc => SortOrder::Asc,
-                    Order::Desc => SortOrder::Desc,
-                },
+                order,
                 count,
                 columns,
             };
@@ -657,6 +648,22 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["mlxrun", "completions", "tcsh"]).is_err());
         assert!(Cli::try_parse_from(["mlxrun", "completions", "fish"]).is_ok());
+    }
+
+    #[test]
+    fn analyze_order_is_asc_or_desc_and_desc_by_default() {
+        let order = |extra: &[&str]| {
+            let mut args = vec!["mlxrun", "analyze", "f.csv"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|c| match c.command {
+                Some(Command::Analyze { order, .. }) => order,
+                other => panic!("not analyze: {other:?}"),
+            })
+        };
+        assert_eq!(order(&[]).unwrap(), SortOrder::Desc);
+        assert_eq!(order(&["--order", "asc"]).unwrap(), SortOrder::Asc);
+        assert_eq!(order(&["--order", "desc"]).unwrap(), SortOrder::Desc);
+        assert!(order(&["--order", "Asc"]).is_err());
     }
 
     #[test]
