@@ -35,10 +35,10 @@ use crate::media::multipart::{TranscriptionFields, transcription_bodies};
 use crate::media::{ImageSize, Modality};
 use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
+use crate::output::jsonl::{JsonlSink, RecordContext, RunInfo};
 use crate::output::model_info::{ModelInfo, model_info};
 use crate::output::progress::Progress;
 use crate::output::quality::{SystemHealth, quality_flags};
-use crate::output::report::{RecordContext, ReportSink, RunInfo};
 use crate::output::row::{Columns, PointRow, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
@@ -574,7 +574,7 @@ pub async fn run(
             &backend_versions,
         ),
     };
-    let mut report = ReportSink::create(&paths.run_dir.join("report.jsonl"), run_info)?;
+    let mut report = JsonlSink::create(&paths.run_dir.join("report.jsonl"), run_info)?;
     let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
@@ -668,7 +668,7 @@ struct Sweep<'a> {
     plan: &'a Plan,
     progress: &'a Progress,
     csv: &'a mut CsvSink,
-    report: &'a mut ReportSink,
+    report: &'a mut JsonlSink,
     /// Backend name → installed version line.
     backend_versions: BTreeMap<String, String>,
     /// What reports say about each model (by model index).
