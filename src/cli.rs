@@ -13,6 +13,9 @@ use crate::error::{EXIT_BAD_INPUT, EXIT_OK, UsageError};
 use crate::runner::{RunOptions, run};
 use crate::scenario::{Overrides, load};
 
+/// `mlxrun --help` after the options. "MLX_* seed names" in it are the
+/// environment variables of mlx-knife's benchmark scripts, the predecessor
+/// mlxrun was created from, which the scenario layers still read.
 const AFTER_HELP: &str = "\
 Examples:
   mlxrun scenarios/quickstart.toml            run a scenario
