@@ -29,14 +29,18 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Direction in which the sort field is ordered.
+/// Direction in which the sort field is ordered, and the values of
+/// `mlxrun analyze --order`: `Asc` puts the smallest value first, `Desc`
+/// (the default of the original tool) the largest.
 ///
 /// Non-numeric cells always come last, whichever direction is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// The variants carry no `///` comments on purpose: clap would print them
+// as per-value help and change `mlxrun analyze --help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortOrder {
-    /// Smallest value first.
+    // smallest value first
     Asc,
-    /// Largest value first (the default of the original tool).
+    // largest value first
     Desc,
 }
 
@@ -224,7 +228,8 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<String, AnalyzeError> {
             path: path.to_path_buf(),
         });
     }
-    let plan = Plan::resolve(&header, &opts.field, &opts.columns).map_err(|e| e.in_file(path))?;
+    let selection =
+        Selection::resolve(&header, &opts.field, &opts.columns).map_err(|e| e.in_file(path))?;
 
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -241,7 +246,7 @@ pub fn analyze(opts: &AnalyzeOptions) -> Result<String, AnalyzeError> {
             path: path.to_path_buf(),
         });
     }
-    Ok(render(&header, &rows, &plan, opts.order, opts.count))
+    Ok(render(&header, &rows, &selection, opts.order, opts.count))
 }
 
 /// Pure rendering from parsed data, for tests: header + rows (cells as strings).
@@ -257,8 +262,8 @@ pub fn render_table(
     count: usize,
     columns: &[String],
 ) -> Result<String, AnalyzeError> {
-    let plan = Plan::resolve(header, opts_field, columns)?;
-    Ok(render(header, rows, &plan, order, count))
+    let selection = Selection::resolve(header, opts_field, columns)?;
+    Ok(render(header, rows, &selection, order, count))
 }
 
 /// `rows` with only the last row of each value of the `point` column (in
@@ -300,15 +305,15 @@ fn csv_error(path: &Path, err: csv::Error) -> AnalyzeError {
     }
 }
 
-/// Column indices resolved against the header.
-struct Plan {
+/// The sort column and the printed columns, as indices into the header.
+struct Selection {
     /// Index of the sort field.
     sort: usize,
     /// Indices of the printed columns, in output order.
     columns: Vec<usize>,
 }
 
-impl Plan {
+impl Selection {
     fn resolve(header: &[String], field: &str, columns: &[String]) -> Result<Self, AnalyzeError> {
         let find = |name: &str| header.iter().position(|h| h.trim() == name.trim());
         let sort = find(field).ok_or_else(|| AnalyzeError::UnknownField {
@@ -421,13 +426,13 @@ fn cell(row: &[String], index: usize) -> &str {
 fn render(
     header: &[String],
     rows: &[Vec<String>],
-    plan: &Plan,
+    selection: &Selection,
     order: SortOrder,
     count: usize,
 ) -> String {
     let mut ranked: Vec<(Option<f64>, &[String])> = rows
         .iter()
-        .map(|row| (sort_key(cell(row, plan.sort)), row.as_slice()))
+        .map(|row| (sort_key(cell(row, selection.sort)), row.as_slice()))
         .collect();
     ranked.sort_by(|a, b| compare(a.0, b.0, order));
     let limit = if count == 0 {
@@ -440,7 +445,8 @@ fn render(
     let table: Vec<Vec<(String, bool)>> = ranked[..limit]
         .iter()
         .map(|(_, row)| {
-            plan.columns
+            selection
+                .columns
                 .iter()
                 .map(|&index| {
                     let raw = cell(row, index);
@@ -449,7 +455,7 @@ fn render(
                 .collect()
         })
         .collect();
-    let titles: Vec<String> = plan
+    let titles: Vec<String> = selection
         .columns
         .iter()
         .map(|&index| display_text(cell(header, index)))

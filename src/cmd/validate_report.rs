@@ -10,7 +10,7 @@ use jsonschema::Validator;
 use serde_json::Value;
 
 use crate::monitor::schema::MONITOR_SCHEMA;
-use crate::output::report::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION};
+use crate::output::jsonl::{REPORT_SCHEMA, REPORT_SCHEMA_VERSION};
 
 /// One line that does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +262,8 @@ fn report(path: &Path, c: &FileCheck) {
 mod tests {
     use super::*;
     use crate::metrics::point::PointMetrics;
+    use crate::output::jsonl::{RecordContext, RunInfo, record};
     use crate::output::model_info::ModelInfo;
-    use crate::output::report::{RecordContext, RunInfo, record};
     use crate::output::row::PointRow;
     use crate::scenario::expand::{Point, ServerConfig};
     use crate::spec::scenario::RouterKind;

@@ -250,7 +250,8 @@ pub fn parse_port(text: &str) -> Result<Option<u16>, String> {
 }
 
 /// Parse `KEY=VALUE` pairs, shell-quoted. Every key must be a variable the
-/// scenario layers read (a seed `MLX_*` name or `MLXRUN_SECTION__FIELD`);
+/// scenario layers read (an `MLX_*` name of mlx-knife's benchmark scripts,
+/// which `seed_var_names` lists, or `MLXRUN_SECTION__FIELD`);
 /// their values are checked when the scenario loads.
 pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, ScenarioError> {
     let problem = |var: &str, field: &str, message: String, hint: String| Problem {
@@ -281,12 +282,14 @@ pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, ScenarioError> {
             ));
             continue;
         };
-        let seed = seed_var_names().any(|n| n == k);
-        if !seed && !k.starts_with(ENV_PREFIX) {
+        let predecessor_name = seed_var_names().any(|n| n == k);
+        if !predecessor_name && !k.starts_with(ENV_PREFIX) {
             let hint = match did_you_mean(k, seed_var_names()) {
                 Some(s) => format!("did you mean {s}? "),
                 None => String::new(),
             };
+            // "a seed name" in the hint: one of those MLX_* names (the
+            // text is what users see and stays as it is)
             problems.push(problem(
                 k,
                 "-",

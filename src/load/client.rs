@@ -1,6 +1,7 @@
 //! One OpenAI-compatible completion request (chat or plain completions),
-//! streamed (SSE) or not, timed to the microsecond, with the seed's retry
-//! policy: 5xx answers and connection errors are retried with linear
+//! streamed (SSE) or not, timed to the microsecond, with the retry policy
+//! of mlx-knife's benchmark scripts (the predecessor mlxrun was created
+//! from): 5xx answers and connection errors are retried with linear
 //! backoff, a bounded number of times. Token counts come from `usage` or
 //! llama.cpp's `timings`, as the backend definition says. Never panics on
 //! what a server sends; an API key never appears in what it records.

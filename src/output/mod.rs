@@ -1,11 +1,23 @@
-//! What a run writes: the results CSV (`csv_sink`), the JSONL report
-//! (`report`), the shared row type (`row`), and console progress (`progress`).
+//! What a run writes, file by file:
+//!
+//! - `csv_sink`: the results CSV, one row appended and flushed per point.
+//! - `jsonl`: `report.jsonl`, one JSON record appended and flushed per
+//!   point (the schema version and the record layout).
+//! - `row`: the row of one point, shared by the CSV and `report.jsonl`, and
+//!   the CSV columns.
+//! - `model_info`: the `model` object of a record (id, path, size,
+//!   framework, quantization, family).
+//! - `system_info`: the `system` object of a record (platform, RAM,
+//!   hardware profile, backend package versions).
+//! - `quality`: a point's system health and the quality flags derived
+//!   from it.
+//! - `progress`: progress on stderr, bars on a terminal or plain lines.
 
 pub mod csv_sink;
+pub mod jsonl;
 pub mod model_info;
 pub mod paths;
 pub mod progress;
 pub mod quality;
-pub mod report;
 pub mod row;
 pub mod system_info;

@@ -1,6 +1,7 @@
 //! Progress on stderr: indicatif bars (points with ETA and the current
 //! point's parameters; the current point's requests) on a terminal, plain
-//! `progress k/N (p%) elapsed=… last=…` lines (as the seed prints) otherwise.
+//! `progress k/N (p%) elapsed=… last=…` lines otherwise, as mlx-knife's
+//! benchmark scripts (the predecessor mlxrun was created from) print them.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};

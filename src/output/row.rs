@@ -1,6 +1,7 @@
 //! One result row per point: the wire form of a point's parameters, metrics
 //! and outcome, shared by the CSV and the JSONL report. The first eight CSV
-//! columns are exactly the seed's full-sweep columns.
+//! columns are exactly the full-sweep columns of mlx-knife's benchmark
+//! scripts, the predecessor mlxrun was created from.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +62,8 @@ pub struct PointRow {
     pub balance: String,
     pub decode_concurrency: Option<u32>,
     pub prompt_concurrency: Option<u32>,
-    /// Swept backend axes other than the seed's two (axis → value).
+    /// Swept backend axes other than `decode_concurrency` and
+    /// `prompt_concurrency`, which have their own columns (axis → value).
     pub axes: BTreeMap<String, String>,
     /// Swept server flags (`--flag` → value).
     pub server_flags: BTreeMap<String, String>,
@@ -157,6 +159,8 @@ impl PointRow {
             axes: cfg
                 .axes
                 .iter()
+                // SEED_AXES: decode_concurrency and prompt_concurrency, the
+                // axes with their own columns (as in mlx-knife's sweep CSV)
                 .filter(|(a, _)| !SEED_AXES.contains(&a.as_str()))
                 .cloned()
                 .collect(),

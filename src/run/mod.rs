@@ -31,11 +31,11 @@ use crate::metrics::point::{SummaryOptions, summarize};
 use crate::metrics::{client_cpu, prometheus};
 use crate::monitor::{Monitor, WindowStats};
 use crate::output::csv_sink::CsvSink;
+use crate::output::jsonl::{JsonlSink, RecordContext, RunInfo};
 use crate::output::model_info::{ModelInfo, model_info};
 pub use crate::output::paths::RunPaths;
 use crate::output::progress::Progress;
 use crate::output::quality::{SystemHealth, quality_flags};
-use crate::output::report::{RecordContext, ReportSink, RunInfo};
 use crate::output::row::{Columns, PointRow, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
@@ -501,7 +501,7 @@ pub async fn run(
             &backend_versions,
         ),
     };
-    let mut report = ReportSink::create(&paths.run_dir.join("report.jsonl"), run_info)?;
+    let mut report = JsonlSink::create(&paths.run_dir.join("report.jsonl"), run_info)?;
     let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
@@ -595,7 +595,7 @@ struct Sweep<'a> {
     plan: &'a Plan,
     progress: &'a Progress,
     csv: &'a mut CsvSink,
-    report: &'a mut ReportSink,
+    report: &'a mut JsonlSink,
     /// Backend name → installed version line.
     backend_versions: BTreeMap<String, String>,
     /// What reports say about each model (by model index).

@@ -40,9 +40,9 @@ pub struct RecordContext<'a> {
     pub model: &'a ModelInfo,
 }
 
-/// An open JSONL report.
+/// An open `report.jsonl`, appended to one record per point.
 #[derive(Debug)]
-pub struct ReportSink {
+pub struct JsonlSink {
     file: File,
     run: RunInfo,
 }
@@ -63,10 +63,10 @@ fn latency(st: &Stat, qs: &[f64]) -> serde_json::Value {
     v
 }
 
-impl ReportSink {
-    pub fn create(path: &Path, run: RunInfo) -> std::io::Result<ReportSink> {
+impl JsonlSink {
+    pub fn create(path: &Path, run: RunInfo) -> std::io::Result<JsonlSink> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ReportSink { file, run })
+        Ok(JsonlSink { file, run })
     }
 
     /// Append the record of one point.
