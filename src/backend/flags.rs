@@ -1,4 +1,5 @@
-//! Extra server arguments: the seed's `MLX_SERVER_ARGS` string semantics
+//! Extra server arguments: the predecessor's (mlx-knife's benchmark
+//! scripts') `MLX_SERVER_ARGS` string semantics
 //! (comma-separated when the string holds a comma, shell words otherwise),
 //! finding a flag in `--flag value` or `--flag=value` form, and removing the
 //! flags the matrix owns so no flag is ever passed twice.

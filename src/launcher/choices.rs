@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::error::did_you_mean;
-use crate::scenario::layers::{ENV_PREFIX, seed_var_names};
+use crate::scenario::layers::{ENV_PREFIX, predecessor_var_names};
 use crate::scenario::model_path::SearchDirs;
 use crate::scenario::{Origin, Overrides, Problem, Resolved, ScenarioError};
 
@@ -251,7 +251,7 @@ pub fn parse_port(text: &str) -> Result<Option<u16>, String> {
 
 /// Parse `KEY=VALUE` pairs, shell-quoted. Every key must be a variable the
 /// scenario layers read (an `MLX_*` name of mlx-knife's benchmark scripts,
-/// which `seed_var_names` lists, or `MLXRUN_SECTION__FIELD`);
+/// which `predecessor_var_names` lists, or `MLXRUN_SECTION__FIELD`);
 /// their values are checked when the scenario loads.
 pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, ScenarioError> {
     let problem = |var: &str, field: &str, message: String, hint: String| Problem {
@@ -282,9 +282,9 @@ pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, ScenarioError> {
             ));
             continue;
         };
-        let predecessor_name = seed_var_names().any(|n| n == k);
+        let predecessor_name = predecessor_var_names().any(|n| n == k);
         if !predecessor_name && !k.starts_with(ENV_PREFIX) {
-            let hint = match did_you_mean(k, seed_var_names()) {
+            let hint = match did_you_mean(k, predecessor_var_names()) {
                 Some(s) => format!("did you mean {s}? "),
                 None => String::new(),
             };

@@ -12,7 +12,7 @@ use crate::metrics::per_instance::Accounting;
 use crate::metrics::point::PointMetrics;
 use crate::metrics::prometheus::ServerMetrics;
 use crate::output::quality::SystemHealth;
-use crate::scenario::expand::{Point, SEED_AXES, ServerConfig};
+use crate::scenario::expand::{CONCURRENCY_AXES, Point, ServerConfig};
 use crate::spec::measure::percentile_label;
 
 /// How a point ended.
@@ -159,9 +159,9 @@ impl PointRow {
             axes: cfg
                 .axes
                 .iter()
-                // SEED_AXES: decode_concurrency and prompt_concurrency, the
+                // CONCURRENCY_AXES: decode_concurrency and prompt_concurrency, the
                 // axes with their own columns (as in mlx-knife's sweep CSV)
-                .filter(|(a, _)| !SEED_AXES.contains(&a.as_str()))
+                .filter(|(a, _)| !CONCURRENCY_AXES.contains(&a.as_str()))
                 .cloned()
                 .collect(),
             server_flags: cfg.flags.iter().cloned().collect(),

@@ -1214,7 +1214,7 @@ fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
             arrival: l.arrival,
             rate: r.0,
             burstiness: l.burstiness,
-            // each point its own arrivals, reproducible from the seed
+            // each point its own arrivals, reproducible from `workload.seed`
             seed: s.workload.seed.wrapping_add(point.index as u64),
         }),
         bound: match point.duration_s {

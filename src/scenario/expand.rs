@@ -177,8 +177,9 @@ pub struct Plan {
     pub product: usize,
 }
 
-/// Axes that have their own CSV columns at the front (the seed's).
-pub const SEED_AXES: &[&str] = &["decode_concurrency", "prompt_concurrency"];
+/// Axes that have their own CSV columns at the front (as the predecessor's
+/// CSV, mlx-knife's benchmark scripts, had them).
+pub const CONCURRENCY_AXES: &[&str] = &["decode_concurrency", "prompt_concurrency"];
 
 impl Plan {
     /// Total measured requests over all points.
@@ -203,13 +204,14 @@ impl Plan {
         v
     }
 
-    /// Names of the swept backend axes other than the seed's two, for CSV columns.
+    /// Names of the swept backend axes other than the two concurrency axes,
+    /// for CSV columns.
     pub fn axis_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .servers
             .iter()
             .flat_map(|s| s.axes.iter().map(|(a, _)| a.clone()))
-            .filter(|a| !SEED_AXES.contains(&a.as_str()))
+            .filter(|a| !CONCURRENCY_AXES.contains(&a.as_str()))
             .collect();
         v.sort();
         v.dedup();
@@ -217,7 +219,7 @@ impl Plan {
     }
 }
 
-/// The backend axes of the matrix: the seed's two named fields and
+/// The backend axes of the matrix: the two concurrency fields and
 /// `matrix.axes`, in name order.
 pub fn backend_axes(s: &Scenario) -> Vec<(String, Vec<String>)> {
     let mut v: Vec<(String, Vec<String>)> = Vec::new();
@@ -307,7 +309,7 @@ fn axis_values(cfg: &ServerConfig, client: &ClientAxes) -> Vec<(String, Option<S
         ),
     ];
     for (axis, value) in &cfg.axes {
-        if !SEED_AXES.contains(&axis.as_str()) {
+        if !CONCURRENCY_AXES.contains(&axis.as_str()) {
             v.push((axis.clone(), Some(value.clone())));
         }
     }
@@ -543,7 +545,7 @@ pub(super) fn expand(
                     .flat_map(|r| balances.iter().map(move |b| (*r, Some(*b))))
                     .collect()
             };
-            let seed_value = |name: &str| -> Option<u32> {
+            let concurrency_value = |name: &str| -> Option<u32> {
                 axes.iter()
                     .find(|(a, _)| a == name)
                     .and_then(|(_, v)| v.parse().ok())
@@ -564,8 +566,8 @@ pub(super) fn expand(
                         ranks * (s.launcher.hosts.len().max(1) as u32)
                     },
                     axes: axes.clone(),
-                    decode_concurrency: seed_value("decode_concurrency"),
-                    prompt_concurrency: seed_value("prompt_concurrency"),
+                    decode_concurrency: concurrency_value("decode_concurrency"),
+                    prompt_concurrency: concurrency_value("prompt_concurrency"),
                     flags: flags.clone(),
                     router,
                     balance,

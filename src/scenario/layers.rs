@@ -1,5 +1,6 @@
 //! The override layers above the scenario file: environment variables (the
-//! seed's `MLX_*` names and the generic `MLXRUN_SECTION__FIELD` form) and
+//! predecessor's `MLX_*` names (mlx-knife's benchmark scripts, which
+//! mlxrun was created from) and the generic `MLXRUN_SECTION__FIELD` form) and
 //! `--set key=value` arguments. Each layer is a TOML table plus, for every
 //! dotted key it sets, the variable or argument that set it.
 
@@ -35,7 +36,7 @@ impl Layer {
     }
 }
 
-/// How the value of a seed variable is read.
+/// How the value of a predecessor variable is read.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Text,
@@ -48,9 +49,10 @@ enum Kind {
     Bool,
 }
 
-/// The seed's `MLX_*` variables (and `NGINX_BIN`): name, target fields, kind.
+/// The predecessor's `MLX_*` variables (and `NGINX_BIN`): name, target
+/// fields, kind.
 /// Singular forms come before their `_LIST` forms so a list wins when both are set.
-const SEED_VARS: &[(&str, &[&str], Kind)] = &[
+const PREDECESSOR_VARS: &[(&str, &[&str], Kind)] = &[
     ("MLX_MODEL_PATH", &["model.path"], Kind::Text),
     ("MLX_SERVER_ARGS", &["backend.server_args"], Kind::Text),
     (
@@ -157,9 +159,9 @@ const SEED_VARS: &[(&str, &[&str], Kind)] = &[
     ),
 ];
 
-/// Names of the seed variables mlxrun reads, for docs and `--help`.
-pub fn seed_var_names() -> impl Iterator<Item = &'static str> {
-    SEED_VARS.iter().map(|(n, _, _)| *n)
+/// Names of the predecessor's variables mlxrun reads, for docs and `--help`.
+pub fn predecessor_var_names() -> impl Iterator<Item = &'static str> {
+    PREDECESSOR_VARS.iter().map(|(n, _, _)| *n)
 }
 
 /// Prefix of the generic form: `MLXRUN_WORKLOAD__MAX_TOKENS` is `workload.max_tokens`.
@@ -172,12 +174,12 @@ pub fn env_layer(vars: &[(String, String)], known: &[String]) -> Result<Layer, V
     let mut problems = Vec::new();
     let lookup: BTreeMap<&str, &str> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
-    for (name, paths, kind) in SEED_VARS {
+    for (name, paths, kind) in PREDECESSOR_VARS {
         let Some(raw) = lookup.get(name) else {
             continue;
         };
         if raw.trim().is_empty() {
-            continue; // the seed treats an empty variable as unset
+            continue; // the predecessor treats an empty variable as unset
         }
         match parse_kind(raw, *kind) {
             Ok(value) => {
@@ -398,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_variables_map_to_fields() {
+    fn predecessor_variables_map_to_fields() {
         let l = env_layer(
             &vars(&[
                 ("MLX_CONCURRENCY_LIST", "1, 2 4"),

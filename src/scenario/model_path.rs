@@ -1,6 +1,6 @@
 //! Turning the scenario's `model.path` into what the server is given: a local
 //! folder (`~` expanded; bare names looked up in `./models`, `~/models` and
-//! the Hugging Face cache, as the seed does) or a Hugging Face repo id.
+//! the Hugging Face cache, as mlx-knife does) or a Hugging Face repo id.
 
 use std::path::{Path, PathBuf};
 

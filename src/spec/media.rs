@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scenario::AxisElement;
 
-/// What kind of input a point's requests carry (the seed's
+/// What kind of input a point's requests carry (the predecessor's
 /// `inference_modality`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

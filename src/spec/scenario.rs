@@ -85,7 +85,7 @@ pub struct BackendSection {
     pub python: String,
     /// Extra server arguments, one argv element each.
     pub args: Vec<String>,
-    /// Extra server arguments as one string with the seed's `MLX_SERVER_ARGS`
+    /// Extra server arguments as one string with the predecessor's `MLX_SERVER_ARGS`
     /// semantics: comma-separated when it holds a comma, else shell words.
     pub server_args: String,
     /// Address the servers bind to.

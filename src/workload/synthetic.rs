@@ -35,7 +35,7 @@ const MAX_POOL: usize = 4096;
 const MAX_ROUNDS: usize = 8;
 /// Redraws of a prompt whose text equals an earlier one's.
 const MAX_DUPLICATE_REDRAWS: u64 = 16;
-/// RNG streams derived from the seed.
+/// RNG streams derived from the random seed (`workload.seed`).
 const STREAM_PREFIX: u64 = 1;
 const STREAM_PROMPT: u64 = 2;
 pub(crate) const STREAM_LENGTHS: u64 = 3;
