@@ -74,6 +74,23 @@ pub fn account(records: &[RequestRecord], addresses: &[String], source: &str) ->
     }
 }
 
+/// Name the instance that served each record from nginx's access log:
+/// `upstream_of` maps a request's sequence number to the upstream address
+/// that served it, `addresses` lists the instances' addresses in order. A
+/// request the log does not name keeps no instance.
+pub fn attribute(
+    records: &mut [RequestRecord],
+    upstream_of: &std::collections::HashMap<u64, String>,
+    addresses: &[String],
+) {
+    for r in records {
+        r.instance = upstream_of
+            .get(&r.seq)
+            .and_then(|up| addresses.iter().position(|a| a == up))
+            .map(|i| i as u32);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +103,34 @@ mod tests {
             error: (!ok).then(|| (ErrorKind::Http5xx, "x".into())),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_access_log_names_each_requests_instance() {
+        let mut recs: Vec<RequestRecord> = (0..3)
+            .map(|seq| RequestRecord {
+                seq,
+                ..Default::default()
+            })
+            .collect();
+        let log = [
+            (0, "127.0.0.1:9101".to_string()),
+            (1, "127.0.0.1:9100".to_string()),
+            (2, "10.0.0.9:1".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        attribute(
+            &mut recs,
+            &log,
+            &["127.0.0.1:9100".into(), "127.0.0.1:9101".into()],
+        );
+        let got: Vec<Option<u32>> = recs.iter().map(|r| r.instance).collect();
+        assert_eq!(
+            got,
+            [Some(1), Some(0), None],
+            "an unknown upstream names no instance"
+        );
     }
 
     #[test]

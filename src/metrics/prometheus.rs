@@ -399,9 +399,53 @@ fn request_error(url: &str, timeout: Duration, e: &reqwest::Error) -> String {
     }
 }
 
+/// What each server's metrics did over a point: the delta of every scrape
+/// taken before it against the one after, or why there is none.
+pub fn deltas(
+    before: BTreeMap<String, Result<Snapshot, String>>,
+    mut after: BTreeMap<String, Result<Snapshot, String>>,
+) -> BTreeMap<String, Result<ServerMetrics, String>> {
+    before
+        .into_iter()
+        .map(|(name, b)| {
+            let d = match (b, after.remove(&name)) {
+                (Ok(b), Some(Ok(a))) => Ok(delta(&b, &a)),
+                (Err(e), _) | (_, Some(Err(e))) => Err(e),
+                (_, None) => Err("not scraped after the point".into()),
+            };
+            (name, d)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deltas_pair_each_scrape_and_say_why_one_is_missing() {
+        let before = parse("vllm:generation_tokens_total 10\n");
+        let after = parse("vllm:generation_tokens_total 25\n");
+        let d = deltas(
+            [
+                ("a".to_string(), Ok(before.clone())),
+                ("b".to_string(), Err("refused".to_string())),
+                ("c".to_string(), Ok(before.clone())),
+            ]
+            .into(),
+            [
+                ("a".to_string(), Ok(after.clone())),
+                ("b".to_string(), Ok(after)),
+            ]
+            .into(),
+        );
+        assert_eq!(
+            d["a"],
+            Ok(delta(&before, &parse("vllm:generation_tokens_total 25\n")))
+        );
+        assert_eq!(d["b"], Err("refused".to_string()));
+        assert_eq!(d["c"], Err("not scraped after the point".to_string()));
+    }
 
     const BEFORE: &str = include_str!("testdata/llamacpp_metrics_before.txt");
     const AFTER: &str = include_str!("testdata/llamacpp_metrics_after.txt");

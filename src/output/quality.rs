@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::gate::Release;
+use crate::monitor::WindowStats;
 use crate::spec::memory::MemorySection;
 
 /// A point's system health (`system_health` in report.jsonl). Names follow
@@ -38,6 +39,38 @@ pub struct SystemHealth {
     /// this point is the first of a configuration that followed one.
     pub release: Option<Release>,
     pub quality_flags: Vec<String>,
+}
+
+impl SystemHealth {
+    /// The machine during a point, from the monitor's window over it, the
+    /// zombies and leftover groups counted at its end, and the memory
+    /// release wait before it (flags are added later, by [`quality_flags`]).
+    pub fn from_window(
+        w: &WindowStats,
+        zombie_processes: Option<u32>,
+        leftover_processes: u32,
+        release: Option<Release>,
+    ) -> SystemHealth {
+        SystemHealth {
+            samples: w.samples,
+            swap_used_start_mb: w.swap_used_start_mb,
+            swap_used_mb: w.swap_used_end_mb,
+            swap_growth_mb: w
+                .swap_used_start_mb
+                .zip(w.swap_used_end_mb)
+                .map(|(a, b)| b - a),
+            swap_used_max_mb: w.swap_used_max_mb,
+            ram_available_start_gb: w.ram_available_start_gb,
+            ram_available_min_gb: w.ram_available_min_gb,
+            ram_available_end_gb: w.ram_available_end_gb,
+            memory_pressure_peak: w.memory_pressure_peak,
+            psi_some_avg10_max: w.psi_some_avg10_max,
+            zombie_processes,
+            leftover_processes,
+            release,
+            quality_flags: Vec::new(),
+        }
+    }
 }
 
 /// Every flag a point can carry, in the order they are listed.

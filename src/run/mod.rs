@@ -25,7 +25,7 @@ use crate::media::PointMedia;
 use crate::media::audio::synthetic_clip;
 use crate::media::image::{ImageFormat, data_url, synthetic_image};
 use crate::metrics::calibration::Calibration;
-use crate::metrics::per_instance::account;
+use crate::metrics::per_instance::{self, account};
 use crate::metrics::point::PointMetrics;
 use crate::metrics::point::{SummaryOptions, summarize};
 use crate::metrics::{client_cpu, prometheus};
@@ -1010,12 +1010,7 @@ impl Sweep<'_> {
         let source = match (&access_log, cfg.router) {
             (Some(log), _) => {
                 let map = access_log::wait_for(log, log_from, &tag, load.records.len()).await;
-                for r in &mut load.records {
-                    r.instance = map
-                        .get(&r.seq)
-                        .and_then(|up| addresses.iter().position(|a| a == up))
-                        .map(|i| i as u32);
-                }
+                per_instance::attribute(&mut load.records, &map, &addresses);
                 "nginx_access_log"
             }
             (None, RouterKind::Client) => "client",
@@ -1035,15 +1030,8 @@ impl Sweep<'_> {
         row.client_check = client_check;
         row.per_instance = account(&load.records, &addresses, source);
         if let Some(set) = self.set.as_ref() {
-            let mut after = set.scrape_metrics(self.ctx).await;
-            for (name, before) in metrics_before {
-                let d = match (before, after.remove(&name)) {
-                    (Ok(b), Some(Ok(a))) => Ok(prometheus::delta(&b, &a)),
-                    (Err(e), _) | (_, Some(Err(e))) => Err(e),
-                    (_, None) => Err("not scraped after the point".into()),
-                };
-                row.server_metrics.insert(name, d);
-            }
+            let after = set.scrape_metrics(self.ctx).await;
+            row.server_metrics = prometheus::deltas(metrics_before, after);
         }
         row.started_at = started_at;
         row.started_ts = started_ts;
@@ -1102,25 +1090,12 @@ impl Sweep<'_> {
             .as_ref()
             .map(|s| s.pids().into_iter().map(|(_, p)| p).collect())
             .unwrap_or_default();
-        SystemHealth {
-            samples: w.samples,
-            swap_used_start_mb: w.swap_used_start_mb,
-            swap_used_mb: w.swap_used_end_mb,
-            swap_growth_mb: w
-                .swap_used_start_mb
-                .zip(w.swap_used_end_mb)
-                .map(|(a, b)| b - a),
-            swap_used_max_mb: w.swap_used_max_mb,
-            ram_available_start_gb: w.ram_available_start_gb,
-            ram_available_min_gb: w.ram_available_min_gb,
-            ram_available_end_gb: w.ram_available_end_gb,
-            memory_pressure_peak: w.memory_pressure_peak,
-            psi_some_avg10_max: w.psi_some_avg10_max,
-            zombie_processes: crate::procs::zombies(&parents),
-            leftover_processes: crate::procs::leftover_groups(&self.stopped_groups),
-            release: self.release.take(),
-            quality_flags: Vec::new(),
-        }
+        SystemHealth::from_window(
+            w,
+            crate::procs::zombies(&parents),
+            crate::procs::leftover_groups(&self.stopped_groups),
+            self.release.take(),
+        )
     }
 
     fn record(&mut self, mut row: PointRow) -> anyhow::Result<()> {
