@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use tokio_util::sync::CancellationToken;
-
 use super::{Cli, Command, RunArgs, ServeCommand};
 use crate::cmd::analyze::AnalyzeOptions;
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, UsageError};
-use crate::run::{RunOptions, run};
+use crate::run::RunOptions;
 use crate::scenario::{Overrides, load};
 
 /// Run the parsed command line; returns the exit code.
@@ -157,28 +155,11 @@ async fn resume(run_dir: PathBuf, sets: Vec<String>, plain: bool) -> anyhow::Res
     .await
 }
 
-/// Run, then map the outcome to an exit code.
+/// Run, then map the outcome to an exit code (the run as every front door
+/// runs it: [`crate::run::run_to_exit`]).
 async fn run_to_exit(
     resolved: &crate::scenario::Resolved,
     opts: RunOptions,
 ) -> anyhow::Result<i32> {
-    let cancel = CancellationToken::new();
-    let _listener =
-        crate::shutdown::spawn_signal_listener(cancel.clone(), crate::shutdown::RUN_STOPS)?;
-    let outcome = run(resolved, cancel, &opts).await?;
-    if outcome.interrupted {
-        eprintln!(
-            "interrupted: {} finished point(s) kept in {}\n  next: mlxrun resume {}",
-            outcome.points_done,
-            outcome.csv.display(),
-            outcome.run_dir.display()
-        );
-    } else if outcome.points_failed > 0 {
-        eprintln!(
-            "{} point(s) failed; see status_detail in {}",
-            outcome.points_failed,
-            outcome.csv.display()
-        );
-    }
-    Ok(outcome.exit_code())
+    Ok(crate::run::run_to_exit(resolved, &opts, crate::run::print_outcome_notes).await)
 }

@@ -5,10 +5,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio_util::sync::CancellationToken;
-
 use super::app::App;
-use crate::error::{EXIT_BAD_INPUT, EXIT_POINTS_FAILED};
+use crate::error::EXIT_BAD_INPUT;
 use crate::run::RunOptions;
 
 /// Whether a run or a `serve` child is going (the launcher's own signal
@@ -79,46 +77,29 @@ pub async fn run(app: &App) -> i32 {
             return finish(EXIT_BAD_INPUT);
         }
     };
-    let cancel = CancellationToken::new();
-    let listener =
-        match crate::shutdown::spawn_signal_listener(cancel.clone(), crate::shutdown::RUN_STOPS) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen for Ctrl-C: {e}");
-                return finish(EXIT_POINTS_FAILED);
-            }
-        };
     BUSY.store(true, Ordering::SeqCst);
-    let result = crate::run::run(&resolved, cancel, &RunOptions::default()).await;
+    let code = crate::run::run_to_exit(&resolved, &RunOptions::default(), |o| {
+        println!("=== outcome ===");
+        println!("run_dir={}", o.run_dir.display());
+        println!("results_file={}", o.csv.display());
+        for f in ["report.md", "report.html"] {
+            let p = o.run_dir.join(f);
+            if p.is_file() {
+                println!("{f}: {}", p.display());
+            }
+        }
+        println!(
+            "points: {} finished, {} failed",
+            o.points_done, o.points_failed
+        );
+        if o.interrupted {
+            println!("  next: mlxrun resume {}", o.run_dir.display());
+        } else if o.points_failed > 0 {
+            println!("  see status_detail in {}", o.csv.display());
+        }
+    })
+    .await;
     BUSY.store(false, Ordering::SeqCst);
-    drop(listener);
-    let code = match result {
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            crate::run::exit_code_of(&e)
-        }
-        Ok(o) => {
-            println!("=== outcome ===");
-            println!("run_dir={}", o.run_dir.display());
-            println!("results_file={}", o.csv.display());
-            for f in ["report.md", "report.html"] {
-                let p = o.run_dir.join(f);
-                if p.is_file() {
-                    println!("{f}: {}", p.display());
-                }
-            }
-            println!(
-                "points: {} finished, {} failed",
-                o.points_done, o.points_failed
-            );
-            if o.interrupted {
-                println!("  next: mlxrun resume {}", o.run_dir.display());
-            } else if o.points_failed > 0 {
-                println!("  see status_detail in {}", o.csv.display());
-            }
-            o.exit_code()
-        }
-    };
     finish(code)
 }
 

@@ -1,0 +1,103 @@
+//! How a run ended, the exit code it maps to, and the run wrapped for a
+//! front door ([`run_to_exit`]: a signal listener of its own, the run, the
+//! outcome reported, the exit code), shared by `mlxrun run` and the
+//! launcher.
+
+use super::RunOptions;
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::scenario::Resolved;
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub csv: PathBuf,
+    pub run_dir: PathBuf,
+    pub points_done: usize,
+    pub points_failed: usize,
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    /// The exit code of a run that ended this way (`mlxrun --help`):
+    /// interrupted 130, else 1 when a point failed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            crate::error::EXIT_INTERRUPTED
+        } else if self.points_failed > 0 {
+            crate::error::EXIT_POINTS_FAILED
+        } else {
+            crate::error::EXIT_OK
+        }
+    }
+}
+
+/// The exit code for an error that ended mlxrun.
+pub fn exit_code_of(err: &anyhow::Error) -> i32 {
+    if err
+        .downcast_ref::<crate::scenario::ScenarioError>()
+        .is_some()
+        || err.downcast_ref::<crate::error::UsageError>().is_some()
+    {
+        crate::error::EXIT_BAD_INPUT
+    } else if err.downcast_ref::<crate::error::SetupError>().is_some() {
+        crate::error::EXIT_SETUP
+    } else {
+        crate::error::EXIT_POINTS_FAILED
+    }
+}
+
+/// Run `resolved` as a front door does: under a signal listener of its own
+/// (the first Ctrl-C or SIGTERM stops the load, keeps finished rows and
+/// stops the servers; see [`crate::shutdown`]), then hand the outcome to
+/// `report` and return the exit code. An error that stopped the run is
+/// printed and mapped ([`exit_code_of`]).
+pub async fn run_to_exit(
+    resolved: &Resolved,
+    opts: &RunOptions,
+    report: impl FnOnce(&RunOutcome),
+) -> i32 {
+    let cancel = CancellationToken::new();
+    let listener =
+        match crate::shutdown::spawn_signal_listener(cancel.clone(), crate::shutdown::RUN_STOPS) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen for Ctrl-C: {e}");
+                return crate::error::EXIT_POINTS_FAILED;
+            }
+        };
+    let result = super::run(resolved, cancel, opts).await;
+    drop(listener);
+    match result {
+        Ok(outcome) => {
+            report(&outcome);
+            outcome.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit_code_of(&e)
+        }
+    }
+}
+
+/// What `mlxrun run` says on stderr after a run that did not simply
+/// finish: where the rows of an interrupted run are and how to resume it,
+/// or where failed points are explained.
+pub fn print_outcome_notes(outcome: &RunOutcome) {
+    if outcome.interrupted {
+        eprintln!(
+            "interrupted: {} finished point(s) kept in {}\n  next: mlxrun resume {}",
+            outcome.points_done,
+            outcome.csv.display(),
+            outcome.run_dir.display()
+        );
+    } else if outcome.points_failed > 0 {
+        eprintln!(
+            "{} point(s) failed; see status_detail in {}",
+            outcome.points_failed,
+            outcome.csv.display()
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! A point's requests assembled: its prompts, media and bodies (through
+//! the one request builder, `crate::load::request`) to the running
+//! servers, how the load is sent (closed or open loop, count or time, the
+//! deadline), and what a warmup sends.
+
+use std::time::Duration;
+
+use super::sweep::Sweep;
+use crate::load::client::{RequestSpec, auth_headers};
+use crate::load::driver::{Bound, LoadPlan, OpenLoop};
+use crate::load::request::{self, RequestShape, Requests};
+use crate::media::PointMedia;
+use crate::media::audio::synthetic_clip;
+use crate::media::image::{ImageFormat, data_url, synthetic_image};
+use crate::scenario::Scenario;
+use crate::scenario::expand::{Point, ServerConfig};
+use crate::server::set::ServerSet;
+use crate::spec::media::{ImageSize, Modality};
+use crate::workload::Prompt;
+
+/// How point `point` of `s` sends its requests, and its deadline
+/// (`run.point_timeout_s`, or derived from the point when 0).
+pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
+    let mut plan = load_plan_unbounded(s, point);
+    let request_timeout =
+        Duration::try_from_secs_f64(s.workload.request_timeout_s).unwrap_or(Duration::MAX);
+    plan.deadline = Some(match s.run.point_timeout_s {
+        t if t > 0.0 => Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
+        _ => plan.auto_deadline(request_timeout),
+    });
+    plan
+}
+
+pub(super) fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
+    let l = &s.load;
+    let secs = Duration::from_secs_f64;
+    LoadPlan {
+        concurrency: point.concurrency,
+        open: point.request_rate.map(|r| OpenLoop {
+            arrival: l.arrival,
+            rate: r.0,
+            burstiness: l.burstiness,
+            // each point its own arrivals, reproducible from `workload.seed`
+            seed: s.workload.seed.wrapping_add(point.index as u64),
+        }),
+        bound: match point.duration_s {
+            Some(d) => Bound::Time {
+                warmup: secs(l.warmup_s),
+                measured: secs(d),
+                cooldown: secs(l.cooldown_s),
+            },
+            None => Bound::Count {
+                warmup: l.warmup_requests,
+                measured: point.requests,
+                cooldown: l.cooldown_requests,
+            },
+        },
+        deadline: None,
+    }
+}
+
+/// How many prompts a point needs: one per request of a count-bounded
+/// point; for a time-bounded one, a pool that is cycled (an open-loop
+/// point's expected requests, at most 4,096; 1,024 in closed loop).
+pub fn prompt_count(plan: &LoadPlan) -> usize {
+    match plan.bound {
+        Bound::Count {
+            warmup,
+            measured,
+            cooldown,
+        } => (warmup + measured + cooldown) as usize,
+        Bound::Time {
+            warmup,
+            measured,
+            cooldown,
+        } => match plan.open {
+            Some(o) if o.rate.is_finite() => {
+                let secs = (warmup + measured + cooldown).as_secs_f64();
+                ((o.rate * secs * 1.2).ceil() as usize + 16).min(4096)
+            }
+            _ => 1024,
+        },
+    }
+}
+
+/// What warmup requests carry: one small image for a vision model (so the
+/// vision path is compiled before the first point), a 1-second clip for an
+/// audio model.
+pub(super) fn warmup_media(modality: Option<Modality>) -> PointMedia {
+    match modality {
+        Some(Modality::Vision) => PointMedia::Images(vec![vec![data_url(
+            "image/png",
+            &synthetic_image(
+                ImageSize {
+                    width: 64,
+                    height: 64,
+                },
+                0,
+                ImageFormat::Png,
+            ),
+        )]]),
+        Some(Modality::Audio) => PointMedia::Audio(vec![synthetic_clip(1.0, 0)]),
+        _ => PointMedia::None,
+    }
+}
+
+/// The parts of a request body that vary.
+pub(super) struct BodyParts {
+    pub(super) prompts: Vec<Prompt>,
+    pub(super) max_tokens: u32,
+    pub(super) temperature: f64,
+    pub(super) stream: bool,
+    /// Images or audio clips of the requests.
+    pub(super) media: PointMedia,
+}
+
+impl Sweep<'_> {
+    /// The request spec of `cfg` with one body per prompt, to the set's targets.
+    pub(super) fn spec(
+        &self,
+        cfg: &ServerConfig,
+        set: &ServerSet,
+        tag: String,
+        body: BodyParts,
+    ) -> Result<RequestSpec, String> {
+        let s = &self.ctx.scenario;
+        let def = self
+            .ctx
+            .registry
+            .get(&cfg.backend)
+            .ok_or_else(|| format!("unknown backend `{}`", cfg.backend))?;
+        let model = self.ctx.commands().request_model(cfg)?;
+        let key = self.ctx.secrets.key(&cfg.backend);
+        let Requests { bodies, form } = request::build(&RequestShape {
+            backend: &cfg.backend,
+            api: def.api,
+            model: model.as_deref(),
+            prompts: &body.prompts,
+            max_tokens: body.max_tokens,
+            temperature: body.temperature,
+            stream: body.stream,
+            media: &body.media,
+            audio_language: &s.workload.audio_language,
+            audio_response_format: &s.workload.audio_response_format,
+        })?;
+        Ok(RequestSpec {
+            urls: set
+                .targets
+                .iter()
+                .map(|t| format!("{t}{}", def.api.path()))
+                .collect(),
+            balance: cfg.balancing(),
+            bodies,
+            stream: body.stream && form.is_none(),
+            timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
+            retries: s.workload.retries,
+            backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
+            headers: auth_headers(key),
+            tag,
+            tokens: def.tokens,
+            secret: key.map(String::from),
+            form,
+        })
+    }
+}

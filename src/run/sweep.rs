@@ -1,0 +1,393 @@
+//! The sweep, configuration by configuration: the memory gate, start the
+//! servers (or only swap the router) and warm up, measure each point,
+//! write each row as it ends, stop the servers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::requests::*;
+use super::*;
+use crate::gate::{self, Release};
+use crate::load::driver::{Bound, LoadPlan, run_load};
+use crate::metrics::calibration::Calibration;
+use crate::monitor::Monitor;
+use crate::output::csv_sink::CsvSink;
+use crate::output::jsonl::{JsonlSink, RecordContext};
+use crate::output::model_info::ModelInfo;
+use crate::output::progress::Progress;
+use crate::output::quality::quality_flags;
+use crate::output::row::{PointRow, Status};
+use crate::scenario::expand::{Plan, ServerConfig};
+use crate::server::ServerError;
+use crate::server::set::{ServerSet, StartContext};
+use crate::spec::scenario::RouterKind;
+use crate::workload::Prompt;
+
+/// The sweep's mutable state.
+pub(super) struct Sweep<'a> {
+    pub(super) ctx: &'a StartContext,
+    pub(super) plan: &'a Plan,
+    pub(super) progress: &'a Progress,
+    pub(super) csv: &'a mut CsvSink,
+    pub(super) report: &'a mut JsonlSink,
+    /// Backend name → installed version line.
+    pub(super) backend_versions: BTreeMap<String, String>,
+    /// What reports say about each model (by model index).
+    pub(super) models: Vec<ModelInfo>,
+    pub(super) rows: Vec<PointRow>,
+    pub(super) set: Option<ServerSet>,
+    /// What `mlxrun calibrate` measured on this machine, when it has run.
+    pub(super) calibration: Option<Calibration>,
+    /// Samples the machine into `monitor.jsonl`.
+    pub(super) monitor: &'a Monitor,
+    /// Configurations the memory gate skips (index → why).
+    pub(super) gated: BTreeMap<usize, String>,
+    /// Process groups of servers already stopped (leftovers are counted).
+    pub(super) stopped_groups: Vec<i32>,
+    /// Memory available before the running configuration started.
+    pub(super) available_before: Option<u64>,
+    /// The wait for memory after the last configuration stopped, for the
+    /// first point of the next one.
+    pub(super) release: Option<Release>,
+    /// Points (1-based) a resumed run finished before; they are not run.
+    pub(super) finished: BTreeSet<usize>,
+}
+
+/// Now as ISO 8601 UTC and as Unix epoch seconds (one instant).
+pub(super) fn now_utc_and_epoch() -> (String, f64) {
+    let t = chrono::Utc::now();
+    (
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        t.timestamp_millis() as f64 / 1000.0,
+    )
+}
+
+impl Sweep<'_> {
+    pub(super) async fn run_all(&mut self) -> anyhow::Result<()> {
+        let s = &self.ctx.scenario;
+        for cfg in &self.plan.servers {
+            if self.ctx.cancel.is_cancelled() {
+                break;
+            }
+            let points: Vec<_> = self
+                .plan
+                .points_of(cfg.index)
+                .filter(|p| !self.finished.contains(&(p.index + 1)))
+                .cloned()
+                .collect();
+            if points.is_empty() {
+                // every point finished before a resume: nothing to start
+                continue;
+            }
+            // Keep the running instances when only the router changes.
+            if let Some(set) = self.set.as_mut() {
+                if set.config().same_instances(cfg) {
+                    self.progress.phase("switching the router");
+                    if let Err(e) = set.switch_front(self.ctx, cfg).await {
+                        self.progress.eprintln(&format!(
+                            "error: router of configuration {}: {e}; restarting its servers",
+                            cfg.index + 1
+                        ));
+                        self.stop_set().await;
+                    }
+                } else {
+                    self.stop_set().await;
+                }
+            }
+            let mut start_failure: Option<String> = None;
+            let skip = self.gate(cfg).await;
+            for point in &points {
+                if self.ctx.cancel.is_cancelled() {
+                    break;
+                }
+                if let Some(why) = &skip {
+                    let mut row = PointRow::skipped(cfg, point, why);
+                    row.ranks = cfg.ranks_total;
+                    self.record(row)?;
+                    continue;
+                }
+                if let Some(why) = &start_failure {
+                    self.record(self.failed_row(cfg, point, why))?;
+                    continue;
+                }
+                // a server that died since the last point (idle, or killed)
+                // is restarted before this one rather than failing it
+                if let Some(dead) = self.set.as_mut().map(ServerSet::exited)
+                    && !dead.is_empty()
+                {
+                    self.progress.eprintln(&format!(
+                        "warning: before point {}: server exited: {}; restarting the configuration",
+                        point.index + 1,
+                        dead.join(", ")
+                    ));
+                    self.stop_set().await;
+                }
+                if self.set.is_none() {
+                    match self.start(cfg).await {
+                        Ok(()) => {}
+                        Err(ServerError::Interrupted) => break,
+                        Err(e) => {
+                            let msg = e.to_string();
+                            self.progress.eprintln(&format!(
+                                "error: server configuration {}: {msg}",
+                                cfg.index + 1
+                            ));
+                            let summary = e.summary();
+                            start_failure = Some(summary.clone());
+                            self.record(self.failed_row(cfg, point, &summary))?;
+                            if !s.run.continue_on_error {
+                                anyhow::bail!("stopping: run.continue_on_error is false");
+                            }
+                            continue;
+                        }
+                    }
+                }
+                crate::shutdown::injected_panic(point.index + 1);
+                let row = self.measure(cfg, point).await;
+                let failed = row.status == Status::Failed;
+                self.record(row)?;
+                if failed && !s.run.continue_on_error {
+                    anyhow::bail!("stopping after a failed point: run.continue_on_error is false");
+                }
+                if s.run.pause_between_points_s > 0.0 {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs_f64(s.run.pause_between_points_s)) => {}
+                        _ = self.ctx.cancel.cancelled() => {}
+                    }
+                }
+            }
+        }
+        self.stop_set().await;
+        Ok(())
+    }
+
+    pub(super) async fn stop_set(&mut self) {
+        if let Some(mut set) = self.set.take() {
+            self.progress.phase("stopping servers");
+            let groups = set.groups();
+            set.stop().await;
+            self.monitor.set_processes(Vec::new());
+            self.monitor.event(
+                "servers_stopped",
+                serde_json::json!({"config": set.config().index + 1}),
+            );
+            self.stopped_groups.extend(groups);
+        }
+    }
+
+    /// Before configuration `cfg` starts: wait (bounded) for memory to come
+    /// back after the previous one, then check it against the gate. Returns
+    /// why its points are skipped, if they are.
+    pub(super) async fn gate(&mut self, cfg: &ServerConfig) -> Option<String> {
+        let m = &self.ctx.scenario.memory;
+        // a wait belongs to the configuration that follows it only
+        self.release = None;
+        let launches = self
+            .ctx
+            .registry
+            .get(&cfg.backend)
+            .is_some_and(|d| d.launches());
+        if self.set.is_none() && launches {
+            if let Some(before) = self.available_before.take() {
+                let target = gate::release_target(m, Some(before));
+                let r = gate::wait_for_release(
+                    target,
+                    Duration::from_secs_f64(m.release_timeout_s),
+                    Duration::from_millis(500),
+                    &self.ctx.cancel,
+                    memory_now,
+                )
+                .await;
+                self.monitor.event("memory_release", serde_json::json!(r));
+                if r.released && r.waited_s >= 1.0 {
+                    self.progress.eprintln(&format!(
+                        "memory came back after {:.1}s ({} available)",
+                        r.waited_s,
+                        r.available_bytes.map_or("unknown".into(), gate::gb)
+                    ));
+                }
+                if !r.released && !self.ctx.cancel.is_cancelled() {
+                    self.progress.eprintln(&format!(
+                        "warning: memory did not come back within {}s ({} available, wanted {}; pressure {}); configuration {} starts anyway, its first point is flagged degraded_release",
+                        m.release_timeout_s,
+                        r.available_bytes.map_or("unknown".into(), gate::gb),
+                        gate::gb(r.target_bytes),
+                        r.pressure.map_or("unknown".into(), |p| p.to_string()),
+                        cfg.index + 1
+                    ));
+                }
+                self.release = Some(r);
+            }
+            let mem = memory_now();
+            self.available_before = mem.available_bytes;
+            if let Some(why) = self.gated.get(&cfg.index) {
+                return Some(format!("memory gate: {why}"));
+            }
+            // memory may have gone since the preflight
+            if let Some(model) = self.ctx.models.get(cfg.model)
+                && let Some(need) = gate::config_need(cfg, model, m)
+                && let Some(why) = gate::over_limit(&need, &mem, m)
+            {
+                self.progress.eprintln(&format!(
+                    "warning: configuration {} skipped: memory gate: {why}",
+                    cfg.index + 1
+                ));
+                return Some(format!("memory gate: {why}"));
+            }
+        }
+        self.gated
+            .get(&cfg.index)
+            .map(|why| format!("memory gate: {why}"))
+    }
+
+    pub(super) async fn start(&mut self, cfg: &ServerConfig) -> Result<(), ServerError> {
+        let s = &self.ctx.scenario;
+        self.progress.phase(&format!(
+            "starting {} server(s) for configuration {}/{}",
+            cfg.instances,
+            cfg.index + 1,
+            self.plan.servers.len()
+        ));
+        let set = ServerSet::start(self.ctx, cfg).await?;
+        self.monitor.set_processes(set.roots());
+        self.monitor.event(
+            "servers_started",
+            serde_json::json!({
+                "config": cfg.index + 1,
+                "ready_s": set.ready_secs,
+                "processes": set.roots().into_iter().collect::<BTreeMap<_, _>>(),
+            }),
+        );
+        let ranks = cfg.ranks_total;
+        self.progress.eprintln(&format!(
+            "servers ready in {:.1}s: configuration {}/{} ({} {} instance(s){}{}) at {}",
+            set.ready_secs,
+            cfg.index + 1,
+            self.plan.servers.len(),
+            cfg.instances,
+            cfg.backend,
+            if ranks > 1 {
+                format!(" of {ranks} ranks")
+            } else {
+                String::new()
+            },
+            match cfg.router {
+                RouterKind::Nginx => " behind nginx",
+                RouterKind::Client => " spread by the client",
+                RouterKind::None => "",
+            },
+            set.targets.join(", ")
+        ));
+        let warmups = u64::from(s.workload.warmup_requests) * u64::from(cfg.instances);
+        if warmups > 0 {
+            self.progress
+                .phase(&format!("warmup: {warmups} request(s)"));
+            let spec = self
+                .spec(
+                    cfg,
+                    &set,
+                    "warmup".into(),
+                    BodyParts {
+                        prompts: vec![Prompt::user("warmup".into(), None)],
+                        max_tokens: s.workload.warmup_max_tokens,
+                        temperature: 0.0,
+                        stream: false,
+                        media: warmup_media(self.ctx.models.get(cfg.model).map(|m| m.modality)),
+                    },
+                )
+                .map_err(ServerError::Setup)?;
+            let w = run_load(
+                &self.ctx.client,
+                Arc::new(spec),
+                LoadPlan {
+                    concurrency: cfg.instances,
+                    open: None,
+                    bound: Bound::requests(warmups),
+                    deadline: None,
+                },
+                &self.ctx.cancel,
+                |_| {},
+            )
+            .await;
+            let failed = w.records.iter().filter(|r| !r.ok()).count();
+            if failed > 0 {
+                self.progress.eprintln(&format!(
+                    "warning: {failed} of {warmups} warmup request(s) failed"
+                ));
+            }
+        }
+        self.set = Some(set);
+        Ok(())
+    }
+
+    pub(super) fn record(&mut self, mut row: PointRow) -> anyhow::Result<()> {
+        if row.ended_at.is_empty() {
+            (row.ended_at, row.ended_ts) = now_utc_and_epoch();
+            (row.started_at, row.started_ts) = (row.ended_at.clone(), row.ended_ts);
+        }
+        row.health.quality_flags = quality_flags(
+            &row.health,
+            &self.ctx.scenario.memory,
+            &row.client_check,
+            row.metrics.errors,
+        );
+        self.csv
+            .write(&row)
+            .with_context(|| format!("cannot write {}", self.csv.path().display()))?;
+        let version = self
+            .backend_versions
+            .get(&row.backend)
+            .cloned()
+            .unwrap_or_default();
+        let model = self
+            .models
+            .iter()
+            .find(|m| m.id == row.model)
+            .cloned()
+            .unwrap_or_default();
+        self.report.write(
+            &row,
+            RecordContext {
+                backend_version: &version,
+                model: &model,
+            },
+        )?;
+        let m = &row.metrics;
+        let fmt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+        let e2e = fmt_ms(m.e2e_ms.at(&m.percentiles, 50.0).or(m.e2e_ms.mean));
+        // audio points have no tokens: latency and the real-time factor
+        let figures = match m.rtf_mean {
+            Some(rtf) => format!(
+                "requests_per_s={:.2} e2e_p50_ms={e2e} rtf_mean={rtf:.3} audio_seconds={:.1}",
+                m.requests_per_s, m.audio_seconds
+            ),
+            None => format!(
+                "throughput_tps={:.1} requests_per_s={:.2} ttft_p50_ms={} e2e_p50_ms={e2e}",
+                m.throughput_tps,
+                m.requests_per_s,
+                fmt_ms(m.ttft_ms.at(&m.percentiles, 50.0).or(m.ttft_ms.mean)),
+            ),
+        };
+        let slo = m.slo.as_ref().map_or(String::new(), |s| {
+            format!(
+                " slo_attainment={:.3} goodput_rps={:.2}",
+                s.attainment, s.goodput_rps
+            )
+        });
+        self.progress.println(&format!(
+            "point {}/{} {} {figures}{slo} errors={} status={}",
+            row.point,
+            self.plan.points.len(),
+            row.params(),
+            m.errors,
+            row.status.as_str()
+        ));
+        self.rows.push(row);
+        let last = self.rows.last().map(PointRow::params).unwrap_or_default();
+        self.progress.point_done(self.rows.len(), &last);
+        Ok(())
+    }
+}
