@@ -201,6 +201,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     }
 
     let ctx = StartContext {
+        settings: crate::server::settings::ServerSettings::of(s),
         scenario: s.clone(),
         registry: reg.clone(),
         models: resolved.models.clone(),
@@ -250,7 +251,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         }
         let def = reg.get(&cfg.backend).ok_or("unknown backend")?;
         if !def.launches() {
-            let eps = endpoints(s, def, cfg)?;
+            let eps = endpoints(&ctx.settings, def, cfg)?;
             for e in &eps {
                 let _ = writeln!(
                     o,
@@ -261,8 +262,13 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         }
         if cfg.uses_nginx() && !nginx_shown {
             nginx_shown = true;
-            let eps = endpoints(s, def, cfg)?;
-            let conf = nginx_config(s, &Path::new("<run dir>").join("nginx"), cfg, &eps)?;
+            let eps = endpoints(&ctx.settings, def, cfg)?;
+            let conf = nginx_config(
+                &ctx.settings,
+                &Path::new("<run dir>").join("nginx"),
+                cfg,
+                &eps,
+            )?;
             let _ = writeln!(
                 o,
                 "      nginx.conf (this configuration; others differ only in their upstreams and method):"

@@ -218,6 +218,7 @@ pub async fn run(
     crate::shutdown::set_run_dir(&paths.run_dir);
 
     let ctx = StartContext {
+        settings: crate::server::settings::ServerSettings::of(s),
         scenario: s.clone(),
         registry: resolved.registry.clone(),
         models: resolved.models.clone(),

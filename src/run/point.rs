@@ -93,7 +93,7 @@ impl Sweep<'_> {
             Ok(m) => m,
             Err(e) => return self.failed_row(cfg, point, &format!("media: {e}")),
         };
-        let spec = match self.spec(
+        let spec = match self.request_spec(
             cfg,
             set,
             tag.clone(),

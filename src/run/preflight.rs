@@ -12,7 +12,8 @@ use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, ServerConfig};
 use crate::server::command::{Commands, python_for, ring_port};
 use crate::server::secrets::Secrets;
-use crate::server::set::{external_endpoint, instance_port};
+use crate::server::set::external_endpoint;
+use crate::server::settings::ServerSettings;
 use crate::server::{nginx, ports};
 
 /// Everything checked before a run: the plan, the backends and their flags,
@@ -115,7 +116,7 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         .map(|i| {
             (
                 s.backend.host.clone(),
-                instance_port(s, i),
+                ServerSettings::of(s).instance_port(i),
                 format!("instance {i}"),
             )
         })

@@ -116,7 +116,7 @@ pub(super) struct BodyParts {
 
 impl Sweep<'_> {
     /// The request spec of `cfg` with one body per prompt, to the set's targets.
-    pub(super) fn spec(
+    pub(super) fn request_spec(
         &self,
         cfg: &ServerConfig,
         set: &ServerSet,

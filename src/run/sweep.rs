@@ -286,7 +286,7 @@ impl Sweep<'_> {
             self.progress
                 .phase(&format!("warmup: {warmups} request(s)"));
             let spec = self
-                .spec(
+                .request_spec(
                     cfg,
                     &set,
                     "warmup".into(),

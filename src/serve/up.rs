@@ -73,7 +73,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let eps = endpoints(s, def, &cfg).map_err(SetupError)?;
+    let eps = endpoints(&crate::server::settings::ServerSettings::of(s), def, &cfg)
+        .map_err(SetupError)?;
     std::fs::create_dir_all(dir.join("logs")).map_err(|e| {
         SetupError(format!(
             "cannot create {}: {e}\n  next: fix the permissions or set output.dir",
@@ -120,6 +121,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         "stopping the servers this `serve up` started",
     )?;
     let ctx = StartContext {
+        settings: crate::server::settings::ServerSettings::of(s),
         scenario: s.clone(),
         registry: resolved.registry.clone(),
         models: resolved.models.clone(),

@@ -12,6 +12,7 @@ pub mod ranks;
 pub mod readiness;
 pub mod secrets;
 pub mod set;
+pub mod settings;
 
 /// Why servers could not be started or used.
 #[derive(Debug, thiserror::Error)]

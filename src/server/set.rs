@@ -18,6 +18,7 @@ use super::nginx::{self, NginxContext, Upstream};
 use super::process::{Lifetime, ManagedProcess};
 use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
+use super::settings::ServerSettings;
 use super::{ServerError, ports};
 use crate::backend::registry::Registry;
 use crate::load::client::auth_headers;
@@ -47,6 +48,8 @@ pub struct StartContext {
     /// Number of server configurations in the run (for log markers).
     pub total_configs: usize,
     pub secrets: Secrets,
+    /// What the server code reads of the scenario, resolved once.
+    pub settings: ServerSettings,
     /// Whether the processes die with mlxrun (the runner) or outlive it
     /// once released (`mlxrun serve up`).
     pub lifetime: Lifetime,
@@ -87,11 +90,6 @@ pub fn instance_name(i: u32) -> String {
     format!("instance-{i}")
 }
 
-/// Port of launched instance `i`.
-pub fn instance_port(s: &Scenario, i: u32) -> u16 {
-    (u32::from(s.backend.base_port) + i) as u16
-}
-
 /// The endpoint of an external URL.
 pub fn external_endpoint(i: u32, url: &str) -> Result<Endpoint, String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("'{url}': {e}"))?;
@@ -112,20 +110,20 @@ pub fn external_endpoint(i: u32, url: &str) -> Result<Endpoint, String> {
 
 /// The endpoints of `cfg`'s instances.
 pub fn endpoints(
-    s: &Scenario,
+    settings: &ServerSettings,
     def: &BackendDef,
     cfg: &ServerConfig,
 ) -> Result<Vec<Endpoint>, String> {
     (0..cfg.instances)
         .map(|i| {
             if def.launches() {
-                let port = instance_port(s, i);
-                let address = host_port(&s.backend.host, port);
+                let port = settings.instance_port(i);
+                let address = host_port(&settings.host, port);
                 Ok(Endpoint {
                     name: instance_name(i),
                     base_url: format!("http://{address}"),
                     address,
-                    host: s.backend.host.clone(),
+                    host: settings.host.clone(),
                     port,
                 })
             } else {
@@ -143,19 +141,21 @@ pub fn commands(
     ctx: &StartContext,
     cfg: &ServerConfig,
 ) -> Result<Vec<(String, Vec<String>)>, String> {
-    let s = &ctx.scenario;
+    let settings = &ctx.settings;
     let def = ctx.def(cfg).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     if def.launches() {
         for i in 0..cfg.instances {
-            let argv = ctx.commands().instance_argv(cfg, i, instance_port(s, i))?;
+            let argv = ctx
+                .commands()
+                .instance_argv(cfg, i, settings.instance_port(i))?;
             out.push((instance_name(i), argv));
         }
     }
     if cfg.uses_nginx() {
         out.push((
             "nginx".into(),
-            nginx::command(&s.router.nginx_bin, &nginx_prefix(&ctx.run_dir)),
+            nginx::command(&settings.router.nginx_bin, &nginx_prefix(&ctx.run_dir)),
         ));
     }
     Ok(out)
@@ -168,7 +168,7 @@ pub fn nginx_prefix(run_dir: &Path) -> PathBuf {
 
 /// The nginx config for `cfg` with nginx's prefix folder `prefix`, rendered.
 pub fn nginx_config(
-    s: &Scenario,
+    settings: &ServerSettings,
     prefix: &Path,
     cfg: &ServerConfig,
     endpoints: &[Endpoint],
@@ -181,8 +181,8 @@ pub fn nginx_config(
         })
         .collect();
     let method = cfg.balancing();
-    let ctx = NginxContext::new(&s.router, prefix, upstreams, method);
-    let (name, template) = nginx::template_source(&s.router)?;
+    let ctx = NginxContext::new(&settings.router, prefix, upstreams, method);
+    let (name, template) = nginx::template_source(&settings.router)?;
     nginx::render(&name, &template, &ctx)
 }
 
@@ -261,18 +261,18 @@ impl ServerSet {
     /// Start every instance of `cfg` (and its front), wait for all to be
     /// ready. On failure everything started is stopped again.
     pub async fn start(ctx: &StartContext, cfg: &ServerConfig) -> Result<ServerSet, ServerError> {
-        let s = &ctx.scenario;
+        let settings = &ctx.settings;
         let def = ctx.def(cfg)?.clone();
         let started = tokio::time::Instant::now();
-        let eps = endpoints(s, &def, cfg).map_err(ServerError::Setup)?;
+        let eps = endpoints(settings, &def, cfg).map_err(ServerError::Setup)?;
         let mut set = ServerSet {
             cfg: cfg.clone(),
             instances: Vec::new(),
             nginx: None,
             targets: Vec::new(),
-            grace: Duration::from_secs_f64(s.backend.stop_grace_s),
+            grace: settings.stop_grace,
             journal: ctx.journal.clone(),
-            router_host: s.router.host.clone(),
+            router_host: settings.router.host.clone(),
             ready_secs: 0.0,
         };
         let logs = ctx.run_dir.join("logs");
@@ -319,7 +319,7 @@ impl ServerSet {
                 return Err(e);
             }
         };
-        let timeout = Duration::from_secs_f64(s.backend.ready_timeout_s);
+        let timeout = settings.ready_timeout;
         let hint = if def.launches() {
             "see the log above; raise backend.ready_timeout_s (MLX_READY_TIMEOUT) if the model is still loading"
         } else {
@@ -406,12 +406,12 @@ impl ServerSet {
         ctx: &StartContext,
         cfg: &ServerConfig,
     ) -> Result<(), ServerError> {
-        let s = &ctx.scenario;
-        let bin = nginx::find_binary(&s.router.nginx_bin).map_err(ServerError::Setup)?;
+        let settings = &ctx.settings;
+        let bin = nginx::find_binary(&settings.router.nginx_bin).map_err(ServerError::Setup)?;
         let prefix = std::path::absolute(nginx_prefix(&ctx.run_dir))
             .unwrap_or_else(|_| nginx_prefix(&ctx.run_dir));
         let eps: Vec<Endpoint> = self.instances.iter().map(|i| i.endpoint.clone()).collect();
-        let conf = nginx_config(s, &prefix, cfg, &eps).map_err(ServerError::Setup)?;
+        let conf = nginx_config(settings, &prefix, cfg, &eps).map_err(ServerError::Setup)?;
         nginx::prepare_prefix(&prefix, &conf).map_err(|e| {
             ServerError::Setup(format!(
                 "cannot write nginx config in {}: {e}",
@@ -421,8 +421,8 @@ impl ServerSet {
         let argv = nginx::command(&bin.display().to_string(), &prefix);
         let log = ctx.run_dir.join("logs/nginx.log");
         let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[])?;
-        let port = s.router.port;
-        let base = format!("http://{}", host_port(&s.router.host, port));
+        let port = settings.router.port;
+        let base = format!("http://{}", host_port(&settings.router.host, port));
         let probe = ready_probe(ctx, cfg)?;
         let result = wait_ready(
             &ctx.client,
@@ -430,7 +430,7 @@ impl ServerSet {
             "nginx",
             &base,
             &probe,
-            Duration::from_secs_f64(s.router.ready_timeout_s),
+            settings.router_ready_timeout,
             &ctx.cancel,
             "check nginx's error.log in the run's nginx/ folder; raise router.ready_timeout_s",
         )
@@ -682,8 +682,7 @@ fn spawn_logged(
         argv.join(" ")
     );
     mark_log(log, &line);
-    let grace = Duration::try_from_secs_f64(ctx.scenario.backend.stop_grace_s)
-        .unwrap_or(crate::supervisor::wire::MAX_GRACE);
+    let grace = ctx.settings.stop_grace;
     let p = ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime, grace).map_err(
         |source| ServerError::Spawn {
             name: name.to_string(),
