@@ -103,17 +103,28 @@ pub fn start_time(pid: i32) -> Option<u64> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-        let mut sys = System::new().ok()?;
-        let p = Pid::from(pid as usize);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[p]),
-            true,
-            ProcessRefreshKind::nothing(),
-        );
-        let proc = sys.process(p)?;
-        (proc.status() != sysinfo::ProcessStatus::Zombie).then(|| proc.start_time())
+        one_process(pid, sysinfo::ProcessRefreshKind::nothing(), |proc| {
+            (proc.status() != sysinfo::ProcessStatus::Zombie).then(|| proc.start_time())
+        })
     }
+}
+
+/// Read what `kind` asks of process `pid` through sysinfo (where there is
+/// no `/proc`) and answer `f` of it; `None` when it is gone.
+#[cfg(not(target_os = "linux"))]
+pub fn one_process<T>(
+    pid: i32,
+    kind: sysinfo::ProcessRefreshKind,
+    f: impl FnOnce(&sysinfo::Process) -> Option<T>,
+) -> Option<T> {
+    use sysinfo::{Pid, ProcessesToUpdate, System};
+    if pid <= 0 {
+        return None;
+    }
+    let mut sys = System::new().ok()?;
+    let p = Pid::from(pid as usize);
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[p]), true, kind);
+    f(sys.process(p)?)
 }
 
 /// The start time (field 22) of a `/proc/<pid>/stat` line; `None` for a
@@ -191,19 +202,13 @@ pub fn leftover_groups(pgids: &[i32]) -> u32 {
 pub fn cmdline(pid: i32) -> Vec<String> {
     #[cfg(target_os = "macos")]
     {
-        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
-        let Ok(mut sys) = System::new() else {
-            return Vec::new();
-        };
-        let p = Pid::from(pid.max(0) as usize);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[p]),
-            true,
+        use sysinfo::{ProcessRefreshKind, UpdateKind};
+        one_process(
+            pid,
             ProcessRefreshKind::nothing().with_cmd(UpdateKind::Always),
-        );
-        sys.process(p)
-            .map(|proc| argv_from_os(proc.cmd()))
-            .unwrap_or_default()
+            |proc| Some(argv_from_os(proc.cmd())),
+        )
+        .unwrap_or_default()
     }
     #[cfg(not(target_os = "macos"))]
     {

@@ -200,20 +200,15 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         );
     }
 
-    let ctx = StartContext {
-        settings: crate::server::settings::ServerSettings::of(s),
-        scenario: s.clone(),
-        registry: reg.clone(),
-        models: resolved.models.clone(),
+    let ctx = StartContext::new(
+        resolved,
         python,
-        run_dir: Path::new("<run dir>").to_path_buf(),
-        client: reqwest::Client::new(),
-        journal: Journal::disabled(),
-        cancel: Default::default(),
-        total_configs: plan.servers.len(),
-        secrets: Default::default(),
-        lifetime: Default::default(),
-    };
+        Default::default(),
+        Path::new("<run dir>").to_path_buf(),
+        Journal::disabled(),
+        Default::default(),
+        Default::default(),
+    );
     for f in ctx.commands().replaced_user_flags() {
         let _ = writeln!(
             o,

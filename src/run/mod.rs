@@ -26,7 +26,6 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SetupError;
-use crate::load::client::build_client;
 use crate::metrics::calibration::Calibration;
 use crate::monitor::Monitor;
 use crate::output::csv_sink::CsvSink;
@@ -217,20 +216,15 @@ pub async fn run(
     println!("run_dir={}", paths.run_dir.display());
     crate::shutdown::set_run_dir(&paths.run_dir);
 
-    let ctx = StartContext {
-        settings: crate::server::settings::ServerSettings::of(s),
-        scenario: s.clone(),
-        registry: resolved.registry.clone(),
-        models: resolved.models.clone(),
-        python: pre.python.clone(),
-        run_dir: paths.run_dir.clone(),
-        client: build_client(),
+    let ctx = StartContext::new(
+        resolved,
+        pre.python.clone(),
+        pre.secrets.clone(),
+        paths.run_dir.clone(),
         journal,
-        cancel: cancel.clone(),
-        total_configs: plan.servers.len(),
-        secrets: pre.secrets.clone(),
-        lifetime: Default::default(),
-    };
+        cancel.clone(),
+        Default::default(),
+    );
     let progress = Progress::new(to_run, opts.plain_progress);
     let mut state = Sweep {
         ctx: &ctx,

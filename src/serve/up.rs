@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use super::state::{self, Phase, Proc, Role, State};
 use super::{state_dir, status};
 use crate::error::{EXIT_INTERRUPTED, EXIT_OK, SetupError, UsageError};
-use crate::load::client::build_client;
 use crate::run::preflight;
 use crate::scenario::{Overrides, load};
 use crate::server::ServerError;
@@ -120,20 +119,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         cancel.clone(),
         "stopping the servers this `serve up` started",
     )?;
-    let ctx = StartContext {
-        settings: crate::server::settings::ServerSettings::of(s),
-        scenario: s.clone(),
-        registry: resolved.registry.clone(),
-        models: resolved.models.clone(),
-        python: pre.python.clone(),
-        run_dir: dir.clone(),
-        client: build_client(),
+    let ctx = StartContext::new(
+        &resolved,
+        pre.python.clone(),
+        pre.secrets.clone(),
+        dir.clone(),
         journal,
-        cancel: cancel.clone(),
-        total_configs: total,
-        secrets: pre.secrets.clone(),
-        lifetime: Lifetime::Detached,
-    };
+        cancel.clone(),
+        Lifetime::Detached,
+    );
     let probe = ready_probe(&ctx, &cfg).map_err(|e| SetupError(e.to_string()))?;
     if let Ok(mut st) = shared.lock() {
         st.probe = Some(state::ProbeSpec::of(&probe));

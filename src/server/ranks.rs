@@ -44,20 +44,19 @@ fn mlx_rank(pid: i32) -> Option<u32> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
-        let mut sys = System::new().ok()?;
-        let p = Pid::from(pid as usize);
-        sys.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[p]),
-            true,
+        use sysinfo::{ProcessRefreshKind, UpdateKind};
+        let env: Vec<String> = crate::procs::one_process(
+            pid,
             ProcessRefreshKind::nothing().with_environ(UpdateKind::Always),
-        );
-        let env: Vec<String> = sys
-            .process(p)?
-            .environ()
-            .iter()
-            .map(|e| e.to_string_lossy().into_owned())
-            .collect();
+            |proc| {
+                Some(
+                    proc.environ()
+                        .iter()
+                        .map(|e| e.to_string_lossy().into_owned())
+                        .collect(),
+                )
+            },
+        )?;
         mlx_rank_in(env.iter().map(String::as_str))
     }
 }

@@ -56,6 +56,35 @@ pub struct StartContext {
 }
 
 impl StartContext {
+    /// The context of `resolved`'s servers: its scenario, backends, models
+    /// and resolved settings, with what the caller found (the Python that
+    /// runs servers, the API keys) and where they go (the run folder, the
+    /// journal), how they are stopped and how long they live.
+    pub fn new(
+        resolved: &crate::scenario::Resolved,
+        python: String,
+        secrets: Secrets,
+        run_dir: PathBuf,
+        journal: Journal,
+        cancel: CancellationToken,
+        lifetime: Lifetime,
+    ) -> StartContext {
+        StartContext {
+            settings: ServerSettings::of(&resolved.scenario),
+            scenario: resolved.scenario.clone(),
+            registry: resolved.registry.clone(),
+            models: resolved.models.clone(),
+            python,
+            run_dir,
+            client: crate::load::client::build_client(),
+            journal,
+            cancel,
+            total_configs: resolved.plan.servers.len(),
+            secrets,
+            lifetime,
+        }
+    }
+
     pub fn commands(&self) -> Commands<'_> {
         Commands {
             scenario: &self.scenario,
