@@ -64,20 +64,37 @@ pub struct Supervised {
     theirs: UnixStream,
 }
 
-/// A child's process id, for the handle types a caller spawns.
+/// What the supervisor's handle must offer, for the handle types a caller
+/// spawns (std's and tokio's).
 pub trait ChildId {
     fn child_id(&self) -> Option<u32>;
+    /// Wait (at most `limit`) for the supervisor, which is exiting, and
+    /// reap it through the handle, so the handle never signals its PID
+    /// again (a reaped PID may already be another process's).
+    fn reap_within(&mut self, limit: Duration);
 }
 
 impl ChildId for std::process::Child {
     fn child_id(&self) -> Option<u32> {
         Some(self.id())
     }
+    fn reap_within(&mut self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while matches!(self.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 impl ChildId for tokio::process::Child {
     fn child_id(&self) -> Option<u32> {
         self.id()
+    }
+    fn reap_within(&mut self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while matches!(self.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -127,7 +144,7 @@ impl Supervised {
             ours,
             theirs,
         } = self;
-        let child = spawn(command)?;
+        let mut child = spawn(command)?;
         // only the supervisor may hold its end now
         drop(theirs);
         let supervisor = child.child_id().map(|p| p as i32).unwrap_or(-1);
@@ -140,7 +157,8 @@ impl Supervised {
                 },
             )),
             Ok(Report::Failed { errno, message }) => {
-                reap(supervisor);
+                // it exits right after saying so
+                child.reap_within(REPORT_TIMEOUT);
                 Err(match errno {
                     Some(n) => std::io::Error::from_raw_os_error(n),
                     None => std::io::Error::other(message),
@@ -150,7 +168,7 @@ impl Supervised {
                 if supervisor > 0 {
                     crate::shutdown::signal_group(supervisor, libc::SIGKILL);
                 }
-                reap(supervisor);
+                child.reap_within(REPORT_TIMEOUT);
                 Err(std::io::Error::other(format!(
                     "the process supervisor did not start the command: {e}"
                 )))
@@ -183,17 +201,6 @@ fn read_report(stream: &UnixStream) -> Result<Report, String> {
         return Err("it ended without a report".into());
     }
     Report::decode(&line)
-}
-
-/// Wait for the supervisor `pid` that has exited or been killed.
-fn reap(pid: i32) {
-    if pid > 0 {
-        let mut status = 0;
-        // SAFETY: waits for our own child only.
-        unsafe {
-            libc::waitpid(pid, &mut status, 0);
-        }
-    }
 }
 
 /// mlxrun's end of a supervisor's lifeline, and the PID of the command it
