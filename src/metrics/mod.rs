@@ -2,12 +2,14 @@
 //! (`distribution`), the point's metrics and SLO goodput (`point`), what
 //! each instance served (`per_instance`), mlxrun's own CPU per request
 //! (`client_cpu`), the server's Prometheus metrics before and after a
-//! point (`prometheus`), and the client's measured ceilings
-//! (`calibration`).
+//! point (`prometheus`), the client's measured ceilings
+//! (`calibration`), and confidence intervals for correlated samples
+//! (`interval`, the moving-block bootstrap).
 
 pub mod calibration;
 pub mod client_cpu;
 pub mod distribution;
+pub mod interval;
 pub mod per_instance;
 pub mod point;
 pub mod prometheus;
