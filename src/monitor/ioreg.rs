@@ -3,7 +3,7 @@
 //! %", "Renderer Utilization %", "Tiler Utilization %", and the unified
 //! memory the GPU driver holds: "In use system memory", "Alloc system
 //! memory"). Running it takes tens of milliseconds, so a
-//! [`super::poller::CommandPoller`] runs it at most once per second on a
+//! `CommandPoller` (`poller`) runs it at most once per second on a
 //! side thread and the sampler only reads the last result. [`parse`] is
 //! pure and tested everywhere (`testdata/macos/`); the poller is started
 //! on macOS only.

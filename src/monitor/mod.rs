@@ -18,7 +18,7 @@
 //! - [`hardware`]: the machine's profile.
 //! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
 //! - [`vm_stat`]: macOS wired and compressed memory.
-//! - [`poller`]: runs a short command (ioreg, vm_stat) on a side thread,
+//! - `poller`: runs a short command (ioreg, vm_stat) on a side thread,
 //!   keeps its last parsed reading.
 //! - [`tree`]: process trees; [`collector`]: one reading of every source.
 //! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.

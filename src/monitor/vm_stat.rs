@@ -2,7 +2,7 @@
 //! not page out; MLX wires a model's weights) and the memory the
 //! compressor occupies, which sysinfo does not report. `vm_stat` is run
 //! with `LC_ALL=C` (through `env`, so the numbers carry no locale
-//! grouping) by a [`super::poller::CommandPoller`], at most once per
+//! grouping) by a `CommandPoller` (`poller`), at most once per
 //! second; [`parse`] is pure and tested everywhere against captured
 //! output (`testdata/macos/`).
 //!
