@@ -45,6 +45,10 @@ const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The stub's state, shared by every connection.
 pub struct Stub {
     ttft: Duration,
+    /// Per-request TTFT in ms when it is drawn (`--ttft-sd-ms`), and the
+    /// generator it is drawn with (apart from the error draws).
+    ttft_dist: Option<rand_distr::LogNormal<f64>>,
+    ttft_rng: Mutex<StdRng>,
     itl: Duration,
     burst: bool,
     tokens: u64,
@@ -78,11 +82,31 @@ fn ms(v: f64) -> Duration {
 }
 
 impl Stub {
+    /// The delay before the first token of the next request: fixed, or
+    /// drawn from the log-normal distribution of `--ttft-sd-ms`.
+    pub(crate) fn next_ttft(&self) -> Duration {
+        match &self.ttft_dist {
+            None => self.ttft,
+            Some(d) => {
+                let mut rng = self.ttft_rng.lock().unwrap_or_else(|p| p.into_inner());
+                // at most an hour: a draw far in the tail stays a delay
+                ms(rand_distr::Distribution::sample(d, &mut *rng).min(3_600_000.0))
+            }
+        }
+    }
+
     /// Build from a checked config (see [`StubConfig::check`]).
     pub fn new(cfg: &StubConfig) -> Result<Stub, String> {
         cfg.check()?;
         Ok(Stub {
             ttft: ms(cfg.ttft_ms),
+            ttft_dist: if cfg.ttft_sd_ms > 0.0 {
+                let (mu, sigma) = super::lognormal_params(cfg.ttft_ms, cfg.ttft_sd_ms);
+                Some(rand_distr::LogNormal::new(mu, sigma).map_err(|e| e.to_string())?)
+            } else {
+                None
+            },
+            ttft_rng: Mutex::new(StdRng::seed_from_u64(cfg.seed ^ 0x7f7f_5eed_d15c_0001)),
             itl: ms(cfg.itl_ms),
             burst: cfg.burst,
             tokens: cfg.tokens,
@@ -231,7 +255,7 @@ impl Stub {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let created = unix_now();
         let first = t0
-            + self.ttft
+            + self.next_ttft()
             + self
                 .image_delay
                 .saturating_mul(u32::try_from(images).unwrap_or(u32::MAX));

@@ -54,6 +54,12 @@ pub struct StubConfig {
     /// Delay before the first token, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
     pub ttft_ms: f64,
+    /// Spread of the delay before the first token, in milliseconds: with
+    /// S > 0 each request's delay is drawn (seeded by --seed) from a
+    /// log-normal distribution of mean --ttft-ms and standard deviation S,
+    /// so its mean and median are known (0 = every request waits --ttft-ms).
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
+    pub ttft_sd_ms: f64,
     /// Delay between tokens, in milliseconds (ignored with --burst).
     #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
     pub itl_ms: f64,
@@ -106,6 +112,7 @@ impl Default for StubConfig {
             host: "127.0.0.1".into(),
             port: 8000,
             ttft_ms: 0.0,
+            ttft_sd_ms: 0.0,
             itl_ms: 0.0,
             tokens: 128,
             max_tokens_cap: None,
@@ -149,6 +156,7 @@ impl StubConfig {
     pub fn check(&self) -> Result<(), String> {
         for (name, v) in [
             ("ttft_ms", self.ttft_ms),
+            ("ttft_sd_ms", self.ttft_sd_ms),
             ("itl_ms", self.itl_ms),
             ("audio_rtf", self.audio_rtf),
             ("image_delay_ms", self.image_delay_ms),
@@ -156,6 +164,9 @@ impl StubConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{name} must be a number >= 0, not {v}"));
             }
+        }
+        if self.ttft_sd_ms > 0.0 && self.ttft_ms <= 0.0 {
+            return Err("ttft_sd_ms spreads ttft_ms: give --ttft-ms above 0 too".into());
         }
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err(format!(
@@ -216,6 +227,15 @@ pub async fn serve(
     }
     conns.shutdown().await;
     Ok(())
+}
+
+/// The log-normal distribution with mean `mean` and standard deviation
+/// `sd` (both > 0): `(mu, sigma)` of the underlying normal, where
+/// `sigma² = ln(1 + sd²/mean²)` and `mu = ln(mean) − sigma²/2`. Its median
+/// is `e^mu`.
+pub fn lognormal_params(mean: f64, sd: f64) -> (f64, f64) {
+    let var = (1.0 + (sd / mean).powi(2)).ln();
+    (mean.ln() - var / 2.0, var.sqrt())
 }
 
 #[cfg(test)]

@@ -630,3 +630,54 @@ async fn transcriptions_take_duration_over_rtf_and_images_are_counted() {
     assert_eq!(stub.counter("stub_images_total").await, 2);
     stub.stop().await;
 }
+
+#[test]
+fn drawn_ttfts_have_the_mean_and_median_asked_for() {
+    let cfg = StubConfig {
+        ttft_ms: 100.0,
+        ttft_sd_ms: 50.0,
+        seed: 3,
+        ..StubConfig::default()
+    };
+    let stub = super::handler::Stub::new(&cfg).unwrap();
+    let mut v: Vec<f64> = (0..20_000)
+        .map(|_| stub.next_ttft().as_secs_f64() * 1000.0)
+        .collect();
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    v.sort_by(f64::total_cmp);
+    let median = v[v.len() / 2];
+    let (mu, _) = super::lognormal_params(100.0, 50.0);
+    assert!((mean - 100.0).abs() < 2.0, "mean {mean}");
+    assert!(
+        (median - mu.exp()).abs() < 2.0,
+        "median {median} vs {}",
+        mu.exp()
+    );
+    assert!(median < mean, "a log-normal's median is below its mean");
+    // the same seed draws the same delays; a fixed TTFT is not drawn
+    let again = super::handler::Stub::new(&cfg).unwrap();
+    let first = again.next_ttft().as_secs_f64() * 1000.0;
+    let replay = super::handler::Stub::new(&cfg).unwrap();
+    assert_eq!(first, replay.next_ttft().as_secs_f64() * 1000.0);
+    let fixed = super::handler::Stub::new(&StubConfig {
+        ttft_ms: 100.0,
+        ..StubConfig::default()
+    })
+    .unwrap();
+    assert_eq!(fixed.next_ttft(), Duration::from_millis(100));
+}
+
+#[test]
+fn a_spread_needs_a_ttft() {
+    let e = StubConfig {
+        ttft_sd_ms: 10.0,
+        ..StubConfig::default()
+    }
+    .check()
+    .unwrap_err();
+    assert!(e.contains("--ttft-ms above 0"), "{e}");
+    let (mu, sigma) = super::lognormal_params(100.0, 50.0);
+    // mean e^(mu + sigma²/2) = 100, sd² = (e^(sigma²) − 1) · mean²
+    assert!(((mu + sigma * sigma / 2.0).exp() - 100.0).abs() < 1e-9);
+    assert!((((sigma * sigma).exp() - 1.0) * 10_000.0 - 2_500.0).abs() < 1e-6);
+}
