@@ -68,21 +68,25 @@ pub struct Supervised {
 /// spawns (std's and tokio's).
 pub trait ChildId {
     fn child_id(&self) -> Option<u32>;
+    /// Whether it has exited (and is reaped through this handle).
+    fn has_exited(&mut self) -> bool;
     /// Wait (at most `limit`) for the supervisor, which is exiting, and
     /// reap it through the handle, so the handle never signals its PID
     /// again (a reaped PID may already be another process's).
-    fn reap_within(&mut self, limit: Duration);
+    fn reap_within(&mut self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while !self.has_exited() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 impl ChildId for std::process::Child {
     fn child_id(&self) -> Option<u32> {
         Some(self.id())
     }
-    fn reap_within(&mut self, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        while matches!(self.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+    fn has_exited(&mut self) -> bool {
+        !matches!(self.try_wait(), Ok(None))
     }
 }
 
@@ -90,11 +94,8 @@ impl ChildId for tokio::process::Child {
     fn child_id(&self) -> Option<u32> {
         self.id()
     }
-    fn reap_within(&mut self, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        while matches!(self.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+    fn has_exited(&mut self) -> bool {
+        !matches!(self.try_wait(), Ok(None))
     }
 }
 
