@@ -115,7 +115,11 @@ async fn serve(cmd: ServeCommand) -> anyhow::Result<i32> {
     }
 }
 
-async fn run_scenario(args: RunArgs) -> anyhow::Result<i32> {
+async fn run_scenario(mut args: RunArgs) -> anyhow::Result<i32> {
+    if let Some(n) = args.repeats {
+        // after every --set, as the last word on the field
+        args.sets.push(format!("run.repeats={n}"));
+    }
     let Some(path) = args.scenario else {
         if let Some(dir) = args.resume {
             return resume(dir, args.sets, args.plain).await;

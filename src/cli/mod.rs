@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Continue this interrupted run (its folder, `run_dir=`) with the scenario; refused if it changed.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// Measure each point N times (run.repeats); the point's row combines them.
+    #[arg(long, value_name = "N")]
+    pub repeats: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

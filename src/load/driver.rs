@@ -13,6 +13,12 @@
 //! collector (no shared lock on the hot path); a cancelled token stops the
 //! load and keeps what finished.
 //!
+//! A closed-loop point bounded by a count may carry a [`StopRule`]: its
+//! planned requests are then the least it measures, and it goes on (up to a
+//! cap of requests and of time) until the rule finds the records so far
+//! tight enough; the rule is checked as records arrive, each time the
+//! measured count has grown by a fifth (at least by the concurrency).
+//!
 //! A point may have a deadline: when it passes, nothing more is sent and
 //! every request still in flight is recorded as a timeout (so a server that
 //! accepts and never answers costs a point at most its deadline, and every
@@ -30,6 +36,7 @@ use super::arrival::Schedule;
 use super::client::{RequestSpec, send};
 use super::record::{ErrorKind, RequestRecord};
 use crate::spec::scenario::{ArrivalKind, BalanceMethod};
+use serde::Serialize;
 
 /// What a point's load produced.
 #[derive(Debug, Default)]
@@ -44,6 +51,46 @@ pub struct LoadResult {
     pub deadline_hit: bool,
     /// Requests in flight at the deadline, recorded as timeouts.
     pub cut_off: u64,
+    /// With a [`StopRule`]: why measuring stopped, and how often the rule
+    /// was checked.
+    pub stopped_by: Option<StopReason>,
+    pub stop_checks: u32,
+}
+
+/// Whether the measured records so far answer tightly enough.
+pub type Tightness = Arc<dyn Fn(&[RequestRecord]) -> bool + Send + Sync>;
+
+/// Extends a closed-loop, count-bounded point until its answer is tight.
+#[derive(Clone)]
+pub struct StopRule {
+    /// Measured requests at most (the bound's `measured` is the least).
+    pub max_measured: u64,
+    /// Load time (from the point's start) after which no more measured
+    /// requests are sent.
+    pub max_time: Duration,
+    /// Checked on every record so far (measured and not).
+    pub tight: Tightness,
+}
+
+impl std::fmt::Debug for StopRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StopRule")
+            .field("max_measured", &self.max_measured)
+            .field("max_time", &self.max_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a point under a [`StopRule`] stopped measuring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The rule found the records tight enough.
+    Target,
+    /// `max_measured` requests were measured.
+    MaxRequests,
+    /// `max_time` passed.
+    MaxTime,
 }
 
 /// Picks the target of each request and tracks what is in flight.
@@ -113,15 +160,14 @@ impl Bound {
     }
 
     /// Whether request `seq`, due at `due` from the point's start, is sent
-    /// at all (`None`: sending is over) and whether it is measured.
-    fn classify(&self, seq: u64, due: Duration) -> Option<bool> {
+    /// at all (`None`: sending is over) and whether it is measured; a count
+    /// bound's measured requests end before `end` (`warmup + measured`
+    /// unless a stop rule moved it).
+    fn classify(&self, seq: u64, due: Duration, end: u64) -> Option<bool> {
         match *self {
             Bound::Count {
-                warmup,
-                measured,
-                cooldown,
-            } => (seq < warmup + measured + cooldown)
-                .then_some(seq >= warmup && seq < warmup + measured),
+                warmup, cooldown, ..
+            } => (seq < end + cooldown).then_some(seq >= warmup && seq < end),
             Bound::Time {
                 warmup,
                 measured,
@@ -132,11 +178,9 @@ impl Bound {
     }
 
     /// Whether no request issued at `seq`/`due` or later can be measured.
-    fn measured_closed(&self, seq: u64, due: Duration) -> bool {
+    fn measured_closed(&self, seq: u64, due: Duration, end: u64) -> bool {
         match *self {
-            Bound::Count {
-                warmup, measured, ..
-            } => seq >= warmup + measured,
+            Bound::Count { .. } => seq >= end,
             Bound::Time {
                 warmup, measured, ..
             } => due >= warmup + measured,
@@ -245,9 +289,23 @@ struct Shared {
     cut: AtomicU64,
     /// Sending stopped at the deadline with requests left to send.
     stopped_early: AtomicBool,
+    /// Closed loop: requests issued so far (the next one's `seq`).
+    issued: AtomicU64,
+    /// A count bound's measured requests end before this `seq`.
+    measured_end: AtomicU64,
 }
 
 impl Shared {
+    fn end(&self) -> u64 {
+        self.measured_end.load(Ordering::SeqCst)
+    }
+
+    /// No more measured requests: those issued so far are the last.
+    fn stop_measuring(&self) {
+        let issued = self.issued.load(Ordering::SeqCst);
+        self.measured_end.fetch_min(issued, Ordering::SeqCst);
+    }
+
     /// The record of request `seq` (sent to `target`, its latency counted
     /// from `origin`) that was in flight when the deadline passed.
     fn cut_off(&self, seq: u64, target: usize, origin: Instant) -> RequestRecord {
@@ -293,8 +351,33 @@ pub async fn run_load(
     spec: Arc<RequestSpec>,
     plan: LoadPlan,
     cancel: &CancellationToken,
+    on_record: impl FnMut(&RequestRecord),
+) -> LoadResult {
+    run_load_until(client, spec, plan, None, cancel, on_record).await
+}
+
+/// [`run_load`], extended by `stop` when given (closed loop, count bound;
+/// otherwise `stop` is ignored).
+pub async fn run_load_until(
+    client: &reqwest::Client,
+    spec: Arc<RequestSpec>,
+    plan: LoadPlan,
+    stop: Option<StopRule>,
+    cancel: &CancellationToken,
     mut on_record: impl FnMut(&RequestRecord),
 ) -> LoadResult {
+    let stop = stop.filter(|_| plan.open.is_none());
+    let (warmup, planned) = match plan.bound {
+        Bound::Count {
+            warmup, measured, ..
+        } => (warmup, measured),
+        Bound::Time { .. } => (0, 0),
+    };
+    let measured_end = warmup
+        + match &stop {
+            Some(r) => r.max_measured.max(planned),
+            None => planned,
+        };
     let shared = Arc::new(Shared {
         client: client.clone(),
         balancer: Balancer::new(spec.balance, spec.urls.len()),
@@ -307,6 +390,8 @@ pub async fn run_load(
         deadline_after: plan.deadline.unwrap_or(Duration::MAX),
         cut: AtomicU64::new(0),
         stopped_early: AtomicBool::new(false),
+        issued: AtomicU64::new(0),
+        measured_end: AtomicU64::new(measured_end),
     });
     let timer = plan.deadline.and_then(|after| {
         let deadline = shared.deadline.clone();
@@ -320,16 +405,13 @@ pub async fn run_load(
     let issuers: Vec<tokio::task::JoinHandle<()>> = match plan.open {
         None => {
             let workers = match plan.bound {
-                Bound::Count {
-                    warmup,
-                    measured,
-                    cooldown,
-                } => u64::from(plan.concurrency.max(1)).min(warmup + measured + cooldown),
+                Bound::Count { cooldown, .. } => {
+                    u64::from(plan.concurrency.max(1)).min(measured_end + cooldown)
+                }
                 Bound::Time { .. } => u64::from(plan.concurrency.max(1)),
             };
-            let issued = Arc::new(AtomicU64::new(0));
             (0..workers)
-                .map(|_| tokio::spawn(closed_worker(shared.clone(), issued.clone(), tx.clone())))
+                .map(|_| tokio::spawn(closed_worker(shared.clone(), tx.clone())))
                 .collect()
         }
         Some(open) => vec![tokio::spawn(dispatch(
@@ -342,9 +424,12 @@ pub async fn run_load(
     drop(tx);
     let mut result = LoadResult::default();
     let mut last_end = shared.start;
+    // with a stop rule: the measured count at which it is next checked
+    let mut next_check = planned.max(1);
     while let Some(rec) = rx.recv().await {
         last_end = Instant::now();
-        if !rec.excluded {
+        let measured = !rec.excluded;
+        if measured {
             shared.tally.measured_done.fetch_add(1, Ordering::SeqCst);
             if shared.tally.all_done() {
                 shared.finish.cancel();
@@ -352,6 +437,26 @@ pub async fn run_load(
         }
         on_record(&rec);
         result.records.push(rec);
+        if let Some(rule) = &stop
+            && measured
+            && result.stopped_by.is_none()
+        {
+            let done = shared.tally.measured_done.load(Ordering::SeqCst);
+            if shared.start.elapsed() >= rule.max_time {
+                result.stopped_by = Some(StopReason::MaxTime);
+                shared.stop_measuring();
+            } else if done >= next_check {
+                result.stop_checks += 1;
+                next_check = done + (done / 5).max(u64::from(plan.concurrency.max(1)));
+                if (rule.tight)(&result.records) {
+                    result.stopped_by = Some(StopReason::Target);
+                    shared.stop_measuring();
+                }
+            }
+        }
+    }
+    if stop.is_some() && result.stopped_by.is_none() {
+        result.stopped_by = Some(StopReason::MaxRequests);
     }
     for h in issuers {
         let _ = h.await;
@@ -388,11 +493,7 @@ pub async fn run_closed_loop(
 }
 
 /// One closed-loop worker: send, wait for the answer, send the next.
-async fn closed_worker(
-    shared: Arc<Shared>,
-    issued: Arc<AtomicU64>,
-    tx: mpsc::UnboundedSender<RequestRecord>,
-) {
+async fn closed_worker(shared: Arc<Shared>, tx: mpsc::UnboundedSender<RequestRecord>) {
     let mut ready_since = Instant::now();
     loop {
         if shared.finish.is_cancelled() {
@@ -400,12 +501,13 @@ async fn closed_worker(
         }
         let now = Instant::now();
         let due = now.saturating_duration_since(shared.start);
-        let seq = issued.fetch_add(1, Ordering::Relaxed);
-        if shared.bound.measured_closed(seq, due) && shared.tally.close() {
+        let seq = shared.issued.fetch_add(1, Ordering::SeqCst);
+        let end = shared.end();
+        if shared.bound.measured_closed(seq, due, end) && shared.tally.close() {
             shared.finish.cancel();
             return;
         }
-        let Some(measured) = shared.bound.classify(seq, due) else {
+        let Some(measured) = shared.bound.classify(seq, due, end) else {
             return;
         };
         if shared.past_deadline() {
@@ -447,10 +549,11 @@ async fn dispatch(
     // when the dispatcher last stopped waiting for a free slot
     let mut unblocked = shared.start;
     for (seq, due) in (0u64..).zip(schedule) {
-        if shared.bound.measured_closed(seq, due) && shared.tally.close() {
+        let end = shared.end();
+        if shared.bound.measured_closed(seq, due, end) && shared.tally.close() {
             shared.finish.cancel();
         }
-        let Some(measured) = shared.bound.classify(seq, due) else {
+        let Some(measured) = shared.bound.classify(seq, due, end) else {
             break;
         };
         let scheduled = shared.start + due;
@@ -671,6 +774,85 @@ mod tests {
         assert!(r.records.iter().all(RequestRecord::ok));
         assert!(!r.deadline_hit);
         assert_eq!(r.cut_off, 0);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_stop_rule_extends_a_point_until_it_is_tight_or_capped() {
+        let (stop, url) = stub(StubConfig::default()).await;
+        let plan = LoadPlan {
+            concurrency: 2,
+            open: None,
+            bound: Bound::Count {
+                warmup: 1,
+                measured: 10,
+                cooldown: 1,
+            },
+            deadline: Some(Duration::from_secs(60)),
+        };
+        let measured = |r: &LoadResult| r.records.iter().filter(|x| !x.excluded).count();
+        // tight once 30 measured requests have finished
+        let after_30: Tightness =
+            Arc::new(|recs: &[RequestRecord]| recs.iter().filter(|r| !r.excluded).count() >= 30);
+        let rule = StopRule {
+            max_measured: 100,
+            max_time: Duration::from_secs(60),
+            tight: after_30,
+        };
+        let client = build_client();
+        let never = CancellationToken::new();
+        let r = run_load_until(
+            &client,
+            spec(url.clone()),
+            plan,
+            Some(rule.clone()),
+            &never,
+            |_| {},
+        )
+        .await;
+        assert_eq!(r.stopped_by, Some(StopReason::Target));
+        // the requests in flight when it stopped are measured too
+        let n = measured(&r);
+        assert!((30..=33).contains(&n), "{n} measured");
+        assert!(r.stop_checks >= 2, "{} checks", r.stop_checks);
+        assert!(!r.interrupted && !r.deadline_hit);
+        // never tight: the cap
+        let never_tight: Tightness = Arc::new(|_: &[RequestRecord]| false);
+        let capped = StopRule {
+            tight: never_tight.clone(),
+            ..rule.clone()
+        };
+        let r = run_load_until(
+            &client,
+            spec(url.clone()),
+            plan,
+            Some(capped),
+            &never,
+            |_| {},
+        )
+        .await;
+        assert_eq!(r.stopped_by, Some(StopReason::MaxRequests));
+        assert_eq!(measured(&r), 100);
+        // out of time: stops at once, before its planned ten are all measured
+        let no_time = StopRule {
+            max_time: Duration::ZERO,
+            tight: never_tight,
+            ..rule
+        };
+        let r = run_load_until(
+            &client,
+            spec(url.clone()),
+            plan,
+            Some(no_time),
+            &never,
+            |_| {},
+        )
+        .await;
+        assert_eq!(r.stopped_by, Some(StopReason::MaxTime));
+        assert!(measured(&r) < 10, "{} measured", measured(&r));
+        // no rule: exactly the plan
+        let r = run_load_until(&client, spec(url), plan, None, &never, |_| {}).await;
+        assert_eq!((measured(&r), r.stopped_by), (10, None));
         stop.cancel();
     }
 

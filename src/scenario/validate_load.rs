@@ -1,8 +1,105 @@
 //! Checks of the measurement settings: `[load]`, `[slo]`, `[metrics]`,
-//! `matrix.request_rate` and the prompt settings of `[workload]`.
+//! `matrix.request_rate`, the prompt settings of `[workload]`, and how long
+//! a point is measured (`run.repeats`, `[run.warmup]`, `[run.precision]`).
 
 use super::error::{Finding, finding, no_values};
 use crate::spec::scenario::Scenario;
+
+/// A finite number within `lo..=hi`.
+fn within(v: f64, lo: f64, hi: f64) -> bool {
+    v.is_finite() && v >= lo && v <= hi
+}
+
+/// `metrics.confidence` and `metrics.resamples`, `run.repeats`,
+/// `[run.warmup]` and `[run.precision]`.
+fn measure_findings(out: &mut Vec<Finding>, s: &Scenario) {
+    let m = &s.metrics;
+    if !within(m.confidence, 0.5, 0.999) {
+        out.push(finding(
+            "metrics.confidence",
+            format!("{} is not a confidence level", m.confidence),
+            "use a coverage between 0.5 and 0.999, e.g. 0.95",
+        ));
+    }
+    if !(100..=100_000).contains(&m.resamples) {
+        out.push(finding(
+            "metrics.resamples",
+            format!("{} resamples", m.resamples),
+            "use 100 to 100000 (1000 is the default)",
+        ));
+    }
+    let r = &s.run;
+    if !(1..=1000).contains(&r.repeats) {
+        out.push(finding(
+            "run.repeats",
+            format!("{} repeats", r.repeats),
+            "use 1 (each point measured once) up to 1000",
+        ));
+    }
+    let w = &r.warmup;
+    if !within(w.tolerance_pct, 0.1, 100.0) {
+        out.push(finding(
+            "run.warmup.tolerance_pct",
+            format!("{} is not a tolerance", w.tolerance_pct),
+            "use a percentage above 0 and up to 100, e.g. 10",
+        ));
+    }
+    if w.min_rounds < 2 || w.max_rounds < w.min_rounds || w.max_rounds > 1000 {
+        out.push(finding(
+            "run.warmup.max_rounds",
+            format!(
+                "min_rounds = {}, max_rounds = {}",
+                w.min_rounds, w.max_rounds
+            ),
+            "use min_rounds 2 or more (steadiness compares two rounds) and max_rounds from min_rounds up to 1000",
+        ));
+    }
+    if !within(w.max_s, 0.0, 86_400.0) {
+        out.push(finding(
+            "run.warmup.max_s",
+            format!("{} is not a duration", w.max_s),
+            "use seconds, 0 to 86400",
+        ));
+    }
+    let p = &r.precision;
+    for (field, v) in [
+        ("run.precision.throughput_pct", p.throughput_pct),
+        ("run.precision.ttft_p50_pct", p.ttft_p50_pct),
+    ] {
+        if let Some(v) = v
+            && !within(v, 0.1, 100.0)
+        {
+            out.push(finding(
+                field,
+                format!("{v} is not a precision target"),
+                "use a half-width in percent above 0 and up to 100, e.g. 5",
+            ));
+        }
+    }
+    if p.is_set() {
+        if s.load.timed() || s.matrix.request_rate.is_some() {
+            out.push(finding(
+                "run.precision",
+                "a precision target extends closed-loop points bounded by a request count",
+                "remove load.duration_s and matrix.request_rate, or the precision target",
+            ));
+        }
+        if p.max_requests == 0 {
+            out.push(finding(
+                "run.precision.max_requests",
+                "a precision target needs a cap on the requests of a point",
+                "set run.precision.max_requests, e.g. 2000",
+            ));
+        }
+        if !within(p.max_s, 1.0, 86_400.0) {
+            out.push(finding(
+                "run.precision.max_s",
+                format!("{} seconds", p.max_s),
+                "set a cap on a point's measured seconds, 1 to 86400, e.g. 600",
+            ));
+        }
+    }
+}
 
 /// `[load]`, `[slo]`, `[metrics]`, `matrix.request_rate` and the prompt
 /// settings of `[workload]`.
@@ -86,6 +183,7 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
             ));
         }
     }
+    measure_findings(out, s);
     if s.metrics.percentiles.is_empty() {
         out.push(finding(
             "metrics.percentiles",
@@ -225,5 +323,42 @@ mod tests {
             fields(&s),
             vec!["workload.prompts_file", "workload.shared_prefix_tokens"]
         );
+    }
+
+    #[test]
+    fn repeats_warmup_and_precision_are_checked() {
+        let mut s = Scenario::default();
+        assert!(fields(&s).is_empty());
+        s.run.repeats = 0;
+        s.metrics.confidence = 1.0;
+        s.metrics.resamples = 10;
+        s.run.warmup.min_rounds = 1;
+        s.run.warmup.tolerance_pct = f64::NAN;
+        assert_eq!(
+            fields(&s),
+            vec![
+                "metrics.confidence",
+                "metrics.resamples",
+                "run.repeats",
+                "run.warmup.tolerance_pct",
+                "run.warmup.max_rounds"
+            ]
+        );
+        let mut s = Scenario::default();
+        s.run.precision.throughput_pct = Some(5.0);
+        assert!(fields(&s).is_empty());
+        s.run.precision.max_requests = 0;
+        s.run.precision.max_s = f64::INFINITY;
+        s.load.duration_s = 10.0;
+        assert_eq!(
+            fields(&s),
+            vec![
+                "run.precision",
+                "run.precision.max_requests",
+                "run.precision.max_s"
+            ]
+        );
+        s.run.precision.ttft_p50_pct = Some(-1.0);
+        assert!(fields(&s).contains(&"run.precision.ttft_p50_pct".to_string()));
     }
 }

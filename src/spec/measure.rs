@@ -1,7 +1,9 @@
 //! Scenario sections about how a point is measured: `[load]` (closed or
 //! open loop, arrivals, duration, warmup and cooldown), `[slo]` (the
-//! service-level objectives goodput counts against) and `[metrics]` (which
-//! percentiles are reported), and the `request_rate` axis element.
+//! service-level objectives goodput counts against), `[metrics]` (which
+//! percentiles are reported, and the confidence of their intervals), the
+//! `request_rate` axis element, and the parts of `[run]` that say how long
+//! a point is measured: repeats, the shape warmup and the precision target.
 
 use std::fmt;
 
@@ -106,13 +108,109 @@ pub struct MetricsSection {
     /// Percentiles (0–100) of every latency, in the CSV as `<metric>_p<q>_ms`
     /// (`99.9` becomes `p99_9`).
     pub percentiles: Vec<f64>,
+    /// Coverage of every figure's confidence interval (0.5–0.999).
+    pub confidence: f64,
+    /// Bootstrap resamples behind each interval (100–100,000).
+    pub resamples: usize,
 }
 
 impl Default for MetricsSection {
     fn default() -> Self {
         MetricsSection {
             percentiles: vec![50.0, 90.0, 95.0, 99.0, 99.9],
+            confidence: 0.95,
+            resamples: 1000,
         }
+    }
+}
+
+/// `run.repeat_order`: how the repeats of a configuration's points are laid
+/// out in time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatOrder {
+    /// Each point's repeats back to back: p1 p1 p1, p2 p2 p2.
+    #[default]
+    Consecutive,
+    /// Round by round across the configuration's points: p1 p2, p1 p2, so a
+    /// slow drift of the machine spreads over every point instead of
+    /// landing on the last ones.
+    Interleaved,
+}
+
+impl RepeatOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepeatOrder::Consecutive => "consecutive",
+            RepeatOrder::Interleaved => "interleaved",
+        }
+    }
+}
+
+/// `[run.warmup]`: the warmup before each point whose request shape is new
+/// to its server. It replays the point's own kind of request (same prompt
+/// length, `max_tokens`, media and sampling, at the point's concurrency) in
+/// rounds until two rounds in a row agree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarmupRule {
+    /// Off: only the small readiness warmup after a server start.
+    pub enabled: bool,
+    /// Steady when a round's median time per output token is within this
+    /// many percent of the round before.
+    pub tolerance_pct: f64,
+    /// Rounds sent at least (2 or more: steadiness compares two).
+    pub min_rounds: u32,
+    /// Rounds sent at most; not steady by then flags the point `not_warmed`.
+    pub max_rounds: u32,
+    /// Seconds of warmup at most per point (the same flag when reached).
+    pub max_s: f64,
+}
+
+impl Default for WarmupRule {
+    fn default() -> Self {
+        WarmupRule {
+            enabled: true,
+            tolerance_pct: 10.0,
+            min_rounds: 2,
+            max_rounds: 8,
+            max_s: 120.0,
+        }
+    }
+}
+
+/// `[run.precision]`: keep a closed-loop point running until its interval
+/// is tight. Unset targets: a point sends exactly its planned requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrecisionRule {
+    /// Stop when the throughput interval's half-width is at most this
+    /// percent of the throughput.
+    pub throughput_pct: Option<f64>,
+    /// Stop when the p50 TTFT interval's half-width is at most this percent
+    /// of p50 TTFT (with `throughput_pct`: both must hold).
+    pub ttft_p50_pct: Option<f64>,
+    /// Measured requests at most (the planned requests are the least).
+    pub max_requests: u64,
+    /// Seconds of measured load at most.
+    pub max_s: f64,
+}
+
+impl Default for PrecisionRule {
+    fn default() -> Self {
+        PrecisionRule {
+            throughput_pct: None,
+            ttft_p50_pct: None,
+            max_requests: 5000,
+            max_s: 600.0,
+        }
+    }
+}
+
+impl PrecisionRule {
+    /// Whether a target is set.
+    pub fn is_set(&self) -> bool {
+        self.throughput_pct.is_some() || self.ttft_p50_pct.is_some()
     }
 }
 

@@ -410,6 +410,14 @@ pub struct RunSection {
     /// then are recorded as timeouts. 0 = derived from the point: every
     /// request taking the whole `workload.request_timeout_s`, plus one more.
     pub point_timeout_s: f64,
+    /// Times each point is measured; the point's row combines them.
+    pub repeats: u32,
+    /// Repeats back to back, or round by round across a configuration's points.
+    pub repeat_order: super::measure::RepeatOrder,
+    /// The warmup before each point whose request shape is new to its server.
+    pub warmup: super::measure::WarmupRule,
+    /// Keep a point running until its intervals are tight (optional).
+    pub precision: super::measure::PrecisionRule,
 }
 
 impl Default for RunSection {
@@ -419,6 +427,10 @@ impl Default for RunSection {
             pause_between_points_s: 0.0,
             calibration: CALIBRATION_PATH.into(),
             point_timeout_s: 0.0,
+            repeats: 1,
+            repeat_order: Default::default(),
+            warmup: Default::default(),
+            precision: Default::default(),
         }
     }
 }
