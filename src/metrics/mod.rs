@@ -4,7 +4,8 @@
 //! (`client_cpu`), the server's Prometheus metrics before and after a
 //! point (`prometheus`), the client's measured ceilings
 //! (`calibration`), and confidence intervals for correlated samples
-//! (`interval`, the moving-block bootstrap).
+//! (`interval`, the moving-block bootstrap), and the steady-state rule of
+//! the shape warmup (`steady`).
 
 pub mod calibration;
 pub mod client_cpu;
@@ -13,3 +14,4 @@ pub mod interval;
 pub mod per_instance;
 pub mod point;
 pub mod prometheus;
+pub mod steady;

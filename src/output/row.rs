@@ -11,6 +11,7 @@ use crate::metrics::distribution::Stat;
 use crate::metrics::per_instance::Accounting;
 use crate::metrics::point::PointMetrics;
 use crate::metrics::prometheus::ServerMetrics;
+use crate::metrics::steady::WarmupRecord;
 use crate::output::quality::SystemHealth;
 use crate::scenario::expand::{CONCURRENCY_AXES, Point, ServerConfig};
 use crate::spec::measure::percentile_label;
@@ -43,11 +44,38 @@ impl Status {
     }
 }
 
+/// What a row stands for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowKind {
+    /// The point's result: its one measurement, or its repeats combined.
+    /// Reports, `best`, comparisons and resume read these rows only.
+    #[default]
+    Point,
+    /// One repeat of a point measured `run.repeats` times.
+    Repeat,
+}
+
+impl RowKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowKind::Point => "point",
+            RowKind::Repeat => "repeat",
+        }
+    }
+}
+
 /// A point's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct PointRow {
     /// 1-based point number.
     pub point: usize,
+    /// A point's result, or one of its repeats.
+    pub row_kind: RowKind,
+    /// 1-based repeat of a `repeat` row; `None` for a `point` row.
+    pub repeat: Option<u32>,
+    /// Repeats planned (a `repeat` row) or combined (a `point` row).
+    pub repeats: u32,
     /// The model's label.
     pub model: String,
     /// What the server was given (folder, file, repo id or served name).
@@ -123,6 +151,14 @@ pub struct PointRow {
     /// by instance, or why they could not be read.
     #[serde(skip)]
     pub server_metrics: BTreeMap<String, Result<ServerMetrics, String>>,
+    /// The shape warmup before the point (for a combined row: before its
+    /// first repeat).
+    #[serde(skip)]
+    pub warmup: Option<WarmupRecord>,
+    /// Flags the point's own requests and warmup raise (`not_warmed`, …),
+    /// joined to the machine's quality flags when the row is written.
+    #[serde(skip)]
+    pub request_flags: Vec<String>,
 }
 
 impl PointRow {
@@ -147,6 +183,9 @@ impl PointRow {
         };
         PointRow {
             point: point.index + 1,
+            row_kind: RowKind::Point,
+            repeat: None,
+            repeats: 1,
             model: cfg.model_name.clone(),
             model_path: cfg.model_arg.clone(),
             backend: cfg.backend.clone(),
@@ -191,6 +230,8 @@ impl PointRow {
             metrics,
             server_metrics: BTreeMap::new(),
             client_check: String::new(),
+            warmup: None,
+            request_flags: Vec::new(),
         }
     }
 
@@ -341,6 +382,11 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
             "started_at",
             "ended_at",
             "status_detail",
+            "row_kind",
+            "repeat",
+            "repeats",
+            "warmup_requests",
+            "warmup_steady",
         ]
         .map(String::from),
     );
@@ -462,6 +508,16 @@ impl PointRow {
             self.started_at.clone(),
             self.ended_at.clone(),
             self.status_detail.clone(),
+            self.row_kind.as_str().to_string(),
+            self.repeat.map_or_else(String::new, |n| n.to_string()),
+            self.repeats.to_string(),
+            self.warmup
+                .as_ref()
+                .map_or_else(String::new, |w| w.requests.to_string()),
+            self.warmup
+                .as_ref()
+                .filter(|w| w.rounds > 0)
+                .map_or_else(String::new, |w| w.steady.to_string()),
         ]);
         r
     }

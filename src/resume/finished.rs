@@ -50,8 +50,13 @@ pub fn read_csv(path: &Path, states: &mut States) -> Result<(), String> {
         ));
     };
     let tps = col("throughput_tps");
+    let kind = col("row_kind");
     for rec in r.records() {
         let rec = rec.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        // one repeat of a point does not finish it: its `point` row does
+        if kind.and_then(|i| rec.get(i)) == Some("repeat") {
+            continue;
+        }
         let Some(n) = rec.get(point).and_then(|c| c.parse::<usize>().ok()) else {
             continue;
         };
@@ -69,6 +74,9 @@ pub fn read_report(text: &str, states: &mut States) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
+        if v["row_kind"].as_str() == Some("repeat") {
+            continue;
+        }
         if let Some(n) = v
             .pointer("/point/point")
             .and_then(serde_json::Value::as_u64)
@@ -117,5 +125,35 @@ mod tests {
         std::fs::write(&csv, "a,b\n1,2\n").unwrap();
         let e = read_csv(&csv, &mut States::new()).unwrap_err();
         assert!(e.contains("no `point` and `status` columns"), "{e}");
+    }
+
+    #[test]
+    fn a_repeat_row_does_not_finish_its_point() {
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("r.csv");
+        // point 1: both repeats and its point row; point 2: one repeat only
+        std::fs::write(
+            &csv,
+            "throughput_tps,status,point,row_kind\n9,ok,1,repeat\n11,ok,1,repeat\n10,ok,1,point\n8,ok,2,repeat\n",
+        )
+        .unwrap();
+        let mut s = States::new();
+        read_csv(&csv, &mut s).unwrap();
+        let rec = |p: u64, kind: &str| {
+            format!(r#"{{"outcome":"ok","row_kind":"{kind}","point":{{"point":{p}}}}}"#)
+        };
+        read_report(
+            &[
+                rec(1, "repeat"),
+                rec(1, "repeat"),
+                rec(1, "point"),
+                rec(2, "repeat"),
+            ]
+            .join("\n"),
+            &mut s,
+        );
+        assert!(s[&1].finished());
+        assert_eq!(s[&1].throughput_tps, Some(10.0));
+        assert!(!s.get(&2).is_some_and(|p| p.finished()));
     }
 }

@@ -9,8 +9,10 @@ pub mod media;
 mod outcome;
 mod point;
 mod preflight;
+mod repeats;
 mod requests;
 mod sweep;
+mod warmup;
 
 pub use outcome::{RunOutcome, exit_code_of, print_outcome_notes, run_to_exit};
 pub use point::{LAGGING_MS, client_check};
@@ -247,6 +249,7 @@ pub async fn run(
         available_before: None,
         release: None,
         finished,
+        warm_shapes: Default::default(),
     };
     let result = state.run_all().await;
     // Stop servers on every path, error included.

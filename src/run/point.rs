@@ -9,6 +9,7 @@ use super::media::point_media;
 use super::requests::*;
 use super::sweep::*;
 use crate::load::driver::{Bound, run_load};
+use crate::load::record::RequestRecord;
 use crate::metrics::calibration::Calibration;
 use crate::metrics::per_instance::{self, account};
 use crate::metrics::point::PointMetrics;
@@ -16,7 +17,7 @@ use crate::metrics::point::{SummaryOptions, summarize};
 use crate::metrics::{client_cpu, prometheus};
 use crate::monitor::WindowStats;
 use crate::output::quality::SystemHealth;
-use crate::output::row::{PointRow, Status};
+use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Point, ServerConfig};
 use crate::scenario::prompts::workload_spec;
 use crate::server::access_log;
@@ -66,7 +67,30 @@ impl Sweep<'_> {
         row
     }
 
-    pub(super) async fn measure(&mut self, cfg: &ServerConfig, point: &Point) -> PointRow {
+    /// Measure one repeat of `point`: its row and its records.
+    pub(super) async fn measure(
+        &mut self,
+        cfg: &ServerConfig,
+        point: &Point,
+        repeat: Repeat,
+    ) -> (PointRow, Vec<RequestRecord>) {
+        let mut records = Vec::new();
+        let mut row = self.measure_into(cfg, point, repeat, &mut records).await;
+        if repeat.of > 1 {
+            row.row_kind = RowKind::Repeat;
+            row.repeat = Some(repeat.index);
+        }
+        row.repeats = repeat.of;
+        (row, records)
+    }
+
+    async fn measure_into(
+        &mut self,
+        cfg: &ServerConfig,
+        point: &Point,
+        repeat: Repeat,
+        records: &mut Vec<RequestRecord>,
+    ) -> PointRow {
         let s = &self.ctx.scenario;
         let ranks = cfg.ranks_total;
         let Some(set) = self.set.as_ref() else {
@@ -79,7 +103,11 @@ impl Sweep<'_> {
                 point.index + 1
             ));
         }
-        let tag = format!("p{}", point.index + 1);
+        let tag = if repeat.of > 1 {
+            format!("p{}r{}", point.index + 1, repeat.index)
+        } else {
+            format!("p{}", point.index + 1)
+        };
         let load_plan = load_plan(s, point);
         let Some(model) = self.ctx.models.get(cfg.model) else {
             return self.failed_row(cfg, point, "unknown model");
@@ -214,6 +242,7 @@ impl Sweep<'_> {
                 point.bound_label()
             );
         }
+        *records = std::mem::take(&mut load.records);
         row
     }
 

@@ -1,6 +1,7 @@
 //! The sweep, configuration by configuration: the memory gate, start the
-//! servers (or only swap the router) and warm up, measure each point,
-//! write each row as it ends, stop the servers.
+//! servers (or only swap the router) and warm up, warm each new request
+//! shape, measure each point (`run.repeats` times, back to back or round
+//! by round), write each row as it ends, stop the servers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use super::requests::*;
 use super::*;
 use crate::gate::{self, Release};
 use crate::load::driver::{Bound, LoadPlan, run_load};
+use crate::load::record::RequestRecord;
 use crate::metrics::calibration::Calibration;
 use crate::monitor::Monitor;
 use crate::output::csv_sink::CsvSink;
@@ -19,10 +21,11 @@ use crate::output::jsonl::{JsonlSink, RecordContext};
 use crate::output::model_info::ModelInfo;
 use crate::output::progress::Progress;
 use crate::output::quality::quality_flags;
-use crate::output::row::{PointRow, Status};
+use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Plan, ServerConfig};
 use crate::server::ServerError;
 use crate::server::set::{ServerSet, StartContext};
+use crate::spec::measure::RepeatOrder;
 use crate::spec::scenario::RouterKind;
 use crate::workload::Prompt;
 
@@ -54,6 +57,35 @@ pub(super) struct Sweep<'a> {
     pub(super) release: Option<Release>,
     /// Points (1-based) a resumed run finished before; they are not run.
     pub(super) finished: BTreeSet<usize>,
+    /// Request shapes the running servers are warm for (emptied when they stop).
+    pub(super) warm_shapes: BTreeSet<String>,
+}
+
+/// Which measurement of a point: repeat `index` (1-based) of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Repeat {
+    pub(super) index: u32,
+    pub(super) of: u32,
+}
+
+/// The order a configuration's points are measured in: each point's
+/// repeats back to back, or round by round.
+pub(super) fn schedule<T: Clone>(
+    points: &[T],
+    repeats: u32,
+    order: RepeatOrder,
+) -> Vec<(T, Repeat)> {
+    let of = repeats.max(1);
+    let at = |p: &T, index| (p.clone(), Repeat { index, of });
+    match order {
+        RepeatOrder::Consecutive => points
+            .iter()
+            .flat_map(|p| (1..=of).map(move |r| at(p, r)))
+            .collect(),
+        RepeatOrder::Interleaved => (1..=of)
+            .flat_map(|r| points.iter().map(move |p| at(p, r)))
+            .collect(),
+    }
 }
 
 /// Now as ISO 8601 UTC and as Unix epoch seconds (one instant).
@@ -99,17 +131,29 @@ impl Sweep<'_> {
             }
             let mut start_failure: Option<String> = None;
             let skip = self.gate(cfg).await;
-            for point in &points {
+            // points done before all their repeats ran (skipped, failed to start)
+            let mut closed: BTreeSet<usize> = BTreeSet::new();
+            // the repeats measured so far of each point, until its last
+            let mut measured: BTreeMap<usize, Vec<(PointRow, Vec<RequestRecord>)>> =
+                BTreeMap::new();
+            for (point, repeat) in schedule(&points, s.run.repeats, s.run.repeat_order) {
+                let point = &point;
                 if self.ctx.cancel.is_cancelled() {
                     break;
+                }
+                if closed.contains(&point.index) {
+                    continue;
                 }
                 if let Some(why) = &skip {
                     let mut row = PointRow::skipped(cfg, point, why);
                     row.ranks = cfg.ranks_total;
+                    row.repeats = repeat.of;
+                    closed.insert(point.index);
                     self.record(row)?;
                     continue;
                 }
                 if let Some(why) = &start_failure {
+                    closed.insert(point.index);
                     self.record(self.failed_row(cfg, point, why))?;
                     continue;
                 }
@@ -137,6 +181,7 @@ impl Sweep<'_> {
                             ));
                             let summary = e.summary();
                             start_failure = Some(summary.clone());
+                            closed.insert(point.index);
                             self.record(self.failed_row(cfg, point, &summary))?;
                             if !s.run.continue_on_error {
                                 anyhow::bail!("stopping: run.continue_on_error is false");
@@ -146,9 +191,30 @@ impl Sweep<'_> {
                     }
                 }
                 crate::shutdown::injected_panic(point.index + 1);
-                let row = self.measure(cfg, point).await;
+                let warmup = self.warm_shape(cfg, point).await;
+                if self.ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let (mut row, records) = self.measure(cfg, point, repeat).await;
+                if warmup.not_warmed() {
+                    row.request_flags.push("not_warmed".into());
+                }
+                row.warmup = Some(warmup);
                 let failed = row.status == Status::Failed;
-                self.record(row)?;
+                if repeat.of == 1 {
+                    self.record(row)?;
+                } else {
+                    let interrupted = row.status == Status::Interrupted;
+                    self.record(row.clone())?;
+                    let parts = measured.entry(point.index).or_default();
+                    parts.push((row, records));
+                    if repeat.index == repeat.of || interrupted {
+                        let parts = measured.remove(&point.index).unwrap_or_default();
+                        closed.insert(point.index);
+                        let combined = self.combine(cfg, point, parts);
+                        self.record(combined)?;
+                    }
+                }
                 if failed && !s.run.continue_on_error {
                     anyhow::bail!("stopping after a failed point: run.continue_on_error is false");
                 }
@@ -159,12 +225,28 @@ impl Sweep<'_> {
                     }
                 }
             }
+            // stopped part-way (Ctrl-C): the repeats measured so far still
+            // make their point's row, marked interrupted
+            for (index, parts) in std::mem::take(&mut measured) {
+                if let Some(point) = points.iter().find(|p| p.index == index) {
+                    let mut combined = self.combine(cfg, point, parts);
+                    if combined.repeats < s.run.repeats {
+                        combined.status = Status::Interrupted;
+                        combined.status_detail = format!(
+                            "interrupted after {} of {} repeats",
+                            combined.repeats, s.run.repeats
+                        );
+                    }
+                    self.record(combined)?;
+                }
+            }
         }
         self.stop_set().await;
         Ok(())
     }
 
     pub(super) async fn stop_set(&mut self) {
+        self.warm_shapes.clear();
         if let Some(mut set) = self.set.take() {
             self.progress.phase("stopping servers");
             let groups = set.groups();
@@ -334,6 +416,16 @@ impl Sweep<'_> {
             &row.client_check,
             row.metrics.errors,
         );
+        // what the point's own requests and warmup say counts as much
+        if !row.request_flags.is_empty() {
+            let flags = &mut row.health.quality_flags;
+            flags.retain(|f| f != "clean");
+            for f in &row.request_flags {
+                if !flags.contains(f) {
+                    flags.push(f.clone());
+                }
+            }
+        }
         self.csv
             .write(&row)
             .with_context(|| format!("cannot write {}", self.csv.path().display()))?;
@@ -377,8 +469,13 @@ impl Sweep<'_> {
                 s.attainment, s.goodput_rps
             )
         });
+        let which = match (row.row_kind, row.repeat) {
+            (RowKind::Repeat, Some(r)) => format!(" repeat {r}/{}", row.repeats),
+            _ if row.repeats > 1 => format!(" ({} repeats combined)", row.repeats),
+            _ => String::new(),
+        };
         self.progress.println(&format!(
-            "point {}/{} {} {figures}{slo} errors={} status={}",
+            "point {}/{}{which} {} {figures}{slo} errors={} status={}",
             row.point,
             self.plan.points.len(),
             row.params(),

@@ -67,6 +67,11 @@ pub struct Stub {
     never_ready: bool,
     audio_rtf: f64,
     image_delay: Duration,
+    /// `--cold-ms`, `--cold-requests`, and the requests seen per shape
+    /// (max_tokens).
+    cold: Duration,
+    cold_requests: u64,
+    seen_shapes: Mutex<std::collections::HashMap<u64, u64>>,
     rng: Mutex<StdRng>,
     pub counters: Counters,
 }
@@ -123,6 +128,9 @@ impl Stub {
             never_ready: cfg.never_ready,
             audio_rtf: cfg.audio_rtf,
             image_delay: ms(cfg.image_delay_ms),
+            cold: ms(cfg.cold_ms),
+            cold_requests: cfg.cold_requests,
+            seen_shapes: Mutex::new(Default::default()),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             counters: Counters::default(),
         })
@@ -230,6 +238,22 @@ impl Stub {
         error(StatusCode::BAD_REQUEST, msg, "invalid_request_error")
     }
 
+    /// The cold-start delay of a request of `shape` (`--cold-ms` for the
+    /// first `--cold-requests` of each shape, then none).
+    pub(crate) fn cold_delay(&self, shape: u64) -> Duration {
+        if self.cold.is_zero() {
+            return Duration::ZERO;
+        }
+        let mut seen = self.seen_shapes.lock().unwrap_or_else(|p| p.into_inner());
+        let n = seen.entry(shape).or_insert(0);
+        *n += 1;
+        if *n <= self.cold_requests {
+            self.cold
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// Whether this request gets the injected error.
     fn draw_error(&self) -> bool {
         if self.error_rate <= 0.0 {
@@ -256,6 +280,7 @@ impl Stub {
         let created = unix_now();
         let first = t0
             + self.next_ttft()
+            + self.cold_delay(n)
             + self
                 .image_delay
                 .saturating_mul(u32::try_from(images).unwrap_or(u32::MAX));

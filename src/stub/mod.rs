@@ -104,6 +104,14 @@ pub struct StubConfig {
     /// Vision: extra delay before the first token per image in the request.
     #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
     pub image_delay_ms: f64,
+    /// Cold start per request shape: the first --cold-requests completion
+    /// requests of each max_tokens value wait this much longer before their
+    /// first token, as a server compiling kernels for a new shape.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = non_negative)]
+    pub cold_ms: f64,
+    /// How many requests of a new shape are cold (with --cold-ms).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub cold_requests: u64,
 }
 
 impl Default for StubConfig {
@@ -126,6 +134,8 @@ impl Default for StubConfig {
             never_ready: false,
             audio_rtf: 0.0,
             image_delay_ms: 0.0,
+            cold_ms: 0.0,
+            cold_requests: 4,
         }
     }
 }

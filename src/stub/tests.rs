@@ -681,3 +681,22 @@ fn a_spread_needs_a_ttft() {
     assert!(((mu + sigma * sigma / 2.0).exp() - 100.0).abs() < 1e-9);
     assert!((((sigma * sigma).exp() - 1.0) * 10_000.0 - 2_500.0).abs() < 1e-6);
 }
+
+#[test]
+fn the_first_requests_of_each_shape_are_cold() {
+    let stub = super::handler::Stub::new(&StubConfig {
+        cold_ms: 500.0,
+        cold_requests: 2,
+        ..StubConfig::default()
+    })
+    .unwrap();
+    let cold = Duration::from_millis(500);
+    let delays: Vec<Duration> = [64, 64, 64, 128, 64, 128, 128]
+        .iter()
+        .map(|shape| stub.cold_delay(*shape))
+        .collect();
+    let z = Duration::ZERO;
+    assert_eq!(delays, [cold, cold, z, cold, z, cold, z]);
+    let warm = super::handler::Stub::new(&StubConfig::default()).unwrap();
+    assert_eq!(warm.cold_delay(64), z);
+}

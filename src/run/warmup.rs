@@ -1,0 +1,269 @@
+//! The shape warmup: before a point whose request shape (prompt length,
+//! `max_tokens`, images and their size, audio length, sampling) is new to
+//! the running servers, send rounds of the point's own kind of request —
+//! through the one request builder, at the point's concurrency — until
+//! two rounds agree (the rule of [`crate::metrics::steady`]). Synthetic
+//! prompts of the warmup are drawn from their own seed: the same lengths,
+//! other text, so the measured requests find nothing of them in a prompt
+//! cache. A prompt file or a fixed prompt is replayed as it is (the
+//! measured requests repeat those prompts anyway).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::media::point_media;
+use super::requests::BodyParts;
+use super::sweep::Sweep;
+use crate::load::driver::{Bound, LoadPlan, run_load};
+use crate::metrics::steady::{WarmupRecord, is_steady, round_median, rule_words};
+use crate::scenario::expand::{Point, ServerConfig};
+use crate::scenario::prompts::workload_spec;
+use crate::workload::{PromptSource, build_prompts};
+
+/// Mixed into the workload seed for the warmup's synthetic prompts.
+const WARMUP_SEED_STREAM: u64 = 0x5741_524d_5550; // "WARMUP"
+
+/// Requests per round: the point's concurrency, at least 4 (so a round of
+/// a single-stream point has a median of more than one request).
+pub fn round_size(concurrency: u32) -> u64 {
+    u64::from(concurrency).max(4)
+}
+
+/// What makes a request shape, as words: two points with the same words
+/// send the same kind of request.
+pub fn shape_of(point: &Point, temperature: f64) -> String {
+    let mut s = format!("modality={}", point.modality.as_str());
+    match point.input_tokens {
+        Some(n) => s.push_str(&format!(" input_tokens={n}")),
+        None => s.push_str(" prompts=workload"),
+    }
+    if point.modality.as_str() != "audio" {
+        s.push_str(&format!(" max_tokens={}", point.max_tokens));
+    }
+    if let Some(n) = point.image_count {
+        s.push_str(&format!(" image_count={n}"));
+    }
+    if let Some(sz) = point.image_size {
+        s.push_str(&format!(" image_size={sz}"));
+    }
+    if let Some(d) = point.audio_duration_s {
+        s.push_str(&format!(" audio_duration_s={d}"));
+    }
+    s.push_str(&format!(" temperature={temperature}"));
+    s
+}
+
+impl Sweep<'_> {
+    /// Warm the running servers up for `point` unless its shape is warm
+    /// already; what was done goes into the point's row.
+    pub(super) async fn warm_shape(&mut self, cfg: &ServerConfig, point: &Point) -> WarmupRecord {
+        let s = &self.ctx.scenario;
+        let rule = &s.run.warmup;
+        let temperature = s.workload.temperature;
+        let shape = shape_of(point, temperature);
+        if !rule.enabled {
+            return WarmupRecord::skipped("off (run.warmup.enabled = false)", &shape);
+        }
+        if self.warm_shapes.contains(&shape) {
+            return WarmupRecord::skipped("shape already warm on these servers", &shape);
+        }
+        let mut rec = WarmupRecord {
+            reason: "new shape".into(),
+            shape: shape.clone(),
+            rule: rule_words(
+                rule.tolerance_pct,
+                rule.min_rounds,
+                rule.max_rounds,
+                rule.max_s,
+            ),
+            ..Default::default()
+        };
+        let Some(model) = self.ctx.models.get(cfg.model) else {
+            rec.stopped_by = "failed".into();
+            return rec;
+        };
+        let concurrency = point.concurrency.max(1);
+        let per_round = round_size(concurrency);
+        let mut spec = workload_spec(s, model, point);
+        if matches!(spec.source, PromptSource::Synthetic { .. }) {
+            spec.seed ^= WARMUP_SEED_STREAM;
+        }
+        let prompts = match build_prompts(&spec, per_round as usize) {
+            Ok(p) => p,
+            Err(e) => {
+                rec.stopped_by = format!("failed: prompts: {e}");
+                return rec;
+            }
+        };
+        let media = match point_media(point, &s.workload, prompts.len()) {
+            Ok(m) => m,
+            Err(e) => {
+                rec.stopped_by = format!("failed: media: {e}");
+                return rec;
+            }
+        };
+        let Some(set) = self.set.as_ref() else {
+            rec.stopped_by = "failed: servers not running".into();
+            return rec;
+        };
+        let request = match self.request_spec(
+            cfg,
+            set,
+            format!("warmup-p{}", point.index + 1),
+            BodyParts {
+                prompts,
+                max_tokens: point.max_tokens,
+                temperature,
+                stream: s.workload.stream,
+                media,
+            },
+        ) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                rec.stopped_by = format!("failed: {e}");
+                return rec;
+            }
+        };
+        let started = Instant::now();
+        let budget = crate::server::settings::seconds(rule.max_s);
+        let timeout = crate::server::settings::seconds(s.workload.request_timeout_s);
+        self.progress.phase(&format!(
+            "warmup for point {}: rounds of {per_round} request(s) until steady",
+            point.index + 1
+        ));
+        let bound = Bound::requests(per_round);
+        let plan = LoadPlan {
+            concurrency,
+            open: None,
+            bound,
+            deadline: None,
+        };
+        loop {
+            let left = budget.saturating_sub(started.elapsed());
+            let round = run_load(
+                &self.ctx.client,
+                request.clone(),
+                LoadPlan {
+                    // a round never runs past the warmup's own budget (and
+                    // a hung server costs at most one request timeout more)
+                    deadline: Some(
+                        left.max(Duration::from_secs(1))
+                            .min(plan.auto_deadline(timeout)),
+                    ),
+                    ..plan
+                },
+                &self.ctx.cancel,
+                |_| {},
+            )
+            .await;
+            rec.rounds += 1;
+            rec.requests += round.records.len() as u64;
+            rec.failed += round.records.iter().filter(|r| !r.ok()).count() as u64;
+            if let Some(m) = round_median(&round.records) {
+                rec.round_medians_ms.push(m);
+            }
+            rec.seconds = started.elapsed().as_secs_f64();
+            if round.interrupted || self.ctx.cancel.is_cancelled() {
+                rec.stopped_by = "interrupted".into();
+                break;
+            }
+            if is_steady(&rec.round_medians_ms, rule.tolerance_pct, rule.min_rounds) {
+                rec.steady = true;
+                rec.stopped_by = "steady".into();
+                break;
+            }
+            if rec.rounds >= rule.max_rounds {
+                rec.stopped_by = "max_rounds".into();
+                break;
+            }
+            if started.elapsed() >= budget {
+                rec.stopped_by = "max_s".into();
+                break;
+            }
+        }
+        if rec.round_medians_ms.is_empty() {
+            rec.stopped_by = "failed: no warmup request succeeded".into();
+        }
+        if rec.steady {
+            self.warm_shapes.insert(shape);
+        } else {
+            self.progress.eprintln(&format!(
+                "warning: point {}: the server was not steady after {} warmup round(s) ({}; medians {} ms per token); the point is flagged not_warmed",
+                point.index + 1,
+                rec.rounds,
+                rec.stopped_by,
+                rec.round_medians_ms
+                    .iter()
+                    .map(|m| format!("{m:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::media::Modality;
+
+    fn point() -> Point {
+        Point {
+            index: 0,
+            server: 0,
+            concurrency: 2,
+            request_rate: None,
+            max_tokens: 64,
+            input_tokens: Some(128),
+            requests: 10,
+            duration_s: None,
+            modality: Modality::Text,
+            image_count: None,
+            image_size: None,
+            audio_duration_s: None,
+        }
+    }
+
+    #[test]
+    fn shape_words_change_with_each_part_of_the_shape_only() {
+        let a = point();
+        let base = shape_of(&a, 0.0);
+        assert_eq!(
+            base,
+            "modality=text input_tokens=128 max_tokens=64 temperature=0"
+        );
+        // concurrency and request counts are not part of the shape
+        let b = Point {
+            concurrency: 8,
+            requests: 99,
+            index: 3,
+            ..a.clone()
+        };
+        assert_eq!(shape_of(&b, 0.0), base);
+        for other in [
+            Point {
+                max_tokens: 65,
+                ..a.clone()
+            },
+            Point {
+                input_tokens: Some(256),
+                ..a.clone()
+            },
+            Point {
+                input_tokens: None,
+                ..a.clone()
+            },
+        ] {
+            assert_ne!(shape_of(&other, 0.0), base);
+        }
+        assert_ne!(shape_of(&a, 0.3), base);
+    }
+
+    #[test]
+    fn a_round_has_the_points_concurrency_and_at_least_four_requests() {
+        assert_eq!(round_size(1), 4);
+        assert_eq!(round_size(0), 4);
+        assert_eq!(round_size(64), 64);
+    }
+}
