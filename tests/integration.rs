@@ -14,6 +14,7 @@ mod backends;
 mod bad_input;
 mod client_checks;
 mod common;
+mod defensible;
 mod faults;
 mod init;
 mod launcher;

@@ -400,3 +400,53 @@ pub fn assert_clean_run(run_dir: &Path) {
     let last: serde_json::Value = serde_json::from_str(monitor.lines().last().unwrap()).unwrap();
     assert_eq!(last["kind"], "summary", "the monitor was stopped");
 }
+
+/// The mlxrun binary under test, which the scenarios also launch as their
+/// stub server.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mlxrun");
+
+/// `[backends.<name>]`: `mlxrun stub-server` with `flags`, ready when its
+/// `/health` answers.
+pub fn stub_backend(name: &str, flags: &[&str]) -> String {
+    let argv: Vec<String> = [BIN, "stub-server", "--host", "{{ host }}"]
+        .iter()
+        .chain(&["--port", "{{ port }}"])
+        .chain(flags)
+        .map(|a| format!("{a:?}"))
+        .collect();
+    format!(
+        "[backends.{name}]\nlaunch = [{}]\nmodel_kind = \"name\"\nready = \"health\"\n\n",
+        argv.join(", ")
+    )
+}
+
+/// A scenario whose backend is `stub` (defined in `body` with
+/// [`stub_backend`]), instances from `port`, nginx on `port + 9`.
+pub fn stub_scenario(dir: &Path, name: &str, port: u16, body: &str) -> PathBuf {
+    let text = format!(
+        r#"name = "{name}"
+
+[model]
+path = "stub"
+
+[backend]
+kind = "stub"
+base_port = {port}
+ready_timeout_s = 20
+stop_grace_s = 2
+
+[router]
+port = {nginx}
+
+[output]
+dir = "{out}"
+
+{body}
+"#,
+        nginx = port + 9,
+        out = dir.join("results").display(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
