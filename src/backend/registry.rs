@@ -313,6 +313,44 @@ fn check(name: &str, def: &BackendDef) -> Vec<DefProblem> {
             _ => {}
         }
     }
+    let mode = &def.mode;
+    if let Some(t) = mode.per_request_sampling_above
+        && !(t.is_finite() && t >= 0.0)
+    {
+        bad(
+            "mode.per_request_sampling_above",
+            format!("{t} is not a temperature (0 or more)"),
+        );
+    }
+    for (i, f) in mode.unbatched_flags.iter().enumerate() {
+        if !f.starts_with('-') {
+            bad(
+                &format!("mode.unbatched_flags[{i}]"),
+                format!("'{f}' is not a flag (it must start with -)"),
+            );
+        }
+    }
+    if !mode.batch_limit_flag.is_empty() && !mode.batch_limit_flag.starts_with('-') {
+        bad(
+            "mode.batch_limit_flag",
+            format!(
+                "'{}' is not a flag (it must start with -, or be empty: no limit known)",
+                mode.batch_limit_flag
+            ),
+        );
+    }
+    if mode.batch_limit_default == Some(0) {
+        bad(
+            "mode.batch_limit_default",
+            "0 requests at once serves nothing: use 1 or more, or leave it unset".into(),
+        );
+    }
+    if mode.batch_limit_default.is_some() && mode.batch_limit_flag.is_empty() {
+        bad(
+            "mode.batch_limit_default",
+            "a default without mode.batch_limit_flag: name the flag it is the default of".into(),
+        );
+    }
     out
 }
 
@@ -369,6 +407,60 @@ mod tests {
         assert!(llama.launch.contains(&"--metrics".to_string()));
         let sglang = r.get("sglang").unwrap();
         assert!(sglang.launch.contains(&"--enable-metrics".to_string()));
+    }
+
+    #[test]
+    fn mode_rules_are_data_and_checked() {
+        let r = Registry::build(&[]).unwrap();
+        let mlx = &r.get("mlx_lm").unwrap().mode;
+        assert_eq!(mlx.per_request_sampling_above, Some(0.0));
+        assert!(mlx.unbatched_seed);
+        assert_eq!(mlx.unbatched_flags, vec!["--draft-model".to_string()]);
+        assert_eq!(mlx.batch_limit_flag, "--decode-concurrency");
+        assert_eq!(mlx.batch_limit_default, Some(32));
+        let vllm = &r.get("vllm").unwrap().mode;
+        assert_eq!(vllm.per_request_sampling_above, None);
+        assert!(!vllm.unbatched_seed);
+        assert_eq!(vllm.batch_limit_flag, "--max-num-seqs");
+        assert_eq!(vllm.batch_limit_default, None);
+        assert_eq!(
+            r.get("openai").unwrap().mode,
+            crate::spec::backend::ModeRules::default()
+        );
+        // a scenario changes one rule and keeps the others
+        let r =
+            Registry::build(&layer("[backends.mlx_lm.mode]\nbatch_limit_default = 64\n")).unwrap();
+        let mlx = &r.get("mlx_lm").unwrap().mode;
+        assert_eq!(mlx.batch_limit_default, Some(64));
+        assert!(mlx.unbatched_seed);
+        let err = Registry::build(&layer(
+            r#"
+[backends.mine]
+launch = ["srv"]
+[backends.mine.mode]
+per_request_sampling_above = -1.0
+unbatched_flags = ["draft"]
+batch_limit_default = 0
+"#,
+        ))
+        .unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "backends.mine.mode.per_request_sampling_above",
+                "backends.mine.mode.unbatched_flags[0]",
+                "backends.mine.mode.batch_limit_default",
+                "backends.mine.mode.batch_limit_default",
+            ]
+        );
+        assert!(
+            Registry::build(&layer(
+                "[backends.mine]\nlaunch = [\"srv\"]\n[backends.mine.mode]\nbogus = 1\n"
+            ))
+            .is_err(),
+            "unknown mode keys are rejected"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::metrics::client_cpu;
 use crate::metrics::point::{PointMetrics, SummaryOptions, summarize};
 use crate::server::process::ManagedProcess;
 use crate::spec::backend::{Api, TokenSource};
-use crate::spec::scenario::BalanceMethod;
+use crate::spec::scenario::{BalanceMethod, Sampling};
 use crate::workload::Prompt;
 
 /// Where runs look for the calibration (relative to the working directory).
@@ -105,7 +105,7 @@ pub fn stub_spec(base: &str, tokens: u32) -> Arc<RequestSpec> {
         model: None,
         prompts: &[Prompt::user("calibrate the client".into(), None)],
         max_tokens: tokens,
-        temperature: 0.0,
+        sampling: Sampling::GREEDY,
         stream: true,
         media: &PointMedia::None,
         audio_language: "",

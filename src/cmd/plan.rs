@@ -156,6 +156,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         format!("the fixed prompt {:?}", w.prompt)
     };
     let _ = writeln!(o, "prompts: {prompts}");
+    let _ = writeln!(o, "sampling: {}", sampling_line(s));
     let has = |m: crate::spec::media::Modality| resolved.models.iter().any(|x| x.modality == m);
     if has(crate::spec::media::Modality::Vision) {
         let images = if w.image_files.is_empty() {
@@ -214,6 +215,9 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
             o,
             "warning: {f} in the server args is replaced by the matrix value"
         );
+    }
+    for w in plan.mode_warnings() {
+        let _ = writeln!(o, "{w}");
     }
     let _ = writeln!(o, "\nserver configurations:");
     let mut nginx_shown = false;
@@ -275,7 +279,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     }
 
     let _ = writeln!(o, "\npoints:");
-    write_points_table(&mut o, plan);
+    write_points_table(&mut o, plan, s.matrix.temperature.is_some());
 
     let _ = writeln!(o, "\neffective values (origin):");
     let prov = resolved.provenance();
@@ -284,6 +288,27 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         let _ = writeln!(o, "  {k:<width$} = {v}   ({origin})");
     }
     Ok(o)
+}
+
+/// What every request asks of the sampler: the temperature (or the
+/// swept ones), top_p and the request seed, or that they are not sent.
+fn sampling_line(s: &crate::spec::scenario::Scenario) -> String {
+    let w = &s.workload;
+    let temperature = match &s.matrix.temperature {
+        Some(a) => format!("temperature {:?} (matrix.temperature)", a.values()),
+        None => format!("temperature {}", w.temperature),
+    };
+    let top_p = w
+        .top_p
+        .map_or("top_p not sent (the server's default)".into(), |p| {
+            format!("top_p {p}")
+        });
+    let seed = w
+        .sampling_seed
+        .map_or("no request seed (workload.sampling_seed)".into(), |n| {
+            format!("request seed {n} (workload.sampling_seed)")
+        });
+    format!("{temperature}, {top_p}, {seed}")
 }
 
 /// An enum's serde name (`chat`, `usage`, …).
@@ -327,7 +352,7 @@ fn write_memory_gate(o: &mut String, resolved: &Resolved, plan: &Plan) {
     }
 }
 
-fn write_points_table(o: &mut String, plan: &Plan) {
+fn write_points_table(o: &mut String, plan: &Plan, temperature_axis: bool) {
     let axes = plan.axis_names();
     let flags = plan.flag_names();
     let mut head: Vec<String> = [
@@ -355,6 +380,9 @@ fn write_points_table(o: &mut String, plan: &Plan) {
         .any(|p| p.modality != crate::spec::media::Modality::Text);
     if media {
         head.extend(["modality", "media"].map(String::from));
+    }
+    if temperature_axis {
+        head.push("temperature".into());
     }
     head.extend(["max_tokens", "concurrency"].map(String::from));
     if open {
@@ -398,6 +426,9 @@ fn write_points_table(o: &mut String, plan: &Plan) {
                 if label.is_empty() { "-".into() } else { label },
             ]);
         }
+        if temperature_axis {
+            r.push(p.sampling.temperature.to_string());
+        }
         let max_tokens = if p.modality == crate::spec::media::Modality::Audio {
             "-".to_string()
         } else {
@@ -427,5 +458,122 @@ fn write_points_table(o: &mut String, plan: &Plan) {
             }
         }
         let _ = writeln!(o, "{}", line.trim_end());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::scenario::model_path::SearchDirs;
+    use crate::scenario::{Overrides, load_str};
+
+    /// The plan of scenario `text` with a local model folder `tiny`.
+    fn plan_of(text: &str) -> String {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("models/tiny");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("config.json"), "{}").unwrap();
+        let dirs = SearchDirs {
+            home: None,
+            cwd: t.path().to_path_buf(),
+            hf_cache: None,
+        };
+        let resolved = load_str(
+            &PathBuf::from("scenarios/t.toml"),
+            text,
+            &Overrides::default(),
+            &dirs,
+        )
+        .unwrap();
+        render(&resolved).unwrap()
+    }
+
+    const SWEEP: &str = r#"
+name = "t"
+[model]
+path = "tiny"
+[workload]
+requests = 4
+top_p = 0.9
+[matrix]
+temperature = [0.0, 0.3]
+concurrency = [8, 64]
+"#;
+
+    #[test]
+    fn plan_states_the_sampling_and_the_temperature_axis() {
+        let text = plan_of(SWEEP);
+        assert!(
+            text.contains(
+                "sampling: temperature [0.0, 0.3] (matrix.temperature), top_p 0.9, no request seed (workload.sampling_seed)"
+            ),
+            "{text}"
+        );
+        let table = &text[text.find("\npoints:\n").unwrap()..];
+        let head = table.lines().nth(2).unwrap();
+        assert!(
+            head.contains("temperature  max_tokens  concurrency"),
+            "{head}"
+        );
+        let temps: Vec<&str> = table
+            .lines()
+            .skip(3)
+            .take(4)
+            .map(|l| l.split_whitespace().nth(9).unwrap())
+            .collect();
+        assert_eq!(temps, ["0", "0", "0.3", "0.3"], "{table}");
+    }
+
+    #[test]
+    fn plan_warns_once_per_server_mode_with_the_points() {
+        let text = plan_of(SWEEP);
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("warning: server mode"))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{text}");
+        assert!(
+            warnings[0].starts_with(
+                "warning: server mode `per_request_sampling` at points 3-4: temperature > 0"
+            ),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].starts_with(
+                "warning: server mode `server_queue` at points 2, 4: more requests in flight"
+            ),
+            "{}",
+            warnings[1]
+        );
+        // greedy requests within --decode-concurrency: nothing to warn about
+        let calm = SWEEP
+            .replace("[0.0, 0.3]", "[0.0]")
+            .replace("[8, 64]", "[8, 32]");
+        let text = plan_of(&calm);
+        assert!(!text.contains("warning: server mode"), "{text}");
+        assert!(text.contains("sampling: temperature [0.0] (matrix.temperature)"));
+        // a request seed and a draft model are named too
+        let seeded = format!(
+            "{}\n[backend]\nargs = [\"--draft-model\", \"/m/draft\"]\n",
+            calm.replace("top_p = 0.9", "sampling_seed = 3")
+        );
+        let text = plan_of(&seeded);
+        assert!(
+            text.contains("request seed 3 (workload.sampling_seed)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "warning: server mode `unbatched_seed` at points 1-2: requests carry seed 3"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("warning: server mode `unbatched_draft_model` at points 1-2: the server runs with --draft-model"),
+            "{text}"
+        );
     }
 }

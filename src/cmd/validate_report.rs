@@ -298,6 +298,15 @@ mod tests {
             image_count: None,
             image_size: None,
             audio_duration_s: None,
+            sampling: crate::spec::scenario::Sampling {
+                temperature: 0.3,
+                top_p: Some(0.9),
+                seed: None,
+            },
+            server_mode: vec![crate::backend::mode::ModeNote {
+                code: "per_request_sampling".into(),
+                detail: "temperature 0.3 > 0".into(),
+            }],
         };
         let metrics = PointMetrics {
             percentiles: vec![50.0, 99.9],

@@ -18,7 +18,7 @@ use super::chunk::{Counts, Whole, read_chunk};
 use super::record::{ErrorKind, RequestRecord};
 use super::sse::{SseParser, SseSink};
 use crate::spec::backend::{Api, TokenSource};
-use crate::spec::scenario::BalanceMethod;
+use crate::spec::scenario::{BalanceMethod, Sampling};
 
 /// The header that tags each request with `<point>-<n>`, so nginx's access
 /// log can say which instance served it.
@@ -77,7 +77,8 @@ pub struct BodySpec<'a> {
     pub api: Api,
     pub prompt: &'a str,
     pub max_tokens: u32,
-    pub temperature: f64,
+    /// `temperature`, and `top_p` and `seed` when set.
+    pub sampling: Sampling,
     pub stream: bool,
     /// The `model` field; `None` = not sent.
     pub model: Option<&'a str>,
@@ -90,9 +91,15 @@ pub struct BodySpec<'a> {
 pub fn request_body(b: &BodySpec<'_>) -> Bytes {
     let mut v = serde_json::json!({
         "max_tokens": b.max_tokens,
-        "temperature": b.temperature,
+        "temperature": b.sampling.temperature,
         "stream": b.stream,
     });
+    if let Some(p) = b.sampling.top_p {
+        v["top_p"] = serde_json::json!(p);
+    }
+    if let Some(seed) = b.sampling.seed {
+        v["seed"] = serde_json::json!(seed);
+    }
     match b.api {
         Api::Chat => {
             v["messages"] = match b.messages {
@@ -113,13 +120,17 @@ pub fn request_body(b: &BodySpec<'_>) -> Bytes {
     Bytes::from(v.to_string())
 }
 
-/// A chat completion body (no model field).
+/// A chat completion body (no model field, nothing but `temperature` of
+/// the sampling).
 pub fn chat_body(prompt: &str, max_tokens: u32, temperature: f64, stream: bool) -> Bytes {
     request_body(&BodySpec {
         api: Api::Chat,
         prompt,
         max_tokens,
-        temperature,
+        sampling: Sampling {
+            temperature,
+            ..Sampling::GREEDY
+        },
         stream,
         model: None,
         messages: None,
@@ -613,7 +624,7 @@ mod tests {
             api: Api::Completions,
             prompt: "hi",
             max_tokens: 4,
-            temperature: 0.0,
+            sampling: Sampling::GREEDY,
             stream: false,
             model: Some("served"),
             messages: None,
@@ -622,6 +633,11 @@ mod tests {
         assert_eq!(b["prompt"], "hi");
         assert_eq!(b["model"], "served");
         assert!(b.get("messages").is_none());
+        assert_eq!(b["temperature"], 0.0);
+        assert!(
+            b.get("top_p").is_none() && b.get("seed").is_none(),
+            "unset sampling fields are not sent: {b}"
+        );
     }
 
     #[test]

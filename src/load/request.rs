@@ -13,6 +13,7 @@ use crate::media::PointMedia;
 use crate::media::image::attach_images;
 use crate::media::multipart::{TranscriptionFields, transcription_bodies};
 use crate::spec::backend::Api;
+use crate::spec::scenario::Sampling;
 use crate::workload::Prompt;
 
 /// The content type of a JSON body.
@@ -29,7 +30,9 @@ pub struct RequestShape<'a> {
     /// The prompts; request `k` uses prompt `k % len`.
     pub prompts: &'a [Prompt],
     pub max_tokens: u32,
-    pub temperature: f64,
+    /// `temperature`, and `top_p` and `seed` when set (a transcription
+    /// form carries the temperature alone, as the OpenAI API has it).
+    pub sampling: Sampling,
     pub stream: bool,
     /// Images or audio clips of the requests.
     pub media: &'a PointMedia,
@@ -65,7 +68,7 @@ pub fn build(shape: &RequestShape<'_>) -> Result<Requests, String> {
             api: shape.api,
             prompt: &prompt.text,
             max_tokens: shape.max_tokens,
-            temperature: shape.temperature,
+            sampling: shape.sampling,
             stream: shape.stream,
             model: shape.model,
             messages: Some(messages),
@@ -98,7 +101,7 @@ pub fn build(shape: &RequestShape<'_>) -> Result<Requests, String> {
                 model: shape.model.map(str::to_string),
                 language: shape.audio_language.to_string(),
                 response_format: shape.audio_response_format.to_string(),
-                temperature: shape.temperature,
+                temperature: shape.sampling.temperature,
             };
             let (content_type, bodies) = transcription_bodies(clips, &fields);
             Requests {
@@ -126,7 +129,7 @@ mod tests {
             model: Some("m"),
             prompts,
             max_tokens: 8,
-            temperature: 0.0,
+            sampling: Sampling::GREEDY,
             stream: true,
             media,
             audio_language: "en",
@@ -148,6 +151,57 @@ mod tests {
         assert_eq!(v["model"], "m");
         assert_eq!(v["max_tokens"], 8);
         assert_eq!(v["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn bodies_carry_the_sampling_and_leave_unset_fields_out() {
+        let prompts = [Prompt::user("a".into(), None)];
+        let mut sh = shape(Api::Chat, &prompts, &PointMedia::None);
+        sh.sampling = Sampling {
+            temperature: 0.7,
+            top_p: Some(0.9),
+            seed: Some(42),
+        };
+        let r = build(&sh).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.bodies[0]).unwrap();
+        assert_eq!(v["temperature"], 0.7);
+        assert_eq!(v["top_p"], 0.9);
+        assert_eq!(v["seed"], 42);
+        sh.sampling = Sampling {
+            temperature: 0.3,
+            top_p: None,
+            seed: None,
+        };
+        let v: serde_json::Value = serde_json::from_slice(&build(&sh).unwrap().bodies[0]).unwrap();
+        assert_eq!(v["temperature"], 0.3);
+        assert!(v.get("top_p").is_none(), "{v}");
+        assert!(v.get("seed").is_none(), "{v}");
+        // the completions API carries them too
+        sh.api = Api::Completions;
+        sh.sampling.seed = Some(5);
+        let v: serde_json::Value = serde_json::from_slice(&build(&sh).unwrap().bodies[0]).unwrap();
+        assert_eq!(
+            (v["prompt"].as_str(), v["seed"].as_u64()),
+            (Some("a"), Some(5))
+        );
+    }
+
+    #[test]
+    fn transcription_forms_carry_the_temperature() {
+        let prompts = [Prompt::user("x".into(), None)];
+        let media = PointMedia::Audio(vec![synthetic_clip(1.0, 0)]);
+        let mut sh = shape(Api::Transcriptions, &prompts, &media);
+        sh.sampling.temperature = 0.4;
+        sh.sampling.seed = Some(9);
+        let r = build(&sh).unwrap();
+        let body = &r.bodies[0];
+        let text = String::from_utf8_lossy(body);
+        assert!(
+            text.contains("name=\"temperature\"\r\n\r\n0.4\r\n"),
+            "{}",
+            &text[..text.len().min(600)]
+        );
+        assert!(!text.contains("name=\"seed\""));
     }
 
     #[test]

@@ -116,6 +116,12 @@ pub fn record(run: &RunInfo, row: &PointRow, ctx: RecordContext<'_>) -> serde_js
             "system_health": row.health,
             "resources": row.resources,
             "client_check": row.client_check,
+            "sampling": {
+                "temperature": row.temperature,
+                "top_p": row.top_p,
+                "seed": row.sampling_seed,
+            },
+            "server_mode": row.server_mode,
     })
 }
 

@@ -3,6 +3,8 @@
 //! - `csv_sink`: the results CSV, one row appended and flushed per point.
 //! - `jsonl`: `report.jsonl`, one JSON record appended and flushed per
 //!   point (the schema version and the record layout).
+//! - `requests_log`: `requests.jsonl`, one JSON line per measured request,
+//!   appended and synced per point.
 //! - `row`: the row of one point, shared by the CSV and `report.jsonl`, and
 //!   the CSV columns.
 //! - `model_info`: the `model` object of a record (id, path, size,
@@ -19,5 +21,6 @@ pub mod model_info;
 pub mod paths;
 pub mod progress;
 pub mod quality;
+pub mod requests_log;
 pub mod row;
 pub mod system_info;

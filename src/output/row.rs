@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::backend::mode::ModeNote;
 use crate::metrics::distribution::Stat;
 use crate::metrics::per_instance::Accounting;
 use crate::metrics::point::PointMetrics;
@@ -70,11 +71,14 @@ impl RowKind {
 pub struct PointRow {
     /// 1-based point number.
     pub point: usize,
-    /// A point's result, or one of its repeats.
+    /// A point's result, or one of its repeats (report.jsonl: top level).
+    #[serde(skip)]
     pub row_kind: RowKind,
     /// 1-based repeat of a `repeat` row; `None` for a `point` row.
+    #[serde(skip)]
     pub repeat: Option<u32>,
     /// Repeats planned (a `repeat` row) or combined (a `point` row).
+    #[serde(skip)]
     pub repeats: u32,
     /// The model's label.
     pub model: String,
@@ -115,6 +119,19 @@ pub struct PointRow {
     pub image_size: Option<String>,
     /// Audio with synthetic clips: seconds per request.
     pub audio_duration_s: Option<f64>,
+    /// Sampling of its requests (report.jsonl's `sampling` object):
+    /// temperature, `top_p` and the request `seed` (`None` = not sent).
+    #[serde(skip)]
+    pub temperature: f64,
+    #[serde(skip)]
+    pub top_p: Option<f64>,
+    #[serde(skip)]
+    pub sampling_seed: Option<u64>,
+    /// How the server worked differently for the point: the notes of its
+    /// backend's mode rules, and any note only measurement tells (the
+    /// prompt cache), appended once the point ran.
+    #[serde(skip)]
+    pub server_mode: Vec<ModeNote>,
     #[serde(skip)]
     pub status: Status,
     /// Why the point failed or was interrupted (empty when ok).
@@ -220,6 +237,10 @@ impl PointRow {
             image_count: point.image_count,
             image_size: point.image_size.map(|s| s.to_string()),
             audio_duration_s: point.audio_duration_s,
+            temperature: point.sampling.temperature,
+            top_p: point.sampling.top_p,
+            sampling_seed: point.sampling.seed,
+            server_mode: point.server_mode.clone(),
             health: SystemHealth::default(),
             resources: None,
             server_rss_peak_mb: None,
@@ -353,6 +374,10 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
         "rtf_mean",
         "rtf_p50",
         "audio_s_per_s",
+        "temperature",
+        "top_p",
+        "sampling_seed",
+        "server_mode",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -468,6 +493,11 @@ impl PointRow {
             opt_f(m.rtf_mean, 3),
             opt_f(m.rtf_p50, 3),
             opt_f(m.audio_s_per_s, 3),
+            self.temperature.to_string(),
+            self.top_p.map_or_else(String::new, |p| p.to_string()),
+            self.sampling_seed
+                .map_or_else(String::new, |n| n.to_string()),
+            self.server_mode_codes(),
         ];
         r.extend(latency_cells(m, &columns.percentiles));
         r.extend([
@@ -522,6 +552,15 @@ impl PointRow {
         r
     }
 
+    /// The codes of `server_mode`, joined by `+` (the CSV cell).
+    pub fn server_mode_codes(&self) -> String {
+        self.server_mode
+            .iter()
+            .map(|n| n.code.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+
     /// The point's parameters as `key=value` words (console and progress).
     pub fn params(&self) -> String {
         let mut s = format!("model={} backend={} ", self.model, self.backend);
@@ -545,6 +584,7 @@ impl PointRow {
         if !self.request_rate.is_empty() {
             s.push_str(&format!(" request_rate={}", self.request_rate));
         }
+        s.push_str(&format!(" temperature={}", self.temperature));
         if let Some(n) = self.input_tokens {
             s.push_str(&format!(" input_tokens={n}"));
         }
@@ -607,6 +647,21 @@ mod tests {
             image_count: None,
             image_size: None,
             audio_duration_s: None,
+            sampling: crate::spec::scenario::Sampling {
+                temperature: 0.3,
+                top_p: None,
+                seed: Some(7),
+            },
+            server_mode: vec![
+                ModeNote {
+                    code: "per_request_sampling".into(),
+                    detail: "temperature 0.3 > 0".into(),
+                },
+                ModeNote {
+                    code: "unbatched_seed".into(),
+                    detail: "seed 7".into(),
+                },
+            ],
         };
         for qs in [vec![50.0], vec![50.0, 90.0, 95.0, 99.0, 99.9]] {
             let columns = Columns {
@@ -627,6 +682,20 @@ mod tests {
             assert_eq!(at("parallel"), "2");
             assert_eq!(at("prefill_step_size"), "512");
             assert_eq!(at("status"), "ok");
+            assert_eq!(at("temperature"), "0.3");
+            assert_eq!(at("top_p"), "");
+            assert_eq!(at("sampling_seed"), "7");
+            assert_eq!(at("server_mode"), "per_request_sampling+unbatched_seed");
+            let after = header.iter().position(|h| h == "audio_s_per_s").unwrap();
+            assert_eq!(
+                &header[after + 1..after + 5],
+                ["temperature", "top_p", "sampling_seed", "server_mode"]
+            );
+            assert!(
+                row.params().contains(" temperature=0.3"),
+                "{}",
+                row.params()
+            );
         }
     }
 }

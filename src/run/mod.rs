@@ -143,6 +143,9 @@ pub async fn run(
     for w in exposure_warnings(resolved, plan) {
         eprintln!("warning: {w}");
     }
+    for w in plan.mode_warnings() {
+        eprintln!("{w}");
+    }
 
     let paths = match &resume {
         Some(r) => r.paths.clone(),

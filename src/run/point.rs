@@ -128,7 +128,7 @@ impl Sweep<'_> {
             BodyParts {
                 prompts,
                 max_tokens: point.max_tokens,
-                temperature: s.workload.temperature,
+                sampling: point.sampling,
                 stream: s.workload.stream,
                 media,
             },

@@ -16,6 +16,7 @@ use crate::scenario::Scenario;
 use crate::scenario::expand::{Point, ServerConfig};
 use crate::server::set::ServerSet;
 use crate::spec::media::{ImageSize, Modality};
+use crate::spec::scenario::Sampling;
 use crate::workload::Prompt;
 
 /// How point `point` of `s` sends its requests, and its deadline
@@ -108,7 +109,7 @@ pub(super) fn warmup_media(modality: Option<Modality>) -> PointMedia {
 pub(super) struct BodyParts {
     pub(super) prompts: Vec<Prompt>,
     pub(super) max_tokens: u32,
-    pub(super) temperature: f64,
+    pub(super) sampling: Sampling,
     pub(super) stream: bool,
     /// Images or audio clips of the requests.
     pub(super) media: PointMedia,
@@ -137,7 +138,7 @@ impl Sweep<'_> {
             model: model.as_deref(),
             prompts: &body.prompts,
             max_tokens: body.max_tokens,
-            temperature: body.temperature,
+            sampling: body.sampling,
             stream: body.stream,
             media: &body.media,
             audio_language: &s.workload.audio_language,

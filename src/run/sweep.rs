@@ -26,7 +26,7 @@ use crate::scenario::expand::{Plan, ServerConfig};
 use crate::server::ServerError;
 use crate::server::set::{ServerSet, StartContext};
 use crate::spec::measure::RepeatOrder;
-use crate::spec::scenario::RouterKind;
+use crate::spec::scenario::{RouterKind, Sampling};
 use crate::workload::Prompt;
 
 /// The sweep's mutable state.
@@ -375,7 +375,7 @@ impl Sweep<'_> {
                     BodyParts {
                         prompts: vec![Prompt::user("warmup".into(), None)],
                         max_tokens: s.workload.warmup_max_tokens,
-                        temperature: 0.0,
+                        sampling: Sampling::GREEDY,
                         stream: false,
                         media: warmup_media(self.ctx.models.get(cfg.model).map(|m| m.modality)),
                     },

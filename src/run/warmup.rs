@@ -31,7 +31,7 @@ pub fn round_size(concurrency: u32) -> u64 {
 
 /// What makes a request shape, as words: two points with the same words
 /// send the same kind of request.
-pub fn shape_of(point: &Point, temperature: f64) -> String {
+pub fn shape_of(point: &Point) -> String {
     let mut s = format!("modality={}", point.modality.as_str());
     match point.input_tokens {
         Some(n) => s.push_str(&format!(" input_tokens={n}")),
@@ -49,7 +49,14 @@ pub fn shape_of(point: &Point, temperature: f64) -> String {
     if let Some(d) = point.audio_duration_s {
         s.push_str(&format!(" audio_duration_s={d}"));
     }
-    s.push_str(&format!(" temperature={temperature}"));
+    let sampling = &point.sampling;
+    s.push_str(&format!(" temperature={}", sampling.temperature));
+    if let Some(p) = sampling.top_p {
+        s.push_str(&format!(" top_p={p}"));
+    }
+    if sampling.seed.is_some() {
+        s.push_str(" seeded");
+    }
     s
 }
 
@@ -59,8 +66,7 @@ impl Sweep<'_> {
     pub(super) async fn warm_shape(&mut self, cfg: &ServerConfig, point: &Point) -> WarmupRecord {
         let s = &self.ctx.scenario;
         let rule = &s.run.warmup;
-        let temperature = s.workload.temperature;
-        let shape = shape_of(point, temperature);
+        let shape = shape_of(point);
         if !rule.enabled {
             return WarmupRecord::skipped("off (run.warmup.enabled = false)", &shape);
         }
@@ -113,7 +119,7 @@ impl Sweep<'_> {
             BodyParts {
                 prompts,
                 max_tokens: point.max_tokens,
-                temperature,
+                sampling: point.sampling,
                 stream: s.workload.stream,
                 media,
             },
@@ -207,6 +213,7 @@ impl Sweep<'_> {
 mod tests {
     use super::*;
     use crate::spec::media::Modality;
+    use crate::spec::scenario::Sampling;
 
     fn point() -> Point {
         Point {
@@ -222,13 +229,15 @@ mod tests {
             image_count: None,
             image_size: None,
             audio_duration_s: None,
+            sampling: Sampling::GREEDY,
+            server_mode: Vec::new(),
         }
     }
 
     #[test]
     fn shape_words_change_with_each_part_of_the_shape_only() {
         let a = point();
-        let base = shape_of(&a, 0.0);
+        let base = shape_of(&a);
         assert_eq!(
             base,
             "modality=text input_tokens=128 max_tokens=64 temperature=0"
@@ -240,7 +249,7 @@ mod tests {
             index: 3,
             ..a.clone()
         };
-        assert_eq!(shape_of(&b, 0.0), base);
+        assert_eq!(shape_of(&b), base);
         for other in [
             Point {
                 max_tokens: 65,
@@ -255,9 +264,11 @@ mod tests {
                 ..a.clone()
             },
         ] {
-            assert_ne!(shape_of(&other, 0.0), base);
+            assert_ne!(shape_of(&other), base);
         }
-        assert_ne!(shape_of(&a, 0.3), base);
+        let mut hot = a.clone();
+        hot.sampling.temperature = 0.3;
+        assert_ne!(shape_of(&hot), base);
     }
 
     #[test]

@@ -2,20 +2,23 @@
 //! axes vary slowest (model, instances, ranks, the backend's own axes, raw
 //! server flags, then router and balancing method, so that configurations
 //! differing only in the router reuse running instances), client axes
-//! (max_tokens, then concurrency) fastest, so each server configuration
-//! starts once and serves all of its points. A model is multiplied only by
-//! the axes its backend knows. `matrix.filter` and `matrix.exclude` drop
-//! combinations afterwards.
+//! (temperature, max_tokens, then concurrency) fastest, so each server
+//! configuration starts once and serves all of its points. A model is
+//! multiplied only by the axes its backend knows. `matrix.filter` and
+//! `matrix.exclude` drop combinations afterwards. Each point carries the
+//! notes of its backend's mode rules (how the server works for it).
 
 use itertools::Itertools;
 use serde::Serialize;
 
 use super::models::ResolvedModel;
-use crate::backend::flags::{find_flag, flag_for_key, parse_server_args};
+use super::models::user_args;
+use crate::backend::flags::{find_flag, flag_for_key, parse_server_args, strip_flag};
+use crate::backend::mode::{self, ModeInput, ModeNote};
 use crate::backend::registry::Registry;
-use crate::spec::backend::AxisArg;
+use crate::spec::backend::{AxisArg, BackendDef};
 use crate::spec::media::{ImageSize, Modality};
-use crate::spec::scenario::{BalanceMethod, FlagValue, Rate, RouterKind, Scenario};
+use crate::spec::scenario::{BalanceMethod, FlagValue, Rate, RouterKind, Sampling, Scenario};
 
 /// One server configuration: what the servers are started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,6 +121,12 @@ pub struct Point {
     /// Audio with synthetic clips: seconds per request; `None` for audio
     /// files and other modalities.
     pub audio_duration_s: Option<f64>,
+    /// What its requests ask of the sampler: `matrix.temperature` (else
+    /// `workload.temperature`), `workload.top_p` and `workload.sampling_seed`.
+    pub sampling: Sampling,
+    /// How the server works differently for this point, by its backend's
+    /// `[mode]` rules; empty when it works as usual.
+    pub server_mode: Vec<ModeNote>,
 }
 
 impl Point {
@@ -166,6 +175,19 @@ impl Point {
             None => self.requests.to_string(),
         }
     }
+
+    /// The most requests the client keeps in flight at once: the
+    /// concurrency (closed loop, or an open loop's cap), every request of
+    /// an uncapped open loop sent all at once; `None` when only the
+    /// arrival rate and the server's speed bound it.
+    pub fn max_in_flight(&self) -> Option<u64> {
+        match self.request_rate {
+            None => Some(u64::from(self.concurrency.max(1))),
+            Some(_) if self.concurrency > 0 => Some(u64::from(self.concurrency)),
+            Some(r) if r.is_infinite() && self.requests > 0 => Some(self.requests),
+            Some(_) => None,
+        }
+    }
 }
 
 /// The expanded matrix.
@@ -190,6 +212,16 @@ impl Plan {
     /// The points of server configuration `server`, in order.
     pub fn points_of(&self, server: usize) -> impl Iterator<Item = &Point> {
         self.points.iter().filter(move |p| p.server == server)
+    }
+
+    /// One warning per server-mode note code, with the points it concerns
+    /// (what `plan` prints and a run prints once at its start).
+    pub fn mode_warnings(&self) -> Vec<String> {
+        mode::warnings(
+            self.points
+                .iter()
+                .map(|p| (p.index + 1, p.server_mode.as_slice())),
+        )
     }
 
     /// Names of the swept raw server flags (the `flags` keys), for CSV columns.
@@ -280,6 +312,10 @@ fn axis_values(cfg: &ServerConfig, client: &ClientAxes) -> Vec<(String, Option<S
             Some(client.max_tokens.to_string()),
         ),
         (
+            "temperature".to_string(),
+            Some(client.temperature.to_string()),
+        ),
+        (
             "concurrency".to_string(),
             (client.concurrency > 0).then(|| client.concurrency.to_string()),
         ),
@@ -328,9 +364,12 @@ fn filter_context(values: &[(String, Option<String>)]) -> minijinja::Value {
         .map(|(k, v)| {
             let val = match v {
                 None => minijinja::Value::from(()),
-                Some(s) => match s.parse::<i64>() {
-                    Ok(i) => minijinja::Value::from(i),
-                    Err(_) => minijinja::Value::from(s.as_str()),
+                Some(s) => match (s.parse::<i64>(), s.parse::<f64>()) {
+                    (Ok(i), _) => minijinja::Value::from(i),
+                    // decimals (a temperature, a rate) compare as numbers;
+                    // `inf` stays a name
+                    (_, Ok(f)) if s.contains('.') && f.is_finite() => minijinja::Value::from(f),
+                    _ => minijinja::Value::from(s.as_str()),
                 },
             };
             (k.clone(), val)
@@ -342,6 +381,7 @@ fn filter_context(values: &[(String, Option<String>)]) -> minijinja::Value {
 /// The client-side axes of one point.
 #[derive(Debug, Clone, Copy)]
 struct ClientAxes {
+    temperature: f64,
     max_tokens: u32,
     input_tokens: Option<u32>,
     concurrency: u32,
@@ -412,12 +452,16 @@ fn media_combos(
 }
 
 /// The client-side combinations of a `modality` model, in pinned order:
-/// max_tokens, input_tokens, the media axes, concurrency, request_rate
-/// (fastest). Audio points take neither max_tokens nor input_tokens
-/// (recorded as 0 and empty).
+/// temperature (slowest), max_tokens, input_tokens, the media axes,
+/// concurrency, request_rate (fastest). Audio points take neither
+/// max_tokens nor input_tokens (recorded as 0 and empty).
 fn client_combos(s: &Scenario, modality: Modality) -> Vec<ClientAxes> {
     let m = &s.matrix;
     let audio = modality == Modality::Audio;
+    let temperatures: Vec<f64> = m
+        .temperature
+        .as_ref()
+        .map_or(vec![s.workload.temperature], |a| a.values().to_vec());
     let inputs: Vec<Option<u32>> = match &m.input_tokens {
         Some(a) if !audio => a.values().iter().map(|n| Some(*n)).collect(),
         _ => vec![None],
@@ -437,6 +481,7 @@ fn client_combos(s: &Scenario, modality: Modality) -> Vec<ClientAxes> {
         _ => m.closed_concurrency(),
     };
     itertools::iproduct!(
+        temperatures,
         max_tokens,
         inputs,
         media_combos(s, modality),
@@ -444,7 +489,8 @@ fn client_combos(s: &Scenario, modality: Modality) -> Vec<ClientAxes> {
         rates
     )
     .map(
-        |(max_tokens, input_tokens, media, concurrency, request_rate)| ClientAxes {
+        |(temperature, max_tokens, input_tokens, media, concurrency, request_rate)| ClientAxes {
+            temperature,
             max_tokens,
             input_tokens,
             concurrency,
@@ -518,7 +564,8 @@ pub(super) fn expand(
     };
     for model in models {
         let clients = client_combos(s, model.modality);
-        let known = reg.get(&model.backend).map(|d| &d.axes);
+        let def = reg.get(&model.backend);
+        let known = def.map(|d| &d.axes);
         let own_axes: Vec<(String, Vec<String>)> = all_backend_axes
             .iter()
             .filter(|(name, _)| known.is_some_and(|k| k.contains_key(name)))
@@ -572,6 +619,7 @@ pub(super) fn expand(
                     router,
                     balance,
                 };
+                let server_args = def.map_or_else(Vec::new, |d| mode_args(s, model, d, &cfg));
                 let mut kept = 0;
                 for client in &clients {
                     plan.product += 1;
@@ -609,7 +657,20 @@ pub(super) fn expand(
                         image_count: client.image_count,
                         image_size: client.image_size,
                         audio_duration_s: client.audio_duration_s,
+                        sampling: s.workload.sampling(client.temperature),
+                        server_mode: Vec::new(),
                     });
+                    if let (Some(def), Some(point)) = (def, plan.points.last_mut()) {
+                        point.server_mode = mode::notes(
+                            def,
+                            &ModeInput {
+                                sampling: point.sampling,
+                                server_args: &server_args,
+                                instances: cfg.instances,
+                                in_flight: point.max_in_flight(),
+                            },
+                        );
+                    }
                     kept += 1;
                 }
                 if kept > 0 {
@@ -620,6 +681,50 @@ pub(super) fn expand(
         }
     }
     Ok(plan)
+}
+
+/// An axis value as argv: `flag value`, the bare flag for `true`,
+/// nothing for `false` and `default` (as the command line is built).
+fn flag_args(flag: &str, value: &str) -> Vec<String> {
+    match value {
+        "true" => vec![flag.to_string()],
+        "false" | "default" => Vec::new(),
+        v => vec![flag.to_string(), v.to_string()],
+    }
+}
+
+/// The flags of an instance of `cfg` that the mode rules read, in command
+/// line order: the launch templates, the user's arguments without the
+/// flags the matrix sets, the swept axes given as flags, the raw flags.
+/// (Axes given as argv templates are not rendered here.)
+fn mode_args(
+    s: &Scenario,
+    model: &ResolvedModel,
+    def: &BackendDef,
+    cfg: &ServerConfig,
+) -> Vec<String> {
+    let mut args = def.launch.clone();
+    let mut user = user_args(s, Some(model));
+    let owned = backend_axes(s)
+        .into_iter()
+        .filter_map(|(name, _)| match def.axes.get(&name) {
+            Some(AxisArg::Flag(flag)) => Some(flag.clone()),
+            _ => None,
+        })
+        .chain(s.matrix.server_flags.keys().map(|k| flag_for_key(k)));
+    for flag in owned {
+        user = strip_flag(&user, &flag).0;
+    }
+    args.extend(user);
+    for (name, value) in &cfg.axes {
+        if let Some(AxisArg::Flag(flag)) = def.axes.get(name) {
+            args.extend(flag_args(flag, value));
+        }
+    }
+    for (flag, value) in &cfg.flags {
+        args.extend(flag_args(flag, value));
+    }
+    args
 }
 
 fn excluded(s: &Scenario, values: &[(String, Option<String>)]) -> bool {
@@ -957,6 +1062,146 @@ mod tests {
             && x.image_size.is_none()
             && x.audio_duration_s.is_none()
             && x.media_label().is_empty()));
+    }
+
+    #[test]
+    fn temperature_axis_multiplies_points_within_a_server_configuration() {
+        let mut s = Scenario::default();
+        s.matrix.temperature = Some(Axis(vec![0.0, 0.3]));
+        s.matrix.max_tokens = Axis(vec![16, 32]);
+        s.matrix.concurrency = Some(Axis(vec![1, 4]));
+        s.workload.top_p = Some(0.9);
+        s.workload.sampling_seed = Some(11);
+        let p = ex(&s).unwrap();
+        assert_eq!(p.servers.len(), 1, "temperature is a client axis");
+        let got: Vec<(f64, u32, u32)> = p
+            .points
+            .iter()
+            .map(|x| (x.sampling.temperature, x.max_tokens, x.concurrency))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0.0, 16, 1),
+                (0.0, 16, 4),
+                (0.0, 32, 1),
+                (0.0, 32, 4),
+                (0.3, 16, 1),
+                (0.3, 16, 4),
+                (0.3, 32, 1),
+                (0.3, 32, 4),
+            ]
+        );
+        assert!(
+            p.points
+                .iter()
+                .all(|x| x.sampling.top_p == Some(0.9) && x.sampling.seed == Some(11))
+        );
+        // the filter and exclude rules see it, as a number
+        s.matrix.filter = "temperature > 0.1".into();
+        assert_eq!(ex(&s).unwrap().points.len(), 4);
+        s.matrix.filter.clear();
+        s.matrix.exclude =
+            vec![[("temperature".to_string(), FlagValue::Text("0.3".into()))].into()];
+        let p = ex(&s).unwrap();
+        assert!(p.points.iter().all(|x| x.sampling.temperature == 0.0));
+        // unset: the workload's temperature, one point per other combination
+        let mut s = Scenario::default();
+        s.workload.temperature = 0.7;
+        let p = ex(&s).unwrap();
+        assert_eq!(p.points.len(), 1);
+        assert_eq!(
+            p.points[0].sampling,
+            Sampling {
+                temperature: 0.7,
+                top_p: None,
+                seed: None
+            }
+        );
+    }
+
+    fn codes(p: &Point) -> Vec<&str> {
+        p.server_mode.iter().map(|n| n.code.as_str()).collect()
+    }
+
+    #[test]
+    fn points_carry_their_server_mode() {
+        let mut s = Scenario::default();
+        s.matrix.temperature = Some(Axis(vec![0.0, 0.3]));
+        s.matrix.concurrency = Some(Axis(vec![8, 64]));
+        let p = ex(&s).unwrap();
+        let got: Vec<Vec<&str>> = p.points.iter().map(codes).collect();
+        assert_eq!(
+            got,
+            vec![
+                vec![],
+                vec!["server_queue"],
+                vec!["per_request_sampling"],
+                vec!["per_request_sampling", "server_queue"],
+            ]
+        );
+        // a swept --decode-concurrency replaces the user's and the default
+        s.backend.server_args = "--decode-concurrency=4".into();
+        s.matrix.decode_concurrency = Some(Axis(vec![64]));
+        s.matrix.temperature = Some(Axis(vec![0.0]));
+        let p = ex(&s).unwrap();
+        assert!(
+            p.points.iter().all(|x| x.server_mode.is_empty()),
+            "{:?}",
+            p.points
+        );
+        s.matrix.decode_concurrency = None;
+        let p = ex(&s).unwrap();
+        assert_eq!(
+            codes(&p.points[0]),
+            vec!["server_queue"],
+            "8 > the user's 4"
+        );
+        // a draft model in the user's args, and a request seed
+        let mut s = Scenario::default();
+        s.workload.temperature = 0.0;
+        s.backend.args = vec!["--draft-model".into(), "/m/small".into()];
+        s.workload.sampling_seed = Some(3);
+        let p = ex(&s).unwrap();
+        assert_eq!(
+            codes(&p.points[0]),
+            vec!["unbatched_seed", "unbatched_draft_model"]
+        );
+        // a raw flag axis that is "false" passes nothing
+        let mut s = Scenario::default();
+        s.workload.temperature = 0.0;
+        s.matrix.server_flags.insert(
+            "draft_model".into(),
+            Axis(vec![
+                FlagValue::Bool(false),
+                FlagValue::Text("/m/small".into()),
+            ]),
+        );
+        let p = ex(&s).unwrap();
+        let got: Vec<Vec<&str>> = p.points.iter().map(codes).collect();
+        assert_eq!(got, vec![vec![], vec!["unbatched_draft_model"]]);
+    }
+
+    #[test]
+    fn in_flight_follows_the_load_shape() {
+        let mut s = Scenario::default();
+        s.matrix.request_rate = Some(Axis(vec![Rate(2.0), Rate(f64::INFINITY)]));
+        s.workload.requests = Some(40);
+        let p = ex(&s).unwrap();
+        assert_eq!(
+            p.points
+                .iter()
+                .map(Point::max_in_flight)
+                .collect::<Vec<_>>(),
+            vec![None, Some(40)]
+        );
+        assert_eq!(
+            codes(&p.points[1]),
+            vec!["per_request_sampling", "server_queue"]
+        );
+        s.matrix.concurrency = Some(Axis(vec![4]));
+        let p = ex(&s).unwrap();
+        assert!(p.points.iter().all(|x| x.max_in_flight() == Some(4)));
     }
 
     #[test]

@@ -44,13 +44,16 @@ enum Kind {
     PositiveList,
     Port,
     NonNegFloat,
+    NonNegFloatList,
     PositiveFloat,
     Count,
+    Seed,
     Bool,
 }
 
-/// The predecessor's `MLX_*` variables (and `NGINX_BIN`): name, target
-/// fields, kind.
+/// The predecessor's `MLX_*` variables (and `NGINX_BIN`), and in their
+/// style the sampling fields it did not have (`MLX_TEMPERATURE_LIST`,
+/// `MLX_TOP_P`, `MLX_SAMPLING_SEED`): name, target fields, kind.
 /// Singular forms come before their `_LIST` forms so a list wins when both are set.
 const PREDECESSOR_VARS: &[(&str, &[&str], Kind)] = &[
     ("MLX_MODEL_PATH", &["model.path"], Kind::Text),
@@ -74,6 +77,13 @@ const PREDECESSOR_VARS: &[(&str, &[&str], Kind)] = &[
         &["workload.temperature"],
         Kind::NonNegFloat,
     ),
+    (
+        "MLX_TEMPERATURE_LIST",
+        &["matrix.temperature"],
+        Kind::NonNegFloatList,
+    ),
+    ("MLX_TOP_P", &["workload.top_p"], Kind::PositiveFloat),
+    ("MLX_SAMPLING_SEED", &["workload.sampling_seed"], Kind::Seed),
     (
         "MLX_NUM_REQUESTS",
         &["workload.requests"],
@@ -338,6 +348,22 @@ fn parse_kind(raw: &str, kind: Kind) -> Result<Value, String> {
             }
             Value::Float(v)
         }
+        Kind::NonNegFloatList => {
+            let items = split_list(raw)
+                .map(|s| match float(s) {
+                    Ok(v) if v < 0.0 => Err(format!("{v} is negative")),
+                    other => other,
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if items.is_empty() {
+                return Err("the list is empty".into());
+            }
+            Value::Array(items.into_iter().map(Value::Float).collect())
+        }
+        Kind::Seed => match raw.parse::<i64>() {
+            Ok(v) if v >= 0 => Value::Integer(v),
+            _ => return Err(format!("'{raw}' is not a whole number of 0 or more")),
+        },
         Kind::PositiveFloat => {
             let v = float(raw)?;
             if v <= 0.0 {
@@ -430,6 +456,36 @@ mod tests {
                 var: "MLX_CONCURRENCY_LIST".into()
             })
         );
+    }
+
+    #[test]
+    fn sampling_variables_map_to_their_fields() {
+        let l = env_layer(
+            &vars(&[
+                ("MLX_TEMPERATURE_LIST", "0, 0.3"),
+                ("MLX_TOP_P", "0.9"),
+                ("MLX_SAMPLING_SEED", "42"),
+            ]),
+            &known(),
+        )
+        .unwrap();
+        assert_eq!(
+            l.table["matrix"]["temperature"],
+            toml::Value::try_from(vec![0.0, 0.3]).unwrap()
+        );
+        assert_eq!(l.table["workload"]["top_p"].as_float(), Some(0.9));
+        assert_eq!(l.table["workload"]["sampling_seed"].as_integer(), Some(42));
+        let err = env_layer(
+            &vars(&[
+                ("MLX_TEMPERATURE_LIST", "0.3,-1"),
+                ("MLX_SAMPLING_SEED", "-4"),
+            ]),
+            &known(),
+        )
+        .unwrap_err();
+        assert_eq!(err.len(), 2, "{err:?}");
+        assert!(err[0].message.contains("-1 is negative"), "{}", err[0]);
+        assert!(err[1].message.contains("'-4'"), "{}", err[1]);
     }
 
     #[test]

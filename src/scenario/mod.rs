@@ -163,7 +163,10 @@ pub fn known_fields() -> Vec<String> {
     m.balance = Some(crate::spec::scenario::Axis(vec![
         crate::spec::scenario::BalanceMethod::RoundRobin,
     ]));
+    m.temperature = Some(crate::spec::scenario::Axis(vec![0.0]));
     full.workload.requests = Some(1);
+    full.workload.top_p = Some(1.0);
+    full.workload.sampling_seed = Some(0);
     full.slo.ttft_ms = Some(1.0);
     full.slo.tpot_ms = Some(1.0);
     full.slo.e2e_ms = Some(1.0);

@@ -199,6 +199,8 @@ mod tests {
             image_count: None,
             image_size: None,
             audio_duration_s: None,
+            sampling: crate::spec::scenario::Sampling::GREEDY,
+            server_mode: Vec::new(),
         };
         let spec = workload_spec(&s, &m, &p);
         assert_eq!(spec.seed, 8);

@@ -237,6 +237,8 @@ fn reference_scenario_lists_every_field() {
         "image_count",
         "image_size",
         "audio_duration_s",
+        "top_p",
+        "sampling_seed",
     ] {
         if !text.contains(&format!("{key} =")) {
             missing.push(key.to_string());
@@ -259,6 +261,9 @@ fn set_reaches_optional_fields_unset_by_default() {
             "matrix.request_rate=2,inf",
             "slo.ttft_ms=500",
             "matrix.balance=least_conn",
+            "matrix.temperature=0,0.3",
+            "workload.top_p=0.9",
+            "workload.sampling_seed=5",
         ],
         &d,
     )
@@ -270,4 +275,7 @@ fn set_reaches_optional_fields_unset_by_default() {
     assert_eq!(r.scenario.matrix.request_rate.unwrap().values().len(), 2);
     assert_eq!(r.scenario.slo.ttft_ms, Some(500.0));
     assert!(r.scenario.matrix.balance.is_some());
+    assert_eq!(r.scenario.matrix.temperature.unwrap().values(), &[0.0, 0.3]);
+    assert_eq!(r.scenario.workload.top_p, Some(0.9));
+    assert_eq!(r.scenario.workload.sampling_seed, Some(5));
 }

@@ -25,6 +25,7 @@ pub const AXIS_NAMES: &[&str] = &[
     "prompt_concurrency",
     "concurrency",
     "max_tokens",
+    "temperature",
     "modality",
     "image_count",
     "image_size",
@@ -200,13 +201,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     }
 
     let w = &s.workload;
-    if !non_negative(w.temperature) {
-        out.push(finding(
-            "workload.temperature",
-            format!("{} is negative", w.temperature),
-            "use 0 or more",
-        ));
-    }
+    sampling_findings(&mut out, s);
     if w.requests == Some(0) {
         out.push(finding(
             "workload.requests",
@@ -458,6 +453,42 @@ fn positive_axis(out: &mut Vec<Finding>, field: &str, axis: Option<&Axis<u32>>) 
 }
 
 /// `v >= 0` and not NaN.
+/// Findings about what requests ask of the sampler.
+fn sampling_findings(out: &mut Vec<Finding>, s: &Scenario) {
+    let w = &s.workload;
+    if !non_negative(w.temperature) {
+        out.push(finding(
+            "workload.temperature",
+            format!("{} is negative", w.temperature),
+            "use 0 or more",
+        ));
+    }
+    if let Some(a) = &s.matrix.temperature {
+        no_values(
+            out,
+            "matrix.temperature",
+            a.values().is_empty(),
+            "give at least one value, e.g. [0.0, 0.3], or remove it to use workload.temperature",
+        );
+        if let Some(t) = a.values().iter().find(|t| !non_negative(**t)) {
+            out.push(finding(
+                "matrix.temperature",
+                format!("{t} is negative"),
+                "use temperatures of 0 or more",
+            ));
+        }
+    }
+    if let Some(p) = w.top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        out.push(finding(
+            "workload.top_p",
+            format!("{p} is not a probability above 0"),
+            "use a value above 0 and at most 1, or remove it to leave top_p to the server",
+        ));
+    }
+}
+
 fn non_negative(v: f64) -> bool {
     v >= 0.0
 }
@@ -537,6 +568,34 @@ mod tests {
         assert!(f.contains(&"router.port".to_string()));
         s.router.kind = RouterKind::None;
         assert!(fields(&s).contains(&"router.kind".to_string()));
+    }
+
+    #[test]
+    fn sampling_values_are_checked_with_their_field() {
+        let mut s = ok_scenario();
+        s.workload.top_p = Some(0.9);
+        s.workload.sampling_seed = Some(1);
+        s.matrix.temperature = Some(Axis(vec![0.0, 0.3, 1.5]));
+        assert!(validate(&s).is_empty(), "{:?}", validate(&s));
+        s.workload.temperature = -0.1;
+        s.workload.top_p = Some(0.0);
+        s.matrix.temperature = Some(Axis(vec![0.3, -1.0]));
+        let v = validate(&s);
+        let f: Vec<&str> = v.iter().map(|x| x.field.as_str()).collect();
+        assert_eq!(
+            f,
+            vec![
+                "workload.temperature",
+                "matrix.temperature",
+                "workload.top_p"
+            ]
+        );
+        assert!(v[1].message.contains("-1 is negative"), "{:?}", v[1]);
+        assert!(v[2].hint.contains("at most 1"), "{:?}", v[2]);
+        s.workload.temperature = 0.3;
+        s.workload.top_p = Some(1.5);
+        s.matrix.temperature = Some(Axis(vec![]));
+        assert_eq!(fields(&s), vec!["matrix.temperature", "workload.top_p"]);
     }
 
     fn one_model(s: &Scenario, backend: &str) -> Vec<Finding> {

@@ -31,7 +31,7 @@ use crate::scenario::models::ResolvedModel;
 use crate::server::command::Commands;
 use crate::server::secrets::Secrets;
 use crate::spec::backend::{Api, BackendDef, Ready, parse_request_line};
-use crate::spec::scenario::RouterKind;
+use crate::spec::scenario::{RouterKind, Sampling};
 use crate::workload::Prompt;
 
 /// What every start needs.
@@ -242,7 +242,7 @@ pub fn ready_probe(ctx: &StartContext, cfg: &ServerConfig) -> Result<Probe, Serv
                 model: model.as_deref(),
                 prompts: &[Prompt::user("ping".into(), None)],
                 max_tokens: 1,
-                temperature: 0.0,
+                sampling: Sampling::GREEDY,
                 stream: false,
                 media: &media,
                 audio_language: "en",

@@ -120,6 +120,33 @@ pub struct BackendDef {
     pub api_key_env: String,
     /// Matrix axes this backend understands.
     pub axes: BTreeMap<String, AxisArg>,
+    /// Request and server settings that change how the server works
+    /// (`plan` and `run` warn; rows record them as `server_mode`).
+    pub mode: ModeRules,
+}
+
+/// `[backends.NAME.mode]`: when a point's requests or server flags change
+/// how the server works, as data. Every rule is off unless set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModeRules {
+    /// Requests whose temperature is above this get a sampler of their own,
+    /// and a batch holding one samples row by row (`per_request_sampling`).
+    pub per_request_sampling_above: Option<f64>,
+    /// A request carrying `seed` is served alone, outside the batch
+    /// (`unbatched_seed`).
+    pub unbatched_seed: bool,
+    /// Server flags with which the server batches no request
+    /// (`unbatched_<flag>`, e.g. `--draft-model`: `unbatched_draft_model`);
+    /// a flag counts when it is passed with any value but `false`.
+    pub unbatched_flags: Vec<String>,
+    /// The flag bounding how many requests one instance decodes at once;
+    /// requests beyond it wait inside the server (`server_queue`). Empty =
+    /// no such rule.
+    pub batch_limit_flag: String,
+    /// That bound when the flag is not passed (the server's default);
+    /// unset = only a passed value is checked.
+    pub batch_limit_default: Option<u32>,
 }
 
 impl Default for BackendDef {
@@ -145,6 +172,7 @@ impl Default for BackendDef {
             urls: Vec::new(),
             api_key_env: String::new(),
             axes: BTreeMap::new(),
+            mode: ModeRules::default(),
         }
     }
 }

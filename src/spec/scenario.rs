@@ -257,7 +257,14 @@ pub struct WorkloadSection {
     pub tokenizer: String,
     /// Seed of prompts, shuffles and arrival times: the same seed, the same run.
     pub seed: u64,
+    /// Sampling temperature of every request (`matrix.temperature` sweeps it).
     pub temperature: f64,
+    /// Nucleus sampling `top_p` of every request; unset = not sent (the
+    /// server's default).
+    pub top_p: Option<f64>,
+    /// The request's `seed` (the server's sampler); unset = not sent.
+    /// Distinct from `seed`, which draws prompts and arrivals.
+    pub sampling_seed: Option<u64>,
     /// Stream responses (SSE); needed for TTFT and inter-token latency.
     pub stream: bool,
     /// Requests per point; when unset, `concurrency × requests_per_concurrency`.
@@ -302,6 +309,8 @@ impl Default for WorkloadSection {
             tokenizer: String::new(),
             seed: 0,
             temperature: 0.3,
+            top_p: None,
+            sampling_seed: None,
             stream: true,
             requests: None,
             requests_per_concurrency: 4,
@@ -317,6 +326,39 @@ impl Default for WorkloadSection {
             audio_response_format: "json".into(),
         }
     }
+}
+
+impl WorkloadSection {
+    /// What every request asks of the sampler at `temperature` (the
+    /// point's: `matrix.temperature`, else `workload.temperature`).
+    pub fn sampling(&self, temperature: f64) -> Sampling {
+        Sampling {
+            temperature,
+            top_p: self.top_p,
+            seed: self.sampling_seed,
+        }
+    }
+}
+
+/// What a request asks of the server's sampler: recorded in every row and
+/// sent in every body. `top_p` and `seed` are left out of the request when
+/// `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    /// The request's `seed` (`workload.sampling_seed`).
+    pub seed: Option<u64>,
+}
+
+impl Sampling {
+    /// Greedy decoding with nothing else sent: readiness probes and
+    /// calibration, which measure no point.
+    pub const GREEDY: Sampling = Sampling {
+        temperature: 0.0,
+        top_p: None,
+        seed: None,
+    };
 }
 
 /// `[matrix]`: the axes whose Cartesian product is the list of points.
@@ -344,6 +386,8 @@ pub struct MatrixSection {
     pub request_rate: Option<Axis<Rate>>,
     /// `max_tokens` of every request.
     pub max_tokens: Axis<u32>,
+    /// Sampling temperature per point; unset = `workload.temperature`.
+    pub temperature: Option<Axis<f64>>,
     /// Synthetic prompts of this many tokens (the model's own tokenizer).
     pub input_tokens: Option<Axis<u32>>,
     /// Vision models only: images per request (0 = a text-only request to
@@ -380,6 +424,7 @@ impl Default for MatrixSection {
             concurrency: None,
             request_rate: None,
             max_tokens: Axis(vec![128]),
+            temperature: None,
             input_tokens: None,
             image_count: None,
             image_size: None,
@@ -443,6 +488,9 @@ pub struct OutputSection {
     pub dir: String,
     /// File stem; empty = the scenario name.
     pub stem: String,
+    /// Inter-token latencies of each request in `requests.jsonl`: `list`
+    /// (every gap) or `summary` (count, mean, p50, p99).
+    pub request_itl: RequestItl,
 }
 
 impl Default for OutputSection {
@@ -450,8 +498,21 @@ impl Default for OutputSection {
         OutputSection {
             dir: "results".into(),
             stem: String::new(),
+            request_itl: RequestItl::List,
         }
     }
+}
+
+/// How `requests.jsonl` records a request's inter-token latencies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestItl {
+    /// Every gap, in ms (`itl_ms`).
+    #[default]
+    List,
+    /// `{count, mean, p50, p99}` in ms (`itl_ms_summary`): smaller files
+    /// for long answers.
+    Summary,
 }
 
 /// The values of one axis. In TOML (and in environment variables) it may be
@@ -523,6 +584,29 @@ impl AxisElement for u32 {
     }
     fn expecting() -> &'static str {
         "a whole number, a list of them, or a string like \"1,2,4\""
+    }
+}
+
+impl AxisElement for f64 {
+    fn from_text(s: &str) -> Result<Self, String> {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("'{s}' is not a number"))
+    }
+    fn from_i64(v: i64) -> Result<Self, String> {
+        Ok(v as f64)
+    }
+    fn from_float(v: f64) -> Result<Self, String> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(format!("{v} is not a finite number"))
+        }
+    }
+    fn expecting() -> &'static str {
+        "a number, a list of numbers, or a string like \"0,0.3\""
     }
 }
 

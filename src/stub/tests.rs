@@ -14,7 +14,7 @@ use crate::load::client::{BodySpec, RequestSpec, build_client, request_body, sen
 use crate::load::driver::run_closed_loop;
 use crate::load::record::{ErrorKind, RequestRecord};
 use crate::spec::backend::{Api, TokenSource};
-use crate::spec::scenario::BalanceMethod;
+use crate::spec::scenario::{BalanceMethod, Sampling};
 
 /// A stub served in the test's runtime; stopped when dropped.
 struct Running {
@@ -108,7 +108,7 @@ fn body(api: Api, prompt: &str, max_tokens: u32, stream: bool) -> Bytes {
         api,
         prompt,
         max_tokens,
-        temperature: 0.0,
+        sampling: Sampling::GREEDY,
         stream,
         model: Some("whatever"),
         messages: None,
@@ -615,7 +615,7 @@ async fn transcriptions_take_duration_over_rtf_and_images_are_counted() {
         api: Api::Chat,
         prompt: "hi",
         max_tokens: 2,
-        temperature: 0.0,
+        sampling: Sampling::GREEDY,
         stream: true,
         model: None,
         messages: Some(&messages),
