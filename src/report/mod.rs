@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod md_tables;
 pub mod summary;
 pub mod table;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
