@@ -872,13 +872,13 @@ mod tests {
 
     #[test]
     fn points_show_intervals_and_repeats_have_their_own_table() {
-        let mut p = with_ci(1, 474.666, 3.14);
+        let mut p = with_ci(1, 474.666, 3.17);
         p.repeats = Some(2);
         let mut r = run("r", vec![p.clone()]);
         let md = points(&r);
         assert!(
             rows(&md)[0].starts_with(
-                "| 1 | tiny mlx_lm ×1 | c=1 mt=16 | ok | 474.7 ± 3.14 | 0 | 10.0 ± 1.00 / – |"
+                "| 1 | tiny mlx_lm ×1 | c=1 mt=16 | ok | 474.7 ± 3.17 | 0 | 10.0 ± 1.00 / – |"
             ),
             "{md}"
         );
