@@ -1,7 +1,8 @@
 /* report.js: draws report.html's charts from the page's JSON blob (uPlot
    for lines, scatter, bars and the timeline; a plain canvas for the
-   heatmap), sorts the table, and records in window.__report what each
-   chart drew (#selfcheck, read by the tests). No network, no framework. */
+   heatmap), whiskers for each figure's confidence interval, sorts the
+   table, and records in window.__report what each chart drew (#selfcheck,
+   read by the tests). No network, no framework. */
 (function () {
   "use strict";
   var R = window.__report;
@@ -76,6 +77,48 @@
     };
   }
 
+  // ---- whiskers: each figure's confidence interval ------------------
+
+  /* A draw hook drawing error bars: bars(u) lists {s, x, y, lo, hi, dir}
+     in data values (s: the uPlot series index, drawn only while shown;
+     dir "y": a vertical bar at x from lo to hi, "x": a horizontal one at
+     y). Records how many it drew on u.whiskers, for the self-check. */
+  function whiskers(bars, colors) {
+    return function (u) {
+      var ctx = u.ctx, b = u.bbox, cap = 4 * dpr, n = 0;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(b.left, b.top, b.width, b.height);
+      ctx.clip();
+      ctx.lineWidth = 1.5 * dpr;
+      bars(u).forEach(function (w) {
+        if (w.lo == null || w.hi == null || !u.series[w.s] || !u.series[w.s].show) return;
+        ctx.strokeStyle = colors[w.s - 1] || "#555555";
+        ctx.beginPath();
+        if (w.dir === "x") {
+          var y = u.valToPos(w.y, "y", true), x0 = u.valToPos(w.lo, "x", true), x1 = u.valToPos(w.hi, "x", true);
+          ctx.moveTo(x0, y); ctx.lineTo(x1, y);
+          ctx.moveTo(x0, y - cap); ctx.lineTo(x0, y + cap);
+          ctx.moveTo(x1, y - cap); ctx.lineTo(x1, y + cap);
+        } else {
+          var x = u.valToPos(w.x, "x", true), y0 = u.valToPos(w.lo, "y", true), y1 = u.valToPos(w.hi, "y", true);
+          ctx.moveTo(x, y0); ctx.lineTo(x, y1);
+          ctx.moveTo(x - cap, y0); ctx.lineTo(x + cap, y0);
+          ctx.moveTo(x - cap, y1); ctx.lineTo(x + cap, y1);
+        }
+        ctx.stroke();
+        n++;
+      });
+      ctx.restore();
+      u.whiskers = n;
+    };
+  }
+  function countWhiskers(u, rec) { rec.whiskers = u.whiskers || 0; }
+  /* "512.3 ± 12.1" when the interval is known */
+  function pm(v, lo, hi) {
+    return fmt(v) + (lo != null && hi != null ? " \u00b1 " + fmt((hi - lo) / 2) : "");
+  }
+
   var charts = []; // [{u, height}] for resizing
   var P = {}; // name -> uPlot, for the self-test
   function plot(name, opts, data, parent) {
@@ -112,7 +155,7 @@
           spanGaps: true,
           points: {show: true, size: 7, fill: colors[i], stroke: colors[i]},
           value: function (u, v, si, idx) {
-            return v == null ? "--" : fmt(v) + " tok/s (#" + s.points[idx] + ")";
+            return v == null ? "--" : pm(v, s.lo && s.lo[idx], s.hi && s.hi[idx]) + " tok/s (#" + s.points[idx] + ")";
           },
         };
         if (s.dashed) opt.dash = [8, 5];
@@ -137,7 +180,15 @@
         ],
         series: series,
         cursor: {drag: {x: true, y: false, setScale: true}},
-        hooks: {draw: [track(c.id, colors)]},
+        hooks: {draw: [whiskers(function () {
+          var out = [];
+          c.series.forEach(function (s, i) {
+            c.x.forEach(function (x, j) {
+              if (s.y[j] != null && s.lo && s.hi) out.push({s: i + 1, x: x, lo: s.lo[j], hi: s.hi[j], dir: "y"});
+            });
+          });
+          return out;
+        }, colors), track(c.id, colors, countWhiskers)]},
       }, [c.x].concat(c.series.map(function (s) { return s.y; })), host);
       runCharts.push({u: u, series: c.series});
     });
@@ -219,6 +270,24 @@
         series.push(s);
       });
       colors.push("#111111", "#555555");
+      // whiskers: each mark's latency interval, and the throughput's across
+      // the p50 marks; series 2k+1 and 2k+2 are configuration k's p50 and p99
+      var seriesColors = [];
+      cfgs.forEach(function (ci) { seriesColors.push(color(ci), color(ci)); });
+      var bars = function () {
+        var out = [];
+        rows.forEach(function (r) {
+          var k = cfgs.indexOf(r.config);
+          ["p50", "p99"].forEach(function (q, qi) {
+            var v = r[key + "_" + q];
+            if (v == null) return;
+            var s = 2 * k + 1 + qi;
+            out.push({s: s, x: r.tps, lo: r[key + "_" + q + "_lo"], hi: r[key + "_" + q + "_hi"], dir: "y"});
+            if (q === "p50") out.push({s: s, y: v, lo: r.tps_lo, hi: r.tps_hi, dir: "x"});
+          });
+        });
+        return out;
+      };
       var info = el("p", "info");
       var u = plot("latency_" + key, {
         title: name + " p50 / p99 vs throughput",
@@ -228,14 +297,15 @@
         series: series,
         cursor: {drag: {x: true, y: false, setScale: true}},
         hooks: {
-          draw: [track("latency_" + key, colors)],
+          draw: [whiskers(bars, seriesColors), track("latency_" + key, colors, countWhiskers)],
           setLegend: [function (u) {
             var i = u.legend.idx;
             if (i == null || !rows[i]) { info.textContent = ""; return; }
             var r = rows[i];
             var front = ["p50", "p99"].filter(function (q) { return L.front[key + "_" + q].indexOf(i) >= 0; });
             info.textContent = "point " + r.point + ": " + D.configs[r.config] + " · " + r.load + " · " +
-              fmt(r.tps) + " tok/s · " + name + " p50 " + fmt(r[key + "_p50"]) + " ms, p99 " + fmt(r[key + "_p99"]) + " ms" +
+              pm(r.tps, r.tps_lo, r.tps_hi) + " tok/s · " + name + " p50 " + pm(r[key + "_p50"], r[key + "_p50_lo"], r[key + "_p50_hi"]) +
+              " ms, p99 " + pm(r[key + "_p99"], r[key + "_p99_lo"], r[key + "_p99_hi"]) + " ms" +
               (front.length ? " · on the " + front.join(" and ") + " front" : "");
           }],
         },

@@ -33,8 +33,15 @@ fn one_instance_writes_a_row_per_point_and_env_overrides_apply() {
         stdout.contains("single: 2 points over 1 server configurations"),
         "{stdout}"
     );
+    // `best pN model=… throughput_tps=… ; <verdict against the runner-up>`
+    // (two points: the other is the runner-up)
     assert!(
-        stdout.contains("best model=tiny-llama backend=mlx_lm instances=1"),
+        stdout.lines().any(|l| l.starts_with("best p")
+            && l.contains(" model=tiny-llama backend=mlx_lm instances=1")
+            && l.contains(" throughput_tps=")
+            && (l.contains("; tied within noise with p")
+                || l.contains("; ahead of p")
+                || l.contains("; cannot tell from p"))),
         "{stdout}"
     );
     assert!(

@@ -10,6 +10,7 @@ use crate::common::*;
 const SECTIONS: &[&str] = &[
     "## Summary",
     "## Quality",
+    "## How to read the intervals",
     "## Points",
     "## Best configurations",
     "## Memory and GPU per configuration",
@@ -115,7 +116,9 @@ fn runs_write_report_md_and_report_compares_two_runs_point_by_point() {
             expected[i]
         );
         assert_eq!(row[col("outcome")], "ok");
-        assert!(row[col("tok/s")].parse::<f64>().unwrap() > 0.0, "{row:?}");
+        // `512.3 ± 12.1` (or the value alone without an interval)
+        let tps = row[col("tok/s")].split(" ± ").next().unwrap();
+        assert!(tps.parse::<f64>().unwrap() > 0.0, "{row:?}");
         assert!(row[col("TTFT p50/p99 ms")].contains(" / "), "{row:?}");
         // a Python server with a model loaded holds well over 50 MB
         assert!(
@@ -160,25 +163,38 @@ fn runs_write_report_md_and_report_compares_two_runs_point_by_point() {
         "{md}"
     );
     assert!(md.contains("- **Median throughput change:** "), "{md}");
+    assert!(md.contains("- **Verdicts:** "), "{md}");
+    assert!(
+        stdout.contains(&format!("compare vs {run1_id}: ")),
+        "the comparison's one-line summary: {stdout}"
+    );
     let cmp = table_under(&md, &format!("## Comparison with {run1_id}"));
     assert_eq!(cmp.len(), 2 + 4, "{md}");
     for (row, (config, load)) in cmp[2..].iter().zip(expected) {
         assert_eq!((row[0].as_str(), row[1].as_str()), (config, load));
-        for c in &row[2..5] {
-            // no Δ% from 0 (an ITL p50 of 0 ms happens when a loaded server
-            // flushes several tokens in one write)
-            assert!(
-                c.contains(" → ") && (c.ends_with("%)") || c.starts_with("0 → ")),
-                "{row:?}"
-            );
+        // tok/s, TTFT, ITL and E2E p50: `old → new (Δ%; verdict, p)` (no
+        // Δ% from 0: an ITL p50 of 0 ms happens when a loaded server
+        // flushes several tokens in one write)
+        for c in &row[2..6] {
+            assert!(c.contains(" → ") && c.ends_with(')'), "{row:?}");
         }
         assert!(
-            ["⚠️ regression", "✅ improvement", "➡️ within noise"]
-                .iter()
-                .any(|v| row[5].starts_with(v)),
+            [
+                "⚠️ slower",
+                "✅ faster",
+                "➡️ no significant difference",
+                "❔ cannot tell"
+            ]
+            .iter()
+            .any(|v| row[6].starts_with(v)),
             "{row:?}"
         );
     }
-    assert!(md.contains("Thresholds: tok/s below -5%"), "{md}");
+    assert!(
+        md.contains(
+            "z-test on the difference (standard errors from each interval), Holm-corrected at 0.05"
+        ),
+        "{md}"
+    );
     assert!(!md.contains("Only in"), "every point matched:\n{md}");
 }

@@ -70,6 +70,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let w = crate::report::write(&run_dir, &compare).map_err(UsageError)?;
             println!("report_md={}", w.markdown.display());
             println!("report_html={}", w.html.display());
+            for c in &w.comparisons {
+                println!("compare {c}");
+            }
             Ok(EXIT_OK)
         }
         Some(Command::ValidateReport { files }) => Ok(crate::cmd::validate_report::run(&files)),

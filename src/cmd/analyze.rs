@@ -11,6 +11,9 @@
 //!
 //! * the file is read once; rows shorter than the header are padded with
 //!   empty cells, extra cells beyond the header are ignored;
+//! * rows of single repeats (`row_kind` = `repeat`, or without that column
+//!   a non-empty `repeat` cell) are left out: a point measured several
+//!   times is ranked by its combined row;
 //! * with a `point` column, only the last row of each point number is
 //!   kept (a resumed run appends a re-measured point after its
 //!   interrupted row);
@@ -266,10 +269,23 @@ pub fn render_table(
     Ok(render(header, rows, &selection, order, count))
 }
 
-/// `rows` with only the last row of each value of the `point` column (in
-/// file order); all of them when there is no such column.
+/// `rows` without the rows of single repeats, and with only the last row
+/// of each value of the `point` column (in file order); all the point
+/// rows when there is no such column.
 pub fn last_per_point(header: &[String], rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
-    let Some(col) = header.iter().position(|h| h.trim() == "point") else {
+    let column = |name: &str| header.iter().position(|h| h.trim() == name);
+    let rows: Vec<Vec<String>> = match (column("row_kind"), column("repeat")) {
+        (Some(kind), _) => rows
+            .into_iter()
+            .filter(|r| cell(r, kind).trim() != "repeat")
+            .collect(),
+        (None, Some(repeat)) => rows
+            .into_iter()
+            .filter(|r| cell(r, repeat).trim().is_empty())
+            .collect(),
+        (None, None) => rows,
+    };
+    let Some(col) = column("point") else {
         return rows;
     };
     let mut last = std::collections::HashMap::new();
@@ -889,6 +905,29 @@ mod tests {
                 "a\\nb  |   5\n",
             )
         );
+    }
+
+    #[test]
+    fn repeat_rows_are_left_out_and_the_combined_point_row_ranks() {
+        let dir = TempDir::new();
+        let file = dir.write(
+            "repeats.csv",
+            "tps,point,row_kind,repeat\n50,1,repeat,1\n70,1,repeat,2\n60,1,point,\n40,2,point,\n",
+        );
+        let table = analyze(&opts(file, "tps", SortOrder::Desc, 0)).expect("analyze");
+        assert_eq!(
+            table,
+            concat!(
+                "tps | point | row_kind | repeat\n",
+                "----+-------+----------+-------\n",
+                " 60 |     1 | point    |\n",
+                " 40 |     2 | point    |\n",
+            )
+        );
+        // without a row_kind column, a filled repeat cell marks a repeat row
+        let file = dir.write("r2.csv", "tps,point,repeat\n70,1,2\n60,1,\n");
+        let table = analyze(&opts(file, "tps", SortOrder::Desc, 0)).expect("analyze");
+        assert!(!table.contains("70"), "{table}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Text for report tables: numbers rounded for reading, `–` for what is
-//! missing, percent changes, point lists (`p1–p3, p7`), UTC times, pressure
+//! missing, p-values, percent changes, point lists (`p1–p3, p7`), UTC times, pressure
 //! levels by name, and cells escaped for GitHub-flavoured Markdown tables.
 
 /// What a cell shows when there is no value.
@@ -32,14 +32,12 @@ pub fn pct_change(v: f64) -> String {
     format!("{v:+.1}%")
 }
 
-/// `old → new (Δ%)`, `–` when either side is missing.
-pub fn old_new(old: Option<f64>, new: Option<f64>, change: Option<f64>) -> String {
-    match (old, new) {
-        (Some(_), Some(_)) => {
-            let delta = change.map_or_else(String::new, |c| format!(" ({})", pct_change(c)));
-            format!("{} → {}{delta}", num(old), num(new))
-        }
-        _ => MISSING.to_string(),
+/// A p-value for reading: `p = 0.034`, `p < 0.001`.
+pub fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {:.3}", p.min(1.0))
     }
 }
 
@@ -127,12 +125,14 @@ mod tests {
         assert_eq!(pct_change(5.44), "+5.4%");
         assert_eq!(pct_change(-6.0), "-6.0%");
         assert_eq!(pct_change(-0.01), "+0.0%");
-        assert_eq!(
-            old_new(Some(100.0), Some(94.0), Some(-6.0)),
-            "100.0 → 94.0 (-6.0%)"
-        );
-        assert_eq!(old_new(Some(100.0), None, None), "–");
-        assert_eq!(old_new(Some(0.0), Some(3.0), None), "0 → 3.00");
+    }
+
+    #[test]
+    fn p_values_read_with_three_decimals_or_as_a_bound() {
+        assert_eq!(p_value(0.0456), "p = 0.046");
+        assert_eq!(p_value(0.0004), "p < 0.001");
+        assert_eq!(p_value(0.0), "p < 0.001");
+        assert_eq!(p_value(1.0), "p = 1.000");
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! A finished (or interrupted) run, read back from its folder for reports:
 //! the points of `report.jsonl` as typed records (fields a report needs,
-//! each optional so older or partial lines still load), the monitor's
-//! samples and events from `monitor.jsonl`, and the key that groups points
-//! by server configuration. A resumed run appends a re-measured point's
-//! record after its interrupted one: the last record per point counts.
+//! each optional so older or partial lines still load) with the interval
+//! of each headline figure, the monitor's samples and events from
+//! `monitor.jsonl`, and the key that groups points by server
+//! configuration. A resumed run appends a re-measured point's record after
+//! its interrupted one: the last record per point counts. A point measured
+//! several times (`run.repeats`) has one `repeat` row per measurement and
+//! one `point` row combining them: everything that ranks or tables points
+//! reads the `point` rows.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -31,11 +36,179 @@ impl Latency {
     }
 }
 
+/// What a line of report.jsonl stands for (`row_kind`; a record older
+/// than schema 0.6.0 has none and is a point).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowKind {
+    /// The point's figures (with repeats: all of them combined).
+    #[default]
+    Point,
+    /// One measurement of a point measured several times.
+    Repeat,
+}
+
+/// Which way a figure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Rates: throughput, requests/s, goodput.
+    Higher,
+    /// Latencies (`…_ms`).
+    Lower,
+}
+
+/// Why a figure has no interval when its record carries none.
+pub const NO_INTERVALS_WHY: &str = "record has no intervals (report.jsonl before 0.6.0)";
+
+/// The interval level assumed when a record's `intervals.level` is missing.
+pub const DEFAULT_LEVEL: f64 = 0.95;
+
+/// The headline figures that carry an interval, as report.jsonl names
+/// them under `intervals.figures`.
+pub const FIGURE_KEYS: [&str; 15] = [
+    "throughput_tps",
+    "requests_per_s",
+    "goodput_rps",
+    "ttft_mean_ms",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_mean_ms",
+    "tpot_p50_ms",
+    "tpot_p99_ms",
+    "itl_mean_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "e2e_mean_ms",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+];
+
+/// One headline figure of a point with its confidence interval: `lo` and
+/// `hi` are both there or the interval is unknown, and then `why` says why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figure {
+    /// Its name under `intervals.figures` (`throughput_tps`, `ttft_p50_ms`).
+    pub key: String,
+    pub value: Option<f64>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    /// Samples behind it.
+    pub n: Option<u64>,
+    pub why: Option<String>,
+    /// The interval's confidence level (0.95).
+    pub level: f64,
+}
+
+impl Figure {
+    /// Which way the figure is better: latencies (`…_ms`) lower, rates higher.
+    pub fn better(&self) -> Better {
+        better_of(&self.key)
+    }
+
+    /// `(lo, hi)` when the interval is known, finite and ordered.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        match (self.lo, self.hi) {
+            (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && lo <= hi => Some((lo, hi)),
+            _ => None,
+        }
+    }
+
+    /// Half the interval's width, when it is known.
+    pub fn half_width(&self) -> Option<f64> {
+        self.interval().map(|(lo, hi)| (hi - lo) / 2.0)
+    }
+
+    /// Why there is no interval: the record's `why`, else a generic reason.
+    pub fn missing_why(&self) -> String {
+        match &self.why {
+            Some(w) if !w.is_empty() => w.clone(),
+            _ if self.value.is_none() => "no value".to_string(),
+            _ => "no interval recorded".to_string(),
+        }
+    }
+}
+
+/// Which way the figure named `key` is better.
+pub fn better_of(key: &str) -> Better {
+    if key.ends_with("_ms") {
+        Better::Lower
+    } else {
+        Better::Higher
+    }
+}
+
+/// A point's `intervals` object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Intervals {
+    /// Confidence level (0.95).
+    pub level: f64,
+    /// How the intervals were computed, in words.
+    pub method: String,
+    pub resamples: Option<u64>,
+    /// Repeats of the point the intervals cover.
+    pub repeats: Option<u64>,
+    pub figures: BTreeMap<String, Figure>,
+}
+
+impl Intervals {
+    /// Read `intervals` from a record; `None` when it is absent or not an object.
+    fn from(v: &Value) -> Option<Intervals> {
+        let obj = v.as_object()?;
+        let level = obj
+            .get("level")
+            .and_then(Value::as_f64)
+            .filter(|l| *l > 0.0 && *l < 1.0)
+            .unwrap_or(DEFAULT_LEVEL);
+        let figures = obj
+            .get("figures")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, f)| {
+                        let num = |name: &str| f.get(name).and_then(Value::as_f64);
+                        let fig = Figure {
+                            key: k.clone(),
+                            value: num("value"),
+                            lo: num("lo"),
+                            hi: num("hi"),
+                            n: f.get("n").and_then(Value::as_u64),
+                            why: f.get("why").and_then(Value::as_str).map(String::from),
+                            level,
+                        };
+                        (k.clone(), fig)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Intervals {
+            level,
+            method: obj
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            resamples: obj.get("resamples").and_then(Value::as_u64),
+            repeats: obj.get("repeats").and_then(Value::as_u64),
+            figures,
+        })
+    }
+}
+
 /// One point of a run (a line of report.jsonl).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PointRecord {
     /// 1-based point number.
     pub point: usize,
+    /// A point's (combined) row, or one of its repeats.
+    pub row_kind: RowKind,
+    /// 1..N on a repeat row; `None` on a point row.
+    pub repeat: Option<u32>,
+    /// How many times the point was measured (`None` before 0.6.0).
+    pub repeats: Option<u32>,
+    /// The point's parameters as `mlxrun run` prints them
+    /// (`model=… backend=… concurrency=8 …`), from the record's `test`.
+    pub params: String,
+    /// Each headline figure's interval (`None` before 0.6.0).
+    pub intervals: Option<Intervals>,
     /// `ok`, `errors`, `failed`, `interrupted`, `skipped`.
     pub outcome: String,
     pub outcome_detail: String,
@@ -121,6 +294,14 @@ impl PointRecord {
         extra_axes.sort();
         PointRecord {
             point: u("/point/point").unwrap_or(0) as usize,
+            row_kind: match v.get("row_kind").and_then(Value::as_str) {
+                Some("repeat") => RowKind::Repeat,
+                _ => RowKind::Point,
+            },
+            repeat: u("/repeat").map(|x| x as u32),
+            repeats: u("/repeats").map(|x| x as u32),
+            params: params_of(v.get("test").and_then(Value::as_str).unwrap_or_default()),
+            intervals: v.get("intervals").and_then(Intervals::from),
             outcome: s("/outcome"),
             outcome_detail: s("/outcome_detail"),
             start_ts: f("/test_start_ts").unwrap_or(0.0),
@@ -200,6 +381,56 @@ impl PointRecord {
         }
     }
 
+    /// The headline figure `key` (one of [`FIGURE_KEYS`]) with its
+    /// interval from `intervals.figures`; a record without intervals gives
+    /// its plain value and says why there is no interval.
+    pub fn figure(&self, key: &str) -> Figure {
+        if let Some(f) = self.intervals.as_ref().and_then(|i| i.figures.get(key)) {
+            return f.clone();
+        }
+        let (level, why) = match &self.intervals {
+            Some(i) => (i.level, format!("no interval for {key} in the record")),
+            None => (DEFAULT_LEVEL, NO_INTERVALS_WHY.to_string()),
+        };
+        Figure {
+            key: key.to_string(),
+            value: self.plain_value(key),
+            lo: None,
+            hi: None,
+            n: None,
+            why: Some(why),
+            level,
+        }
+    }
+
+    /// The value of figure `key` from `metrics` (no interval).
+    fn plain_value(&self, key: &str) -> Option<f64> {
+        let measured = self.measured();
+        let latency = |l: &Latency, stat: &str| match stat {
+            "mean" => l.mean,
+            "p50" => l.p50,
+            "p99" => l.p99,
+            _ => None,
+        };
+        match key {
+            "throughput_tps" => measured.then_some(self.throughput_tps),
+            "requests_per_s" => measured.then_some(self.requests_per_s),
+            "goodput_rps" => self.goodput_rps,
+            _ => {
+                let rest = key.strip_suffix("_ms")?;
+                let (metric, stat) = rest.split_once('_')?;
+                let l = match metric {
+                    "ttft" => &self.ttft_ms,
+                    "tpot" => &self.tpot_ms,
+                    "itl" => &self.itl_ms,
+                    "e2e" => &self.e2e_ms,
+                    _ => return None,
+                };
+                latency(l, stat)
+            }
+        }
+    }
+
     /// Whether the point was measured (its numbers mean something).
     pub fn measured(&self) -> bool {
         matches!(self.outcome.as_str(), "ok" | "errors") && self.ok_requests > 0
@@ -268,6 +499,19 @@ impl PointRecord {
     }
 }
 
+/// The parameters in a record's `test` (`scenario::p3[model=… …]`), empty
+/// when it has none.
+fn params_of(test: &str) -> String {
+    let Some(at) = test.find("::p") else {
+        return String::new();
+    };
+    let rest = &test[at..];
+    match (rest.find('['), rest.rfind(']')) {
+        (Some(open), Some(close)) if open < close => rest[open + 1..close].to_string(),
+        _ => String::new(),
+    }
+}
+
 /// `records` (in file order) with only the last one of each point number,
 /// sorted by point; `superseded` counts the others.
 pub fn last_per_point(records: Vec<PointRecord>, superseded: &mut usize) -> Vec<PointRecord> {
@@ -310,8 +554,11 @@ pub struct RunData {
     /// The folder's name (`<scenario>_<timestamp>`).
     pub run_id: String,
     pub scenario: String,
-    /// One record per point: the last one report.jsonl holds for it.
+    /// One record per point: the last `point` row report.jsonl holds for it.
     pub points: Vec<PointRecord>,
+    /// The `repeat` rows of points measured several times, by point and
+    /// repeat (the last one of each pair when a resume measured it again).
+    pub repeats: Vec<PointRecord>,
     /// Earlier records of points measured again by a resume (kept in the
     /// file, left out of `points`).
     pub superseded: usize,
@@ -359,7 +606,16 @@ impl RunData {
                     .push(format!("report.jsonl:{}: {e}", i + 1)),
             }
         }
-        run.points = last_per_point(std::mem::take(&mut run.points), &mut run.superseded);
+        let (points, repeats): (Vec<PointRecord>, Vec<PointRecord>) =
+            std::mem::take(&mut run.points)
+                .into_iter()
+                .partition(|p| p.row_kind == RowKind::Point);
+        run.points = last_per_point(points, &mut run.superseded);
+        let mut by_repeat: BTreeMap<(usize, u32), PointRecord> = BTreeMap::new();
+        for r in repeats {
+            by_repeat.insert((r.point, r.repeat.unwrap_or(0)), r);
+        }
+        run.repeats = by_repeat.into_values().collect();
         if let Ok(text) = std::fs::read_to_string(dir.join("monitor.jsonl")) {
             run.read_monitor(&text);
         }
@@ -432,8 +688,176 @@ impl RunData {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A report.jsonl 0.6.0 line as /work/spec18 describes it: `row_kind`,
+    /// `repeat`, `repeats` and `intervals` with every figure key; the
+    /// throughput's interval is `tps_ci`, the TTFT p50's `ttft_ci`, the
+    /// other figures have none (with a why).
+    pub(crate) fn record_v060(
+        point: u64,
+        row_kind: &str,
+        repeat: Option<u64>,
+        repeats: u64,
+        tps: (f64, f64, f64),
+        ttft_p50: (f64, f64, f64),
+    ) -> Value {
+        let mut figures = serde_json::Map::new();
+        for key in FIGURE_KEYS {
+            figures.insert(
+                key.to_string(),
+                serde_json::json!({"value": null, "lo": null, "hi": null, "n": 0,
+                                   "why": "too few samples for p99 (16; needs 500)"}),
+            );
+        }
+        figures.insert(
+            "throughput_tps".into(),
+            serde_json::json!({"value": tps.0, "lo": tps.1, "hi": tps.2, "n": 400, "why": null}),
+        );
+        figures.insert(
+            "ttft_p50_ms".into(),
+            serde_json::json!({"value": ttft_p50.0, "lo": ttft_p50.1, "hi": ttft_p50.2, "n": 400, "why": null}),
+        );
+        figures.insert(
+            "goodput_rps".into(),
+            serde_json::json!({"value": null, "lo": null, "hi": null, "n": 0, "why": "no [slo]"}),
+        );
+        serde_json::json!({
+            "schema_version": "0.6.0", "scenario": "s", "outcome": "ok",
+            "test": format!("s::p{point}[model=tiny backend=mlx_lm instances=1 concurrency={point} max_tokens=16]"),
+            "row_kind": row_kind, "repeat": repeat, "repeats": repeats,
+            "test_start_ts": 100.0 + point as f64, "test_end_ts": 100.5 + point as f64,
+            "point": {"point": point, "model": "tiny", "backend": "mlx_lm", "instances": 1,
+                      "ranks": 1, "router": "none", "concurrency": point.to_string(),
+                      "request_rate": "", "max_tokens": 16},
+            "backend": {"name": "mlx_lm", "version": "x"},
+            "metrics": {"requests": 400, "ok_requests": 400, "errors": 0, "throughput_tps": tps.0,
+                        "ttft_ms": {"mean": ttft_p50.0, "p50": ttft_p50.0, "p99": 2.0 * ttft_p50.0}},
+            "system_health": {"quality_flags": ["clean"]},
+            "intervals": {
+                "level": 0.95,
+                "method": "moving-block bootstrap over the point's requests in send order (blocks of ⌈n^⅓⌉); repeats resampled as whole units (two-stage bootstrap)",
+                "resamples": 1000, "repeats": repeats,
+                "figures": figures
+            }
+        })
+    }
+
+    #[test]
+    fn a_060_run_keeps_point_rows_for_points_and_repeat_rows_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let lines = [
+            record_v060(
+                1,
+                "repeat",
+                Some(1),
+                2,
+                (100.0, 95.0, 105.0),
+                (10.0, 9.0, 11.0),
+            ),
+            record_v060(
+                1,
+                "repeat",
+                Some(2),
+                2,
+                (110.0, 104.0, 116.0),
+                (11.0, 10.0, 12.0),
+            ),
+            record_v060(1, "point", None, 2, (105.0, 96.0, 114.0), (10.5, 9.0, 12.0)),
+            // an older line without row_kind is a point
+            record(2, "2", 20.0),
+        ]
+        .map(|v| v.to_string())
+        .join("\n");
+        std::fs::write(d.path().join("report.jsonl"), lines + "\n").unwrap();
+        let run = RunData::load(d.path()).unwrap();
+        assert_eq!(
+            run.points.iter().map(|p| p.point).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(run.superseded, 0, "repeat rows do not supersede the point");
+        let p1 = &run.points[0];
+        assert_eq!(p1.row_kind, RowKind::Point);
+        assert_eq!((p1.repeat, p1.repeats), (None, Some(2)));
+        assert_eq!(p1.throughput_tps, 105.0);
+        assert_eq!(
+            p1.params,
+            "model=tiny backend=mlx_lm instances=1 concurrency=1 max_tokens=16"
+        );
+        let i = p1.intervals.as_ref().unwrap();
+        assert_eq!(i.level, 0.95);
+        assert!(
+            i.method.starts_with("moving-block bootstrap"),
+            "{}",
+            i.method
+        );
+        assert_eq!((i.resamples, i.repeats), (Some(1000), Some(2)));
+        assert_eq!(i.figures.len(), FIGURE_KEYS.len());
+        let tps = p1.figure("throughput_tps");
+        assert_eq!(
+            (tps.value, tps.interval(), tps.half_width(), tps.n),
+            (Some(105.0), Some((96.0, 114.0)), Some(9.0), Some(400))
+        );
+        assert_eq!(tps.better(), Better::Higher);
+        let ttft = p1.figure("ttft_p50_ms");
+        assert_eq!(ttft.better(), Better::Lower);
+        assert_eq!(ttft.interval(), Some((9.0, 12.0)));
+        let p99 = p1.figure("ttft_p99_ms");
+        assert_eq!(p99.interval(), None);
+        assert_eq!(p99.missing_why(), "too few samples for p99 (16; needs 500)");
+        assert_eq!(p1.figure("goodput_rps").missing_why(), "no [slo]");
+        // repeat rows stay available, in point and repeat order
+        assert_eq!(
+            run.repeats
+                .iter()
+                .map(|r| (r.point, r.repeat, r.row_kind))
+                .collect::<Vec<_>>(),
+            [(1, Some(1), RowKind::Repeat), (1, Some(2), RowKind::Repeat)]
+        );
+        // an old record: plain values, no interval, and why
+        let p2 = &run.points[1];
+        assert_eq!(
+            (p2.row_kind, p2.repeats, p2.intervals.is_none()),
+            (RowKind::Point, None, true)
+        );
+        let old = p2.figure("throughput_tps");
+        assert_eq!((old.value, old.interval()), (Some(20.0), None));
+        assert_eq!(old.missing_why(), NO_INTERVALS_WHY);
+        assert_eq!(p2.figure("ttft_p99_ms").value, Some(20.0));
+        assert_eq!(p2.figure("itl_p50_ms").value, None);
+        assert_eq!(p2.figure("nonsense").value, None);
+        assert_eq!(p2.params, "", "no `test` in the old fixture");
+    }
+
+    #[test]
+    fn params_come_from_the_test_name_and_bad_intervals_are_no_intervals() {
+        assert_eq!(
+            params_of("s::p3[model=m concurrency=8]"),
+            "model=m concurrency=8"
+        );
+        assert_eq!(params_of("a::b::p12[x=[1]]"), "x=[1]");
+        assert_eq!(params_of("no brackets"), "");
+        assert_eq!(params_of("s::p3]["), "");
+        let f = |lo: Option<f64>, hi: Option<f64>| Figure {
+            key: "throughput_tps".into(),
+            value: Some(1.0),
+            lo,
+            hi,
+            ..Default::default()
+        };
+        assert_eq!(f(Some(2.0), Some(1.0)).interval(), None, "lo above hi");
+        assert_eq!(f(Some(f64::NAN), Some(1.0)).interval(), None);
+        assert_eq!(f(Some(1.0), None).interval(), None);
+        assert_eq!(f(None, None).missing_why(), "no interval recorded");
+        // a level out of (0, 1) falls back to 95 %
+        let i =
+            Intervals::from(&serde_json::json!({"level": 95, "figures": {"x_ms": {"value": 1}}}))
+                .unwrap();
+        assert_eq!(i.level, DEFAULT_LEVEL);
+        assert_eq!(i.figures["x_ms"].better(), Better::Lower);
+        assert!(Intervals::from(&serde_json::json!("garbage")).is_none());
+    }
 
     fn record(point: u64, conc: &str, tps: f64) -> Value {
         serde_json::json!({

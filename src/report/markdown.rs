@@ -1,15 +1,16 @@
 //! `report.md`: the run as Markdown that reads well on GitHub. This module
-//! puts the document together (header, summary, files); the tables of
-//! points, quality, resources and comparisons come from
-//! [`super::md_tables`].
+//! puts the document together (header, summary with the verdict on the
+//! best point, files); the tables of points, quality, resources and
+//! comparisons, and the note on intervals, come from [`super::md_tables`].
 
 use serde_json::Value;
 
-use super::cells::{self, MISSING, num};
-use super::compare::{Comparison, THROUGHPUT_REGRESSION_PCT, compare, throughput_verdict};
+use super::cells::{self, MISSING};
+use super::compare::{Comparison, compare};
 use super::data::RunData;
 use super::md_tables;
 use super::summary::{self, Counts};
+use super::verdict::{self, with_interval};
 
 /// The Markdown report of `run`, with deltas against `compare`.
 pub fn render(run: &RunData, compare_with: &[RunData]) -> String {
@@ -22,7 +23,9 @@ pub fn render(run: &RunData, compare_with: &[RunData]) -> String {
     );
     md.push_str(&summary_section(run, &comparisons));
     md.push_str(&md_tables::quality(run));
+    md.push_str(&md_tables::intervals_note(run));
     md.push_str(&md_tables::points(run));
+    md.push_str(&md_tables::repeats(run));
     md.push_str(&md_tables::best(run));
     md.push_str(&md_tables::resources(run));
     for c in &comparisons {
@@ -192,13 +195,17 @@ fn summary_section(run: &RunData, comparisons: &[Comparison]) -> String {
         )),
         None => md.push_str("- **Quality:** – (no measured point)\n"),
     }
-    if let Some(best) = summary::top_throughput(&run.points, 1).first() {
+    if let Some(b) = verdict::best(&run.points) {
+        let among = b
+            .among_text()
+            .map_or_else(String::new, |a| format!(" ({a})"));
         md.push_str(&format!(
-            "- **Best throughput:** {} tok/s at p{}: `{}`, {}\n",
-            num(Some(best.throughput_tps)),
-            best.point,
-            best.config_label(),
-            best.load_label()
+            "- **Best throughput:** {} tok/s at p{}: `{}`, {}; {}{among}\n",
+            with_interval(&b.best.figure(verdict::BEST_BY)),
+            b.best.point,
+            b.best.config_label(),
+            b.best.load_label(),
+            b.versus_text()
         ));
     }
     md.push('\n');
@@ -208,7 +215,8 @@ fn summary_section(run: &RunData, comparisons: &[Comparison]) -> String {
     md
 }
 
-/// `### Comparison`: matched points, median throughput change, verdict counts.
+/// `### Comparison`: matched points, median throughput change, and the
+/// verdicts in one line.
 fn comparison_summary(c: &Comparison) -> String {
     let mut md = format!("### Comparison\n\n- **vs:** `{}`\n", c.other_run_id);
     md.push_str(&format!(
@@ -222,15 +230,12 @@ fn comparison_summary(c: &Comparison) -> String {
     md.push('\n');
     if let Some(m) = c.median_throughput_change() {
         md.push_str(&format!(
-            "- **Median throughput change:** {} {}\n",
+            "- **Median throughput change:** {} (information: the verdicts rest on the intervals)\n",
             cells::pct_change(m),
-            throughput_verdict(m).icon()
         ));
-        let (reg, imp, noise) = c.verdict_counts();
-        md.push_str(&format!(
-            "- **Verdicts:** ⚠️ {reg} regressed, ✅ {imp} improved, ➡️ {noise} within noise (throughput below {THROUGHPUT_REGRESSION_PCT}% or TTFT/ITL p50 above +{}% is a regression)\n",
-            super::compare::LATENCY_REGRESSION_PCT
-        ));
+    }
+    if !c.pairs.is_empty() {
+        md.push_str(&format!("- **Verdicts:** {}\n", c.summary_line()));
     }
     md.push('\n');
     md
@@ -331,41 +336,62 @@ mod tests {
             point(1, "ok", 10.0, &["clean"]),
             point(2, "ok", 30.0, &["degraded_swap"]),
             point(3, "failed", 0.0, &["unmonitored"]),
+            point(4, "ok", 20.0, &["clean"]),
         ];
         let md = summary_section(&run("r", pts), &[]);
         assert!(
             md.contains(
-                "3 total: 2 measured (2 ok, 0 with errors), 1 failed, 0 interrupted, 0 skipped"
+                "4 total: 3 measured (3 ok, 0 with errors), 1 failed, 0 interrupted, 0 skipped"
             ),
             "{md}"
         );
-        assert!(md.contains("⚠️ 50.0% clean (1/2 measured points)"), "{md}");
+        assert!(md.contains("⚠️ 66.7% clean (2/3 measured points)"), "{md}");
+        // the best clean point (p2 has more, but a degraded machine)
         assert!(
-            md.contains("**Best throughput:** 30.0 tok/s at p2: `tiny mlx_lm ×1`, c=2 mt=16"),
+            md.contains("**Best throughput:** 20.0 tok/s at p4: `tiny mlx_lm ×1`, c=4 mt=16; cannot tell from p1 (no interval: "),
             "{md}"
         );
-        // 3 points of 2 s each
-        assert!(md.contains("6.0 s in points"), "{md}");
+        // 4 points of 2 s each
+        assert!(md.contains("8.0 s in points"), "{md}");
         assert!(md.contains("- **Models:** 1 tested: `tiny`"), "{md}");
         let empty = summary_section(&run("r", vec![]), &[]);
         assert!(empty.contains("No point was recorded"), "{empty}");
+    }
+
+    /// `point(n, "ok", tps)` with a throughput interval of ± `half`.
+    fn with_ci(n: usize, tps: f64, half: f64) -> PointRecord {
+        let mut p = point(n, "ok", tps, &["clean"]);
+        let mut i = crate::report::data::Intervals {
+            level: 0.95,
+            method: "moving-block bootstrap".into(),
+            resamples: Some(1000),
+            ..Default::default()
+        };
+        i.figures.insert(
+            "throughput_tps".into(),
+            crate::report::data::Figure {
+                key: "throughput_tps".into(),
+                value: Some(tps),
+                lo: Some(tps - half),
+                hi: Some(tps + half),
+                level: 0.95,
+                ..Default::default()
+            },
+        );
+        p.intervals = Some(i);
+        p
     }
 
     #[test]
     fn the_comparison_summary_counts_verdicts() {
         let old = run(
             "old_run",
-            vec![
-                point(1, "ok", 100.0, &["clean"]),
-                point(2, "ok", 100.0, &["clean"]),
-            ],
+            vec![with_ci(1, 100.0, 1.0), with_ci(2, 100.0, 1.0)],
         );
+        // −6 % well outside the noise, +4 % inside it
         let new = run(
             "new_run",
-            vec![
-                point(1, "ok", 94.0, &["clean"]),
-                point(2, "ok", 104.0, &["clean"]),
-            ],
+            vec![with_ci(1, 94.0, 1.0), with_ci(2, 104.0, 8.0)],
         );
         let md = comparison_summary(&compare(&new, &old));
         assert!(md.contains("- **vs:** `old_run`"), "{md}");
@@ -375,13 +401,52 @@ mod tests {
         );
         // −6 % and +4 %: median −1 %
         assert!(
-            md.contains("**Median throughput change:** -1.0% ➡️"),
+            md.contains("**Median throughput change:** -1.0% (information"),
             "{md}"
         );
         assert!(
-            md.contains("⚠️ 1 regressed, ✅ 0 improved, ➡️ 1 within noise"),
+            md.contains("- **Verdicts:** 1 point slower, 1 no significant difference, 0 faster; z-test on the difference, Holm-corrected at 0.05\n"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_whole_report_shows_intervals_and_the_best_verdict() {
+        let r = run(
+            "r",
+            vec![
+                with_ci(1, 512.3, 12.1),
+                with_ci(2, 511.0, 14.0),
+                with_ci(3, 100.0, 1.0),
+            ],
+        );
+        let md = render(&r, &[]);
+        assert!(md.contains("\n## How to read the intervals\n"), "{md}");
+        assert!(md.contains("95% confidence interval"), "{md}");
+        assert!(
+            md.contains("- **Method:** moving-block bootstrap, 1000 resamples"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | tiny mlx_lm ×1 | c=1 mt=16 | ok | 512.3 ± 12.1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **Best throughput:** 512.3 ± 12.1 tok/s at p1: `tiny mlx_lm ×1`, c=1 mt=16; tied within noise with p2 (511.0 ± 14.0, p = 0.89"),
+            "{md}"
+        );
+        assert!(
+            md.contains("**Best clean point:** p1 `tiny mlx_lm ×1`, c=1 mt=16: 512.3 ± 12.1 tok/s; tied within noise with p2"),
+            "{md}"
+        );
+        assert!(md.contains("the two are not distinguishable"), "{md}");
+        // an old run says it has no interval
+        let old = render(&run("o", vec![point(1, "ok", 5.0, &["clean"])]), &[]);
+        assert!(
+            old.contains("No interval: the records of this run carry none"),
+            "{old}"
+        );
+        assert!(!old.contains(" ± "), "{old}");
     }
 
     #[test]

@@ -1,15 +1,18 @@
-//! The table sections of `report.md`: quality flags, every point, the best
-//! configurations, memory and GPU per configuration, and the comparison
-//! with another run. A section with nothing to show says so in one line.
+//! The table sections of `report.md`: quality flags, every point (each
+//! headline figure with its interval as `value ± half-width`), the
+//! repeats of points measured several times, the best configurations with
+//! the verdict on the best one, memory and GPU per configuration, and the
+//! comparison with another run. A section with nothing to show says so in
+//! one line.
 
-use super::cells::{self, MISSING, escape, num, old_new, pair};
-use super::compare::{
-    Comparison, LATENCY_IMPROVEMENT_PCT, LATENCY_REGRESSION_PCT, THROUGHPUT_IMPROVEMENT_PCT,
-    THROUGHPUT_REGRESSION_PCT,
-};
+use std::collections::BTreeMap;
+
+use super::cells::{self, MISSING, escape, num, pair, pct_change};
+use super::compare::{Comparison, Delta};
 use super::data::{PointRecord, RunData};
 use super::summary;
 use super::table::{Align, Table};
+use super::verdict::{self, TEST_NAME, Verdict, with_interval};
 use crate::output::quality::flag_meaning;
 
 const L: Align = Align::Left;
@@ -161,14 +164,14 @@ fn audio_points(points: &[&PointRecord]) -> String {
             p.load_label(),
             p.outcome.clone(),
             if m {
-                num(Some(p.requests_per_s))
+                fig(p, "requests_per_s")
             } else {
                 MISSING.to_string()
             },
             pair(p.rtf_mean, p.rtf_p50),
             num(p.audio_s_per_s),
             num(p.audio_seconds.filter(|_| m)),
-            pair(p.e2e_ms.p50, p.e2e_ms.p99),
+            fig_pair(p, "e2e_p50_ms", "e2e_p99_ms"),
             if m || p.errors > 0 {
                 p.errors.to_string()
             } else {
@@ -202,17 +205,19 @@ fn token_points(points: &[&PointRecord]) -> String {
     ]);
     for p in points {
         let m = p.measured();
-        let measured = |v: f64| if m { num(Some(v)) } else { MISSING.to_string() };
+        let measured = |key: &str| {
+            if m { fig(p, key) } else { MISSING.to_string() }
+        };
         t.row(vec![
             p.point.to_string(),
             p.config_label(),
             p.load_label(),
             p.outcome.clone(),
-            measured(p.throughput_tps),
-            measured(p.requests_per_s),
-            pair(p.ttft_ms.p50, p.ttft_ms.p99),
-            pair(p.itl_ms.p50, p.itl_ms.p99),
-            num(p.e2e_ms.p50),
+            measured("throughput_tps"),
+            measured("requests_per_s"),
+            fig_pair(p, "ttft_p50_ms", "ttft_p99_ms"),
+            fig_pair(p, "itl_p50_ms", "itl_p99_ms"),
+            fig(p, "e2e_p50_ms"),
             if m || p.errors > 0 {
                 p.errors.to_string()
             } else {
@@ -224,6 +229,121 @@ fn token_points(points: &[&PointRecord]) -> String {
     }
     let mut md = t.render();
     md.push('\n');
+    md
+}
+
+/// Figure `key` of `p` as `value ± half-width` (the value alone without
+/// an interval).
+fn fig(p: &PointRecord, key: &str) -> String {
+    with_interval(&p.figure(key))
+}
+
+/// Two figures as `a / b`, each with its interval; `–` when neither has a value.
+fn fig_pair(p: &PointRecord, a: &str, b: &str) -> String {
+    let (fa, fb) = (p.figure(a), p.figure(b));
+    if fa.value.is_none() && fb.value.is_none() {
+        return MISSING.to_string();
+    }
+    format!("{} / {}", with_interval(&fa), with_interval(&fb))
+}
+
+/// `### Repeats`: each measurement of the points measured several times
+/// (their combined figures are the points' rows above); empty when no
+/// point was repeated.
+pub fn repeats(run: &RunData) -> String {
+    if run.repeats.is_empty() {
+        return String::new();
+    }
+    let mut t = Table::new(&[
+        ("#", R),
+        ("repeat", R),
+        ("load", L),
+        ("outcome", L),
+        ("tok/s", R),
+        ("TTFT p50 ms", R),
+        ("E2E p50 ms", R),
+        ("flags", L),
+    ]);
+    for r in &run.repeats {
+        let m = r.measured();
+        t.row(vec![
+            r.point.to_string(),
+            r.repeat
+                .map_or_else(|| MISSING.to_string(), |n| n.to_string()),
+            r.load_label(),
+            r.outcome.clone(),
+            if m {
+                fig(r, "throughput_tps")
+            } else {
+                MISSING.to_string()
+            },
+            fig(r, "ttft_p50_ms"),
+            fig(r, "e2e_p50_ms"),
+            flags(r),
+        ]);
+    }
+    format!(
+        "### Repeats\n\nEach measurement of a point measured several times; the point's row above combines them, and the spread between repeats is part of its interval.\n\n{}\n",
+        t.render()
+    )
+}
+
+/// `## How to read the intervals`: the level and method the records
+/// state, and the rule behind every verdict.
+pub fn intervals_note(run: &RunData) -> String {
+    let mut md = String::from("## How to read the intervals\n\n");
+    // (level, method, resamples) -> points
+    let mut methods: BTreeMap<(String, String, Option<u64>), Vec<usize>> = BTreeMap::new();
+    let mut repeated = 0;
+    for p in run.points.iter().filter(|p| p.measured()) {
+        if let Some(i) = &p.intervals {
+            methods
+                .entry((verdict::level_pct(i.level), i.method.clone(), i.resamples))
+                .or_default()
+                .push(p.point);
+        }
+        if p.repeats.is_some_and(|n| n > 1) {
+            repeated += 1;
+        }
+    }
+    if methods.is_empty() {
+        md.push_str("No interval: the records of this run carry none (report.jsonl before schema 0.6.0, or no measured point). Figures are shown without ±, and verdicts cannot tell a difference from noise.\n\n");
+        return md;
+    }
+    let levels: Vec<&String> = {
+        let mut v: Vec<&String> = methods.keys().map(|k| &k.0).collect();
+        v.dedup();
+        v
+    };
+    md.push_str(&format!(
+        "A figure shown as `512.3 ± 12.1` is the measured value ± half the width of its {}% confidence interval (the bounds, which need not be symmetric, are in report.jsonl under `intervals` and in the CSV as `<figure>_lo` and `<figure>_hi`). A figure without ± has no interval; report.jsonl and the CSV's `ci_notes` say why (for example too few samples for a p99).\n\n",
+        levels.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("% or ")
+    ));
+    let several = methods.len() > 1;
+    for ((level, method, resamples), pts) in &methods {
+        let method = if method.is_empty() {
+            "not stated"
+        } else {
+            method.as_str()
+        };
+        let resamples = resamples.map_or_else(String::new, |n| format!(", {n} resamples"));
+        if several {
+            md.push_str(&format!(
+                "- {}: {level}% intervals, {method}{resamples}\n",
+                cells::point_list(pts)
+            ));
+        } else {
+            md.push_str(&format!("- **Method:** {method}{resamples}\n"));
+        }
+    }
+    if repeated > 0 {
+        md.push_str(&format!(
+            "- **Repeats:** {repeated} point(s) were measured several times; their intervals include the spread between repeats\n"
+        ));
+    }
+    md.push_str(&format!(
+        "- **Verdicts:** two figures differ when |a − b| / √(se_a² + se_b²) exceeds the normal quantile, with se = (hi − lo) / (2 · z) from each interval (z = 1.96 at 95%): a {TEST_NAME}. Overlapping intervals can still differ; \"tied within noise\" means this test finds no difference.\n\n"
+    ));
     md
 }
 
@@ -244,6 +364,9 @@ pub fn best(run: &RunData) -> String {
         md.push_str("No measured point to rank.\n\n");
         return md;
     }
+    if let Some(b) = verdict::best(&run.points) {
+        md.push_str(&best_sentence(&b));
+    }
     let table = |ps: &[&PointRecord]| {
         let mut t = Table::new(&[
             ("#", R),
@@ -259,9 +382,9 @@ pub fn best(run: &RunData) -> String {
                 p.point.to_string(),
                 p.config_label(),
                 p.load_label(),
-                num(Some(p.throughput_tps)),
-                num(p.ttft_ms.p50),
-                num(p.itl_ms.p50),
+                fig(p, "throughput_tps"),
+                fig(p, "ttft_p50_ms"),
+                fig(p, "itl_p50_ms"),
                 flags(p),
             ]);
         }
@@ -335,6 +458,37 @@ pub fn best(run: &RunData) -> String {
     md
 }
 
+/// The verdict on the best point: which it is, its throughput with its
+/// interval, and whether the runner-up is within its noise.
+fn best_sentence(b: &verdict::BestVerdict) -> String {
+    let who = if b.clean {
+        "Best clean point"
+    } else {
+        "Best point (none was clean)"
+    };
+    let stands = match b.versus_runner_up.as_ref().map(|s| &s.verdict) {
+        None => "the only point that competed".to_string(),
+        Some(Verdict::Faster) => format!(
+            "{}: distinguishable from the runner-up beyond noise",
+            b.versus_text()
+        ),
+        Some(Verdict::CannotTell(_)) => {
+            format!("{}: the ranking below may be noise", b.versus_text())
+        }
+        Some(_) => format!(
+            "{}: the two are not distinguishable, and the order of the ranking below between them is noise",
+            b.versus_text()
+        ),
+    };
+    format!(
+        "**{who}:** p{} `{}`, {}: {} tok/s; {stands}.\n\n",
+        b.best.point,
+        b.best.config_label(),
+        b.best.load_label(),
+        with_interval(&b.best.figure(verdict::BEST_BY)),
+    )
+}
+
 /// `## Memory and GPU per configuration`.
 pub fn resources(run: &RunData) -> String {
     let mut md = String::from("## Memory and GPU per configuration\n\n");
@@ -372,8 +526,8 @@ pub fn resources(run: &RunData) -> String {
     md
 }
 
-/// `## Comparison with <run>`: matched points with their changes, the
-/// thresholds, and the points that could not be compared.
+/// `## Comparison with <run>`: matched points with each figure's change
+/// and verdict, the test, and the points that could not be compared.
 pub fn comparison(c: &Comparison) -> String {
     let mut md = format!("## Comparison with {}\n\n", c.other_run_id);
     if c.pairs.is_empty() {
@@ -383,14 +537,18 @@ pub fn comparison(c: &Comparison) -> String {
             c.only_old.len()
         ));
     } else {
+        md.push_str(&format!("**{}.**\n\n", c.summary_line()));
         let mut t = Table::new(&[
             ("configuration", L),
             ("load", L),
-            ("tok/s old → new (Δ%)", R),
-            ("TTFT p50 ms old → new (Δ%)", R),
-            ("ITL p50 ms old → new (Δ%)", R),
+            ("tok/s old → new (Δ%; verdict)", R),
+            ("TTFT p50 ms old → new (Δ%; verdict)", R),
+            ("ITL p50 ms old → new (Δ%; verdict)", R),
+            ("E2E p50 ms old → new (Δ%; verdict)", R),
             ("verdict", L),
         ]);
+        // why figures could not be judged -> how many
+        let mut untold: BTreeMap<String, usize> = BTreeMap::new();
         for p in &c.pairs {
             let (v, why) = p.verdict();
             let why = if why.is_empty() {
@@ -398,19 +556,34 @@ pub fn comparison(c: &Comparison) -> String {
             } else {
                 format!(" ({})", why.join(", "))
             };
-            t.row(vec![
-                p.new.config_label(),
-                p.new.load_label(),
-                old_new(p.tps.old, p.tps.new, p.tps.change),
-                old_new(p.ttft_p50.old, p.ttft_p50.new, p.ttft_p50.change),
-                old_new(p.itl_p50.old, p.itl_p50.new, p.itl_p50.change),
-                format!("{} {}{why}", v.icon(), v.word()),
-            ]);
+            let mut row = vec![p.new.config_label(), p.new.load_label()];
+            for d in &p.deltas {
+                if let Some(Verdict::CannotTell(w)) = d.test.as_ref().map(|t| &t.verdict)
+                    && d.old.value.is_some()
+                    && d.new.value.is_some()
+                {
+                    *untold.entry(format!("{}: {w}", d.label)).or_default() += 1;
+                }
+                row.push(delta_cell(d));
+            }
+            let word = match &v {
+                Verdict::CannotTell(_) => "cannot tell".to_string(),
+                v => v.word(),
+            };
+            row.push(format!("{} {word}{why}", v.icon()));
+            t.row(row);
         }
         md.push_str(&t.render());
         md.push_str(&format!(
-            "\nThresholds: tok/s below {THROUGHPUT_REGRESSION_PCT}% is a ⚠️ regression, above +{THROUGHPUT_IMPROVEMENT_PCT}% an ✅ improvement; TTFT or ITL p50 above +{LATENCY_REGRESSION_PCT}% is a ⚠️ regression, below {LATENCY_IMPROVEMENT_PCT}% an ✅ improvement; otherwise ➡️ within noise. Any regressed metric makes the point a regression.\n\n"
+            "\nEach figure of each matched point is tested: {TEST_NAME}, over all the tests of this comparison (p-values shown are Holm-adjusted). A point is ⚠️ slower when any figure is slower, else ✅ faster when any is faster, else ➡️ no significant difference. Δ% is information, not the verdict.\n\n"
         ));
+        if !untold.is_empty() {
+            md.push_str("Not judged (no interval):\n\n");
+            for (why, n) in &untold {
+                md.push_str(&format!("- {} ({n} point(s))\n", escape(why)));
+            }
+            md.push('\n');
+        }
     }
     let listed = |title: &str, ps: &[&PointRecord]| {
         if ps.is_empty() {
@@ -450,6 +623,36 @@ pub fn comparison(c: &Comparison) -> String {
         md.push('\n');
     }
     md
+}
+
+/// `old → new (Δ%; verdict, p)` of one figure; `–` when either side has no value.
+fn delta_cell(d: &Delta) -> String {
+    let (Some(_), Some(_)) = (d.old.value, d.new.value) else {
+        return MISSING.to_string();
+    };
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(c) = d.change {
+        notes.push(pct_change(c));
+    }
+    match &d.test {
+        Some(t) => {
+            let word = match &t.verdict {
+                Verdict::CannotTell(_) => "no interval".to_string(),
+                v => v.word(),
+            };
+            let p = t
+                .p_value
+                .map_or_else(String::new, |p| format!(", {}", cells::p_value(p)));
+            notes.push(format!("{word}{p}"));
+        }
+        None => notes.push("not compared".into()),
+    }
+    format!(
+        "{} → {} ({})",
+        num(d.old.value),
+        num(d.new.value),
+        notes.join("; ")
+    )
 }
 
 #[cfg(test)]
@@ -585,36 +788,61 @@ mod tests {
         assert!(r[1].starts_with("| tiny mlx_lm ×2 nginx | 1 |"), "{md}");
     }
 
+    /// `point(n, "ok", tps)` with intervals: throughput ± `half`, TTFT p50 10 ± 1.
+    fn with_ci(n: usize, tps: f64, half: f64) -> PointRecord {
+        use crate::report::data::{Figure, Intervals};
+        let mut p = point(n, "ok", tps, &["clean"]);
+        p.ttft_ms.p50 = Some(10.0);
+        let f = |key: &str, v: f64, h: f64| Figure {
+            key: key.into(),
+            value: Some(v),
+            lo: Some(v - h),
+            hi: Some(v + h),
+            level: 0.95,
+            ..Default::default()
+        };
+        let mut i = Intervals {
+            level: 0.95,
+            method: "block bootstrap".into(),
+            ..Default::default()
+        };
+        i.figures
+            .insert("throughput_tps".into(), f("throughput_tps", tps, half));
+        i.figures
+            .insert("ttft_p50_ms".into(), f("ttft_p50_ms", 10.0, 1.0));
+        p.intervals = Some(i);
+        p
+    }
+
     #[test]
-    fn the_comparison_shows_changes_verdicts_thresholds_and_unmatched_points() {
-        let mut old_pts = vec![
-            point(1, "ok", 100.0, &["clean"]),
-            point(2, "ok", 100.0, &["clean"]),
+    fn the_comparison_shows_changes_verdicts_the_test_and_unmatched_points() {
+        let old_pts = vec![
+            with_ci(1, 100.0, 2.0),
+            with_ci(2, 100.0, 2.0),
+            with_ci(4, 50.0, 2.0),
         ];
-        old_pts[0].ttft_ms.p50 = Some(10.0);
-        let mut new_pts = vec![
-            point(1, "ok", 94.0, &["clean"]),
-            point(3, "ok", 1.0, &["clean"]),
+        let new_pts = vec![
+            with_ci(1, 80.0, 2.0),
+            with_ci(3, 1.0, 0.1),
+            with_ci(4, 50.5, 2.0),
         ];
-        new_pts[0].ttft_ms.p50 = Some(10.5);
         let (old, new) = (run("old_run", old_pts), run("new_run", new_pts));
         let md = comparison(&compare(&new, &old));
         assert!(md.starts_with("## Comparison with old_run\n"), "{md}");
+        assert!(
+            md.contains("**1 point slower, 1 no significant difference, 0 faster; z-test on the difference, Holm-corrected at 0.05.**"),
+            "{md}"
+        );
         let r = rows(&md);
         assert_eq!(
             r,
             [
-                "| tiny mlx_lm ×1 | c=1 mt=16 | 100.0 → 94.0 (-6.0%) | 10.0 → 10.5 (+5.0%) | – | ⚠️ regression (tok/s) |"
+                "| tiny mlx_lm ×1 | c=1 mt=16 | 100.0 → 80.0 (-20.0%; slower, p < 0.001) | 10.0 → 10.0 (+0.0%; no significant difference, p = 1.000) | – | – | ⚠️ slower (tok/s) |",
+                "| tiny mlx_lm ×1 | c=4 mt=16 | 50.0 → 50.5 (+1.0%; no significant difference, p = 1.000) | 10.0 → 10.0 (+0.0%; no significant difference, p = 1.000) | – | – | ➡️ no significant difference |",
             ]
         );
-        assert!(
-            md.contains("tok/s below -5% is a ⚠️ regression, above +5%"),
-            "{md}"
-        );
-        assert!(
-            md.contains("TTFT or ITL p50 above +10% is a ⚠️ regression, below -10%"),
-            "{md}"
-        );
+        assert!(md.contains("z-test on the difference (standard errors from each interval), Holm-corrected at 0.05, over all the tests"), "{md}");
+        assert!(md.contains("Δ% is information, not the verdict"), "{md}");
         assert!(
             md.contains("Only in this run:\n\n- p3 `tiny mlx_lm ×1`, c=3 mt=16 (ok)"),
             "{md}"
@@ -625,5 +853,82 @@ mod tests {
         );
         let none = comparison(&compare(&run("a", vec![]), &old));
         assert!(none.contains("No point measured in both runs"), "{none}");
+        // records without intervals: the change is shown, the verdict cannot tell
+        let plain = |id: &str, t: f64| run(id, vec![point(1, "ok", t, &["clean"])]);
+        let md = comparison(&compare(&plain("b", 50.0), &plain("a", 100.0)));
+        let r = rows(&md);
+        assert_eq!(
+            r,
+            [
+                "| tiny mlx_lm ×1 | c=1 mt=16 | 100.0 → 50.0 (-50.0%; no interval) | – | – | – | ❔ cannot tell |"
+            ],
+            "{md}"
+        );
+        assert!(
+            md.contains("Not judged (no interval):\n\n- tok/s: no interval: record has no intervals (report.jsonl before 0.6.0) (1 point(s))"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn points_show_intervals_and_repeats_have_their_own_table() {
+        let mut p = with_ci(1, 474.666, 3.17);
+        p.repeats = Some(2);
+        let mut r = run("r", vec![p.clone()]);
+        let md = points(&r);
+        assert!(
+            rows(&md)[0].starts_with(
+                "| 1 | tiny mlx_lm ×1 | c=1 mt=16 | ok | 474.7 ± 3.17 | 0 | 10.0 ± 1.00 / – |"
+            ),
+            "{md}"
+        );
+        assert_eq!(repeats(&r), "", "no repeat rows, no table");
+        let mut rep = with_ci(1, 470.0, 5.0);
+        rep.row_kind = crate::report::data::RowKind::Repeat;
+        rep.repeat = Some(1);
+        r.repeats = vec![rep];
+        let md = repeats(&r);
+        assert!(md.starts_with("### Repeats\n"), "{md}");
+        assert_eq!(
+            rows(&md),
+            ["| 1 | 1 | c=1 mt=16 | ok | 470.0 ± 5.00 | 10.0 ± 1.00 | – | clean |"]
+        );
+        let note = intervals_note(&r);
+        assert!(note.contains("its 95% confidence interval"), "{note}");
+        assert!(note.contains("- **Method:** block bootstrap\n"), "{note}");
+        assert!(
+            note.contains("- **Repeats:** 1 point(s) were measured several times"),
+            "{note}"
+        );
+        // two methods: each with its points
+        let mut q = with_ci(2, 10.0, 1.0);
+        if let Some(i) = q.intervals.as_mut() {
+            i.method = "other".into();
+            i.level = 0.9;
+        }
+        r.points.push(q);
+        let note = intervals_note(&r);
+        assert!(
+            note.contains("- p1: 95% intervals, block bootstrap\n"),
+            "{note}"
+        );
+        assert!(note.contains("- p2: 90% intervals, other\n"), "{note}");
+    }
+
+    #[test]
+    fn the_best_section_states_the_verdict() {
+        let md = best(&run(
+            "r",
+            vec![with_ci(1, 480.0, 10.0), with_ci(2, 530.0, 10.0)],
+        ));
+        assert!(
+            md.contains("**Best clean point:** p2 `tiny mlx_lm ×1`, c=2 mt=16: 530.0 ± 10.0 tok/s; ahead of p1 (480.0 ± 10.0, p < 0.001): distinguishable from the runner-up beyond noise."),
+            "{md}"
+        );
+        assert!(
+            rows(&md)[0]
+                .starts_with("| 2 | tiny mlx_lm ×1 | c=2 mt=16 | 530.0 ± 10.0 | 10.0 ± 1.00 |"),
+            "{md}"
+        );
     }
 }

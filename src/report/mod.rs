@@ -11,16 +11,20 @@ pub mod markdown;
 pub mod md_tables;
 pub mod summary;
 pub mod table;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 
 use data::RunData;
 
-/// Where the two reports were written.
+/// Where the two reports were written, and what each comparison found.
 #[derive(Debug, Clone)]
 pub struct Written {
     pub markdown: PathBuf,
     pub html: PathBuf,
+    /// Per run compared with: `vs OTHER: 2 points slower, 5 no
+    /// significant difference, 0 faster; z-test on the difference, …`.
+    pub comparisons: Vec<String>,
 }
 
 /// Write `report.md` and `report.html` into `run_dir`, comparing with
@@ -34,6 +38,16 @@ pub fn write(run_dir: &Path, compare: &[PathBuf]) -> Result<Written, String> {
     let out = Written {
         markdown: run_dir.join("report.md"),
         html: run_dir.join("report.html"),
+        comparisons: others
+            .iter()
+            .map(|o| {
+                format!(
+                    "vs {}: {}",
+                    o.run_id,
+                    compare::compare(&run, o).summary_line()
+                )
+            })
+            .collect(),
     };
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|e| {

@@ -35,7 +35,7 @@ use crate::output::jsonl::{JsonlSink, RunInfo};
 use crate::output::model_info::model_info;
 pub use crate::output::paths::RunPaths;
 use crate::output::progress::Progress;
-use crate::output::row::{Columns, PointRow, Status};
+use crate::output::row::{Columns, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
 use crate::scenario::expand::Plan;
@@ -70,6 +70,20 @@ fn write_reports(run_dir: &Path) {
             println!("report_html={}", w.html.display());
         }
         Err(e) => eprintln!("warning: no report: {e}"),
+    }
+}
+
+/// Print the `best …` line: the best point of the whole run folder's
+/// report.jsonl (points finished before a resume included) and whether the
+/// runner-up is within its noise (see [`crate::report::verdict`]).
+fn print_best(run_dir: &Path) {
+    match crate::report::data::RunData::load(run_dir) {
+        Ok(run) => {
+            if let Some(b) = crate::report::verdict::best(&run.points) {
+                println!("{}", b.line());
+            }
+        }
+        Err(e) => eprintln!("warning: no best line: {e}"),
     }
 }
 
@@ -268,28 +282,7 @@ pub async fn run(
     result?;
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
-    let measured = |st: Status| matches!(st, Status::Ok | Status::Errors);
-    let mut best: Vec<(String, f64)> = rows
-        .iter()
-        .filter(|r| measured(r.status))
-        .map(|r| (r.params(), r.metrics.throughput_tps))
-        .collect();
-    if let Some(r) = &resume {
-        // points finished before the resume compete too
-        best.extend(r.finished.iter().filter_map(|n| {
-            let st = r.states.get(n)?;
-            let status = st.csv_status.as_deref()?;
-            let point = plan.points.get(n.checked_sub(1)?)?;
-            let cfg = plan.servers.get(point.server)?;
-            matches!(status, "ok" | "errors").then(|| {
-                let row = PointRow::with_ranks(cfg, point, Default::default(), cfg.ranks_total);
-                (row.params(), st.throughput_tps.unwrap_or(0.0))
-            })
-        }));
-    }
-    if let Some((params, tps)) = best.iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-        println!("best {params} throughput_tps={tps:.1}");
-    }
+    print_best(&paths.run_dir);
     println!("results_file={}", paths.csv.display());
     Ok(RunOutcome {
         csv: paths.csv,

@@ -1,6 +1,8 @@
 //! The performance charts' data: throughput against request concurrency
 //! (or rate) per configuration and run, latency against throughput with
-//! its Pareto fronts, and the requests each instance served per point.
+//! its Pareto fronts, and the requests each instance served per point;
+//! each figure with its confidence interval's bounds (`lo`, `hi`, null
+//! when unknown) for the whiskers the page draws.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,8 +61,9 @@ impl Extras {
     }
 }
 
-/// One curve: x (as f64 bits) -> (throughput, point, configuration index).
-type Curve = BTreeMap<u64, (f64, usize, usize)>;
+/// One curve: x (as f64 bits) -> (throughput, point, configuration index,
+/// the throughput's interval).
+type Curve = BTreeMap<u64, (f64, usize, usize, Option<(f64, f64)>)>;
 
 /// Palette order: every configuration label, main run first.
 pub fn configs(runs: &[&RunData]) -> Vec<String> {
@@ -109,7 +112,8 @@ pub fn throughput(runs: &[&RunData], configs: &[String]) -> (Vec<Value>, Vec<Str
                 let slot = series.entry((ri, extras.label(p))).or_default();
                 // a repeated load keeps its best throughput
                 if slot.get(&key).is_none_or(|best| best.0 < p.throughput_tps) {
-                    slot.insert(key, (p.throughput_tps, p.point, cfg));
+                    let ci = p.figure("throughput_tps").interval();
+                    slot.insert(key, (p.throughput_tps, p.point, cfg, ci));
                 }
             }
         }
@@ -136,6 +140,8 @@ pub fn throughput(runs: &[&RunData], configs: &[String]) -> (Vec<Value>, Vec<Str
                     "dashed": ri > 0,
                     "y": x.iter().map(|v| at(*v).map(|t| t.0)).collect::<Vec<_>>(),
                     "points": x.iter().map(|v| at(*v).map(|t| t.1)).collect::<Vec<_>>(),
+                    "lo": x.iter().map(|v| at(*v).and_then(|t| t.3).map(|c| c.0)).collect::<Vec<_>>(),
+                    "hi": x.iter().map(|v| at(*v).and_then(|t| t.3).map(|c| c.1)).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -188,6 +194,18 @@ pub fn latency(run: &RunData, configs: &[String]) -> Option<Value> {
             });
             for (name, col) in &cols {
                 row[*name] = json!(col[i]);
+            }
+            // each figure's interval, for the whiskers: `tps_lo`, `ttft_p50_hi`, …
+            for (name, key) in [
+                ("tps", "throughput_tps"),
+                ("ttft_p50", "ttft_p50_ms"),
+                ("ttft_p99", "ttft_p99_ms"),
+                ("itl_p50", "itl_p50_ms"),
+                ("itl_p99", "itl_p99_ms"),
+            ] {
+                let ci = p.figure(key).interval();
+                row[format!("{name}_lo")] = json!(ci.map(|c| c.0));
+                row[format!("{name}_hi")] = json!(ci.map(|c| c.1));
             }
             row
         })
@@ -286,6 +304,64 @@ mod tests {
             notes[0].starts_with("1 open-loop point(s) at request_rate=inf"),
             "{notes:?}"
         );
+    }
+
+    /// `p` with intervals on throughput (± `half`) and TTFT p50 (9–12).
+    fn with_ci(mut p: PointRecord, half: f64) -> PointRecord {
+        use crate::report::data::{Figure, Intervals};
+        let mut i = Intervals {
+            level: 0.95,
+            ..Default::default()
+        };
+        let f = |key: &str, v: f64, lo: f64, hi: f64| Figure {
+            key: key.into(),
+            value: Some(v),
+            lo: Some(lo),
+            hi: Some(hi),
+            level: 0.95,
+            ..Default::default()
+        };
+        let t = p.throughput_tps;
+        i.figures.insert(
+            "throughput_tps".into(),
+            f("throughput_tps", t, t - half, t + half),
+        );
+        i.figures
+            .insert("ttft_p50_ms".into(), f("ttft_p50_ms", 10.0, 9.0, 12.0));
+        p.ttft_ms.p50 = Some(10.0);
+        p.intervals = Some(i);
+        p
+    }
+
+    #[test]
+    fn the_charts_carry_each_figure_s_interval_for_the_whiskers() {
+        let main = run(
+            "r",
+            vec![
+                with_ci(point(1, 1, "1", "", 10.0), 1.5),
+                point(2, 1, "2", "", 20.0), // an older record: no interval
+            ],
+        );
+        let runs = [&main];
+        let cfgs = configs(&runs);
+        let (charts, _) = throughput(&runs, &cfgs);
+        let s = &charts[0]["series"][0];
+        assert_eq!(s["y"], json!([10.0, 20.0]));
+        assert_eq!(s["lo"], json!([8.5, null]));
+        assert_eq!(s["hi"], json!([11.5, null]));
+        let l = latency(&main, &cfgs).unwrap();
+        let row = &l["rows"][0];
+        assert_eq!(
+            (
+                &row["tps_lo"],
+                &row["tps_hi"],
+                &row["ttft_p50_lo"],
+                &row["ttft_p50_hi"]
+            ),
+            (&json!(8.5), &json!(11.5), &json!(9.0), &json!(12.0))
+        );
+        assert_eq!(row["ttft_p99_lo"], Value::Null);
+        assert_eq!(l["rows"][1]["tps_lo"], Value::Null);
     }
 
     #[test]

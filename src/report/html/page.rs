@@ -1,6 +1,7 @@
 //! What the page shows, gathered from the runs: the header (scenario, run,
-//! hardware, backend versions, date), the summary line, the table and the
-//! charts' data blob.
+//! hardware, backend versions, date), the summary line, the verdict on the
+//! best point, the verdicts of each comparison, the intervals' method, the
+//! table and the charts' data blob.
 
 use std::collections::BTreeSet;
 
@@ -8,7 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{charts, heatmap, table, timeline};
+use crate::report::compare::compare;
 use crate::report::data::RunData;
+use crate::report::verdict::{self, with_interval};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Header {
@@ -26,6 +29,14 @@ pub struct Header {
 pub struct Page {
     pub header: Header,
     pub summary: String,
+    /// The best point and whether the runner-up is within its noise; empty
+    /// without a measured point.
+    pub verdict: String,
+    /// Per run compared with: `vs OTHER: 2 points slower, …`.
+    pub comparisons: Vec<String>,
+    /// How the intervals (and the whiskers) were computed, or that there
+    /// are none.
+    pub intervals: String,
     pub columns: Vec<(String, bool)>,
     pub rows: Vec<table::Row>,
     /// Lines of the run's files that could not be read.
@@ -35,8 +46,8 @@ pub struct Page {
 }
 
 /// The page of `run` with `compare` overlaid.
-pub fn build(run: &RunData, compare: &[RunData]) -> Page {
-    let runs: Vec<&RunData> = std::iter::once(run).chain(compare).collect();
+pub fn build(run: &RunData, compare_with: &[RunData]) -> Page {
+    let runs: Vec<&RunData> = std::iter::once(run).chain(compare_with).collect();
     let configs = charts::configs(&runs);
     let (throughput, mut notes) = charts::throughput(&runs, &configs);
     let measured: Vec<_> = run.measured().collect();
@@ -75,8 +86,14 @@ pub fn build(run: &RunData, compare: &[RunData]) -> Page {
             .collect::<serde_json::Map<_, _>>(),
     });
     Page {
-        header: header(run, compare),
+        header: header(run, compare_with),
         summary: summary(run),
+        verdict: best_verdict(run),
+        comparisons: compare_with
+            .iter()
+            .map(|o| format!("vs {}: {}", o.run_id, compare(run, o).summary_line()))
+            .collect(),
+        intervals: intervals(run),
         columns: table::COLUMNS
             .iter()
             .map(|(n, numeric)| (n.to_string(), *numeric))
@@ -84,6 +101,41 @@ pub fn build(run: &RunData, compare: &[RunData]) -> Page {
         rows: table::rows(&run.points),
         skipped_lines: run.skipped_lines.clone(),
         data,
+    }
+}
+
+/// `best clean point p3 (tiny ×1, c=8 mt=64): 512.3 ± 12.1 tok/s; tied
+/// within noise with p7 (511.0 ± 14.0, p = 0.890)`.
+pub fn best_verdict(run: &RunData) -> String {
+    let Some(b) = verdict::best(&run.points) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "best {}point p{} ({}, {}): {} tok/s; {}",
+        if b.clean { "clean " } else { "" },
+        b.best.point,
+        b.best.config_label(),
+        b.best.load_label(),
+        with_interval(&b.best.figure(verdict::BEST_BY)),
+        b.versus_text()
+    );
+    if let Some(a) = b.among_text() {
+        s.push_str(&format!(" ({a})"));
+    }
+    s
+}
+
+/// The intervals' level and method, as the first measured point with
+/// intervals states them.
+fn intervals(run: &RunData) -> String {
+    match run.measured().find_map(|p| p.intervals.as_ref()) {
+        Some(i) => format!(
+            "Whiskers and ± span each figure's {}% confidence interval ({}); verdicts: {}.",
+            verdict::level_pct(i.level),
+            if i.method.is_empty() { "method not stated" } else { &i.method },
+            verdict::TEST_NAME
+        ),
+        None => "No interval: the records of this run carry none (report.jsonl before schema 0.6.0); verdicts cannot tell.".into(),
     }
 }
 

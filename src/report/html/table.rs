@@ -1,5 +1,6 @@
 //! The per-point table of the page: one row per point of the run, each
-//! cell its text and the value its column sorts by.
+//! cell its text (a headline figure as `value ± half-width` when it has an
+//! interval) and the value its column sorts by.
 
 use serde::Serialize;
 
@@ -72,14 +73,26 @@ fn opt(v: Option<f64>) -> Cell {
     }
 }
 
+/// Figure `key` of `p` (only when `show`): `512.3 ± 12.10` with an
+/// interval, the value alone without; sorted by the value.
+fn figure(p: &PointRecord, key: &str, show: bool) -> Cell {
+    let f = p.figure(key);
+    match f.value.filter(|v| v.is_finite() && show) {
+        Some(v) => match f.half_width() {
+            Some(h) => cell(format!("{} ± {}", num(v), num(h)), v.to_string()),
+            None => cell(num(v), v.to_string()),
+        },
+        None => cell(String::new(), String::new()),
+    }
+}
+
 /// The rows, in point order.
 pub fn rows(points: &[PointRecord]) -> Vec<Row> {
     points
         .iter()
         .map(|p| {
             let measured = p.measured();
-            let m = |v: f64| opt(measured.then_some(v));
-            let ml = |v: Option<f64>| opt(v.filter(|_| measured));
+            let fig = |key: &str| figure(p, key, measured);
             Row {
                 outcome: p.outcome.clone(),
                 cells: vec![
@@ -87,14 +100,14 @@ pub fn rows(points: &[PointRecord]) -> Vec<Row> {
                     text(&p.outcome),
                     text(&p.config_label()),
                     text(&p.load_label()),
-                    opt((measured && p.modality != "audio").then_some(p.throughput_tps)),
-                    m(p.requests_per_s),
-                    ml(p.ttft_ms.p50),
-                    ml(p.ttft_ms.p99),
-                    ml(p.itl_ms.p50),
-                    ml(p.itl_ms.p99),
-                    ml(p.e2e_ms.p50),
-                    ml(p.rtf_mean),
+                    figure(p, "throughput_tps", measured && p.modality != "audio"),
+                    fig("requests_per_s"),
+                    fig("ttft_p50_ms"),
+                    fig("ttft_p99_ms"),
+                    fig("itl_p50_ms"),
+                    fig("itl_p99_ms"),
+                    fig("e2e_p50_ms"),
+                    opt(p.rtf_mean.filter(|_| measured)),
                     cell(
                         format!("{}/{}", p.ok_requests, p.requests),
                         p.ok_requests.to_string(),
@@ -151,5 +164,38 @@ mod tests {
         let r = &rows(&[audio])[0];
         assert_eq!(r.cells[4].text, "", "no tok/s for an audio point");
         assert_eq!(r.cells[11].text, "12.50", "its RTF");
+    }
+
+    #[test]
+    fn a_figure_with_an_interval_shows_plus_minus_and_sorts_by_its_value() {
+        use crate::report::data::{Figure, Intervals};
+        let mut p = PointRecord {
+            point: 1,
+            outcome: "ok".into(),
+            ok_requests: 4,
+            requests: 4,
+            throughput_tps: 512.3,
+            ..Default::default()
+        };
+        let mut i = Intervals::default();
+        i.figures.insert(
+            "throughput_tps".into(),
+            Figure {
+                key: "throughput_tps".into(),
+                value: Some(512.3),
+                lo: Some(500.2),
+                hi: Some(524.4),
+                level: 0.95,
+                ..Default::default()
+            },
+        );
+        p.intervals = Some(i);
+        let r = &rows(&[p])[0];
+        assert_eq!(r.cells[4].text, "512.3 ± 12.10");
+        assert_eq!(r.cells[4].sort, "512.3");
+        assert_eq!(
+            r.cells[5].text, "0.000",
+            "no interval for requests/s: the value alone"
+        );
     }
 }

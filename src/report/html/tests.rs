@@ -63,3 +63,83 @@ fn the_page_escapes_run_text_and_carries_its_data_and_libraries() {
     let empty = render(&RunData::default(), &[]);
     assert!(empty.contains("0 points: 0 measured"), "{empty:.300}");
 }
+
+#[test]
+fn the_page_draws_whiskers_and_states_the_verdicts() {
+    use crate::report::data::{Figure, Intervals};
+    let p = |n: usize, tps: f64, half: f64| {
+        let mut i = Intervals {
+            level: 0.95,
+            method: "moving-block bootstrap".into(),
+            ..Default::default()
+        };
+        i.figures.insert(
+            "throughput_tps".into(),
+            Figure {
+                key: "throughput_tps".into(),
+                value: Some(tps),
+                lo: Some(tps - half),
+                hi: Some(tps + half),
+                level: 0.95,
+                ..Default::default()
+            },
+        );
+        PointRecord {
+            point: n,
+            outcome: "ok".into(),
+            model: "m".into(),
+            backend: "b".into(),
+            instances: 1,
+            concurrency: n.to_string(),
+            ok_requests: 4,
+            requests: 4,
+            throughput_tps: tps,
+            quality_flags: vec!["clean".into()],
+            intervals: Some(i),
+            ..Default::default()
+        }
+    };
+    let run = RunData {
+        run_id: "new".into(),
+        points: vec![p(1, 100.0, 2.0), p(2, 101.0, 2.0)],
+        ..Default::default()
+    };
+    let old = RunData {
+        run_id: "old".into(),
+        points: vec![p(1, 125.0, 2.0), p(2, 101.0, 2.0)],
+        ..Default::default()
+    };
+    let html = render(&run, &[old]);
+    // the whiskers' bounds in the data, and the code that draws them
+    assert!(
+        html.contains(r#""lo":[98.0,99.0]"#),
+        "no lower bounds in the data"
+    );
+    assert!(html.contains(r#""hi":[102.0,103.0]"#));
+    assert!(
+        html.contains("function whiskers(bars, colors)"),
+        "no whisker drawing"
+    );
+    assert!(
+        html.contains("draw: [whiskers("),
+        "whiskers are not hooked into a chart"
+    );
+    // ± in the table, the verdicts on top
+    assert!(
+        html.contains("<td data-v=\"100\">100.0 ± 2.000</td>"),
+        "no ± in the table"
+    );
+    assert!(
+        html.contains("best clean point p2 (m b ×1, c=2 mt=0): 101.0 ± 2.00 tok&#x2f;s; tied within noise with p1 (100.0 ± 2.00, p = 0.488)"),
+        "{}",
+        &html[html.find("id=\"verdict\"").unwrap_or(0)..][..300]
+    );
+    assert!(
+        html.contains("vs old: 1 point slower, 1 no significant difference, 0 faster; z-test on the difference, Holm-corrected at 0.05"),
+        "the comparison's verdicts"
+    );
+    assert!(
+        html.contains("span each figure&#x27;s 95% confidence interval (moving-block bootstrap)"),
+        "the intervals' level and method"
+    );
+}
