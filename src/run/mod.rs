@@ -35,6 +35,7 @@ use crate::output::jsonl::{JsonlSink, RunInfo};
 use crate::output::model_info::model_info;
 pub use crate::output::paths::RunPaths;
 use crate::output::progress::Progress;
+use crate::output::requests_log::{REQUESTS_FILE, RequestsLog};
 use crate::output::row::{Columns, Status};
 use crate::output::system_info::system_info;
 use crate::resume::Resume;
@@ -230,6 +231,10 @@ pub async fn run(
         ),
     };
     let mut report = JsonlSink::create(&paths.run_dir.join("report.jsonl"), run_info)?;
+    let requests_path = paths.run_dir.join(REQUESTS_FILE);
+    let mut requests = RequestsLog::create(&requests_path)
+        .with_context(|| format!("cannot open {}", requests_path.display()))?
+        .with_itl(s.output.request_itl);
     let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
@@ -251,6 +256,7 @@ pub async fn run(
         progress: &progress,
         csv: &mut csv,
         report: &mut report,
+        requests: &mut requests,
         models: resolved
             .models
             .iter()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::media::point_media;
 use super::requests::*;
 use super::sweep::*;
+use crate::backend::mode::{DEFAULT_CACHE_SHARE, cache_note};
 use crate::load::driver::{Bound, run_load};
 use crate::load::record::RequestRecord;
 use crate::metrics::calibration::Calibration;
@@ -17,6 +18,7 @@ use crate::metrics::point::{SummaryOptions, summarize};
 use crate::metrics::{client_cpu, prometheus};
 use crate::monitor::WindowStats;
 use crate::output::quality::SystemHealth;
+use crate::output::requests_log::{PointContext, REQUESTS_FILE};
 use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Point, ServerConfig};
 use crate::scenario::prompts::workload_spec;
@@ -185,11 +187,28 @@ impl Sweep<'_> {
             max_tokens: point.max_tokens,
             open_loop: point.open_loop(),
         };
+        if let Err(e) = self.requests.write_point(
+            &PointContext {
+                point: point.index + 1,
+                repeat: (repeat.of > 1).then_some(repeat.index),
+                start_epoch_s: started_ts,
+            },
+            &load.records,
+        ) {
+            self.progress.eprintln(&format!(
+                "warning: point {}: cannot write {REQUESTS_FILE}: {e}",
+                point.index + 1
+            ));
+        }
         let mut metrics = summarize(&load.records, &summary);
         metrics.client_cpu_ms_per_req =
             client_cpu::per_request_ms(cpu_before, cpu_after, load.records.len());
         let client_check = client_check(self.calibration.as_ref(), &metrics);
+        let cache = metrics
+            .cached_tokens
+            .and_then(|c| cache_note(c, metrics.prompt_tokens, DEFAULT_CACHE_SHARE));
         let mut row = PointRow::with_ranks(cfg, point, metrics, ranks);
+        row.server_mode.extend(cache);
         row.client_check = client_check;
         row.per_instance = account(&load.records, &addresses, source);
         if let Some(set) = self.set.as_ref() {

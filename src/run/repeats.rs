@@ -7,6 +7,7 @@
 //! last repeat.
 
 use super::sweep::Sweep;
+use crate::backend::mode::{DEFAULT_CACHE_SHARE, cache_note};
 use crate::load::record::RequestRecord;
 use crate::metrics::per_instance::account;
 use crate::metrics::point::{SummaryOptions, summarize};
@@ -74,7 +75,11 @@ impl Sweep<'_> {
             .collect();
         metrics.client_cpu_ms_per_req =
             (!cpu.is_empty()).then(|| cpu.iter().sum::<f64>() / cpu.len() as f64);
+        let cache = metrics
+            .cached_tokens
+            .and_then(|c| cache_note(c, metrics.prompt_tokens, DEFAULT_CACHE_SHARE));
         let mut row = PointRow::with_ranks(cfg, point, metrics, cfg.ranks_total);
+        row.server_mode.extend(cache);
         row.row_kind = RowKind::Point;
         row.repeat = None;
         row.repeats = rows.len() as u32;

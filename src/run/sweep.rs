@@ -21,6 +21,7 @@ use crate::output::jsonl::{JsonlSink, RecordContext};
 use crate::output::model_info::ModelInfo;
 use crate::output::progress::Progress;
 use crate::output::quality::quality_flags;
+use crate::output::requests_log::RequestsLog;
 use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Plan, ServerConfig};
 use crate::server::ServerError;
@@ -36,6 +37,8 @@ pub(super) struct Sweep<'a> {
     pub(super) progress: &'a Progress,
     pub(super) csv: &'a mut CsvSink,
     pub(super) report: &'a mut JsonlSink,
+    /// `requests.jsonl`: every measured request, point by point.
+    pub(super) requests: &'a mut RequestsLog,
     /// Backend name → installed version line.
     pub(super) backend_versions: BTreeMap<String, String>,
     /// What reports say about each model (by model index).
