@@ -374,6 +374,7 @@ impl Collector {
             instances: BTreeMap::new(),
             cpu_raw: None,
             cpu_count: self.cpu_count.as_ref().ok().copied(),
+            other_cpu_signed: None,
         };
 
         match self
@@ -468,11 +469,12 @@ impl Collector {
             }
         }
 
-        s.other_cpu_cores = other_cpu_cores(
+        s.other_cpu_signed = other_cpu_cores(
             busy_cores,
             neighbours::trees_cores(&s.instances, !procs.is_empty()),
             own_cores,
         );
+        s.other_cpu_cores = s.other_cpu_signed.map(|v| round(v.max(0.0), 2));
 
         if let Ok(n) = &self.nvml {
             s.gpus = Some(n.read());
@@ -567,10 +569,10 @@ fn put_apple_gpu(s: &mut Sample, g: &AppleGpu) {
     s.gpu_memory_alloc_gb = g.alloc_bytes.map(|b| round(b as f64 / GB, 3));
 }
 
-/// The cores other programs used, 2 decimals, from the machine's busy
+/// The cores other programs used (signed), from the machine's busy
 /// cores, the trees' and mlxrun's; unknown when any part is.
 fn other_cpu_cores(busy: Option<f64>, trees: Option<f64>, own: Option<f64>) -> Option<f64> {
-    Some(round(neighbours::other_cores(busy?, trees?, own?), 2))
+    Some(neighbours::other_cores(busy?, trees?, own?))
 }
 
 /// `pmset -g therm`'s reading into the sample.
@@ -835,7 +837,10 @@ mod tests {
             other_cpu_cores(Some(4.0), Some(1.5), Some(0.25)),
             Some(2.25)
         );
-        assert_eq!(other_cpu_cores(Some(1.0), Some(1.5), Some(0.25)), Some(0.0));
+        assert_eq!(
+            other_cpu_cores(Some(1.0), Some(1.5), Some(0.25)),
+            Some(-0.75)
+        );
         assert_eq!(other_cpu_cores(None, Some(0.0), Some(0.1)), None);
         assert_eq!(other_cpu_cores(Some(1.0), None, Some(0.1)), None);
         assert_eq!(other_cpu_cores(Some(1.0), Some(0.0), None), None);
@@ -870,11 +875,18 @@ mod tests {
         let real = std::thread::available_parallelism().unwrap().get() as f64;
         assert!(other <= 8.0 && other >= 8.0 - real - 0.5, "{busy:?}");
         assert!(busy.mlxrun_cpu_pct.is_some_and(|p| p >= 0.0));
-        // an idle machine: nothing left for others, and never below 0
+        // an idle machine (and this process busy): below 0 before
+        // clamping, 0 as written
         std::fs::write(&stat, format!("cpu  900 0 0 1500 0 0 0 0\n{cpus}")).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        let began = Instant::now();
+        let mut x = 0u64;
+        while began.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
         let (idle, _) = c.read(&[], Instant::now());
         assert_eq!(idle.other_cpu_cores, Some(0.0));
+        assert!(idle.other_cpu_signed.is_some_and(|v| v < 0.0), "{idle:?}");
         // a tracked tree seen for the first time: its CPU, and so the rest, unknown
         let (tracked, _) = c.read(
             &[("self".to_string(), std::process::id() as i32)],

@@ -17,9 +17,13 @@
 //!   counted when each is reaped.
 //!
 //! The rest is other programs and what of mlxrun is in neither: the
-//! supervisors of the servers (asleep in `poll`). The result is clamped at
-//! 0: the counters tick at 10 ms and are read a few microseconds apart, so
-//! a quiet machine reads a little below 0 at times.
+//! supervisors of the servers (asleep in `poll`). The machine's counters
+//! and the processes' are read at slightly different moments and tick at
+//! 10 ms (on some virtual machines an idle CPU's ticks are even booked
+//! late), so one interval's difference is noisy and can fall below 0. A
+//! sample shows it clamped at 0; a window averages the signed values and
+//! clamps only the mean, since clamping each interval first would turn
+//! that noise into a bias upwards.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -53,9 +57,10 @@ pub fn trees_cores(instances: &BTreeMap<String, InstanceSample>, tracking: bool)
     })
 }
 
-/// What is left for other programs, in cores (never below 0).
+/// What is left for other programs, in cores: signed (noise can take it
+/// a little below 0; see the module's note).
 pub fn other_cores(busy: f64, trees: f64, own: f64) -> f64 {
-    (busy - trees - own).max(0.0)
+    busy - trees - own
 }
 
 /// mlxrun's own CPU time so far: this process (every thread) and the
@@ -153,9 +158,10 @@ mod tests {
     }
 
     #[test]
-    fn other_programs_get_what_is_left_never_below_zero() {
+    fn other_programs_get_what_is_left() {
         assert_eq!(other_cores(4.0, 2.5, 0.5), 1.0);
-        assert_eq!(other_cores(1.0, 0.9, 0.2), 0.0);
+        // noise: the processes' counters ran ahead of the machine's
+        assert!((other_cores(1.0, 0.9, 0.2) + 0.1).abs() < 1e-9);
     }
 
     #[test]

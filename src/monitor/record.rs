@@ -121,6 +121,9 @@ pub struct Sample {
     /// The CPUs the CPU counters cover (for shares of the machine).
     #[serde(skip)]
     pub(crate) cpu_count: Option<u32>,
+    /// `other_cpu_cores` before clamping at 0 (for window means).
+    #[serde(skip)]
+    pub(crate) other_cpu_signed: Option<f64>,
 }
 
 impl Sample {

@@ -107,8 +107,9 @@ pub struct WindowStats {
     pub server_rss_peak_mb: Option<f64>,
     pub instances: BTreeMap<String, InstanceStats>,
     /// Cores other programs used (see `neighbours`): the time-weighted
-    /// mean over the window (its first sample's interval lies before it
-    /// and is left out), the most in one sample interval of at least
+    /// mean of the samples' signed values, clamped at 0 (the first
+    /// sample's interval lies before the window and is left out), the most
+    /// in one sample interval of at least
     /// [`OTHER_CPU_MAX_MIN_SPAN_S`], and the mean as a percentage of all
     /// CPUs.
     pub other_cpu_cores_avg: Option<f64>,
@@ -198,8 +199,9 @@ impl Acc {
         if self.samples == 0 {
             self.first_elapsed = Some(s.elapsed_s);
             self.cpu_raw_first = s.cpu_raw;
-        } else if let Some(v) = s.other_cpu_cores {
-            // the sample's value covers the time since the previous one
+        } else if let Some(v) = s.other_cpu_signed.or(s.other_cpu_cores) {
+            // the sample's value covers the time since the previous one;
+            // signed, so the counters' noise averages out
             self.other_cpu.push(v, s.elapsed_s - self.last_elapsed);
         }
         if s.cpu_count.is_some() {
@@ -302,9 +304,9 @@ impl Acc {
             gpu_memory_used_max_mb: self.gpu_mem.max(),
             server_rss_peak_mb: r(self.server_rss.max(), 1),
             instances: self.instance_stats(),
-            other_cpu_cores_avg: r(self.other_cpu.avg(), 2),
-            other_cpu_cores_max: r(self.other_cpu.max, 2),
-            other_cpu_pct_avg: match (self.other_cpu.avg(), self.cpu_count) {
+            other_cpu_cores_avg: r(self.other_cpu.avg().map(|v| v.max(0.0)), 2),
+            other_cpu_cores_max: r(self.other_cpu.max.map(|v| v.max(0.0)), 2),
+            other_cpu_pct_avg: match (self.other_cpu.avg().map(|v| v.max(0.0)), self.cpu_count) {
                 (Some(cores), Some(n)) if n > 0 => Some(round(cores * 100.0 / f64::from(n), 2)),
                 _ => None,
             },
@@ -573,6 +575,7 @@ mod tests {
                 .collect(),
             cpu_raw: None,
             cpu_count: None,
+            other_cpu_signed: None,
         }
     }
 
@@ -718,6 +721,29 @@ mod tests {
         assert_eq!(
             (w.other_cpu_cores_avg, w.other_cpu_pct_avg),
             (Some(0.25), None)
+        );
+        // noise on both sides of 0 averages out: the signed values count,
+        // and only the mean is clamped
+        let mut noisy = Acc::default();
+        for (t, signed) in [(0.0, 0.0), (0.2, 0.6), (0.4, -0.4), (0.6, -0.2)] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.other_cpu_signed = Some(signed);
+            s.other_cpu_cores = Some(f64::max(signed, 0.0));
+            noisy.push(&s);
+        }
+        let w = noisy.window_stats();
+        assert_eq!(w.other_cpu_cores_avg, Some(0.0));
+        assert_eq!(w.other_cpu_cores_max, Some(0.6));
+        let mut below = Acc::default();
+        for (t, signed) in [(0.0, 0.0), (0.2, -0.3), (0.4, -0.1)] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.other_cpu_signed = Some(signed);
+            below.push(&s);
+        }
+        let w = below.window_stats();
+        assert_eq!(
+            (w.other_cpu_cores_avg, w.other_cpu_cores_max),
+            (Some(0.0), Some(0.0))
         );
     }
 
