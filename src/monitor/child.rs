@@ -5,10 +5,55 @@
 //! grace → SIGKILL when it overruns or leaves anything behind.
 
 use std::io::Read;
-use std::process::Stdio;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::shutdown;
+
+/// CPU time (user + system, ns) of every command [`capture`] has run and
+/// reaped, with the supervisor that ran it.
+static HELPERS_CPU_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The CPU time the helper commands run by [`capture`] have used so far
+/// (each counted when it is reaped, its supervisor included): mlxrun's own
+/// work, done in other processes.
+pub(crate) fn helpers_cpu_time() -> Duration {
+    Duration::from_nanos(HELPERS_CPU_NS.load(Ordering::Relaxed))
+}
+
+/// User + system time of a `rusage`, ns (negative fields count as 0).
+fn rusage_ns(ru: &libc::rusage) -> u64 {
+    let ns = |t: libc::timeval| {
+        (t.tv_sec.max(0) as u64) * 1_000_000_000 + (t.tv_usec.max(0) as u64) * 1_000
+    };
+    ns(ru.ru_utime) + ns(ru.ru_stime)
+}
+
+/// Reap child `pid` if it has exited (`block`: wait until it has) and add
+/// its CPU time to [`helpers_cpu_time`]. `Ok(None)`: still running.
+fn reap(pid: i32, block: bool) -> Result<Option<ExitStatus>, String> {
+    loop {
+        let mut status = 0;
+        // SAFETY: zeroed is a valid rusage (plain integers).
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        let flags = if block { 0 } else { libc::WNOHANG };
+        // SAFETY: wait4 writes into the status and rusage we own.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut ru) };
+        if r == pid {
+            HELPERS_CPU_NS.fetch_add(rusage_ns(&ru), Ordering::Relaxed);
+            return Ok(Some(ExitStatus::from_raw(status)));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e.to_string());
+        }
+    }
+}
 
 /// How long a group gets between SIGTERM and SIGKILL.
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
@@ -35,6 +80,7 @@ pub(crate) fn capture(
         .map_err(|e| format!("cannot run {prog}: {e}"))?;
     let pgid = child.id() as i32;
     shutdown::register(pgid, prog);
+    // reaped here with wait4 (not `Child::wait`) to read its CPU time
     let mut out = child.stdout.take().expect("stdout is piped");
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -43,7 +89,7 @@ pub(crate) fn capture(
     });
     let deadline = Instant::now() + timeout;
     let status = loop {
-        match child.try_wait() {
+        match reap(pgid, false) {
             Ok(Some(s)) => break Ok(s),
             Ok(None) => {}
             Err(e) => break Err(format!("{prog}: {e}")),
@@ -57,7 +103,9 @@ pub(crate) fn capture(
         std::thread::sleep(Duration::from_millis(5));
     };
     stop_group_blocking(pgid, GRACE);
-    let _ = child.wait();
+    if status.is_err() {
+        let _ = reap(pgid, true);
+    }
     drop(lifeline);
     let stdout = reader.join().unwrap_or_default();
     let status = status?;
@@ -115,6 +163,34 @@ mod tests {
             &never,
         );
         assert!(e.unwrap_err().starts_with("cannot run /nonexistent/ioreg"));
+    }
+
+    #[test]
+    fn the_cpu_time_of_a_helper_and_its_supervisor_is_counted() {
+        let before = helpers_cpu_time();
+        // a fraction of a second of shell arithmetic, well above the
+        // kernel's 10 ms accounting tick
+        let out = capture(
+            &argv(&[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo $i",
+            ]),
+            Duration::from_secs(60),
+            &|| false,
+        );
+        assert_eq!(out.unwrap(), "200000\n");
+        let used = helpers_cpu_time().saturating_sub(before);
+        assert!(used >= Duration::from_millis(20), "{used:?}");
+        // a timeval's parts, and nonsense negative ones
+        // SAFETY: zeroed is a valid rusage.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        ru.ru_utime.tv_sec = 1;
+        ru.ru_utime.tv_usec = 250_000;
+        ru.ru_stime.tv_usec = 5;
+        assert_eq!(rusage_ns(&ru), 1_250_005_000);
+        ru.ru_stime.tv_sec = -3;
+        assert_eq!(rusage_ns(&ru), 1_250_005_000);
     }
 
     #[test]

@@ -16,10 +16,14 @@ use super::ioreg::AppleGpu;
 #[cfg(target_os = "macos")]
 use super::ioreg::{self, IOREG_ARGV};
 use super::memory::{self, PressureSource};
+use super::neighbours::{self, OwnCpu};
 #[cfg(target_os = "macos")]
 use super::poller::CommandPoller;
 use super::procfs::{CpuTimes, ProcRoot, cpu_split};
 use super::record::{Sample, Trigger, round};
+#[cfg(target_os = "macos")]
+use super::thermal;
+use super::thermal::PmsetTherm;
 use super::tree::{ProcView, TreeTracker};
 use super::vm_stat::VmStat;
 #[cfg(target_os = "macos")]
@@ -55,6 +59,9 @@ pub(crate) struct Collector {
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     root: ProcRoot,
     prev_cpu: Option<CpuTimes>,
+    /// The CPUs the counters cover, read once.
+    cpu_count: Result<u32, String>,
+    own_cpu: OwnCpu,
     tracker: TreeTracker,
     /// When the whole process list was last read, and for which roots.
     listed_at: Option<Instant>,
@@ -66,6 +73,12 @@ pub(crate) struct Collector {
     ioreg: Result<CommandPoller<AppleGpu>, String>,
     #[cfg(target_os = "macos")]
     vm_stat: Result<CommandPoller<VmStat>, String>,
+    #[cfg(target_os = "macos")]
+    thermal_pressure: Result<CommandPoller<u8>, String>,
+    #[cfg(target_os = "macos")]
+    pmset_therm: Result<CommandPoller<PmsetTherm>, String>,
+    #[cfg(target_os = "macos")]
+    low_power_mode: Result<CommandPoller<bool>, String>,
     sources: BTreeMap<String, String>,
     /// Unavailable from the start.
     quiet: BTreeSet<&'static str>,
@@ -75,6 +88,30 @@ pub(crate) struct Collector {
 
 fn unavailable(why: &str) -> String {
     format!("unavailable: {why}")
+}
+
+/// How often the macOS thermal pressure is read (it changes over seconds).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+const THERMAL_PRESSURE_EVERY: Duration = Duration::from_secs(2);
+
+/// How often `pmset -g therm` and `pmset -g` run.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+const PMSET_EVERY: Duration = Duration::from_secs(5);
+
+/// The CPUs the machine's CPU counters cover: the `cpuN` lines of
+/// `/proc/stat` on Linux, the online processors on macOS.
+fn machine_cpu_count(root: &ProcRoot) -> Result<u32, String> {
+    #[cfg(target_os = "linux")]
+    {
+        root.cpu_count()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = root;
+        std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            .map_err(|e| format!("cannot count the CPUs: {e}"))
+    }
 }
 
 impl Collector {
@@ -90,6 +127,8 @@ impl Collector {
         let mut c = Collector {
             sys,
             pressure,
+            cpu_count: machine_cpu_count(&src.proc_root),
+            own_cpu: OwnCpu::default(),
             root: src.proc_root,
             prev_cpu: None,
             tracker: TreeTracker::default(),
@@ -103,6 +142,17 @@ impl Collector {
             #[cfg(target_os = "macos")]
             vm_stat: CommandPoller::start(vm_stat::poll_spec(Duration::from_secs(1)))
                 .map_err(|e| format!("cannot start the vm_stat thread: {e}")),
+            #[cfg(target_os = "macos")]
+            thermal_pressure: CommandPoller::start(thermal::thermal_pressure_poll_spec(
+                THERMAL_PRESSURE_EVERY,
+            ))
+            .map_err(|e| format!("cannot start the notifyutil thread: {e}")),
+            #[cfg(target_os = "macos")]
+            pmset_therm: CommandPoller::start(thermal::pmset_therm_poll_spec(PMSET_EVERY))
+                .map_err(|e| format!("cannot start the pmset thread: {e}")),
+            #[cfg(target_os = "macos")]
+            low_power_mode: CommandPoller::start(thermal::low_power_mode_poll_spec(PMSET_EVERY))
+                .map_err(|e| format!("cannot start the pmset thread: {e}")),
             sources: BTreeMap::new(),
             quiet: BTreeSet::new(),
             lost: BTreeSet::new(),
@@ -205,6 +255,63 @@ impl Collector {
         );
         #[cfg(not(target_os = "macos"))]
         put("vm_stat", Err("macOS only".into()));
+        #[cfg(target_os = "macos")]
+        {
+            let polled = |p: bool, argv: &[&str], every: Duration| -> Result<String, String> {
+                if p {
+                    Ok(format!(
+                        "{}, at most once every {} s",
+                        argv.join(" "),
+                        every.as_secs()
+                    ))
+                } else {
+                    Err("its thread could not start".into())
+                }
+            };
+            put(
+                "thermal_pressure",
+                polled(
+                    self.thermal_pressure.is_ok(),
+                    &thermal::THERMAL_PRESSURE_ARGV,
+                    THERMAL_PRESSURE_EVERY,
+                ),
+            );
+            put(
+                "pmset_therm",
+                polled(
+                    self.pmset_therm.is_ok(),
+                    &thermal::PMSET_THERM_ARGV,
+                    PMSET_EVERY,
+                ),
+            );
+            put(
+                "low_power_mode",
+                polled(
+                    self.low_power_mode.is_ok(),
+                    &thermal::PMSET_SETTINGS_ARGV,
+                    PMSET_EVERY,
+                ),
+            );
+        }
+        #[cfg(not(target_os = "macos"))]
+        for src in ["thermal_pressure", "pmset_therm", "low_power_mode"] {
+            put(src, Err("macOS only".into()));
+        }
+        put(
+            "other_cpu",
+            match (
+                &self.cpu_count,
+                self.read_cpu_times(),
+                neighbours::own_cpu_time(),
+            ) {
+                (Ok(n), Ok(_), Some(_)) => {
+                    Ok(format!("{} CPUs: {}", n, neighbours::source_description()))
+                }
+                (Err(e), _, _) => Err(e.clone()),
+                (_, Err(e), _) => Err(e),
+                (_, _, None) => Err("getrusage failed".into()),
+            },
+        );
         put("sampler_cpu", sampler_cpu_source());
         self.sources = s;
         self.quiet = quiet;
@@ -251,14 +358,23 @@ impl Collector {
             cpu_sys: None,
             cpu_idle: None,
             cpu_iowait: None,
+            mlxrun_cpu_pct: None,
+            other_cpu_cores: None,
             gpus: None,
             gpu_device_util: None,
             gpu_renderer_util: None,
             gpu_tiler_util: None,
             gpu_memory_in_use_gb: None,
             gpu_memory_alloc_gb: None,
+            thermal_pressure: None,
+            thermal_warning_level: None,
+            performance_warning_level: None,
+            cpu_speed_limit: None,
+            low_power_mode: None,
             instances: BTreeMap::new(),
             cpu_raw: None,
+            cpu_count: self.cpu_count.as_ref().ok().copied(),
+            other_cpu_signed: None,
         };
 
         match self
@@ -304,8 +420,14 @@ impl Collector {
             }
         }
 
+        let own_cores = self.own_cpu.cores(neighbours::own_cpu_time(), now);
+        s.mlxrun_cpu_pct = own_cores.map(|c| round(c * 100.0, 1));
+        let mut busy_cores = None;
         match self.read_cpu_times() {
             Ok(now_cpu) => {
+                if let (Some(p), Ok(n)) = (self.prev_cpu, &self.cpu_count) {
+                    busy_cores = neighbours::busy_cores(&p, &now_cpu, *n);
+                }
                 if let Some(split) = self.prev_cpu.and_then(|p| cpu_split(&p, &now_cpu)) {
                     s.cpu_user = Some(round(split.user, 2));
                     s.cpu_sys = Some(round(split.sys, 2));
@@ -347,6 +469,13 @@ impl Collector {
             }
         }
 
+        s.other_cpu_signed = other_cpu_cores(
+            busy_cores,
+            neighbours::trees_cores(&s.instances, !procs.is_empty()),
+            own_cores,
+        );
+        s.other_cpu_cores = s.other_cpu_signed.map(|v| round(v.max(0.0), 2));
+
         if let Ok(n) = &self.nvml {
             s.gpus = Some(n.read());
         }
@@ -370,6 +499,33 @@ impl Collector {
             }
             if let Some(e) = error {
                 errors.insert("vm_stat", e);
+            }
+        }
+
+        #[cfg(target_os = "macos")]
+        {
+            if let Ok(p) = &self.thermal_pressure {
+                let (reading, error) = p.latest();
+                s.thermal_pressure = reading;
+                if let Some(e) = error {
+                    errors.insert("thermal_pressure", e);
+                }
+            }
+            if let Ok(p) = &self.pmset_therm {
+                let (reading, error) = p.latest();
+                if let Some(t) = reading {
+                    put_pmset_therm(&mut s, &t);
+                }
+                if let Some(e) = error {
+                    errors.insert("pmset_therm", e);
+                }
+            }
+            if let Ok(p) = &self.low_power_mode {
+                let (reading, error) = p.latest();
+                s.low_power_mode = reading;
+                if let Some(e) = error {
+                    errors.insert("low_power_mode", e);
+                }
             }
         }
 
@@ -411,6 +567,20 @@ fn put_apple_gpu(s: &mut Sample, g: &AppleGpu) {
     s.gpu_tiler_util = g.tiler_util;
     s.gpu_memory_in_use_gb = g.in_use_bytes.map(|b| round(b as f64 / GB, 3));
     s.gpu_memory_alloc_gb = g.alloc_bytes.map(|b| round(b as f64 / GB, 3));
+}
+
+/// The cores other programs used (signed), from the machine's busy
+/// cores, the trees' and mlxrun's; unknown when any part is.
+fn other_cpu_cores(busy: Option<f64>, trees: Option<f64>, own: Option<f64>) -> Option<f64> {
+    Some(neighbours::other_cores(busy?, trees?, own?))
+}
+
+/// `pmset -g therm`'s reading into the sample.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn put_pmset_therm(s: &mut Sample, t: &PmsetTherm) {
+    s.thermal_warning_level = t.thermal_warning_level;
+    s.performance_warning_level = t.performance_warning_level;
+    s.cpu_speed_limit = t.cpu_speed_limit;
 }
 
 /// `vm_stat`'s wired and compressor pages into the sample (GB, 3 decimals).
@@ -629,11 +799,114 @@ mod tests {
         assert!(v["ram_compressed_gb"].is_null());
     }
 
+    #[test]
+    fn pmset_therm_readings_fill_their_sample_fields() {
+        let mut c = Collector::new(Sources::default());
+        let (mut s, _) = c.read(&[], Instant::now());
+        put_pmset_therm(
+            &mut s,
+            &crate::monitor::thermal::parse_pmset_therm(include_str!(
+                "testdata/macos/pmset_therm_intel_throttled.txt"
+            ))
+            .unwrap(),
+        );
+        assert_eq!(s.cpu_speed_limit, Some(28));
+        // Apple silicon: no warnings recorded (0), no CPU power status (null)
+        put_pmset_therm(
+            &mut s,
+            &crate::monitor::thermal::parse_pmset_therm(include_str!(
+                "testdata/macos/pmset_therm_m1pro.txt"
+            ))
+            .unwrap(),
+        );
+        assert_eq!(
+            (
+                s.thermal_warning_level,
+                s.performance_warning_level,
+                s.cpu_speed_limit
+            ),
+            (Some(0), Some(0), None)
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v["cpu_speed_limit"].is_null());
+    }
+
+    #[test]
+    fn other_cpu_is_unknown_when_any_part_is() {
+        assert_eq!(
+            other_cpu_cores(Some(4.0), Some(1.5), Some(0.25)),
+            Some(2.25)
+        );
+        assert_eq!(
+            other_cpu_cores(Some(1.0), Some(1.5), Some(0.25)),
+            Some(-0.75)
+        );
+        assert_eq!(other_cpu_cores(None, Some(0.0), Some(0.1)), None);
+        assert_eq!(other_cpu_cores(Some(1.0), None, Some(0.1)), None);
+        assert_eq!(other_cpu_cores(Some(1.0), Some(0.0), None), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn other_cpu_is_the_machine_busy_less_mlxrun() {
+        let t = tempfile::tempdir().unwrap();
+        let stat = t.path().join("stat");
+        let cpus: String = (0..8)
+            .map(|i| format!("cpu{i} 1 0 1 8 0 0 0 0\n"))
+            .collect();
+        std::fs::write(&stat, format!("cpu  100 0 0 700 0 0 0 0\n{cpus}")).unwrap();
+        let mut c = Collector::new(Sources {
+            proc_root: ProcRoot(t.path().to_path_buf()),
+        });
+        assert!(
+            c.sources()["other_cpu"].starts_with("8 CPUs: machine busy CPU"),
+            "{:?}",
+            c.sources()
+        );
+        let (first, _) = c.read(&[], Instant::now());
+        assert_eq!(first.cpu_count, Some(8));
+        assert_eq!(first.other_cpu_cores, None, "no previous reading");
+        // every tick since was busy: 8 cores, of which this test process
+        // (at most the machine's real cores) is mlxrun
+        std::fs::write(&stat, format!("cpu  900 0 0 700 0 0 0 0\n{cpus}")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let (busy, _) = c.read(&[], Instant::now());
+        let other = busy.other_cpu_cores.unwrap();
+        let real = std::thread::available_parallelism().unwrap().get() as f64;
+        assert!(other <= 8.0 && other >= 8.0 - real - 0.5, "{busy:?}");
+        assert!(busy.mlxrun_cpu_pct.is_some_and(|p| p >= 0.0));
+        // an idle machine (and this process busy): below 0 before
+        // clamping, 0 as written
+        std::fs::write(&stat, format!("cpu  900 0 0 1500 0 0 0 0\n{cpus}")).unwrap();
+        let began = Instant::now();
+        let mut x = 0u64;
+        while began.elapsed() < Duration::from_millis(30) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let (idle, _) = c.read(&[], Instant::now());
+        assert_eq!(idle.other_cpu_cores, Some(0.0));
+        assert!(idle.other_cpu_signed.is_some_and(|v| v < 0.0), "{idle:?}");
+        // a tracked tree seen for the first time: its CPU, and so the rest, unknown
+        let (tracked, _) = c.read(
+            &[("self".to_string(), std::process::id() as i32)],
+            Instant::now(),
+        );
+        assert_eq!(tracked.instances["self"].cpu_pct, None);
+        assert_eq!(tracked.other_cpu_cores, None);
+    }
+
     #[cfg(not(target_os = "macos"))]
     #[test]
     fn macos_sources_say_why_they_are_unavailable_here() {
         let mut c = Collector::new(Sources::default());
-        for src in ["gpu_ioreg", "vm_stat"] {
+        for src in [
+            "gpu_ioreg",
+            "vm_stat",
+            "thermal_pressure",
+            "pmset_therm",
+            "low_power_mode",
+        ] {
             assert_eq!(c.sources()[src], "unavailable: macOS only");
         }
         let (s, _) = c.read(&[], Instant::now());
@@ -643,6 +916,11 @@ mod tests {
             "ram_compressed_gb",
             "gpu_memory_in_use_gb",
             "gpu_memory_alloc_gb",
+            "thermal_pressure",
+            "thermal_warning_level",
+            "performance_warning_level",
+            "cpu_speed_limit",
+            "low_power_mode",
         ] {
             assert!(v[k].is_null(), "{k} = {}", v[k]);
         }

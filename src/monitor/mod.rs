@@ -17,13 +17,17 @@
 //! - [`memory`]: RAM, swap, pressure; [`memory::snapshot`] for one-shot use.
 //! - [`hardware`]: the machine's profile.
 //! - [`gpu`], [`ioreg`]: NVIDIA GPUs (NVML) and Apple GPUs (ioreg).
+//! - [`accelerator`]: how busy the GPUs are before a configuration starts.
 //! - [`vm_stat`]: macOS wired and compressed memory.
-//! - `poller`: runs a short command (ioreg, vm_stat) on a side thread,
+//! - [`thermal`]: macOS thermal pressure, warnings and Low Power Mode.
+//! - [`neighbours`]: CPU taken by programs outside mlxrun and its servers.
+//! - `poller`: runs a short command (ioreg, vm_stat, pmset…) on a side thread,
 //!   keeps its last parsed reading.
 //! - [`tree`]: process trees; [`collector`]: one reading of every source.
 //! - [`schedule`], [`stats`], [`record`]: timing, statistics, file lines.
 //! - [`cmd`]: `mlxrun monitor`; [`schema`]: the JSON Schema of the lines.
 
+pub mod accelerator;
 pub(crate) mod child;
 pub mod cmd;
 pub mod collector;
@@ -31,6 +35,7 @@ pub mod gpu;
 pub mod hardware;
 pub mod ioreg;
 pub mod memory;
+pub mod neighbours;
 pub(crate) mod poller;
 pub mod procfs;
 pub mod record;
@@ -39,6 +44,7 @@ pub mod schema;
 pub mod stats;
 #[cfg(test)]
 mod tests;
+pub mod thermal;
 pub mod tree;
 pub mod vm_stat;
 
@@ -92,6 +98,9 @@ struct State {
     ticks: TickStats,
     thread_ticks: u64,
     ram_total_gb: Option<f64>,
+    /// The last [`Monitor::measure_accelerator_before`], for the windows
+    /// that follow it.
+    accelerator_before: Option<f64>,
 }
 
 struct Window {
@@ -213,6 +222,7 @@ impl Monitor {
                 ticks: TickStats::default(),
                 thread_ticks: 0,
                 ram_total_gb: None,
+                accelerator_before: None,
             }),
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -269,13 +279,32 @@ impl Monitor {
         self.shared
             .take(&mut sampling, Trigger::WindowEnd, None, None);
         let mut st = lock(&self.shared.state);
-        let (mut fields, stats) = match st.window.take() {
+        let (mut fields, mut stats) = match st.window.take() {
             Some(w) => (w.fields, w.acc.window_stats()),
             None => (json!({}), Acc::default().window_stats()),
         };
+        stats.accelerator_busy_before_pct = st.accelerator_before;
         fields["window"] = serde_json::to_value(&stats).expect("stats serialize");
         self.shared.write_event(&mut st, "point_end", fields);
         stats
+    }
+
+    /// How busy the accelerator is before a configuration's servers start
+    /// (call it with none of mlxrun's servers running): the busiest GPU's
+    /// mean utilisation over about a second ([`accelerator::busy_now`]).
+    /// Writes an `accelerator_before` event (`busy_pct`, `span_s`) and
+    /// keeps the value for the windows that follow, as their
+    /// `accelerator_busy_before_pct`, until the next measurement.
+    pub async fn measure_accelerator_before(&self) -> Option<f64> {
+        let busy = accelerator::busy_now().await;
+        let mut st = lock(&self.shared.state);
+        st.accelerator_before = busy;
+        self.shared.write_event(
+            &mut st,
+            "accelerator_before",
+            json!({ "busy_pct": busy, "span_s": accelerator::SPAN.as_secs_f64() }),
+        );
+        busy
     }
 
     /// The most recent sample, if any.

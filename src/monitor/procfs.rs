@@ -64,6 +64,19 @@ impl CpuTimes {
     }
 }
 
+/// The CPUs `/proc/stat` counts in its aggregate line: its `cpuN` lines
+/// (online CPUs); `None` when it lists none.
+pub fn count_cpus(stat: &str) -> Option<u32> {
+    let n = stat
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+    u32::try_from(n).ok().filter(|n| *n > 0)
+}
+
 /// Percent of all CPUs' time between two readings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CpuSplit {
@@ -168,6 +181,12 @@ impl ProcRoot {
         CpuTimes::parse(&self.read("stat")?).map_err(|e| format!("{}/stat: {e}", show(&self.0)))
     }
 
+    /// The number of CPUs in `<root>/stat` ([`count_cpus`]).
+    pub fn cpu_count(&self) -> Result<u32, String> {
+        count_cpus(&self.read("stat")?)
+            .ok_or_else(|| format!("{}/stat lists no cpuN line", show(&self.0)))
+    }
+
     /// `<root>/pressure/memory`.
     pub fn memory_psi(&self) -> Result<Psi, String> {
         Psi::parse(&self.read("pressure/memory")?)
@@ -217,6 +236,21 @@ ctxt 12345
         assert!(CpuTimes::parse("cpu0 1 2 3 4\n").is_err());
         assert!(CpuTimes::parse("cpu 1 x 3 4\n").is_err());
         assert!(CpuTimes::parse("cpu 1 2\n").is_err());
+    }
+
+    #[test]
+    fn cpus_are_the_numbered_cpu_lines() {
+        assert_eq!(count_cpus(STAT), Some(2));
+        // the aggregate line alone, or a file that is not /proc/stat
+        assert_eq!(count_cpus("cpu  1 2 3 4\n"), None);
+        assert_eq!(count_cpus("cpufreq 1\nintr 5\n"), None);
+        let t = tempfile::tempdir().unwrap();
+        let root = ProcRoot(t.path().to_path_buf());
+        assert!(root.cpu_count().unwrap_err().contains("cannot read"));
+        std::fs::write(t.path().join("stat"), "cpu 1 2 3 4\n").unwrap();
+        assert!(root.cpu_count().unwrap_err().contains("no cpuN line"));
+        std::fs::write(t.path().join("stat"), STAT).unwrap();
+        assert_eq!(root.cpu_count(), Ok(2));
     }
 
     #[test]

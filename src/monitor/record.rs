@@ -19,7 +19,7 @@ use super::stats::Summary;
 use super::tree::InstanceSample;
 
 /// `schema` of the header line.
-pub const SCHEMA: &str = "mlxrun-monitor/2";
+pub const SCHEMA: &str = "mlxrun-monitor/3";
 
 /// The first line.
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +86,12 @@ pub struct Sample {
     pub cpu_sys: Option<f64>,
     pub cpu_idle: Option<f64>,
     pub cpu_iowait: Option<f64>,
+    /// mlxrun's own CPU since the previous sample (every thread, and the
+    /// short commands the monitor runs), percent of one core.
+    pub mlxrun_cpu_pct: Option<f64>,
+    /// Cores busy with anything but mlxrun and the tracked trees since the
+    /// previous sample (see `neighbours`); `null` when a part is unknown.
+    pub other_cpu_cores: Option<f64>,
     /// NVIDIA GPUs (NVML); `null` when NVML is unavailable.
     pub gpus: Option<Vec<GpuSample>>,
     /// Apple GPU (ioreg `PerformanceStatistics`), percent.
@@ -96,11 +102,28 @@ pub struct Sample {
     /// ("In use system memory") and allocated ("Alloc system memory").
     pub gpu_memory_in_use_gb: Option<f64>,
     pub gpu_memory_alloc_gb: Option<f64>,
+    /// macOS thermal pressure (`notifyutil`): 0 nominal, 1 moderate,
+    /// 2 heavy, 3 trapping, 4 sleeping.
+    pub thermal_pressure: Option<u8>,
+    /// macOS `pmset -g therm`: thermal and performance warning levels (0 =
+    /// none recorded) and the CPU speed limit (percent; `null` when no CPU
+    /// power status is recorded, as on Apple silicon).
+    pub thermal_warning_level: Option<u32>,
+    pub performance_warning_level: Option<u32>,
+    pub cpu_speed_limit: Option<u32>,
+    /// macOS Low Power Mode (`pmset -g`).
+    pub low_power_mode: Option<bool>,
     /// Tracked process trees by name.
     pub instances: BTreeMap<String, InstanceSample>,
     /// The raw CPU counters this sample read (for window averages).
     #[serde(skip)]
     pub(crate) cpu_raw: Option<CpuTimes>,
+    /// The CPUs the CPU counters cover (for shares of the machine).
+    #[serde(skip)]
+    pub(crate) cpu_count: Option<u32>,
+    /// `other_cpu_cores` before clamping at 0 (for window means).
+    #[serde(skip)]
+    pub(crate) other_cpu_signed: Option<f64>,
 }
 
 impl Sample {

@@ -12,6 +12,12 @@ use serde::Serialize;
 use super::procfs::{CpuTimes, cpu_split};
 use super::record::{Sample, round};
 
+/// The shortest time between two samples whose `other_cpu_cores` can be a
+/// window's maximum: the counters tick at 10 ms, so a shorter interval
+/// (such as the extra samples at a window's ends) is too coarse to stand
+/// alone; it still counts in the time-weighted mean.
+pub const OTHER_CPU_MAX_MIN_SPAN_S: f64 = 0.1;
+
 /// Running statistics of one optional value.
 #[derive(Debug, Clone, Copy, Default)]
 struct Series {
@@ -100,6 +106,60 @@ pub struct WindowStats {
     /// Max over samples of the sum over all tracked trees.
     pub server_rss_peak_mb: Option<f64>,
     pub instances: BTreeMap<String, InstanceStats>,
+    /// Cores other programs used (see `neighbours`): the time-weighted
+    /// mean of the samples' signed values, clamped at 0 (the first
+    /// sample's interval lies before the window and is left out), the most
+    /// in one sample interval of at least
+    /// [`OTHER_CPU_MAX_MIN_SPAN_S`], and the mean as a percentage of all
+    /// CPUs.
+    pub other_cpu_cores_avg: Option<f64>,
+    pub other_cpu_cores_max: Option<f64>,
+    pub other_cpu_pct_avg: Option<f64>,
+    /// macOS: the highest thermal pressure level (0–4), the highest
+    /// thermal and performance warning levels, the lowest CPU speed limit
+    /// (percent), whether Low Power Mode was on in any sample.
+    pub thermal_pressure_peak: Option<u8>,
+    pub thermal_warning_level_max: Option<u32>,
+    pub performance_warning_level_max: Option<u32>,
+    pub cpu_speed_limit_min: Option<u32>,
+    pub low_power_mode: Option<bool>,
+    /// The accelerator's busiest device, percent, measured for about a
+    /// second before this window's configuration started its servers
+    /// (`Monitor::measure_accelerator_before`); `null` when not measured
+    /// or no GPU could be read.
+    pub accelerator_busy_before_pct: Option<f64>,
+}
+
+/// A time-weighted mean (value × seconds) and the largest value seen
+/// over intervals long enough to count alone.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weighted {
+    sum: f64,
+    span_s: f64,
+    max: Option<f64>,
+}
+
+impl Weighted {
+    fn push(&mut self, v: f64, span_s: f64) {
+        if !(span_s > 0.0 && v.is_finite()) {
+            return;
+        }
+        self.sum += v * span_s;
+        self.span_s += span_s;
+        if span_s >= OTHER_CPU_MAX_MIN_SPAN_S {
+            self.max = Some(self.max.map_or(v, |m| m.max(v)));
+        }
+    }
+    fn avg(&self) -> Option<f64> {
+        (self.span_s > 0.0).then(|| self.sum / self.span_s)
+    }
+}
+
+fn max_opt<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
 }
 
 /// Running statistics of a set of samples.
@@ -125,6 +185,13 @@ pub(crate) struct Acc {
     cpu_raw_first: Option<CpuTimes>,
     cpu_raw_last: Option<CpuTimes>,
     instances: BTreeMap<String, InstanceAcc>,
+    other_cpu: Weighted,
+    cpu_count: Option<u32>,
+    thermal_pressure_peak: Option<u8>,
+    thermal_warning_max: Option<u32>,
+    performance_warning_max: Option<u32>,
+    cpu_speed_limit_min: Option<u32>,
+    low_power_mode: Option<bool>,
 }
 
 impl Acc {
@@ -132,6 +199,24 @@ impl Acc {
         if self.samples == 0 {
             self.first_elapsed = Some(s.elapsed_s);
             self.cpu_raw_first = s.cpu_raw;
+        } else if let Some(v) = s.other_cpu_signed.or(s.other_cpu_cores) {
+            // the sample's value covers the time since the previous one;
+            // signed, so the counters' noise averages out
+            self.other_cpu.push(v, s.elapsed_s - self.last_elapsed);
+        }
+        if s.cpu_count.is_some() {
+            self.cpu_count = s.cpu_count;
+        }
+        self.thermal_pressure_peak = max_opt(self.thermal_pressure_peak, s.thermal_pressure);
+        self.thermal_warning_max = max_opt(self.thermal_warning_max, s.thermal_warning_level);
+        self.performance_warning_max =
+            max_opt(self.performance_warning_max, s.performance_warning_level);
+        self.cpu_speed_limit_min = match (self.cpu_speed_limit_min, s.cpu_speed_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(on) = s.low_power_mode {
+            self.low_power_mode = Some(self.low_power_mode.unwrap_or(false) || on);
         }
         self.samples += 1;
         self.last_elapsed = s.elapsed_s;
@@ -219,6 +304,18 @@ impl Acc {
             gpu_memory_used_max_mb: self.gpu_mem.max(),
             server_rss_peak_mb: r(self.server_rss.max(), 1),
             instances: self.instance_stats(),
+            other_cpu_cores_avg: r(self.other_cpu.avg().map(|v| v.max(0.0)), 2),
+            other_cpu_cores_max: r(self.other_cpu.max.map(|v| v.max(0.0)), 2),
+            other_cpu_pct_avg: match (self.other_cpu.avg().map(|v| v.max(0.0)), self.cpu_count) {
+                (Some(cores), Some(n)) if n > 0 => Some(round(cores * 100.0 / f64::from(n), 2)),
+                _ => None,
+            },
+            thermal_pressure_peak: self.thermal_pressure_peak,
+            thermal_warning_level_max: self.thermal_warning_max,
+            performance_warning_level_max: self.performance_warning_max,
+            cpu_speed_limit_min: self.cpu_speed_limit_min,
+            low_power_mode: self.low_power_mode,
+            accelerator_busy_before_pct: None,
         }
     }
 }
@@ -334,6 +431,14 @@ pub struct Summary {
     pub gpu_memory_used_max_mb: Option<f64>,
     pub server_rss_peak_mb: Option<f64>,
     pub instances: BTreeMap<String, InstanceStats>,
+    /// Cores other programs used: time-weighted mean and maximum (as in a
+    /// window).
+    pub other_cpu_cores_avg: Option<f64>,
+    pub other_cpu_cores_max: Option<f64>,
+    /// macOS: the highest thermal pressure level, whether Low Power Mode
+    /// was on in any sample.
+    pub thermal_pressure_peak: Option<u8>,
+    pub low_power_mode: Option<bool>,
     /// CPU the sampler thread used per tick (its thread CPU clock).
     pub sampler_cpu_ms_per_sample: Option<f64>,
     /// Lines that could not be written.
@@ -397,6 +502,10 @@ pub(crate) fn summarize(i: SummaryInput<'_>) -> Summary {
         gpu_memory_used_max_mb: w.gpu_memory_used_max_mb,
         server_rss_peak_mb: w.server_rss_peak_mb,
         instances: w.instances,
+        other_cpu_cores_avg: w.other_cpu_cores_avg,
+        other_cpu_cores_max: w.other_cpu_cores_max,
+        thermal_pressure_peak: w.thermal_pressure_peak,
+        low_power_mode: w.low_power_mode,
         sampler_cpu_ms_per_sample: match (i.sampler_cpu, i.thread_ticks) {
             (Some(cpu), n) if n > 0 => Some(round(cpu.as_secs_f64() * 1e3 / n as f64, 4)),
             _ => None,
@@ -437,12 +546,19 @@ mod tests {
             cpu_sys: Some(5.0),
             cpu_idle: Some(100.0 - 10.0 * elapsed - 5.0),
             cpu_iowait: None,
+            mlxrun_cpu_pct: None,
+            other_cpu_cores: None,
             gpus: None,
             gpu_device_util: None,
             gpu_renderer_util: None,
             gpu_tiler_util: None,
             gpu_memory_in_use_gb: None,
             gpu_memory_alloc_gb: None,
+            thermal_pressure: None,
+            thermal_warning_level: None,
+            performance_warning_level: None,
+            cpu_speed_limit: None,
+            low_power_mode: None,
             instances: rss
                 .iter()
                 .enumerate()
@@ -458,6 +574,8 @@ mod tests {
                 })
                 .collect(),
             cpu_raw: None,
+            cpu_count: None,
+            other_cpu_signed: None,
         }
     }
 
@@ -560,6 +678,116 @@ mod tests {
             (Some(30.0), Some(10.0), Some(60.0))
         );
         assert_eq!(w.server_rss_peak_mb, None, "nothing tracked");
+    }
+
+    #[test]
+    fn other_cpu_is_time_weighted_and_its_first_interval_left_out() {
+        let mut a = Acc::default();
+        // (elapsed s, other cores): the first value covers time before the window
+        for (t, v) in [
+            (10.0, Some(9.0)),
+            (10.2, Some(1.0)),
+            (10.4, None),
+            (11.0, Some(0.5)),
+            (11.02, Some(3.0)),
+        ] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.other_cpu_cores = v;
+            s.cpu_count = Some(4);
+            a.push(&s);
+        }
+        let w = a.window_stats();
+        // (1.0 × 0.2 + 0.5 × 0.6 + 3.0 × 0.02) / 0.82
+        assert_eq!(w.other_cpu_cores_avg, Some(0.68));
+        // 3.0 came from a 20 ms interval: too short to be the maximum alone
+        assert_eq!(w.other_cpu_cores_max, Some(1.0));
+        assert_eq!(w.other_cpu_pct_avg, Some(17.07));
+        // one sample, or no known value: unknown, not 0
+        let mut one = Acc::default();
+        let mut s = sample(1.0, Some(8.0), Some(1), &[]);
+        s.other_cpu_cores = Some(2.0);
+        one.push(&s);
+        let w = one.window_stats();
+        assert_eq!((w.other_cpu_cores_avg, w.other_cpu_cores_max), (None, None));
+        assert_eq!(w.other_cpu_pct_avg, None);
+        // without a CPU count the share is unknown, the cores are not
+        let mut no_count = Acc::default();
+        for t in [1.0, 2.0] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.other_cpu_cores = Some(0.25);
+            no_count.push(&s);
+        }
+        let w = no_count.window_stats();
+        assert_eq!(
+            (w.other_cpu_cores_avg, w.other_cpu_pct_avg),
+            (Some(0.25), None)
+        );
+        // noise on both sides of 0 averages out: the signed values count,
+        // and only the mean is clamped
+        let mut noisy = Acc::default();
+        for (t, signed) in [(0.0, 0.0), (0.2, 0.6), (0.4, -0.4), (0.6, -0.2)] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.other_cpu_signed = Some(signed);
+            s.other_cpu_cores = Some(f64::max(signed, 0.0));
+            noisy.push(&s);
+        }
+        let w = noisy.window_stats();
+        assert_eq!(w.other_cpu_cores_avg, Some(0.0));
+        assert_eq!(w.other_cpu_cores_max, Some(0.6));
+        let mut below = Acc::default();
+        for (t, signed) in [(0.0, 0.0), (0.2, -0.3), (0.4, -0.1)] {
+            let mut s = sample(t, Some(8.0), Some(1), &[]);
+            s.other_cpu_signed = Some(signed);
+            below.push(&s);
+        }
+        let w = below.window_stats();
+        assert_eq!(
+            (w.other_cpu_cores_avg, w.other_cpu_cores_max),
+            (Some(0.0), Some(0.0))
+        );
+    }
+
+    #[test]
+    fn thermal_readings_keep_their_worst_and_low_power_any() {
+        let mut a = Acc::default();
+        let readings = [
+            (None, None, None, None),
+            (Some(0), Some(0), Some(100), Some(false)),
+            (Some(2), Some(5), Some(62), Some(true)),
+            (Some(1), Some(0), Some(100), Some(false)),
+            (None, None, None, None),
+        ];
+        for (k, (p, warn, limit, low)) in readings.into_iter().enumerate() {
+            let mut s = sample(k as f64, Some(8.0), Some(1), &[]);
+            s.thermal_pressure = p;
+            s.thermal_warning_level = warn;
+            s.performance_warning_level = warn.map(|w| w / 5);
+            s.cpu_speed_limit = limit;
+            s.low_power_mode = low;
+            a.push(&s);
+        }
+        let w = a.window_stats();
+        assert_eq!(w.thermal_pressure_peak, Some(2));
+        assert_eq!(w.thermal_warning_level_max, Some(5));
+        assert_eq!(w.performance_warning_level_max, Some(1));
+        assert_eq!(w.cpu_speed_limit_min, Some(62));
+        assert_eq!(w.low_power_mode, Some(true), "on in one sample");
+        let mut off = Acc::default();
+        let mut s = sample(1.0, Some(8.0), Some(1), &[]);
+        s.low_power_mode = Some(false);
+        off.push(&s);
+        assert_eq!(off.window_stats().low_power_mode, Some(false));
+        // nothing read (Linux): all unknown
+        let w = Acc::default().window_stats();
+        assert_eq!(
+            (
+                w.thermal_pressure_peak,
+                w.cpu_speed_limit_min,
+                w.low_power_mode
+            ),
+            (None, None, None)
+        );
+        assert_eq!(w.accelerator_busy_before_pct, None);
     }
 
     #[test]

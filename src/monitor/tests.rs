@@ -274,3 +274,38 @@ fn an_appended_monitor_keeps_one_header_marks_the_resume_and_continues_the_clock
     assert_eq!(kinds(&l)[..2], ["header", "event"]);
     assert_eq!(l[1]["name"], "resumed");
 }
+
+#[tokio::test]
+async fn the_accelerator_reading_before_a_configuration_reaches_its_windows() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("m.jsonl");
+    let mon = Monitor::start(&path, Duration::from_secs(10)).unwrap();
+    mon.begin_window(json!({"point": 1}));
+    let before = mon.end_window();
+    assert_eq!(before.accelerator_busy_before_pct, None, "not measured yet");
+    let busy = mon.measure_accelerator_before().await;
+    mon.begin_window(json!({"point": 2}));
+    let w = mon.end_window();
+    assert_eq!(w.accelerator_busy_before_pct, busy);
+    if let Some(b) = busy {
+        assert!((0.0..=100.0).contains(&b), "{b}");
+    }
+    mon.stop();
+    let l = lines(&path);
+    let ev = l
+        .iter()
+        .find(|v| v["name"] == "accelerator_before")
+        .expect("an accelerator_before event");
+    assert_eq!(ev["fields"]["busy_pct"], json!(busy));
+    assert_eq!(ev["fields"]["span_s"], json!(1.0));
+    let end = l.iter().rfind(|v| v["name"] == "point_end").unwrap();
+    assert_eq!(
+        end["fields"]["window"]["accelerator_busy_before_pct"],
+        json!(busy)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let problems = LineValidator::new(MONITOR_SCHEMA)
+        .unwrap()
+        .check_jsonl(&text);
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -1,8 +1,10 @@
 //! Was the machine fit to measure on during a point? The point's system
 //! health (swap before and after, available memory, pressure, zombies,
 //! leftovers of earlier servers, whether memory came back after the last
-//! configuration) and the quality flags derived from it: `clean`, or each
-//! reason it is not.
+//! configuration, CPU taken by other programs, an accelerator already busy
+//! before the servers started, macOS thermal pressure and Low Power Mode)
+//! and the quality flags derived from it and from the point's own requests:
+//! `clean`, or each reason it is not.
 
 use serde::Serialize;
 
@@ -38,6 +40,25 @@ pub struct SystemHealth {
     /// The wait for memory after the previous configuration stopped, when
     /// this point is the first of a configuration that followed one.
     pub release: Option<Release>,
+    /// Cores busy with programs other than mlxrun and its servers: mean
+    /// over the point, the most in one monitor interval, and the mean as a
+    /// percentage of all CPUs.
+    pub other_cpu_cores_avg: Option<f64>,
+    pub other_cpu_cores_max: Option<f64>,
+    pub other_cpu_pct_avg: Option<f64>,
+    /// The busiest GPU's utilisation (percent) over about a second before
+    /// the point's configuration started its servers.
+    pub accelerator_busy_before_pct: Option<f64>,
+    /// macOS thermal pressure peak: 0 nominal, 1 moderate, 2 heavy,
+    /// 3 trapping, 4 sleeping.
+    pub thermal_pressure_peak: Option<u8>,
+    /// macOS `pmset -g therm`: highest thermal and performance warning
+    /// levels (0 = none recorded), lowest CPU speed limit (percent).
+    pub thermal_warning_level_max: Option<u32>,
+    pub performance_warning_level_max: Option<u32>,
+    pub cpu_speed_limit_min: Option<u32>,
+    /// macOS Low Power Mode was on during the point.
+    pub low_power_mode: Option<bool>,
     pub quality_flags: Vec<String>,
 }
 
@@ -68,10 +89,39 @@ impl SystemHealth {
             zombie_processes,
             leftover_processes,
             release,
+            other_cpu_cores_avg: w.other_cpu_cores_avg,
+            other_cpu_cores_max: w.other_cpu_cores_max,
+            other_cpu_pct_avg: w.other_cpu_pct_avg,
+            accelerator_busy_before_pct: w.accelerator_busy_before_pct,
+            thermal_pressure_peak: w.thermal_pressure_peak,
+            thermal_warning_level_max: w.thermal_warning_level_max,
+            performance_warning_level_max: w.performance_warning_level_max,
+            cpu_speed_limit_min: w.cpu_speed_limit_min,
+            low_power_mode: w.low_power_mode,
             quality_flags: Vec::new(),
         }
     }
 }
+
+/// A point is `noisy_neighbour` when programs other than mlxrun and its
+/// servers kept more than this many cores busy on average over it…
+pub const NOISY_NEIGHBOUR_CORES: f64 = 0.5;
+
+/// …and that was more than this share of all CPUs (percent), so a big
+/// machine's background (a few daemons on 128 cores) does not flag every
+/// point, while on a laptop half a core of a browser does.
+pub const NOISY_NEIGHBOUR_SHARE_PCT: f64 = 5.0;
+
+/// A point is `accelerator_busy` when its configuration's accelerator was
+/// busier than this (percent) before its servers started, with nothing of
+/// mlxrun's on it (mlx-knife refuses to run above 10%).
+pub const ACCELERATOR_BUSY_PCT: f64 = 10.0;
+
+/// A point is `thermal_pressure` from this macOS thermal pressure level
+/// on: 2, heavy, where Apple silicon starts to throttle (1, moderate, is
+/// warm but not yet slowed). Any thermal or performance warning level
+/// above 0, or a CPU speed limit below 100%, flags it too.
+pub const THERMAL_PRESSURE_LEVEL: u8 = 2;
 
 /// Every flag a point can carry, in the order they are listed.
 pub const QUALITY_FLAGS: &[&str] = &[
@@ -83,6 +133,12 @@ pub const QUALITY_FLAGS: &[&str] = &[
     "degraded_zombies",
     "degraded_release",
     "degraded_client",
+    "noisy_neighbour",
+    "accelerator_busy",
+    "thermal_pressure",
+    "low_power_mode",
+    "unsteady",
+    "outliers",
     "errors",
 ];
 
@@ -99,12 +155,40 @@ pub fn flag_meaning(flag: &str) -> Option<&'static str> {
             "memory had not come back after the previous configuration when this one started"
         }
         "degraded_client" => "the client was near its calibrated ceiling or lagging",
+        "noisy_neighbour" => {
+            "other programs kept more than 0.5 cores (and 5% of the CPUs) busy during the point"
+        }
+        "accelerator_busy" => {
+            "the GPU was more than 10% busy before the configuration's servers started"
+        }
+        "thermal_pressure" => {
+            "macOS thermal pressure reached heavy, or a thermal warning or CPU speed limit applied"
+        }
+        "low_power_mode" => "macOS Low Power Mode was on",
+        "unsteady" => {
+            "the point's own trend: first and last third of its requests differ beyond noise"
+        }
+        "outliers" => "heavy outliers: ≥1% of TTFT or E2E beyond the far fence on log latency",
         "errors" => "some requests failed",
         _ => return None,
     })
 }
 
-/// The point's flags: `["clean"]`, or the reasons it is not.
+/// The point's flags from the machine, the client check and errors:
+/// [`quality_flags_with`] without flags from the point's requests.
+pub fn quality_flags(
+    h: &SystemHealth,
+    m: &MemorySection,
+    client_check: &str,
+    errors: u64,
+) -> Vec<String> {
+    quality_flags_with(h, m, client_check, errors, &[])
+}
+
+/// The point's flags: `["clean"]`, or the reasons it is not, in the order
+/// of [`QUALITY_FLAGS`] (a flag it does not list comes last). `requests`
+/// are flags computed from the point's own requests elsewhere (`unsteady`,
+/// `outliers`); any of them, like any reason below, means not `clean`.
 ///
 /// - `unmonitored`: no monitor sample fell inside the point;
 /// - `degraded_swap`: swap grew by more than `memory.swap_growth_mb`;
@@ -114,14 +198,24 @@ pub fn flag_meaning(flag: &str) -> Option<&'static str> {
 /// - `degraded_release`: memory had not come back after the previous
 ///   configuration when this one started;
 /// - `degraded_client`: the client was near its calibrated ceiling or lagging;
+/// - `noisy_neighbour`: other programs took more than
+///   [`NOISY_NEIGHBOUR_CORES`] cores and [`NOISY_NEIGHBOUR_SHARE_PCT`]% of
+///   the CPUs on average (the share is not required when unknown);
+/// - `accelerator_busy`: the GPU was busier than [`ACCELERATOR_BUSY_PCT`]
+///   before the configuration's servers started;
+/// - `thermal_pressure`: macOS thermal pressure reached
+///   [`THERMAL_PRESSURE_LEVEL`], a thermal or performance warning level
+///   was above 0, or the CPU speed limit below 100%;
+/// - `low_power_mode`: macOS Low Power Mode was on;
 /// - `errors`: some requests failed.
-pub fn quality_flags(
+pub fn quality_flags_with(
     h: &SystemHealth,
     m: &MemorySection,
     client_check: &str,
     errors: u64,
+    requests: &[&str],
 ) -> Vec<String> {
-    let mut f = Vec::new();
+    let mut f: Vec<&str> = Vec::new();
     if h.samples == 0 {
         f.push("unmonitored");
     }
@@ -145,9 +239,44 @@ pub fn quality_flags(
     if client_check.contains("near_ceiling") || client_check.contains("lagging") {
         f.push("degraded_client");
     }
+    if h.other_cpu_cores_avg
+        .is_some_and(|c| c > NOISY_NEIGHBOUR_CORES)
+        && h.other_cpu_pct_avg
+            .is_none_or(|p| p > NOISY_NEIGHBOUR_SHARE_PCT)
+    {
+        f.push("noisy_neighbour");
+    }
+    if h.accelerator_busy_before_pct
+        .is_some_and(|b| b > ACCELERATOR_BUSY_PCT)
+    {
+        f.push("accelerator_busy");
+    }
+    if h.thermal_pressure_peak
+        .is_some_and(|p| p >= THERMAL_PRESSURE_LEVEL)
+        || h.thermal_warning_level_max.is_some_and(|l| l > 0)
+        || h.performance_warning_level_max.is_some_and(|l| l > 0)
+        || h.cpu_speed_limit_min.is_some_and(|l| l < 100)
+    {
+        f.push("thermal_pressure");
+    }
+    if h.low_power_mode == Some(true) {
+        f.push("low_power_mode");
+    }
     if errors > 0 {
         f.push("errors");
     }
+    for r in requests {
+        if !r.is_empty() && *r != "clean" && !f.contains(r) {
+            f.push(r);
+        }
+    }
+    let rank = |flag: &str| {
+        QUALITY_FLAGS
+            .iter()
+            .position(|k| *k == flag)
+            .unwrap_or(QUALITY_FLAGS.len())
+    };
+    f.sort_by_key(|flag| rank(flag));
     if f.is_empty() {
         f.push("clean");
     }
@@ -225,5 +354,156 @@ mod tests {
             quality_flags(&z, &m, "lagging (send lag p99 9.0 ms)", 0),
             ["degraded_zombies", "degraded_client"]
         );
+    }
+
+    fn flags(h: &SystemHealth) -> Vec<String> {
+        quality_flags(h, &MemorySection::default(), "ok", 0)
+    }
+
+    #[test]
+    fn a_noisy_neighbour_needs_half_a_core_and_a_share_of_the_machine() {
+        let mut h = healthy();
+        h.other_cpu_cores_avg = Some(0.5);
+        h.other_cpu_pct_avg = Some(25.0);
+        assert_eq!(flags(&h), ["clean"], "0.5 cores is not above 0.5");
+        h.other_cpu_cores_avg = Some(0.51);
+        assert_eq!(flags(&h), ["noisy_neighbour"]);
+        // 0.8 cores of a 64-core machine (1.25%): background, not a neighbour
+        h.other_cpu_cores_avg = Some(0.8);
+        h.other_cpu_pct_avg = Some(1.25);
+        assert_eq!(flags(&h), ["clean"]);
+        // share unknown: the cores alone decide
+        h.other_cpu_pct_avg = None;
+        assert_eq!(flags(&h), ["noisy_neighbour"]);
+        // a brief spike (the maximum) alone does not flag
+        let mut spike = healthy();
+        spike.other_cpu_cores_avg = Some(0.1);
+        spike.other_cpu_pct_avg = Some(5.0);
+        spike.other_cpu_cores_max = Some(2.0);
+        assert_eq!(flags(&spike), ["clean"]);
+    }
+
+    #[test]
+    fn a_busy_accelerator_before_the_servers_flags_the_point() {
+        let mut h = healthy();
+        h.accelerator_busy_before_pct = Some(10.0);
+        assert_eq!(
+            flags(&h),
+            ["clean"],
+            "10% is mlx-knife's limit, not above it"
+        );
+        h.accelerator_busy_before_pct = Some(10.1);
+        assert_eq!(flags(&h), ["accelerator_busy"]);
+        h.accelerator_busy_before_pct = None;
+        assert_eq!(flags(&h), ["clean"], "unknown is not busy");
+    }
+
+    #[test]
+    fn thermal_pressure_from_any_macos_source() {
+        let mut h = healthy();
+        h.thermal_pressure_peak = Some(1);
+        h.thermal_warning_level_max = Some(0);
+        h.performance_warning_level_max = Some(0);
+        h.cpu_speed_limit_min = Some(100);
+        assert_eq!(flags(&h), ["clean"], "moderate pressure is not throttling");
+        let mut heavy = h.clone();
+        heavy.thermal_pressure_peak = Some(2);
+        assert_eq!(flags(&heavy), ["thermal_pressure"]);
+        let mut warned = h.clone();
+        warned.thermal_warning_level_max = Some(5);
+        assert_eq!(flags(&warned), ["thermal_pressure"]);
+        let mut perf = h.clone();
+        perf.performance_warning_level_max = Some(1);
+        assert_eq!(flags(&perf), ["thermal_pressure"]);
+        let mut limited = h.clone();
+        limited.cpu_speed_limit_min = Some(99);
+        assert_eq!(flags(&limited), ["thermal_pressure"]);
+        // Linux: nothing read, nothing flagged
+        assert_eq!(flags(&healthy()), ["clean"]);
+    }
+
+    #[test]
+    fn low_power_mode_flags_the_point_only_when_on() {
+        let mut h = healthy();
+        h.low_power_mode = Some(false);
+        assert_eq!(flags(&h), ["clean"]);
+        h.low_power_mode = Some(true);
+        assert_eq!(flags(&h), ["low_power_mode"]);
+    }
+
+    #[test]
+    fn flags_from_the_requests_take_their_place_in_the_order() {
+        let m = MemorySection::default();
+        let h = healthy();
+        assert_eq!(
+            quality_flags_with(&h, &m, "ok", 2, &["outliers", "unsteady"]),
+            ["unsteady", "outliers", "errors"]
+        );
+        let mut hot = healthy();
+        hot.low_power_mode = Some(true);
+        assert_eq!(
+            quality_flags_with(&hot, &m, "ok", 0, &["outliers", "outliers"]),
+            ["low_power_mode", "outliers"]
+        );
+        // a flag this list does not know comes last; "clean" and "" are not flags
+        assert_eq!(
+            quality_flags_with(&h, &m, "ok", 1, &["made_up", "clean", ""]),
+            ["errors", "made_up"]
+        );
+        assert_eq!(quality_flags_with(&h, &m, "ok", 0, &["clean"]), ["clean"]);
+        assert_eq!(quality_flags_with(&h, &m, "ok", 0, &[]), ["clean"]);
+    }
+
+    #[test]
+    fn clean_never_stands_beside_another_flag() {
+        let m = MemorySection::default();
+        // every reason on its own, and all of them together
+        let reasons: Vec<fn(&mut SystemHealth)> = vec![
+            |h| h.samples = 0,
+            |h| h.swap_growth_mb = Some(500.0),
+            |h| h.ram_available_min_gb = Some(0.1),
+            |h| h.memory_pressure_peak = Some(2),
+            |h| h.zombie_processes = Some(1),
+            |h| h.leftover_processes = 2,
+            |h| {
+                h.release = Some(Release {
+                    waited_s: 1.0,
+                    target_bytes: 1,
+                    available_bytes: None,
+                    pressure: None,
+                    released: false,
+                })
+            },
+            |h| h.other_cpu_cores_avg = Some(3.0),
+            |h| h.accelerator_busy_before_pct = Some(50.0),
+            |h| h.thermal_pressure_peak = Some(3),
+            |h| h.cpu_speed_limit_min = Some(50),
+            |h| h.low_power_mode = Some(true),
+        ];
+        let mut all = healthy();
+        for (k, set) in reasons.iter().enumerate() {
+            let mut h = healthy();
+            set(&mut h);
+            set(&mut all);
+            let f = flags(&h);
+            assert_eq!(f.len(), 1, "reason {k}: {f:?}");
+            assert_ne!(f[0], "clean", "reason {k}");
+        }
+        let f = quality_flags_with(&all, &m, "lagging", 1, &["unsteady", "outliers"]);
+        assert!(!f.iter().any(|x| x == "clean"), "{f:?}");
+        let mut listed: Vec<&str> = QUALITY_FLAGS[1..].to_vec();
+        // (zombies and leftovers share degraded_zombies, the two thermal
+        // readings thermal_pressure; the client check and the errors add theirs)
+        listed.sort();
+        let mut got: Vec<&str> = f.iter().map(String::as_str).collect();
+        got.sort();
+        assert_eq!(got, listed, "every flag but clean, once");
+        for request_flag in ["unsteady", "outliers"] {
+            let f = quality_flags_with(&healthy(), &m, "ok", 0, &[request_flag]);
+            assert_eq!(f, [request_flag]);
+        }
+        for flag in QUALITY_FLAGS {
+            assert!(flag_meaning(flag).is_some(), "{flag} has no meaning");
+        }
     }
 }

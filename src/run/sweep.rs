@@ -336,6 +336,14 @@ impl Sweep<'_> {
             cfg.index + 1,
             self.plan.servers.len()
         ));
+        if let Some(busy) = self.monitor.measure_accelerator_before().await
+            && busy > crate::output::quality::ACCELERATOR_BUSY_PCT
+        {
+            self.progress.eprintln(&format!(
+                "warning: the GPU was {busy:.0}% busy before configuration {} started, with nothing of mlxrun's on it; its points are flagged accelerator_busy",
+                cfg.index + 1
+            ));
+        }
         let set = ServerSet::start(self.ctx, cfg).await?;
         self.monitor.set_processes(set.roots());
         self.monitor.event(

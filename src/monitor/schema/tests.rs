@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 fn the_schema_is_valid_draft_2020_12() {
     let schema: Value = serde_json::from_str(MONITOR_SCHEMA).unwrap();
     assert!(jsonschema::meta::is_valid(&schema));
-    assert_eq!(schema["title"], "mlxrun monitor record v2");
+    assert_eq!(schema["title"], "mlxrun monitor record v3");
     let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
     assert_eq!(v.kinds(), ["event", "header", "sample", "summary"]);
 }
