@@ -137,6 +137,7 @@ pub const QUALITY_FLAGS: &[&str] = &[
     "accelerator_busy",
     "thermal_pressure",
     "low_power_mode",
+    "not_warmed",
     "unsteady",
     "outliers",
     "errors",
@@ -167,6 +168,9 @@ pub fn flag_meaning(flag: &str) -> Option<&'static str> {
         "low_power_mode" => "macOS Low Power Mode was on",
         "unsteady" => {
             "the point's own trend: first and last third of its requests differ beyond noise"
+        }
+        "not_warmed" => {
+            "the shape warmup before the point stopped without two rounds agreeing ([run.warmup])"
         }
         "outliers" => "heavy outliers: ≥1% of TTFT or E2E beyond the far fence on log latency",
         "errors" => "some requests failed",

@@ -20,7 +20,7 @@ use crate::output::csv_sink::CsvSink;
 use crate::output::jsonl::{JsonlSink, RecordContext};
 use crate::output::model_info::ModelInfo;
 use crate::output::progress::Progress;
-use crate::output::quality::quality_flags;
+use crate::output::quality::quality_flags_with;
 use crate::output::requests_log::RequestsLog;
 use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Plan, ServerConfig};
@@ -421,22 +421,16 @@ impl Sweep<'_> {
             (row.ended_at, row.ended_ts) = now_utc_and_epoch();
             (row.started_at, row.started_ts) = (row.ended_at.clone(), row.ended_ts);
         }
-        row.health.quality_flags = quality_flags(
+        // the machine's flags and what the point's own requests and
+        // warmup say (unsteady, outliers, not_warmed) count alike
+        let requests: Vec<&str> = row.request_flags.iter().map(String::as_str).collect();
+        row.health.quality_flags = quality_flags_with(
             &row.health,
             &self.ctx.scenario.memory,
             &row.client_check,
             row.metrics.errors,
+            &requests,
         );
-        // what the point's own requests and warmup say counts as much
-        if !row.request_flags.is_empty() {
-            let flags = &mut row.health.quality_flags;
-            flags.retain(|f| f != "clean");
-            for f in &row.request_flags {
-                if !flags.contains(f) {
-                    flags.push(f.clone());
-                }
-            }
-        }
         self.csv
             .write(&row)
             .with_context(|| format!("cannot write {}", self.csv.path().display()))?;
