@@ -3,8 +3,10 @@
 //! each instance served (`per_instance`), mlxrun's own CPU per request
 //! (`client_cpu`), the server's Prometheus metrics before and after a
 //! point (`prometheus`), the client's measured ceilings
-//! (`calibration`), and confidence intervals for correlated samples
-//! (`interval`, the moving-block bootstrap).
+//! (`calibration`), confidence intervals for correlated samples
+//! (`interval`, the moving-block bootstrap) and on every headline figure
+//! of a point (`uncertainty`), and whether a point's requests look steady
+//! (`stability`).
 
 pub mod calibration;
 pub mod client_cpu;
@@ -13,3 +15,5 @@ pub mod interval;
 pub mod per_instance;
 pub mod point;
 pub mod prometheus;
+pub mod stability;
+pub mod uncertainty;
