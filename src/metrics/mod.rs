@@ -3,9 +3,11 @@
 //! each instance served (`per_instance`), mlxrun's own CPU per request
 //! (`client_cpu`), the server's Prometheus metrics before and after a
 //! point (`prometheus`), the client's measured ceilings
-//! (`calibration`), and confidence intervals for correlated samples
-//! (`interval`, the moving-block bootstrap), and the steady-state rule of
-//! the shape warmup (`steady`).
+//! (`calibration`), confidence intervals for correlated samples
+//! (`interval`, the moving-block bootstrap) and on every headline figure
+//! of a point (`uncertainty`), whether a point's requests look steady
+//! (`stability`), and the steady-state rule of the shape warmup
+//! (`steady`).
 
 pub mod calibration;
 pub mod client_cpu;
@@ -14,4 +16,6 @@ pub mod interval;
 pub mod per_instance;
 pub mod point;
 pub mod prometheus;
+pub mod stability;
 pub mod steady;
+pub mod uncertainty;
