@@ -84,10 +84,11 @@
 //!
 //! Measured coverage of the nominal 95% (seeded simulations with a known
 //! truth; the tests below keep the first three):
-//! - log-normal TTFT, independent, 300 requests: mean 0.935, median 0.92;
+//! - log-normal TTFT, independent, 300 requests: mean 0.935, median
+//!   0.91–0.92;
 //! - log-normal TTFT whose logs are an AR(1) series, φ = 0.5, 600
-//!   requests: mean 0.92, median 0.915; over φ = 0.3–0.6 and 400–2,000
-//!   requests, 0.89–0.92;
+//!   requests: mean 0.905–0.92, median 0.90–0.915; over φ = 0.3–0.6 and
+//!   400–2,000 requests, 0.89–0.92;
 //! - a closed loop of 4 workers, about 1,200 requests: throughput 0.91,
 //!   requests/s 0.935 (1, 16 and 64 workers: 0.93–0.98);
 //! - strongly correlated samples (φ = 0.8) fall further short: 0.85 at 400
@@ -1159,15 +1160,18 @@ mod tests {
         let (mut mean_hits, mut median_hits) = (0, 0);
         for t in 0..points {
             let recs = lognormal_point(n, median, sigma, phi, 100 + t);
-            let f = family_figures(
-                &[&recs],
-                &opts(resamples, t),
-                Family::Latency(Metric::Ttft),
-                resamples,
-            );
-            let covers = |key: &str, truth: f64| {
-                let f = &f[key];
-                f.lo.unwrap() <= truth && truth <= f.hi.unwrap()
+            let ttft: Vec<f64> = recs.iter().filter_map(|r| r.ttft.map(ms)).collect();
+            // what latency_figures does, without the p99 nobody checks here
+            let mut rng = StdRng::seed_from_u64(t);
+            let [mut means, mut p50s, _] =
+                latency_replicates(&[ttft], [true, true, false], resamples, &mut rng);
+            let mut covers = |key: &str, truth: f64| {
+                let reps = if key == "ttft_mean_ms" {
+                    &mut means
+                } else {
+                    &mut p50s
+                };
+                percentile_interval(reps, 0.95).is_some_and(|i| i.contains(truth))
             };
             mean_hits += u32::from(covers("ttft_mean_ms", true_mean));
             median_hits += u32::from(covers("ttft_p50_ms", median));
@@ -1183,7 +1187,7 @@ mod tests {
     /// these sizes; the binomial spread of 200 trials is ±0.03).
     const BAND: std::ops::RangeInclusive<f64> = 0.88..=0.99;
 
-    /// 0.935 (mean) and 0.92 (median) with these seeds.
+    /// 0.935 (mean) and 0.91 (median) with these seeds.
     #[test]
     fn ttft_intervals_cover_the_true_mean_and_median_of_independent_samples() {
         let (mean, median) = ttft_coverage(200, 300, 0.0, 250);
@@ -1192,8 +1196,8 @@ mod tests {
     }
 
     /// Log TTFT an AR(1) series with φ = 0.5 (three times the variance of
-    /// the mean that independent samples would have): 0.92 (mean) and
-    /// 0.915 (median) with these seeds.
+    /// the mean that independent samples would have): 0.905 (mean) and
+    /// 0.90 (median) with these seeds.
     #[test]
     fn ttft_intervals_cover_the_true_mean_and_median_of_correlated_samples() {
         let (mean, median) = ttft_coverage(200, 600, 0.5, 250);
