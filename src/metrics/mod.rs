@@ -6,8 +6,8 @@
 //! (`calibration`), confidence intervals for correlated samples
 //! (`interval`, the moving-block bootstrap) and on every headline figure
 //! of a point (`uncertainty`), whether a point's requests look steady
-//! (`stability`), and the steady-state rule of the shape warmup
-//! (`steady`).
+//! (`stability`), the steady-state rule of the shape warmup (`steady`),
+//! and the stop-when-tight rule of `[run.precision]` (`precision`).
 
 pub mod calibration;
 pub mod client_cpu;
@@ -15,6 +15,7 @@ pub mod distribution;
 pub mod interval;
 pub mod per_instance;
 pub mod point;
+pub mod precision;
 pub mod prometheus;
 pub mod stability;
 pub mod steady;

@@ -5,8 +5,10 @@
 //! - **`unsteady`** — the point drifted while it was measured. The
 //!   successful measured requests, in send order, are cut in thirds; the
 //!   mean E2E of the last third is compared with that of the first. The
-//!   flag fires when both hold: the 95% interval of the change excludes
-//!   0 (a moving-block bootstrap of each third on its own, blocks of
+//!   flag fires when both hold: the 99% interval of the change excludes
+//!   0 (a flag takes a point out of the best and out of "clean", so the
+//!   test is strict: a steady point is flagged about once in a hundred,
+//!   not once in twenty; a moving-block bootstrap of each third on its own, blocks of
 //!   ⌈n^⅓⌉, so that correlated neighbours do not pass for evidence), and
 //!   the change is larger than [`TREND_LIMIT_PCT`] (10%) of the first
 //!   third's mean (so that a long, precise point does not flag a drift
@@ -36,7 +38,7 @@ use crate::load::record::RequestRecord;
 /// a trend worth flagging.
 pub const TREND_LIMIT_PCT: f64 = 10.0;
 /// Requests each third needs for a trend.
-pub const MIN_TREND_SAMPLES: usize = 10;
+pub const MIN_TREND_SAMPLES: usize = 20;
 /// The share of samples beyond the far fence that flags outliers.
 pub const OUTLIER_SHARE: f64 = 0.01;
 /// Samples a latency needs for its quartiles to place a fence.
@@ -48,7 +50,7 @@ const MIN_FENCE_FACTOR: f64 = 2.0;
 /// Bootstrap of the trend: resamples, level, seed (fixed: the same
 /// records, the same verdict).
 const TREND_RESAMPLES: usize = 1000;
-const TREND_LEVEL: f64 = 0.95;
+const TREND_LEVEL: f64 = 0.99;
 const TREND_SEED: u64 = 0x5eed_0018;
 
 /// The flag names.
@@ -64,7 +66,7 @@ pub struct Trend {
     pub last_mean_ms: f64,
     /// (last − first) / first, percent.
     pub change_pct: f64,
-    /// The 95% interval of `change_pct`.
+    /// The 99% interval of `change_pct`.
     pub lo_pct: f64,
     pub hi_pct: f64,
 }
@@ -99,7 +101,7 @@ pub fn flag_meaning(flag: &str) -> Option<&'static str> {
         UNSTEADY => Some(
             "the point drifted while measured: mean E2E of its last third of requests \
              differs from its first third by more than 10%, beyond the noise \
-             (the 95% block-bootstrap interval of the change excludes 0)",
+             (the 99% block-bootstrap interval of the change excludes 0)",
         ),
         OUTLIERS => Some(
             "heavy outliers: at least 1% of TTFT or E2E samples beyond the far fence \
@@ -276,7 +278,7 @@ mod tests {
         assert!(s.flags.is_empty(), "{s:?}");
         // 20% apart by chance in a short, very noisy point
         let mut rng = StdRng::seed_from_u64(3);
-        let noisy: Vec<f64> = (0..30).map(|_| rng.random_range(10.0..400.0)).collect();
+        let noisy: Vec<f64> = (0..60).map(|_| rng.random_range(10.0..400.0)).collect();
         let s = stability(&point(&noisy));
         let t = s.trend.clone().unwrap();
         assert!(t.change_pct.abs() > 10.0, "{t:?}");

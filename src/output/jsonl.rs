@@ -18,7 +18,7 @@ use crate::metrics::point::PointMetrics;
 use crate::spec::measure::percentile_label;
 
 /// Version of the record layout written here (`schemas/HISTORY.md`).
-pub const REPORT_SCHEMA_VERSION: &str = "0.5.0";
+pub const REPORT_SCHEMA_VERSION: &str = "0.6.0";
 
 /// The JSON Schema of a record, as published in `schemas/`.
 pub const REPORT_SCHEMA: &str = include_str!("../../schemas/report.schema.json");
@@ -95,6 +95,10 @@ pub fn record(run: &RunInfo, row: &PointRow, ctx: RecordContext<'_>) -> serde_js
             "repeat": row.repeat,
             "repeats": row.repeats,
             "warmup": row.warmup,
+            "intervals": row.intervals,
+            "stability": row.stability,
+            "precision": row.precision,
+            "analysis_ms": row.analysis_ms,
             "point": row,
             "model": ctx.model,
             "backend": {"name": row.backend, "version": ctx.backend_version},

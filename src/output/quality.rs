@@ -493,7 +493,13 @@ mod tests {
             assert_eq!(f.len(), 1, "reason {k}: {f:?}");
             assert_ne!(f[0], "clean", "reason {k}");
         }
-        let f = quality_flags_with(&all, &m, "lagging", 1, &["unsteady", "outliers"]);
+        let f = quality_flags_with(
+            &all,
+            &m,
+            "lagging",
+            1,
+            &["not_warmed", "unsteady", "outliers"],
+        );
         assert!(!f.iter().any(|x| x == "clean"), "{f:?}");
         let mut listed: Vec<&str> = QUALITY_FLAGS[1..].to_vec();
         // (zombies and leftovers share degraded_zombies, the two thermal
@@ -502,7 +508,7 @@ mod tests {
         let mut got: Vec<&str> = f.iter().map(String::as_str).collect();
         got.sort();
         assert_eq!(got, listed, "every flag but clean, once");
-        for request_flag in ["unsteady", "outliers"] {
+        for request_flag in ["not_warmed", "unsteady", "outliers"] {
             let f = quality_flags_with(&healthy(), &m, "ok", 0, &[request_flag]);
             assert_eq!(f, [request_flag]);
         }

@@ -11,8 +11,11 @@ use crate::backend::mode::ModeNote;
 use crate::metrics::distribution::Stat;
 use crate::metrics::per_instance::Accounting;
 use crate::metrics::point::PointMetrics;
+use crate::metrics::precision::PrecisionRecord;
 use crate::metrics::prometheus::ServerMetrics;
+use crate::metrics::stability::Stability;
 use crate::metrics::steady::WarmupRecord;
+use crate::metrics::uncertainty::{FIGURES, PointIntervals};
 use crate::output::quality::SystemHealth;
 use crate::scenario::expand::{CONCURRENCY_AXES, Point, ServerConfig};
 use crate::spec::measure::percentile_label;
@@ -176,6 +179,19 @@ pub struct PointRow {
     /// joined to the machine's quality flags when the row is written.
     #[serde(skip)]
     pub request_flags: Vec<String>,
+    /// A confidence interval on every headline figure.
+    #[serde(skip)]
+    pub intervals: Option<PointIntervals>,
+    /// The point's own steadiness (trend, outliers).
+    #[serde(skip)]
+    pub stability: Option<Stability>,
+    /// `[run.precision]`: the target and whether it was met.
+    #[serde(skip)]
+    pub precision: Option<PrecisionRecord>,
+    /// Milliseconds the point's statistics took (metrics, intervals,
+    /// stability): what the numbers cost the run.
+    #[serde(skip)]
+    pub analysis_ms: Option<f64>,
 }
 
 impl PointRow {
@@ -253,6 +269,10 @@ impl PointRow {
             client_check: String::new(),
             warmup: None,
             request_flags: Vec::new(),
+            intervals: None,
+            stability: None,
+            precision: None,
+            analysis_ms: None,
         }
     }
 
@@ -412,9 +432,17 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
             "repeats",
             "warmup_requests",
             "warmup_steady",
+            "precision_met",
+            "analysis_ms",
         ]
         .map(String::from),
     );
+    h.extend(
+        FIGURES
+            .iter()
+            .flat_map(|f| [format!("{f}_lo"), format!("{f}_hi")]),
+    );
+    h.push("ci_notes".into());
     h
 }
 
@@ -548,7 +576,27 @@ impl PointRow {
                 .as_ref()
                 .filter(|w| w.rounds > 0)
                 .map_or_else(String::new, |w| w.steady.to_string()),
+            self.precision
+                .as_ref()
+                .map_or_else(String::new, |p| p.met.to_string()),
+            opt_f(self.analysis_ms, 1),
         ]);
+        let figure = |f: &str| self.intervals.as_ref().and_then(|i| i.figures.get(f));
+        // bounds with the figure's own precision, a little finer
+        r.extend(FIGURES.iter().flat_map(|f| {
+            let fig = figure(f);
+            [fig.and_then(|x| x.lo), fig.and_then(|x| x.hi)]
+                .map(|b| b.map_or_else(String::new, |v| format!("{v:.3}")))
+        }));
+        r.push(match &self.intervals {
+            None => String::new(),
+            Some(i) => i
+                .figures
+                .iter()
+                .filter_map(|(k, f)| f.why.as_ref().map(|w| format!("{k}: {w}")))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
         r
     }
 

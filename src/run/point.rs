@@ -9,21 +9,26 @@ use super::media::point_media;
 use super::requests::*;
 use super::sweep::*;
 use crate::backend::mode::{DEFAULT_CACHE_SHARE, cache_note};
-use crate::load::driver::{Bound, run_load};
+use crate::load::driver::{Bound, StopRule, run_load_until};
 use crate::load::record::RequestRecord;
 use crate::metrics::calibration::Calibration;
 use crate::metrics::per_instance::{self, account};
 use crate::metrics::point::PointMetrics;
 use crate::metrics::point::{SummaryOptions, summarize};
+use crate::metrics::precision::{PrecisionRecord, tightness};
+use crate::metrics::stability::stability;
+use crate::metrics::uncertainty::{IntervalOptions, intervals};
 use crate::metrics::{client_cpu, prometheus};
 use crate::monitor::WindowStats;
 use crate::output::quality::SystemHealth;
 use crate::output::requests_log::{PointContext, REQUESTS_FILE};
 use crate::output::row::{PointRow, RowKind, Status};
+use crate::scenario::Scenario;
 use crate::scenario::expand::{Point, ServerConfig};
 use crate::scenario::prompts::workload_spec;
 use crate::server::access_log;
 use crate::server::set::ServerSet;
+use crate::server::settings::seconds as secs;
 use crate::spec::scenario::RouterKind;
 use crate::workload::build_prompts;
 
@@ -60,6 +65,12 @@ pub fn client_check(cal: Option<&Calibration>, m: &PointMetrics) -> String {
     } else {
         why.join("; ")
     }
+}
+
+/// The seed of a point's intervals: the workload's seed and the point, so
+/// the same run gives the same intervals.
+pub(super) fn interval_seed(s: &Scenario, point: &Point) -> u64 {
+    s.workload.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Sweep<'_> {
@@ -114,8 +125,11 @@ impl Sweep<'_> {
         let Some(model) = self.ctx.models.get(cfg.model) else {
             return self.failed_row(cfg, point, "unknown model");
         };
-        let prompts = match build_prompts(&workload_spec(s, model, point), prompt_count(&load_plan))
-        {
+        let cap = precision_cap(s, point);
+        let prompts = match build_prompts(
+            &workload_spec(s, model, point),
+            prompt_count(&with_cap(load_plan, cap)),
+        ) {
             Ok(p) => p,
             Err(e) => return self.failed_row(cfg, point, &format!("prompts: {e}")),
         };
@@ -162,10 +176,20 @@ impl Sweep<'_> {
         }));
         let progress = self.progress;
         let cpu_before = client_cpu::cpu_time();
-        let mut load = run_load(
+        let stop = cap.map(|max_measured| StopRule {
+            max_measured,
+            max_time: secs(s.run.precision.max_s),
+            tight: tightness(
+                &s.run.precision,
+                s.metrics.confidence,
+                interval_seed(s, point),
+            ),
+        });
+        let mut load = run_load_until(
             &self.ctx.client,
             Arc::new(spec),
             load_plan,
+            stop,
             &self.ctx.cancel,
             |_| progress.request_done(),
         )
@@ -200,7 +224,20 @@ impl Sweep<'_> {
                 point.index + 1
             ));
         }
+        let analysis = std::time::Instant::now();
         let mut metrics = summarize(&load.records, &summary);
+        let intervals = intervals(
+            &[&load.records],
+            &IntervalOptions {
+                level: s.metrics.confidence,
+                resamples: s.metrics.resamples,
+                seed: interval_seed(s, point),
+                slo: s.slo.is_set().then_some(&s.slo),
+                max_tokens: point.max_tokens,
+            },
+        );
+        let stability = stability(&load.records);
+        let analysis_ms = analysis.elapsed().as_secs_f64() * 1e3;
         metrics.client_cpu_ms_per_req =
             client_cpu::per_request_ms(cpu_before, cpu_after, load.records.len());
         let client_check = client_check(self.calibration.as_ref(), &metrics);
@@ -209,6 +246,19 @@ impl Sweep<'_> {
             .and_then(|c| cache_note(c, metrics.prompt_tokens, DEFAULT_CACHE_SHARE));
         let mut row = PointRow::with_ranks(cfg, point, metrics, ranks);
         row.server_mode.extend(cache);
+        row.request_flags.extend(stability.flags.iter().cloned());
+        row.precision = load.stopped_by.map(|stopped_by| {
+            PrecisionRecord::of(
+                &s.run.precision,
+                stopped_by,
+                load.stop_checks,
+                row.metrics.requests,
+                &intervals,
+            )
+        });
+        row.intervals = Some(intervals);
+        row.stability = Some(stability);
+        row.analysis_ms = Some(analysis_ms);
         row.client_check = client_check;
         row.per_instance = account(&load.records, &addresses, source);
         if let Some(set) = self.set.as_ref() {

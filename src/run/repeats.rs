@@ -1,16 +1,21 @@
 //! A point measured `run.repeats` times: its `point` row, combining the
 //! repeats. The figures are those of the repeats' measured windows laid
 //! end to end (every request of every repeat counts once; throughput is
-//! all tokens over all measured seconds); the flags are every repeat's
+//! all tokens over all measured seconds); the intervals come from the
+//! two-stage bootstrap over the repeats, so the spread between them is
+//! in; the flags are every repeat's
 //! (a point with one unfit repeat is not clean); the status is the worst.
 //! The machine's own figures (memory, swap, resources) are those of the
 //! last repeat.
 
+use super::point::interval_seed;
 use super::sweep::Sweep;
 use crate::backend::mode::{DEFAULT_CACHE_SHARE, cache_note};
 use crate::load::record::RequestRecord;
 use crate::metrics::per_instance::account;
 use crate::metrics::point::{SummaryOptions, summarize};
+use crate::metrics::stability::stability;
+use crate::metrics::uncertainty::{IntervalOptions, intervals, pooled};
 use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Point, ServerConfig};
 
@@ -23,29 +28,6 @@ fn severity(s: Status) -> u8 {
         Status::Interrupted => 3,
         Status::Failed => 4,
     }
-}
-
-/// The records of several repeats laid end to end: each repeat's times
-/// shifted to start where the previous repeat's last request ended.
-pub fn end_to_end(parts: &[Vec<RequestRecord>]) -> Vec<RequestRecord> {
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    let mut offset = std::time::Duration::ZERO;
-    for recs in parts {
-        let first = recs
-            .iter()
-            .map(|r| r.sent_at.saturating_sub(r.queue))
-            .min()
-            .unwrap_or_default();
-        let mut end = offset;
-        for r in recs {
-            let mut r = r.clone();
-            r.sent_at = r.sent_at.saturating_sub(first) + offset;
-            end = end.max(r.sent_at.saturating_sub(r.queue) + r.e2e);
-            out.push(r);
-        }
-        offset = end;
-    }
-    out
 }
 
 impl Sweep<'_> {
@@ -61,7 +43,9 @@ impl Sweep<'_> {
         let Some(last) = rows.last() else {
             return self.failed_row(cfg, point, "no repeat was measured");
         };
-        let pooled = end_to_end(&records);
+        let analysis = std::time::Instant::now();
+        let parts: Vec<&[RequestRecord]> = records.iter().map(Vec::as_slice).collect();
+        let pooled = pooled(&parts);
         let summary = SummaryOptions {
             percentiles: &s.metrics.percentiles,
             slo: s.slo.is_set().then_some(&s.slo),
@@ -69,6 +53,18 @@ impl Sweep<'_> {
             open_loop: point.open_loop(),
         };
         let mut metrics = summarize(&pooled, &summary);
+        let intervals = intervals(
+            &parts,
+            &IntervalOptions {
+                level: s.metrics.confidence,
+                resamples: s.metrics.resamples,
+                seed: interval_seed(s, point),
+                slo: s.slo.is_set().then_some(&s.slo),
+                max_tokens: point.max_tokens,
+            },
+        );
+        // across repeats laid end to end, a trend is a drift between them
+        let stability = stability(&pooled);
         let cpu: Vec<f64> = rows
             .iter()
             .filter_map(|r| r.metrics.client_cpu_ms_per_req)
@@ -131,44 +127,20 @@ impl Sweep<'_> {
             })
             .filter(|f| f != "clean")
             .collect();
+        flags.extend(stability.flags.iter().cloned());
         flags.sort();
         flags.dedup();
         row.request_flags = flags;
+        row.intervals = Some(intervals);
+        row.stability = Some(stability);
+        row.analysis_ms = Some(analysis.elapsed().as_secs_f64() * 1e3);
         row
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn rec(sent_ms: u64, e2e_ms: u64, tokens: u64) -> RequestRecord {
-        RequestRecord {
-            sent_at: Duration::from_millis(sent_ms),
-            e2e: Duration::from_millis(e2e_ms),
-            ttft: Some(Duration::from_millis(e2e_ms / 2)),
-            completion_tokens: tokens,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn repeats_laid_end_to_end_count_every_measured_second_once() {
-        // repeat 1: 1 s of load, 100 tokens; repeat 2 (started much later
-        // on its own clock): 3 s, 500 tokens
-        let a = vec![rec(0, 500, 50), rec(500, 500, 50)];
-        let b = vec![rec(10_000, 1000, 250), rec(11_000, 2000, 250)];
-        let pooled = end_to_end(&[a, b]);
-        assert_eq!(pooled.len(), 4);
-        assert_eq!(pooled[2].sent_at, Duration::from_millis(1000));
-        assert_eq!(pooled[3].sent_at, Duration::from_millis(2000));
-        let m = summarize(&pooled, &SummaryOptions::default());
-        assert!((m.elapsed_s - 4.0).abs() < 1e-9, "{}", m.elapsed_s);
-        assert!((m.throughput_tps - 150.0).abs() < 1e-9);
-        assert!(end_to_end(&[]).is_empty());
-    }
 
     #[test]
     fn the_worst_status_wins() {

@@ -25,11 +25,41 @@ pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
     let mut plan = load_plan_unbounded(s, point);
     let request_timeout =
         Duration::try_from_secs_f64(s.workload.request_timeout_s).unwrap_or(Duration::MAX);
+    // a point that may be extended gets the deadline of its cap
+    let longest = with_cap(plan, precision_cap(s, point));
     plan.deadline = Some(match s.run.point_timeout_s {
         t if t > 0.0 => Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
-        _ => plan.auto_deadline(request_timeout),
+        _ => longest.auto_deadline(request_timeout),
     });
     plan
+}
+
+/// The most measured requests of a point a `[run.precision]` target may
+/// extend (closed loop, bounded by a count); `None` when it is not extended.
+pub fn precision_cap(s: &Scenario, point: &Point) -> Option<u64> {
+    let rule = &s.run.precision;
+    (rule.is_set() && !point.open_loop() && point.duration_s.is_none())
+        .then(|| rule.max_requests.max(point.requests))
+}
+
+/// `plan` with `cap` measured requests instead of its own, when given.
+pub fn with_cap(plan: LoadPlan, cap: Option<u64>) -> LoadPlan {
+    match (plan.bound, cap) {
+        (
+            Bound::Count {
+                warmup, cooldown, ..
+            },
+            Some(measured),
+        ) => LoadPlan {
+            bound: Bound::Count {
+                warmup,
+                measured,
+                cooldown,
+            },
+            ..plan
+        },
+        _ => plan,
+    }
 }
 
 pub(super) fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
