@@ -80,3 +80,239 @@ fn the_shape_warmup_keeps_a_cold_start_out_of_the_first_point() {
         assert_nothing_left(&run_dir(&csvs(t.path(), name)[0]));
     }
 }
+
+/// The i-th value of column `col`, as a number.
+fn f(row: &std::collections::BTreeMap<String, String>, col: &str) -> f64 {
+    num(row, col)
+}
+
+#[test]
+fn intervals_cover_the_stubs_true_mean_and_median_at_about_their_level() {
+    // TTFT drawn from a log-normal of mean 400 ms and sd 200 ms: median
+    // 400 / √1.25 = 357.8 ms. 25 repeats of 100 requests, each repeat row
+    // with its own 95% intervals (within-repeat variation only).
+    let (mean, median) = (400.0, 400.0 / 1.25f64.sqrt());
+    let backend = stub_backend(
+        "stub",
+        &["--ttft-ms", "400", "--ttft-sd-ms", "200", "--seed", "11"],
+    );
+    let body = format!(
+        "{backend}[workload]\nrequests = 100\nwarmup_requests = 0\n\n[matrix]\nconcurrency = 25\nmax_tokens = 2\n\n[run]\nrepeats = 25\n\n[run.warmup]\nenabled = false\n"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let scenario = stub_scenario(t.path(), "cover", port_block(), &body);
+    let out = mlxrun().arg(&scenario).arg("--plain").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = only_run(t.path(), "cover");
+    let repeats: Vec<_> = rows.iter().filter(|r| r["row_kind"] == "repeat").collect();
+    assert_eq!(repeats.len(), 25);
+    let covers = |fig: &str, truth: f64| {
+        repeats
+            .iter()
+            .filter(|r| f(r, &format!("{fig}_lo")) <= truth && truth <= f(r, &format!("{fig}_hi")))
+            .count()
+    };
+    // nominal 95%: at least 17 of 25 (a true coverage of 88% fails this
+    // one run in 600)
+    let (c_mean, c_median) = (covers("ttft_mean_ms", mean), covers("ttft_p50_ms", median));
+    assert!(c_mean >= 17, "the mean's interval covered {c_mean} of 25");
+    assert!(
+        c_median >= 17,
+        "the median's interval covered {c_median} of 25"
+    );
+    // and not by being too wide: the mean's half-width is about
+    // 1.96 σ / √n = 1.96 × 200 / 10 = 39 ms
+    let hw: f64 = repeats
+        .iter()
+        .map(|r| (f(r, "ttft_mean_ms_hi") - f(r, "ttft_mean_ms_lo")) / 2.0)
+        .sum::<f64>()
+        / 25.0;
+    assert!((25.0..60.0).contains(&hw), "mean half-width {hw:.1} ms");
+    // the combined row pools 2,500 requests: a far tighter interval, around the truth
+    let point = rows.iter().find(|r| r["row_kind"] == "point").unwrap();
+    let (lo, hi) = (f(point, "ttft_mean_ms_lo"), f(point, "ttft_mean_ms_hi"));
+    assert!(lo <= mean + 5.0 && mean - 5.0 <= hi, "combined {lo}–{hi}");
+    assert!(hi - lo < 2.0 * hw, "combined {lo}–{hi} vs a repeat's ±{hw}");
+    assert_eq!(point["repeats"], "25");
+    // p99 of 100 requests has no interval, and says why
+    assert!(point["ci_notes"].is_empty() || !point["ci_notes"].contains("ttft_p99_ms"));
+    assert!(repeats[0]["ci_notes"].contains("ttft_p99_ms: too few samples for p99"));
+}
+
+/// `mlxrun report NEW --compare OLD`: its stdout.
+fn compare(new: &Path, old: &Path) -> String {
+    let out = mlxrun()
+        .arg("report")
+        .arg(new)
+        .arg("--compare")
+        .arg(old)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn compare_finds_a_slower_stub_slower_and_the_same_stub_no_different() {
+    let t = tempfile::tempdir().unwrap();
+    // (name, TTFT mean ms, ITL ms): "slow" is 20% slower in both
+    let runs = [
+        ("base", "40", "2"),
+        ("again", "40", "2"),
+        ("slow", "48", "2.4"),
+    ];
+    let mut dirs = Vec::new();
+    for (name, ttft, itl) in runs {
+        let sd = format!("{}", ttft.parse::<f64>().unwrap() / 2.0);
+        let backend = stub_backend(
+            "stub",
+            &["--ttft-ms", ttft, "--ttft-sd-ms", &sd, "--itl-ms", itl],
+        );
+        let body = format!(
+            "{backend}[workload]\nrequests = 60\n\n[matrix]\nconcurrency = [1, 4]\nmax_tokens = 16\n"
+        );
+        let scenario = stub_scenario(t.path(), name, port_block(), &body);
+        let out = mlxrun().arg(&scenario).arg("--plain").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dirs.push(run_dir(&csvs(t.path(), name)[0]));
+    }
+    let slower = compare(&dirs[2], &dirs[0]);
+    assert!(slower.contains("2 points slower"), "{slower}");
+    let same = compare(&dirs[1], &dirs[0]);
+    assert!(
+        same.contains("0 points slower") && same.contains("0 faster"),
+        "{same}"
+    );
+    let md = std::fs::read_to_string(dirs[2].join("report.md")).unwrap();
+    assert!(md.contains("z-test"), "the report names its test");
+}
+
+#[test]
+fn a_precision_target_extends_a_noisy_point_until_it_is_tight() {
+    let backend = stub_backend("stub", &["--ttft-ms", "20", "--ttft-sd-ms", "10"]);
+    let body = format!(
+        "{backend}[workload]\nrequests = 20\n\n[matrix]\nconcurrency = 4\nmax_tokens = 4\n\n[run.precision]\nttft_p50_pct = 5.0\nmax_requests = 2000\nmax_s = 60\n"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let scenario = stub_scenario(t.path(), "tight", port_block(), &body);
+    let out = mlxrun().arg(&scenario).arg("--plain").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = only_run(t.path(), "tight");
+    let r = &rows[0];
+    // 20 requests give p50 to about ±20%: it had to go on
+    assert!(f(r, "requests") > 40.0, "{} requests", r["requests"]);
+    assert!(f(r, "requests") < 2000.0, "{} requests", r["requests"]);
+    // met is judged on the final (1,000-resample) interval, the stop on a
+    // quicker one: they agree but for a hair at the edge
+    let half_pct =
+        (f(r, "ttft_p50_ms_hi") - f(r, "ttft_p50_ms_lo")) / 2.0 / f(r, "ttft_p50_ms") * 100.0;
+    assert!(half_pct <= 7.5, "±{half_pct:.1}%");
+    assert_eq!(r["precision_met"] == "true", half_pct <= 5.0, "{half_pct}");
+    let jsonl =
+        std::fs::read_to_string(run_dir(&csvs(t.path(), "tight")[0]).join("report.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(v["precision"]["stopped_by"], "target");
+    assert!(v["precision"]["checks"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
+    let t = tempfile::tempdir().unwrap();
+    // temperature 0.3 (the default): per-request sampling; concurrency 8
+    // above decode_concurrency 4: requests queue inside the server
+    let path = write_scenario(
+        t.path(),
+        "mode",
+        port_block(),
+        "[workload]\nrequests = 24\ninput_tokens_distribution = \"fixed\"\n\n[matrix]\ndecode_concurrency = 4\nconcurrency = [1, 8]\nmax_tokens = 16\ninput_tokens = 32\n\n[run]\nrepeats = 2\n",
+    );
+    let plan = mlxrun().arg("plan").arg(&path).output().unwrap();
+    let plan_out =
+        String::from_utf8_lossy(&plan.stdout).into_owned() + &String::from_utf8_lossy(&plan.stderr);
+    assert!(plan_out.contains("temperature"), "{plan_out}");
+    assert!(plan_out.contains("per_request_sampling"), "{plan_out}");
+    assert!(plan_out.contains("server_queue"), "{plan_out}");
+    let out = mlxrun().arg(&path).arg("--plain").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("per_request_sampling"), "{stderr}");
+    let csv = &csvs(t.path(), "mode")[0];
+    let rows = read_rows(csv);
+    for r in &rows {
+        assert_eq!(r["temperature"], "0.3");
+        assert!(r["server_mode"].contains("per_request_sampling"), "{r:?}");
+    }
+    let c8 = rows
+        .iter()
+        .find(|r| r["concurrency"] == "8" && r["row_kind"] == "point")
+        .unwrap();
+    assert!(c8["server_mode"].contains("server_queue"), "{c8:?}");
+    // the first point, measured twice in a row on a fresh server, agrees
+    // with itself within its intervals
+    let first: Vec<_> = rows
+        .iter()
+        .filter(|r| r["point"] == "1" && r["row_kind"] == "repeat")
+        .collect();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0]["warmup_steady"], "true", "{:?}", first[0]);
+    let overlap = |fig: &str| {
+        let (a, b) = (first[0], first[1]);
+        f(a, &format!("{fig}_lo")) <= f(b, &format!("{fig}_hi"))
+            && f(b, &format!("{fig}_lo")) <= f(a, &format!("{fig}_hi"))
+    };
+    assert!(overlap("throughput_tps"), "{:?}\n{:?}", first[0], first[1]);
+    assert!(overlap("e2e_p50_ms"), "{:?}\n{:?}", first[0], first[1]);
+    // one record per measured request, and they recompute the CSV
+    let dir = run_dir(csv);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let measured: f64 = rows
+        .iter()
+        .filter(|r| r["row_kind"] == "repeat")
+        .map(|r| f(r, "requests"))
+        .sum();
+    assert_eq!(lines.len() as f64, measured);
+    for r in rows.iter().filter(|r| r["row_kind"] == "repeat") {
+        let mut ttft: Vec<f64> = lines
+            .iter()
+            .filter(|l| {
+                l["point"].to_string() == r["point"] && l["repeat"].to_string() == r["repeat"]
+            })
+            .filter_map(|l| l["ttft_ms"].as_f64())
+            .collect();
+        assert_eq!(ttft.len() as f64, f(r, "ok_requests"));
+        ttft.sort_by(f64::total_cmp);
+        // numpy's linear median
+        let n = ttft.len();
+        let median = if n % 2 == 1 {
+            ttft[n / 2]
+        } else {
+            (ttft[n / 2 - 1] + ttft[n / 2]) / 2.0
+        };
+        assert!(
+            (median - f(r, "ttft_p50_ms")).abs() < 0.01,
+            "{median} vs {}",
+            r["ttft_p50_ms"]
+        );
+    }
+    assert_nothing_left(&dir);
+}

@@ -160,7 +160,7 @@ fn a_real_mlx_lm_server_killed_mid_point_fails_its_requests_and_is_restarted() {
         t.path(),
         "killed_server",
         port,
-        "[workload]\nrequests_per_concurrency = 12\nwarmup_requests = 0\nretries = 1\nretry_backoff_s = 0.1\n\n[matrix]\nconcurrency = [2, 1]\nmax_tokens = 64\n",
+        "[workload]\nrequests_per_concurrency = 12\nwarmup_requests = 0\nretries = 1\nretry_backoff_s = 0.1\n\n[matrix]\nconcurrency = [2, 1]\nmax_tokens = 64\n\n[run.warmup]\nenabled = false\n",
     );
     let mut child = Running::spawn(&path, &[]);
     let log = || -> Option<(PathBuf, String)> {
@@ -215,7 +215,7 @@ fn a_stub_that_exits_mid_point_fails_its_requests_and_is_restarted() {
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
     let body = format!(
-        "{}[workload]\nrequests_per_concurrency = 5\nwarmup_requests = 0\nretries = 0\n\n[matrix]\nconcurrency = [4, 1]\nmax_tokens = 4\n",
+        "{}[workload]\nrequests_per_concurrency = 5\nwarmup_requests = 0\nretries = 0\n\n[matrix]\nconcurrency = [4, 1]\nmax_tokens = 4\n\n[run.warmup]\nenabled = false\n",
         stub_backend("stub", &["--exit-after", "10"])
     );
     let path = stub_scenario(t.path(), "exits", port, &body);
@@ -459,6 +459,9 @@ retries = 2
 [matrix]
 concurrency = 2
 max_tokens = 4
+
+[run.warmup]
+enabled = false
 "#,
         stub_backend("stub_hang", &["--hang"]),
         stub_backend("stub", &[]),

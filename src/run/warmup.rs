@@ -173,6 +173,12 @@ impl Sweep<'_> {
                 rec.stopped_by = "interrupted".into();
                 break;
             }
+            if !round.records.iter().any(|r| r.ok()) {
+                // a server that answers nothing is not warmed by waiting:
+                // the point finds out (and records why) on its own
+                rec.stopped_by = "failed: no request of the round succeeded".into();
+                break;
+            }
             if is_steady(&rec.round_medians_ms, rule.tolerance_pct, rule.min_rounds) {
                 rec.steady = true;
                 rec.stopped_by = "steady".into();
@@ -187,9 +193,7 @@ impl Sweep<'_> {
                 break;
             }
         }
-        if rec.round_medians_ms.is_empty() {
-            rec.stopped_by = "failed: no warmup request succeeded".into();
-        }
+
         if rec.steady {
             self.warm_shapes.insert(shape);
         } else {
