@@ -295,7 +295,8 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
         let mut ttft: Vec<f64> = lines
             .iter()
             .filter(|l| {
-                l["point"].to_string() == r["point"] && l["repeat"].to_string() == r["repeat"]
+                let same = |k: &str| l[k].as_u64().map(|n| n.to_string()).as_ref() == Some(&r[k]);
+                same("point") && same("repeat")
             })
             .filter_map(|l| l["ttft_ms"].as_f64())
             .collect();
