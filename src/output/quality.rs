@@ -172,7 +172,7 @@ pub fn flag_meaning(flag: &str) -> Option<&'static str> {
         "not_warmed" => {
             "the shape warmup before the point stopped without two rounds agreeing ([run.warmup])"
         }
-        "outliers" => "heavy outliers: ≥1% of TTFT or E2E beyond the far fence on log latency",
+        "outliers" => "heavy outliers: ≥1% of E2E beyond the far fence on log latency (stalls)",
         "errors" => "some requests failed",
         _ => return None,
     })

@@ -278,7 +278,9 @@ pub async fn run(
     // Stop servers on every path, error included.
     state.stop_set().await;
     progress.finish();
-    let rows = std::mem::take(&mut state.rows);
+    let mut rows = std::mem::take(&mut state.rows);
+    // the outcome counts points: a repeat row is part of its point's row
+    rows.retain(|r| r.row_kind == crate::output::row::RowKind::Point);
     drop(state);
     monitor.stop();
     // the reports, on every path that leaves a run folder (errors and

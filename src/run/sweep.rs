@@ -487,9 +487,18 @@ impl Sweep<'_> {
             m.errors,
             row.status.as_str()
         ));
+        let is_point = row.row_kind == RowKind::Point;
+        let last = row.params();
         self.rows.push(row);
-        let last = self.rows.last().map(PointRow::params).unwrap_or_default();
-        self.progress.point_done(self.rows.len(), &last);
+        // progress counts points; a repeat is part of its point
+        if is_point {
+            let done = self
+                .rows
+                .iter()
+                .filter(|r| r.row_kind == RowKind::Point)
+                .count();
+            self.progress.point_done(done, &last);
+        }
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The shape warmup: before a point whose request shape (prompt length,
-//! `max_tokens`, images and their size, audio length, sampling) is new to
-//! the running servers, send rounds of the point's own kind of request —
+//! `max_tokens`, images and their size, audio length, sampling, and the
+//! batch it makes: its concurrency) is new to the running servers, send rounds of the point's own kind of request —
 //! through the one request builder, at the point's concurrency — until
 //! two rounds agree (the rule of [`crate::metrics::steady`]). Synthetic
 //! prompts of the warmup are drawn from their own seed: the same lengths,
@@ -30,9 +30,16 @@ pub fn round_size(concurrency: u32) -> u64 {
 }
 
 /// What makes a request shape, as words: two points with the same words
-/// send the same kind of request.
+/// send the same kind of request in the same batch. The concurrency is
+/// part of it: a server compiles and caches its kernels per batch size,
+/// and measured, the first point at a new concurrency drifted while the
+/// server did so.
 pub fn shape_of(point: &Point) -> String {
-    let mut s = format!("modality={}", point.modality.as_str());
+    let mut s = format!(
+        "modality={} concurrency={}",
+        point.modality.as_str(),
+        point.concurrency_label()
+    );
     match point.input_tokens {
         Some(n) => s.push_str(&format!(" input_tokens={n}")),
         None => s.push_str(" prompts=workload"),
@@ -244,11 +251,10 @@ mod tests {
         let base = shape_of(&a);
         assert_eq!(
             base,
-            "modality=text input_tokens=128 max_tokens=64 temperature=0"
+            "modality=text concurrency=2 input_tokens=128 max_tokens=64 temperature=0"
         );
-        // concurrency and request counts are not part of the shape
+        // request counts and the point's place are not part of the shape
         let b = Point {
-            concurrency: 8,
             requests: 99,
             index: 3,
             ..a.clone()
@@ -265,6 +271,10 @@ mod tests {
             },
             Point {
                 input_tokens: None,
+                ..a.clone()
+            },
+            Point {
+                concurrency: 8,
                 ..a.clone()
             },
         ] {
