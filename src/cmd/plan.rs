@@ -114,6 +114,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         o,
         "requests: {per_point}; {warmups} server warmup after each start"
     );
+    let _ = writeln!(o, "measurement: {}", measurement_words(s));
     write_memory_gate(&mut o, resolved, plan);
     let w = &s.workload;
     let prompts = if let Some(lengths) = &s.matrix.input_tokens {
@@ -334,6 +335,46 @@ pub fn shell_words(argv: &[String]) -> String {
 /// The points table: fixed columns, then every swept backend axis and raw
 /// flag of the plan, each column as wide as its widest cell.
 /// What the memory gate will estimate for each launched configuration.
+/// How each point is measured, in words: repeats, the shape warmup, the
+/// intervals and a precision target.
+pub fn measurement_words(s: &crate::scenario::Scenario) -> String {
+    let r = &s.run;
+    let mut words = vec![match r.repeats {
+        1 => "each point once".to_string(),
+        n => format!("each point {n} times ({})", r.repeat_order.as_str()),
+    }];
+    words.push(if r.warmup.enabled {
+        format!(
+            "shape warmup until two rounds agree within {}% (at most {} rounds, {} s)",
+            r.warmup.tolerance_pct, r.warmup.max_rounds, r.warmup.max_s
+        )
+    } else {
+        "no shape warmup (run.warmup.enabled = false)".to_string()
+    });
+    words.push(format!(
+        "{}% intervals ({} bootstrap resamples)",
+        s.metrics.confidence * 100.0,
+        s.metrics.resamples
+    ));
+    let p = &r.precision;
+    if p.is_set() {
+        let mut t = Vec::new();
+        if let Some(x) = p.throughput_pct {
+            t.push(format!("throughput ±{x}%"));
+        }
+        if let Some(x) = p.ttft_p50_pct {
+            t.push(format!("p50 TTFT ±{x}%"));
+        }
+        words.push(format!(
+            "closed-loop points run until {} (at most {} requests, {} s)",
+            t.join(" and "),
+            p.max_requests,
+            p.max_s
+        ));
+    }
+    words.join("; ")
+}
+
 fn write_memory_gate(o: &mut String, resolved: &Resolved, plan: &Plan) {
     let m = &resolved.scenario.memory;
     let _ = writeln!(

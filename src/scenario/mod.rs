@@ -167,6 +167,8 @@ pub fn known_fields() -> Vec<String> {
     full.workload.requests = Some(1);
     full.workload.top_p = Some(1.0);
     full.workload.sampling_seed = Some(0);
+    full.run.precision.throughput_pct = Some(1.0);
+    full.run.precision.ttft_p50_pct = Some(1.0);
     full.slo.ttft_ms = Some(1.0);
     full.slo.tpot_ms = Some(1.0);
     full.slo.e2e_ms = Some(1.0);
