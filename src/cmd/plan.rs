@@ -617,4 +617,32 @@ concurrency = [8, 64]
             "{text}"
         );
     }
+
+    #[test]
+    fn measurement_words_state_repeats_warmup_intervals_and_precision() {
+        let mut s = crate::scenario::Scenario::default();
+        let w = measurement_words(&s);
+        assert!(
+            w.starts_with("each point once; shape warmup until two rounds agree within 10%"),
+            "{w}"
+        );
+        assert!(
+            w.contains("95% intervals (1000 bootstrap resamples)"),
+            "{w}"
+        );
+        assert!(!w.contains("run until"), "{w}");
+        s.run.repeats = 3;
+        s.run.repeat_order = crate::spec::measure::RepeatOrder::Interleaved;
+        s.run.warmup.enabled = false;
+        s.run.precision.ttft_p50_pct = Some(5.0);
+        let w = measurement_words(&s);
+        assert!(
+            w.starts_with("each point 3 times (interleaved); no shape warmup"),
+            "{w}"
+        );
+        assert!(
+            w.contains("run until p50 TTFT ±5% (at most 5000 requests, 600 s)"),
+            "{w}"
+        );
+    }
 }
