@@ -63,24 +63,8 @@ pub const NO_INTERVALS_WHY: &str = "record has no intervals (report.jsonl before
 pub const DEFAULT_LEVEL: f64 = 0.95;
 
 /// The headline figures that carry an interval, as report.jsonl names
-/// them under `intervals.figures`.
-pub const FIGURE_KEYS: [&str; 15] = [
-    "throughput_tps",
-    "requests_per_s",
-    "goodput_rps",
-    "ttft_mean_ms",
-    "ttft_p50_ms",
-    "ttft_p99_ms",
-    "tpot_mean_ms",
-    "tpot_p50_ms",
-    "tpot_p99_ms",
-    "itl_mean_ms",
-    "itl_p50_ms",
-    "itl_p99_ms",
-    "e2e_mean_ms",
-    "e2e_p50_ms",
-    "e2e_p99_ms",
-];
+/// them under `intervals.figures` (the writer's own list).
+pub use crate::metrics::uncertainty::FIGURES as FIGURE_KEYS;
 
 /// One headline figure of a point with its confidence interval: `lo` and
 /// `hi` are both there or the interval is unknown, and then `why` says why.

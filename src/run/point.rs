@@ -73,6 +73,18 @@ pub(super) fn interval_seed(s: &Scenario, point: &Point) -> u64 {
     s.workload.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// How the intervals of `point` are computed: the scenario's level and
+/// resamples, its SLO, and a seed of its own.
+pub(super) fn interval_options<'a>(s: &'a Scenario, point: &Point) -> IntervalOptions<'a> {
+    IntervalOptions {
+        level: s.metrics.confidence,
+        resamples: s.metrics.resamples,
+        seed: interval_seed(s, point),
+        slo: s.slo.is_set().then_some(&s.slo),
+        max_tokens: point.max_tokens,
+    }
+}
+
 impl Sweep<'_> {
     pub(super) fn failed_row(&self, cfg: &ServerConfig, point: &Point, why: &str) -> PointRow {
         let mut row = PointRow::failed(cfg, point, why);
@@ -226,16 +238,7 @@ impl Sweep<'_> {
         }
         let analysis = std::time::Instant::now();
         let mut metrics = summarize(&load.records, &summary);
-        let intervals = intervals(
-            &[&load.records],
-            &IntervalOptions {
-                level: s.metrics.confidence,
-                resamples: s.metrics.resamples,
-                seed: interval_seed(s, point),
-                slo: s.slo.is_set().then_some(&s.slo),
-                max_tokens: point.max_tokens,
-            },
-        );
+        let intervals = intervals(&[&load.records], &interval_options(s, point));
         let stability = stability(&load.records);
         let analysis_ms = analysis.elapsed().as_secs_f64() * 1e3;
         metrics.client_cpu_ms_per_req =

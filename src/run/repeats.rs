@@ -8,14 +8,14 @@
 //! The machine's own figures (memory, swap, resources) are those of the
 //! last repeat.
 
-use super::point::interval_seed;
+use super::point::interval_options;
 use super::sweep::Sweep;
 use crate::backend::mode::{DEFAULT_CACHE_SHARE, cache_note};
 use crate::load::record::RequestRecord;
 use crate::metrics::per_instance::account;
 use crate::metrics::point::{SummaryOptions, summarize};
 use crate::metrics::stability::stability;
-use crate::metrics::uncertainty::{IntervalOptions, intervals, pooled};
+use crate::metrics::uncertainty::{intervals, pooled};
 use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Point, ServerConfig};
 
@@ -53,16 +53,7 @@ impl Sweep<'_> {
             open_loop: point.open_loop(),
         };
         let mut metrics = summarize(&pooled, &summary);
-        let intervals = intervals(
-            &parts,
-            &IntervalOptions {
-                level: s.metrics.confidence,
-                resamples: s.metrics.resamples,
-                seed: interval_seed(s, point),
-                slo: s.slo.is_set().then_some(&s.slo),
-                max_tokens: point.max_tokens,
-            },
-        );
+        let intervals = intervals(&parts, &interval_options(s, point));
         // across repeats laid end to end, a trend is a drift between them
         let stability = stability(&pooled);
         let cpu: Vec<f64> = rows
