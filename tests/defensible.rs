@@ -317,3 +317,55 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
     }
     assert_nothing_left(&dir);
 }
+
+#[test]
+fn interleaved_repeats_alternate_points_and_each_point_row_follows_its_last_repeat() {
+    let backend = stub_backend("stub", &["--ttft-ms", "2", "--ttft-sd-ms", "1"]);
+    let body = format!(
+        "{backend}[workload]\nrequests = 12\n\n[matrix]\nconcurrency = [1, 2]\nmax_tokens = 4\n\n[run]\nrepeats = 2\nrepeat_order = \"interleaved\"\n"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let scenario = stub_scenario(t.path(), "inter", port_block(), &body);
+    let out = mlxrun().arg(&scenario).arg("--plain").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = only_run(t.path(), "inter");
+    let order: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["point"].clone(), r["repeat"].clone()))
+        .collect();
+    let o = |p: &str, r: &str| (p.to_string(), r.to_string());
+    assert_eq!(
+        order,
+        [
+            o("1", "1"),
+            o("2", "1"),
+            o("1", "2"),
+            o("1", ""),
+            o("2", "2"),
+            o("2", "")
+        ]
+    );
+    // the point rows combine their repeats' requests
+    for p in ["1", "2"] {
+        let point = rows
+            .iter()
+            .find(|r| r["point"] == p && r["row_kind"] == "point")
+            .unwrap();
+        assert_eq!(f(point, "requests"), 24.0);
+    }
+    // progress counts points, not rows
+    let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("progress 2/2 (100.0%)"), "{all}");
+    assert!(!all.contains("progress 3/"), "{all}");
+    // the plan counts every repeat's requests
+    assert!(all.contains("48 measured requests"), "{all}");
+    let dir = run_dir(&csvs(t.path(), "inter")[0]);
+    let jsonl = std::fs::read_to_string(dir.join("report.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 6);
+    assert_nothing_left(&dir);
+}

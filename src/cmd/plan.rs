@@ -105,7 +105,7 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
     } else {
         format!(
             "{} measured (+{} warmup, +{} cooldown per point)",
-            plan.total_requests(),
+            plan.total_requests() * u64::from(s.run.repeats.max(1)),
             l.warmup_requests,
             l.cooldown_requests
         )

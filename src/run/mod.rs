@@ -141,7 +141,8 @@ pub async fn run(
         plan.servers.len(),
         plan.product,
         plan.product - plan.points.len(),
-        plan.total_requests()
+        // every repeat measures the point's requests again
+        plan.total_requests() * u64::from(s.run.repeats.max(1))
     );
     if let Some(r) = &resume {
         println!("resuming {}: {}", r.paths.run_dir.display(), r.describe());

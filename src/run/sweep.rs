@@ -502,3 +502,35 @@ impl Sweep<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(repeats: u32, o: RepeatOrder) -> Vec<(char, u32)> {
+        schedule(&['a', 'b'], repeats, o)
+            .into_iter()
+            .map(|(p, r)| {
+                assert_eq!(r.of, repeats.max(1));
+                (p, r.index)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeats_run_back_to_back_or_round_by_round() {
+        assert_eq!(
+            order(3, RepeatOrder::Consecutive),
+            [('a', 1), ('a', 2), ('a', 3), ('b', 1), ('b', 2), ('b', 3)]
+        );
+        assert_eq!(
+            order(3, RepeatOrder::Interleaved),
+            [('a', 1), ('b', 1), ('a', 2), ('b', 2), ('a', 3), ('b', 3)]
+        );
+        // once is once, whatever the order
+        for o in [RepeatOrder::Consecutive, RepeatOrder::Interleaved] {
+            assert_eq!(order(1, o), [('a', 1), ('b', 1)]);
+            assert_eq!(order(0, o), [('a', 1), ('b', 1)]);
+        }
+    }
+}
