@@ -104,10 +104,8 @@ impl SystemHealth {
 }
 
 /// A point is `noisy_neighbour` when programs other than mlxrun and its
-/// servers kept more than this many cores busy on average over it…
-pub const NOISY_NEIGHBOUR_CORES: f64 = 0.5;
-
-/// …and that was more than this share of all CPUs (percent), so a big
+/// servers kept more than `memory.noisy_neighbour_cores` (0.5) cores busy
+/// on average over it, and that was more than this share of all CPUs (percent), so a big
 /// machine's background (a few daemons on 128 cores) does not flag every
 /// point, while on a laptop half a core of a browser does.
 pub const NOISY_NEIGHBOUR_SHARE_PCT: f64 = 5.0;
@@ -203,7 +201,7 @@ pub fn quality_flags(
 ///   configuration when this one started;
 /// - `degraded_client`: the client was near its calibrated ceiling or lagging;
 /// - `noisy_neighbour`: other programs took more than
-///   [`NOISY_NEIGHBOUR_CORES`] cores and [`NOISY_NEIGHBOUR_SHARE_PCT`]% of
+///   `memory.noisy_neighbour_cores` cores and [`NOISY_NEIGHBOUR_SHARE_PCT`]% of
 ///   the CPUs on average (the share is not required when unknown);
 /// - `accelerator_busy`: the GPU was busier than [`ACCELERATOR_BUSY_PCT`]
 ///   before the configuration's servers started;
@@ -244,7 +242,7 @@ pub fn quality_flags_with(
         f.push("degraded_client");
     }
     if h.other_cpu_cores_avg
-        .is_some_and(|c| c > NOISY_NEIGHBOUR_CORES)
+        .is_some_and(|c| c > m.noisy_neighbour_cores)
         && h.other_cpu_pct_avg
             .is_none_or(|p| p > NOISY_NEIGHBOUR_SHARE_PCT)
     {

@@ -525,6 +525,7 @@ fn memory_findings(out: &mut Vec<Finding>, m: &crate::spec::memory::MemorySectio
         ("memory.release_timeout_s", m.release_timeout_s),
         ("memory.swap_growth_mb", m.swap_growth_mb),
         ("memory.low_available_gb", m.low_available_gb),
+        ("memory.noisy_neighbour_cores", m.noisy_neighbour_cores),
     ] {
         if !(v >= 0.0 && v.is_finite()) {
             out.push(finding(

@@ -46,6 +46,10 @@ pub struct MemorySection {
     pub swap_growth_mb: f64,
     /// Available memory below this during a point flags it `degraded_memory` (GB).
     pub low_available_gb: f64,
+    /// Cores that processes outside mlxrun and its servers may keep busy
+    /// on average during a point (and 5% of the CPUs) before it is flagged
+    /// `noisy_neighbour`.
+    pub noisy_neighbour_cores: f64,
 }
 
 impl Default for MemorySection {
@@ -59,6 +63,7 @@ impl Default for MemorySection {
             release_timeout_s: 60.0,
             swap_growth_mb: 100.0,
             low_available_gb: 2.0,
+            noisy_neighbour_cores: 0.5,
         }
     }
 }
