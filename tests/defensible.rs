@@ -88,16 +88,17 @@ fn f(row: &std::collections::BTreeMap<String, String>, col: &str) -> f64 {
 
 #[test]
 fn intervals_cover_the_stubs_true_mean_and_median_at_about_their_level() {
-    // TTFT drawn from a log-normal of mean 400 ms and sd 200 ms: median
-    // 400 / √1.25 = 357.8 ms. 25 repeats of 100 requests, each repeat row
-    // with its own 95% intervals (within-repeat variation only).
-    let (mean, median) = (400.0, 400.0 / 1.25f64.sqrt());
+    // TTFT drawn from a log-normal of mean 200 ms and sd 100 ms: median
+    // 200 / √1.25 = 178.9 ms. 25 repeats of 100 requests (50 at a time),
+    // each repeat row with its own 95% intervals (within-repeat variation
+    // only).
+    let (mean, median) = (200.0, 200.0 / 1.25f64.sqrt());
     let backend = stub_backend(
         "stub",
-        &["--ttft-ms", "400", "--ttft-sd-ms", "200", "--seed", "11"],
+        &["--ttft-ms", "200", "--ttft-sd-ms", "100", "--seed", "11"],
     );
     let body = format!(
-        "{backend}[workload]\nrequests = 100\nwarmup_requests = 0\n\n[matrix]\nconcurrency = 25\nmax_tokens = 2\n\n[run]\nrepeats = 25\n\n[run.warmup]\nenabled = false\n"
+        "{backend}[workload]\nrequests = 100\nwarmup_requests = 0\n\n[matrix]\nconcurrency = 50\nmax_tokens = 2\n\n[run]\nrepeats = 25\n\n[run.warmup]\nenabled = false\n"
     );
     let t = tempfile::tempdir().unwrap();
     let scenario = stub_scenario(t.path(), "cover", port_block(), &body);
@@ -125,17 +126,17 @@ fn intervals_cover_the_stubs_true_mean_and_median_at_about_their_level() {
         "the median's interval covered {c_median} of 25"
     );
     // and not by being too wide: the mean's half-width is about
-    // 1.96 σ / √n = 1.96 × 200 / 10 = 39 ms
+    // 1.96 σ / √n = 1.96 × 100 / 10 = 19.6 ms
     let hw: f64 = repeats
         .iter()
         .map(|r| (f(r, "ttft_mean_ms_hi") - f(r, "ttft_mean_ms_lo")) / 2.0)
         .sum::<f64>()
         / 25.0;
-    assert!((25.0..60.0).contains(&hw), "mean half-width {hw:.1} ms");
+    assert!((12.0..30.0).contains(&hw), "mean half-width {hw:.1} ms");
     // the combined row pools 2,500 requests: a far tighter interval, around the truth
     let point = rows.iter().find(|r| r["row_kind"] == "point").unwrap();
     let (lo, hi) = (f(point, "ttft_mean_ms_lo"), f(point, "ttft_mean_ms_hi"));
-    assert!(lo <= mean + 5.0 && mean - 5.0 <= hi, "combined {lo}–{hi}");
+    assert!(lo <= mean + 3.0 && mean - 3.0 <= hi, "combined {lo}–{hi}");
     assert!(hi - lo < 2.0 * hw, "combined {lo}–{hi} vs a repeat's ±{hw}");
     assert_eq!(point["repeats"], "25");
     // p99 of 100 requests has no interval, and says why
