@@ -164,21 +164,24 @@ fn compare(new: &Path, old: &Path) -> String {
 #[test]
 fn compare_finds_a_slower_stub_slower_and_the_same_stub_no_different() {
     let t = tempfile::tempdir().unwrap();
-    // (name, TTFT mean ms, ITL ms): "slow" is 20% slower in both
+    // TTFT drawn from a log-normal (sd half the mean) with one seed, so
+    // "base" and "again" draw the same delays and "slow" the same ones
+    // 20% longer; one token per request, so the figures are the drawn
+    // delays and not the timer's jitter between streamed chunks on a busy
+    // machine
     let runs = [
-        ("base", "40", "2"),
-        ("again", "40", "2"),
-        ("slow", "48", "2.4"),
+        ("base", "100", "50"),
+        ("again", "100", "50"),
+        ("slow", "120", "60"),
     ];
     let mut dirs = Vec::new();
-    for (name, ttft, itl) in runs {
-        let sd = format!("{}", ttft.parse::<f64>().unwrap() / 2.0);
+    for (name, ttft, sd) in runs {
         let backend = stub_backend(
             "stub",
-            &["--ttft-ms", ttft, "--ttft-sd-ms", &sd, "--itl-ms", itl],
+            &["--ttft-ms", ttft, "--ttft-sd-ms", sd, "--seed", "5"],
         );
         let body = format!(
-            "{backend}[workload]\nrequests = 60\n\n[matrix]\nconcurrency = [1, 4]\nmax_tokens = 16\n"
+            "{backend}[workload]\nrequests = 160\n\n[matrix]\nconcurrency = [4, 8]\nmax_tokens = 1\n\n[run.warmup]\nenabled = false\n"
         );
         let scenario = stub_scenario(t.path(), name, port_block(), &body);
         let out = mlxrun().arg(&scenario).arg("--plain").output().unwrap();
