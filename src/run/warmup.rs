@@ -23,10 +23,10 @@ use crate::workload::{PromptSource, build_prompts};
 /// Mixed into the workload seed for the warmup's synthetic prompts.
 const WARMUP_SEED_STREAM: u64 = 0x5741_524d_5550; // "WARMUP"
 
-/// Requests per round: the point's concurrency, at least 4 (so a round of
-/// a single-stream point has a median of more than one request).
+/// Requests per round: the point's concurrency, at least 8 (so the median
+/// of a single-stream point's round is not one or two requests' luck).
 pub fn round_size(concurrency: u32) -> u64 {
-    u64::from(concurrency).max(4)
+    u64::from(concurrency).max(8)
 }
 
 /// What makes a request shape, as words: two points with the same words
@@ -286,9 +286,9 @@ mod tests {
     }
 
     #[test]
-    fn a_round_has_the_points_concurrency_and_at_least_four_requests() {
-        assert_eq!(round_size(1), 4);
-        assert_eq!(round_size(0), 4);
+    fn a_round_has_the_points_concurrency_and_at_least_eight_requests() {
+        assert_eq!(round_size(1), 8);
+        assert_eq!(round_size(0), 8);
         assert_eq!(round_size(64), 64);
     }
 }

@@ -172,7 +172,7 @@ impl Default for WarmupRule {
         WarmupRule {
             enabled: true,
             tolerance_pct: 10.0,
-            min_rounds: 2,
+            min_rounds: 3,
             max_rounds: 8,
             max_s: 120.0,
         }
