@@ -153,13 +153,7 @@ impl Sweep<'_> {
             cfg,
             set,
             tag.clone(),
-            BodyParts {
-                prompts,
-                max_tokens: point.max_tokens,
-                sampling: point.sampling,
-                stream: s.workload.stream,
-                media,
-            },
+            BodyParts::for_point(point, &s.workload, prompts, media),
         ) {
             Ok(spec) => spec,
             Err(e) => return self.failed_row(cfg, point, &e),

@@ -135,6 +135,25 @@ pub(super) fn warmup_media(modality: Option<Modality>) -> PointMedia {
     }
 }
 
+impl BodyParts {
+    /// What `point`'s requests carry: its `max_tokens` and sampling, the
+    /// workload's streaming, and these prompts and media.
+    pub(super) fn for_point(
+        point: &Point,
+        w: &crate::spec::scenario::WorkloadSection,
+        prompts: Vec<Prompt>,
+        media: PointMedia,
+    ) -> BodyParts {
+        BodyParts {
+            prompts,
+            max_tokens: point.max_tokens,
+            sampling: point.sampling,
+            stream: w.stream,
+            media,
+        }
+    }
+}
+
 /// The parts of a request body that vary.
 pub(super) struct BodyParts {
     pub(super) prompts: Vec<Prompt>,

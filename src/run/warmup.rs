@@ -123,13 +123,7 @@ impl Sweep<'_> {
             cfg,
             set,
             format!("warmup-p{}", point.index + 1),
-            BodyParts {
-                prompts,
-                max_tokens: point.max_tokens,
-                sampling: point.sampling,
-                stream: s.workload.stream,
-                media,
-            },
+            BodyParts::for_point(point, &s.workload, prompts, media),
         ) {
             Ok(r) => Arc::new(r),
             Err(e) => {
