@@ -224,6 +224,35 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "workload.audio_dir",
         "cannot read the audio folder",
     ),
+    // values that once passed validation and panicked mid-run
+    (
+        "infinite_stop_grace",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[backend]\nstop_grace_s = inf\n",
+        "stop_grace_s",
+        "backend.stop_grace_s",
+        "inf is not a number of seconds from 0 to 2592000 (30 days)",
+    ),
+    (
+        "huge_timeout",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nrequest_timeout_s = 1e20\n",
+        "request_timeout_s",
+        "workload.request_timeout_s",
+        "1e20 is not a number of seconds",
+    ),
+    (
+        "tiny_request_rate",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nrequests = 4\n[matrix]\nrequest_rate = [1, 1e-12]\n",
+        "request_rate",
+        "matrix.request_rate",
+        "use 0.001 to 1000000 requests/s",
+    ),
+    (
+        "overflowing_request_count",
+        "name = \"x\"\n[model]\npath = \"{model}\"\n[workload]\nrequests_per_concurrency = 9223372036854775807\n[matrix]\nconcurrency = [4]\n",
+        "requests_per_concurrency",
+        "workload.requests_per_concurrency",
+        "more than mlxrun sends in one point",
+    ),
 ];
 
 #[test]
@@ -278,4 +307,70 @@ fn a_run_of_bad_input_starts_nothing() {
     let out = mlxrun().arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!t.path().join("results").exists());
+}
+
+/// The same bounds hold for values from `--set`, the environment and
+/// command-line flags: each is refused (exit 2) naming where it came from.
+#[test]
+fn out_of_bound_overrides_and_flags_are_refused_naming_their_source() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("s.toml");
+    std::fs::write(
+        &path,
+        format!("name = \"x\"\n[model]\npath = \"{}\"\n", tiny_model()),
+    )
+    .unwrap();
+    /// `(arguments, environment variable, words of the error)`
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 4] = [
+        (
+            &["--set", "backend.stop_grace_s=inf"],
+            None,
+            "--set backend.stop_grace_s=inf: backend.stop_grace_s: inf is not a number of seconds",
+        ),
+        (
+            &[],
+            Some(("MLX_READY_TIMEOUT", "1e20")),
+            "env MLX_READY_TIMEOUT: backend.ready_timeout_s: 1e20 is not a number of seconds",
+        ),
+        (
+            &[
+                "--set",
+                "workload.requests=3",
+                "--set",
+                "matrix.request_rate=1e-9",
+            ],
+            None,
+            "matrix.request_rate: 1e-9 is not a rate mlxrun sends",
+        ),
+        (
+            &["--set", "run.pause_between_points_s=-0.5"],
+            None,
+            "run.pause_between_points_s: -0.5 is not a number of seconds",
+        ),
+    ];
+    for (args, env, words) in cases {
+        let mut cmd = mlxrun();
+        cmd.arg("validate").arg(&path).args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(words),
+            "{args:?}: expected `{words}` in: {err}"
+        );
+        assert!(err.contains("next:"), "{err}");
+    }
+    let out = mlxrun()
+        .args(["monitor", "--duration", "1e20"])
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("at most 2592000 (30 days)"), "{err}");
+    assert!(!t.path().join("monitor.jsonl").exists());
 }

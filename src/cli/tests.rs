@@ -246,7 +246,7 @@ fn monitor_takes_a_command_after_dashes_or_a_duration() {
         "1.5",
     ])
     .unwrap();
-    assert_eq!((m.interval, m.duration), (50, Some(1.5)));
+    assert_eq!((m.interval, m.duration.map(|d| d.get())), (50, Some(1.5)));
     assert!(m.command.is_empty());
     // neither is a usage error at run time (exit 2), not a parse error
     assert!(parse(&[]).unwrap().command.is_empty());
@@ -254,6 +254,8 @@ fn monitor_takes_a_command_after_dashes_or_a_duration() {
         &["--duration", "5", "--", "sleep", "1"][..],
         &["--duration", "0"],
         &["--duration", "inf"],
+        &["--duration", "1e20"],
+        &["--duration", "2592001"],
         &["--interval", "0"],
         &["sleep", "1"],
     ] {

@@ -16,7 +16,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Exp, Gamma};
 
+use crate::spec::measure::{MAX_BURSTINESS, MAX_RATE, MIN_BURSTINESS, MIN_RATE};
 use crate::spec::scenario::ArrivalKind;
+use crate::spec::units::saturating_duration;
 
 /// An endless schedule of send offsets.
 pub struct Schedule {
@@ -33,19 +35,29 @@ enum Gaps {
 }
 
 impl Schedule {
-    /// The schedule of `rate` requests/s. `rate` must be above 0 (checked
-    /// when the scenario is validated); infinity means all at once.
+    /// The schedule of `rate` requests/s; infinity means all at once.
+    /// The scenario's bounds (`spec::measure::Rate`, `load.burstiness`)
+    /// hold already; any other number is clamped into them here, so every
+    /// input draws a schedule and none panics.
     pub fn new(kind: ArrivalKind, rate: f64, burstiness: f64, seed: u64) -> Schedule {
-        let gaps = if !rate.is_finite() {
+        let gaps = if rate == f64::INFINITY {
             Gaps::Zero
         } else {
+            let rate = if rate.is_nan() {
+                MIN_RATE
+            } else {
+                rate.clamp(MIN_RATE, MAX_RATE)
+            };
+            let k = if burstiness.is_nan() {
+                1.0
+            } else {
+                burstiness.clamp(MIN_BURSTINESS, MAX_BURSTINESS)
+            };
+            let even = Gaps::Constant(1.0 / rate);
             match kind {
-                ArrivalKind::Constant => Gaps::Constant(1.0 / rate),
-                ArrivalKind::Poisson => Gaps::Exp(Exp::new(rate).expect("rate > 0")),
-                ArrivalKind::Gamma => Gaps::Gamma(
-                    Gamma::new(burstiness, 1.0 / (rate * burstiness))
-                        .expect("burstiness > 0 and rate > 0"),
-                ),
+                ArrivalKind::Constant => even,
+                ArrivalKind::Poisson => Exp::new(rate).map_or(even, Gaps::Exp),
+                ArrivalKind::Gamma => Gamma::new(k, 1.0 / (rate * k)).map_or(even, Gaps::Gamma),
             }
         };
         Schedule {
@@ -73,7 +85,7 @@ impl Iterator for Schedule {
     fn next(&mut self) -> Option<Duration> {
         let due = self.at;
         self.at += self.gap();
-        Some(Duration::from_secs_f64(due))
+        Some(saturating_duration(due))
     }
 }
 
@@ -146,5 +158,27 @@ mod tests {
             .take(5)
             .collect();
         assert!(offs.iter().all(|d| d.is_zero()));
+    }
+
+    #[test]
+    fn any_number_draws_a_schedule_without_panic() {
+        for kind in [
+            ArrivalKind::Constant,
+            ArrivalKind::Poisson,
+            ArrivalKind::Gamma,
+        ] {
+            for (rate, k) in [
+                (f64::NAN, f64::NAN),
+                (0.0, 0.0),
+                (-1.0, -1.0),
+                (1e-300, 1e-300),
+                (f64::NEG_INFINITY, 1e300),
+            ] {
+                let offs: Vec<Duration> = Schedule::new(kind, rate, k, 3).take(50).collect();
+                // clamped to the slowest rate: offsets grow, and stay durations
+                assert!(offs.windows(2).all(|w| w[0] <= w[1]), "{kind:?} {rate} {k}");
+                assert!(offs[49] > Duration::ZERO, "{kind:?} {rate} {k}");
+            }
+        }
     }
 }

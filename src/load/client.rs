@@ -254,7 +254,7 @@ pub async fn send(
             rec.retries = attempt;
             rec.ttft = None;
             rec.itl_us.clear();
-            tokio::time::sleep(spec.backoff * attempt).await;
+            tokio::time::sleep(spec.backoff.saturating_mul(attempt)).await;
             continue;
         }
         rec.e2e = first.elapsed();

@@ -36,6 +36,7 @@ use super::arrival::Schedule;
 use super::client::{RequestSpec, send};
 use super::record::{ErrorKind, RequestRecord};
 use crate::spec::scenario::{ArrivalKind, BalanceMethod};
+use crate::spec::units::saturating_duration;
 use serde::Serialize;
 
 /// What a point's load produced.
@@ -167,13 +168,15 @@ impl Bound {
         match *self {
             Bound::Count {
                 warmup, cooldown, ..
-            } => (seq < end + cooldown).then_some(seq >= warmup && seq < end),
+            } => (seq < end.saturating_add(cooldown)).then_some(seq >= warmup && seq < end),
             Bound::Time {
                 warmup,
                 measured,
                 cooldown,
-            } => (due < warmup + measured + cooldown)
-                .then_some(due >= warmup && due < warmup + measured),
+            } => {
+                let end = warmup.saturating_add(measured);
+                (due < end.saturating_add(cooldown)).then_some(due >= warmup && due < end)
+            }
         }
     }
 
@@ -183,7 +186,7 @@ impl Bound {
             Bound::Count { .. } => seq >= end,
             Bound::Time {
                 warmup, measured, ..
-            } => due >= warmup + measured,
+            } => due >= warmup.saturating_add(measured),
         }
     }
 }
@@ -221,13 +224,19 @@ impl LoadPlan {
                 warmup,
                 measured,
                 cooldown,
-            } => (warmup + measured + cooldown).as_secs_f64() + 2.0 * t,
+            } => {
+                warmup
+                    .saturating_add(measured)
+                    .saturating_add(cooldown)
+                    .as_secs_f64()
+                    + 2.0 * t
+            }
             Bound::Count {
                 warmup,
                 measured,
                 cooldown,
             } => {
-                let total = warmup + measured + cooldown;
+                let total = warmup.saturating_add(measured).saturating_add(cooldown);
                 let cap = u64::from(self.concurrency);
                 let (rounds, span) = match self.open {
                     None => (total.div_ceil(cap.max(1)), 0.0),
@@ -240,10 +249,10 @@ impl LoadPlan {
                         },
                     ),
                 };
-                span + (rounds + 1) as f64 * t
+                span + rounds.saturating_add(1) as f64 * t
             }
         };
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+        saturating_duration(secs)
     }
 }
 
@@ -373,11 +382,10 @@ pub async fn run_load_until(
         } => (warmup, measured),
         Bound::Time { .. } => (0, 0),
     };
-    let measured_end = warmup
-        + match &stop {
-            Some(r) => r.max_measured.max(planned),
-            None => planned,
-        };
+    let measured_end = warmup.saturating_add(match &stop {
+        Some(r) => r.max_measured.max(planned),
+        None => planned,
+    });
     let shared = Arc::new(Shared {
         client: client.clone(),
         balancer: Balancer::new(spec.balance, spec.urls.len()),
@@ -406,7 +414,7 @@ pub async fn run_load_until(
         None => {
             let workers = match plan.bound {
                 Bound::Count { cooldown, .. } => {
-                    u64::from(plan.concurrency.max(1)).min(measured_end + cooldown)
+                    u64::from(plan.concurrency.max(1)).min(measured_end.saturating_add(cooldown))
                 }
                 Bound::Time { .. } => u64::from(plan.concurrency.max(1)),
             };
@@ -620,6 +628,7 @@ mod tests {
     use super::*;
     use crate::load::client::{build_client, chat_body};
     use crate::spec::backend::TokenSource;
+    use crate::spec::units::SATURATED;
     use crate::stub::{StubConfig, serve};
 
     #[test]
@@ -668,7 +677,17 @@ mod tests {
             concurrency: 1,
             ..closed
         };
-        assert_eq!(huge.auto_deadline(Duration::MAX), Duration::MAX);
+        // any timeout saturates at a duration an instant can still add
+        assert_eq!(huge.auto_deadline(Duration::MAX), SATURATED);
+        let many = LoadPlan {
+            bound: Bound::Count {
+                warmup: u64::MAX,
+                measured: u64::MAX,
+                cooldown: 1,
+            },
+            ..huge
+        };
+        assert_eq!(many.auto_deadline(t), SATURATED);
     }
 
     /// A stub served here with `cfg`: its stop token and completions URL.

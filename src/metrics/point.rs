@@ -130,18 +130,18 @@ pub fn meets(r: &RequestRecord, slo: &SloSection) -> bool {
     if let Some(limit) = slo.ttft_ms {
         // a streamed answer without content has no TTFT: it cannot meet one
         match r.ttft {
-            Some(t) if ms(t) <= limit => {}
+            Some(t) if ms(t) <= limit.get() => {}
             _ => return false,
         }
     }
     if let Some(limit) = slo.tpot_ms
         && let Some(tpot) = tpot_ms(r)
-        && tpot > limit
+        && tpot > limit.get()
     {
         return false;
     }
     if let Some(limit) = slo.e2e_ms
-        && ms(r.e2e) > limit
+        && ms(r.e2e) > limit.get()
     {
         return false;
     }
@@ -431,8 +431,8 @@ mod tests {
     #[test]
     fn goodput_counts_requests_within_every_objective() {
         let slo = SloSection {
-            ttft_ms: Some(50.0),
-            tpot_ms: Some(10.0),
+            ttft_ms: Some(crate::spec::units::PositiveMillis::lit(50.0)),
+            tpot_ms: Some(crate::spec::units::PositiveMillis::lit(10.0)),
             e2e_ms: None,
         };
         let mut failed = ok(5, 1, 10, &[]);

@@ -1044,8 +1044,8 @@ mod tests {
     #[test]
     fn values_are_what_summarize_gives_for_every_figure() {
         let slo = SloSection {
-            ttft_ms: Some(80.0),
-            tpot_ms: Some(12.0),
+            ttft_ms: Some(crate::spec::units::PositiveMillis::lit(80.0)),
+            tpot_ms: Some(crate::spec::units::PositiveMillis::lit(12.0)),
             e2e_ms: None,
         };
         let recs = mixed_point(900, 1);
@@ -1072,7 +1072,7 @@ mod tests {
     #[test]
     fn repeats_combine_into_the_figures_of_their_pooled_records() {
         let slo = SloSection {
-            e2e_ms: Some(300.0),
+            e2e_ms: Some(crate::spec::units::PositiveMillis::lit(300.0)),
             ..Default::default()
         };
         let (a, b, mut c) = (
@@ -1484,7 +1484,7 @@ mod tests {
             })
             .collect();
         let slo = SloSection {
-            ttft_ms: Some(200.0),
+            ttft_ms: Some(crate::spec::units::PositiveMillis::lit(200.0)),
             ..Default::default()
         };
         let o = IntervalOptions {

@@ -23,6 +23,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::{CommandOutcome, Monitor, Summary, child};
 use crate::error::{EXIT_INTERRUPTED, EXIT_OK, SetupError, UsageError};
 use crate::shutdown;
+use crate::spec::units::PositiveSecs;
 
 /// Exit code when the command cannot be started (as a shell's).
 pub const EXIT_CANNOT_RUN: i32 = 127;
@@ -43,19 +44,13 @@ pub struct MonitorArgs {
     /// The JSONL file to write (created or truncated; one line per record).
     #[arg(long, value_name = "FILE", default_value = "monitor.jsonl")]
     pub output: PathBuf,
-    /// Sample for this many seconds instead of running a command.
-    #[arg(long, value_name = "S", value_parser = positive_seconds, conflicts_with = "command")]
-    pub duration: Option<f64>,
+    /// Sample for this many seconds instead of running a command (above
+    /// 0, at most 2592000: 30 days).
+    #[arg(long, value_name = "S", conflicts_with = "command")]
+    pub duration: Option<PositiveSecs>,
     /// The command to run and watch, after `--` (argv, no shell).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
-}
-
-fn positive_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds above 0")),
-    }
 }
 
 /// Run `mlxrun monitor`; returns the exit code.
@@ -63,7 +58,7 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<i32> {
     let interval = Duration::from_millis(args.interval);
     match (args.command.is_empty(), args.duration) {
         (false, None) => run_command(&args, interval).await,
-        (true, Some(d)) => run_for(&args, interval, Duration::from_secs_f64(d)).await,
+        (true, Some(d)) => run_for(&args, interval, d.duration()).await,
         (true, None) => Err(UsageError(
             "nothing to monitor: give a command after `--` or --duration S\n  next: mlxrun monitor -- python bench.py, or mlxrun monitor --duration 60"
                 .into(),

@@ -242,7 +242,7 @@ impl PointRow {
             max_tokens: point.max_tokens,
             input_tokens: point.input_tokens,
             planned_requests: point.requests,
-            duration_s: point.duration_s,
+            duration_s: point.duration_s.map(|d| d.get()),
             status_detail: metrics.first_error.clone().unwrap_or_default(),
             status,
             started_at: String::new(),

@@ -146,7 +146,7 @@ mod tests {
         b.output.dir = "elsewhere".into();
         b.backend.base_port = 9300;
         b.router.port = 9399;
-        b.backend.ready_timeout_s = 600.0;
+        b.backend.ready_timeout_s = crate::spec::units::PositiveSecs::lit(600.0);
         b.description = "rerun".into();
         assert!(changes(&toml_of(&a), &toml_of(&b)).unwrap().is_empty());
         b.backend.python = "/other/python".into();

@@ -9,6 +9,7 @@ pub mod media;
 mod outcome;
 mod point;
 mod preflight;
+pub mod prepare;
 mod repeats;
 mod requests;
 mod sweep;

@@ -28,7 +28,6 @@ use crate::scenario::expand::{Point, ServerConfig};
 use crate::scenario::prompts::workload_spec;
 use crate::server::access_log;
 use crate::server::set::ServerSet;
-use crate::server::settings::seconds as secs;
 use crate::spec::scenario::RouterKind;
 use crate::workload::build_prompts;
 
@@ -168,7 +167,7 @@ impl Sweep<'_> {
                 warmup,
                 measured,
                 cooldown,
-            } => warmup + measured + cooldown,
+            } => warmup.saturating_add(measured).saturating_add(cooldown),
             Bound::Time { .. } => 0,
         };
         self.progress.start_point(&preview.params(), bar);
@@ -184,7 +183,7 @@ impl Sweep<'_> {
         let cpu_before = client_cpu::cpu_time();
         let stop = cap.map(|max_measured| StopRule {
             max_measured,
-            max_time: secs(s.run.precision.max_s),
+            max_time: s.run.precision.max_s.duration(),
             tight: tightness(
                 &s.run.precision,
                 s.metrics.confidence,

@@ -102,6 +102,13 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
             .into());
         }
     }
+    // every instance's command line and nginx config, rendered now: one
+    // that fails fails before anything starts
+    super::prepare::prepare(resolved, &python, Path::new("results")).map_err(|e| {
+        SetupError(format!(
+            "{e}\n  next: fix the backend's launch template or the router template"
+        ))
+    })?;
     let needs_nginx = plan.servers.iter().any(ServerConfig::uses_nginx);
     if needs_nginx {
         nginx::find_binary(&s.router.nginx_bin).map_err(SetupError)?;

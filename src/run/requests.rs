@@ -3,8 +3,6 @@
 //! servers, how the load is sent (closed or open loop, count or time, the
 //! deadline), and what a warmup sends.
 
-use std::time::Duration;
-
 use super::sweep::Sweep;
 use crate::load::client::{RequestSpec, auth_headers};
 use crate::load::driver::{Bound, LoadPlan, OpenLoop};
@@ -23,12 +21,11 @@ use crate::workload::Prompt;
 /// (`run.point_timeout_s`, or derived from the point when 0).
 pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
     let mut plan = load_plan_unbounded(s, point);
-    let request_timeout =
-        Duration::try_from_secs_f64(s.workload.request_timeout_s).unwrap_or(Duration::MAX);
+    let request_timeout = s.workload.request_timeout_s.duration();
     // a point that may be extended gets the deadline of its cap
     let longest = with_cap(plan, precision_cap(s, point));
     plan.deadline = Some(match s.run.point_timeout_s {
-        t if t > 0.0 => Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX),
+        t if !t.is_zero() => t.duration(),
         _ => longest.auto_deadline(request_timeout),
     });
     plan
@@ -64,21 +61,20 @@ pub fn with_cap(plan: LoadPlan, cap: Option<u64>) -> LoadPlan {
 
 pub(super) fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
     let l = &s.load;
-    let secs = Duration::from_secs_f64;
     LoadPlan {
         concurrency: point.concurrency,
         open: point.request_rate.map(|r| OpenLoop {
             arrival: l.arrival,
-            rate: r.0,
+            rate: r.get(),
             burstiness: l.burstiness,
             // each point its own arrivals, reproducible from `workload.seed`
             seed: s.workload.seed.wrapping_add(point.index as u64),
         }),
         bound: match point.duration_s {
             Some(d) => Bound::Time {
-                warmup: secs(l.warmup_s),
-                measured: secs(d),
-                cooldown: secs(l.cooldown_s),
+                warmup: l.warmup_s.duration(),
+                measured: d.duration(),
+                cooldown: l.cooldown_s.duration(),
             },
             None => Bound::Count {
                 warmup: l.warmup_requests,
@@ -99,14 +95,18 @@ pub fn prompt_count(plan: &LoadPlan) -> usize {
             warmup,
             measured,
             cooldown,
-        } => (warmup + measured + cooldown) as usize,
+        } => usize::try_from(warmup.saturating_add(measured).saturating_add(cooldown))
+            .unwrap_or(usize::MAX),
         Bound::Time {
             warmup,
             measured,
             cooldown,
         } => match plan.open {
             Some(o) if o.rate.is_finite() => {
-                let secs = (warmup + measured + cooldown).as_secs_f64();
+                let secs = warmup
+                    .saturating_add(measured)
+                    .saturating_add(cooldown)
+                    .as_secs_f64();
                 ((o.rate * secs * 1.2).ceil() as usize + 16).min(4096)
             }
             _ => 1024,
@@ -202,9 +202,9 @@ impl Sweep<'_> {
             balance: cfg.balancing(),
             bodies,
             stream: body.stream && form.is_none(),
-            timeout: Duration::from_secs_f64(s.workload.request_timeout_s),
+            timeout: s.workload.request_timeout_s.duration(),
             retries: s.workload.retries,
-            backoff: Duration::from_secs_f64(s.workload.retry_backoff_s),
+            backoff: s.workload.retry_backoff_s.duration(),
             headers: auth_headers(key),
             tag,
             tokens: def.tokens,

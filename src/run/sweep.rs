@@ -221,9 +221,9 @@ impl Sweep<'_> {
                 if failed && !s.run.continue_on_error {
                     anyhow::bail!("stopping after a failed point: run.continue_on_error is false");
                 }
-                if s.run.pause_between_points_s > 0.0 {
+                if !s.run.pause_between_points_s.is_zero() {
                     tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs_f64(s.run.pause_between_points_s)) => {}
+                        _ = tokio::time::sleep(s.run.pause_between_points_s.duration()) => {}
                         _ = self.ctx.cancel.cancelled() => {}
                     }
                 }
@@ -280,7 +280,7 @@ impl Sweep<'_> {
                 let target = gate::release_target(m, Some(before));
                 let r = gate::wait_for_release(
                     target,
-                    Duration::from_secs_f64(m.release_timeout_s),
+                    m.release_timeout_s.duration(),
                     Duration::from_millis(500),
                     &self.ctx.cancel,
                     memory_now,

@@ -87,7 +87,7 @@ impl Sweep<'_> {
                 rule.tolerance_pct,
                 rule.min_rounds,
                 rule.max_rounds,
-                rule.max_s,
+                rule.max_s.get(),
             ),
             ..Default::default()
         };
@@ -132,8 +132,8 @@ impl Sweep<'_> {
             }
         };
         let started = Instant::now();
-        let budget = crate::server::settings::seconds(rule.max_s);
-        let timeout = crate::server::settings::seconds(s.workload.request_timeout_s);
+        let budget = rule.max_s.duration();
+        let timeout = s.workload.request_timeout_s.duration();
         self.progress.phase(&format!(
             "warmup for point {}: rounds of {per_round} request(s) until steady",
             point.index + 1

@@ -19,6 +19,7 @@ use crate::backend::registry::Registry;
 use crate::spec::backend::{AxisArg, BackendDef};
 use crate::spec::media::{ImageSize, Modality};
 use crate::spec::scenario::{BalanceMethod, FlagValue, Rate, RouterKind, Sampling, Scenario};
+use crate::spec::units::Secs;
 
 /// One server configuration: what the servers are started with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,7 +111,7 @@ pub struct Point {
     /// Measured requests of this point; 0 when it is bounded by `duration_s`.
     pub requests: u64,
     /// Seconds of measured load when the point is bounded by time.
-    pub duration_s: Option<f64>,
+    pub duration_s: Option<Secs>,
     /// What its requests carry (its model's modality).
     pub modality: Modality,
     /// Vision: images per request (0 = text-only); `None` otherwise.
@@ -639,9 +640,10 @@ pub(super) fn expand(
                     let requests = if duration_s.is_some() {
                         0
                     } else {
+                        // validation bounds both factors; saturating all the same
                         s.workload.requests.unwrap_or(
                             u64::from(client.concurrency.max(1))
-                                * s.workload.requests_per_concurrency,
+                                .saturating_mul(s.workload.requests_per_concurrency),
                         )
                     };
                     plan.points.push(Point {
@@ -1185,7 +1187,7 @@ mod tests {
     #[test]
     fn in_flight_follows_the_load_shape() {
         let mut s = Scenario::default();
-        s.matrix.request_rate = Some(Axis(vec![Rate(2.0), Rate(f64::INFINITY)]));
+        s.matrix.request_rate = Some(Axis(vec![Rate::new(2.0).unwrap(), Rate::INF]));
         s.workload.requests = Some(40);
         let p = ex(&s).unwrap();
         assert_eq!(

@@ -14,6 +14,7 @@ pub mod models;
 pub mod prompts;
 pub mod source_map;
 pub mod validate;
+pub mod validate_bounds;
 pub mod validate_load;
 
 use std::path::{Path, PathBuf};
@@ -144,7 +145,7 @@ pub fn known_fields() -> Vec<String> {
     m.prompt_concurrency = Some(crate::spec::scenario::Axis(vec![1]));
     m.concurrency = Some(crate::spec::scenario::Axis(vec![1]));
     m.request_rate = Some(crate::spec::scenario::Axis(vec![
-        crate::spec::scenario::Rate(1.0),
+        crate::spec::scenario::Rate::INF,
     ]));
     m.input_tokens = Some(crate::spec::scenario::Axis(vec![1]));
     m.image_count = Some(crate::spec::scenario::Axis(vec![1]));
@@ -169,9 +170,10 @@ pub fn known_fields() -> Vec<String> {
     full.workload.sampling_seed = Some(0);
     full.run.precision.throughput_pct = Some(1.0);
     full.run.precision.ttft_p50_pct = Some(1.0);
-    full.slo.ttft_ms = Some(1.0);
-    full.slo.tpot_ms = Some(1.0);
-    full.slo.e2e_ms = Some(1.0);
+    let one_ms = crate::spec::units::PositiveMillis::lit(1.0);
+    full.slo.ttft_ms = Some(one_ms);
+    full.slo.tpot_ms = Some(one_ms);
+    full.slo.e2e_ms = Some(one_ms);
     let value = Value::try_from(&full).unwrap_or(Value::Table(Table::new()));
     let mut leaves = Vec::new();
     flatten(&value, "", &mut leaves);

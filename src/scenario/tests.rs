@@ -273,7 +273,7 @@ fn set_reaches_optional_fields_unset_by_default() {
         &[1, 8, 64]
     );
     assert_eq!(r.scenario.matrix.request_rate.unwrap().values().len(), 2);
-    assert_eq!(r.scenario.slo.ttft_ms, Some(500.0));
+    assert_eq!(r.scenario.slo.ttft_ms.map(|t| t.get()), Some(500.0));
     assert!(r.scenario.matrix.balance.is_some());
     assert_eq!(r.scenario.matrix.temperature.unwrap().values(), &[0.0, 0.3]);
     assert_eq!(r.scenario.workload.top_p, Some(0.9));

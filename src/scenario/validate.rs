@@ -97,6 +97,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     );
     super::validate_load::load_findings(&mut out, s);
     super::media::media_findings(&mut out, s);
+    super::validate_bounds::bound_findings(&mut out, s);
     memory_findings(&mut out, &s.memory);
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {
@@ -143,7 +144,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
         .copied()
         .max()
         .unwrap_or(1);
-    let last_port = u32::from(s.backend.base_port) + max_instances.saturating_sub(1);
+    let last_port = u32::from(s.backend.base_port).saturating_add(max_instances.saturating_sub(1));
     if s.backend.base_port == 0 {
         out.push(finding(
             "backend.base_port",
@@ -216,41 +217,8 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
             "use 1 or more",
         ));
     }
-    positive_secs(&mut out, "workload.request_timeout_s", w.request_timeout_s);
-    positive_secs(
-        &mut out,
-        "backend.ready_timeout_s",
-        s.backend.ready_timeout_s,
-    );
-    positive_secs(&mut out, "router.ready_timeout_s", s.router.ready_timeout_s);
-    if !non_negative(w.retry_backoff_s) {
-        out.push(finding(
-            "workload.retry_backoff_s",
-            "must be 0 or more",
-            "use 0 or more seconds",
-        ));
-    }
-    if !non_negative(s.backend.stop_grace_s) {
-        out.push(finding(
-            "backend.stop_grace_s",
-            "must be 0 or more",
-            "use 0 or more seconds",
-        ));
-    }
-    if !non_negative(s.run.pause_between_points_s) {
-        out.push(finding(
-            "run.pause_between_points_s",
-            "must be 0 or more",
-            "use 0 or more seconds",
-        ));
-    }
-    if !(non_negative(s.run.point_timeout_s) && s.run.point_timeout_s.is_finite()) {
-        out.push(finding(
-            "run.point_timeout_s",
-            format!("{} is not 0 or a positive number of seconds", s.run.point_timeout_s),
-            "use 0 (derived from the point's requests and workload.request_timeout_s) or a number of seconds",
-        ));
-    }
+    // durations are bounded as they are read (`spec::units`): every one
+    // is finite, within 30 days, and above 0 where 0 would mean no time
     if s.backend.host.trim().is_empty() {
         out.push(finding("backend.host", "empty host", "use 127.0.0.1"));
     }
@@ -452,7 +420,6 @@ fn positive_axis(out: &mut Vec<Finding>, field: &str, axis: Option<&Axis<u32>>) 
     }
 }
 
-/// `v >= 0` and not NaN.
 /// Findings about what requests ask of the sampler.
 fn sampling_findings(out: &mut Vec<Finding>, s: &Scenario) {
     let w = &s.workload;
@@ -489,18 +456,9 @@ fn sampling_findings(out: &mut Vec<Finding>, s: &Scenario) {
     }
 }
 
+/// `v >= 0` and not NaN.
 fn non_negative(v: f64) -> bool {
     v >= 0.0
-}
-
-fn positive_secs(out: &mut Vec<Finding>, field: &str, v: f64) {
-    if !(v > 0.0 && v.is_finite()) {
-        out.push(finding(
-            field,
-            format!("{v} is not a positive number of seconds"),
-            "use a value greater than 0",
-        ));
-    }
 }
 
 /// Findings about `[memory]`.
@@ -522,7 +480,6 @@ fn memory_findings(out: &mut Vec<Finding>, m: &crate::spec::memory::MemorySectio
     for (field, v) in [
         ("memory.headroom_percent", m.headroom_percent),
         ("memory.release_floor_gb", m.release_floor_gb),
-        ("memory.release_timeout_s", m.release_timeout_s),
         ("memory.swap_growth_mb", m.swap_growth_mb),
         ("memory.low_available_gb", m.low_available_gb),
         ("memory.noisy_neighbour_cores", m.noisy_neighbour_cores),

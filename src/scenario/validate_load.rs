@@ -3,6 +3,7 @@
 //! a point is measured (`run.repeats`, `[run.warmup]`, `[run.precision]`).
 
 use super::error::{Finding, finding, no_values};
+use crate::spec::measure::{MAX_BURSTINESS, MIN_BURSTINESS};
 use crate::spec::scenario::Scenario;
 
 /// A finite number within `lo..=hi`.
@@ -54,10 +55,10 @@ fn measure_findings(out: &mut Vec<Finding>, s: &Scenario) {
             "use min_rounds 2 or more (steadiness compares two rounds) and max_rounds from min_rounds up to 1000",
         ));
     }
-    if !within(w.max_s, 0.0, 86_400.0) {
+    if w.max_s.get() > 86_400.0 {
         out.push(finding(
             "run.warmup.max_s",
-            format!("{} is not a duration", w.max_s),
+            format!("{} seconds is longer than a day", w.max_s),
             "use seconds, 0 to 86400",
         ));
     }
@@ -91,7 +92,7 @@ fn measure_findings(out: &mut Vec<Finding>, s: &Scenario) {
                 "set run.precision.max_requests, e.g. 2000",
             ));
         }
-        if !within(p.max_s, 1.0, 86_400.0) {
+        if !within(p.max_s.get(), 1.0, 86_400.0) {
             out.push(finding(
                 "run.precision.max_s",
                 format!("{} seconds", p.max_s),
@@ -112,13 +113,6 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
             rates.values().is_empty(),
             "give at least one rate in requests/s (or \"inf\")",
         );
-        if let Some(r) = rates.values().iter().find(|r| r.0.is_nan() || r.0 <= 0.0) {
-            out.push(finding(
-                "matrix.request_rate",
-                format!("{r} is not a rate"),
-                "use rates above 0 requests/s, or \"inf\"",
-            ));
-        }
         if l.timed() && rates.values().iter().any(|r| r.is_infinite()) {
             out.push(finding(
                 "matrix.request_rate",
@@ -134,24 +128,11 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
             ));
         }
     }
-    for (field, v) in [
-        ("load.duration_s", l.duration_s),
-        ("load.warmup_s", l.warmup_s),
-        ("load.cooldown_s", l.cooldown_s),
-    ] {
-        if !(v >= 0.0 && v.is_finite()) {
-            out.push(finding(
-                field,
-                format!("{v} is not a duration"),
-                "use seconds, 0 or more",
-            ));
-        }
-    }
-    if !(l.burstiness > 0.0 && l.burstiness.is_finite()) {
+    if !within(l.burstiness, MIN_BURSTINESS, MAX_BURSTINESS) {
         out.push(finding(
             "load.burstiness",
-            format!("{} is not a gamma shape", l.burstiness),
-            "use a number above 0 (1 = Poisson, below 1 burstier)",
+            format!("{} is not a gamma shape mlxrun draws", l.burstiness),
+            "use a number from 0.01 to 100 (1 = Poisson, below 1 burstier)",
         ));
     }
     if l.timed() && (l.warmup_requests > 0 || l.cooldown_requests > 0) {
@@ -161,27 +142,13 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
             "use load.warmup_s and load.cooldown_s",
         ));
     }
-    if !l.timed() && (l.warmup_s > 0.0 || l.cooldown_s > 0.0) {
+    let excludes_by_time = !(l.warmup_s.is_zero() && l.cooldown_s.is_zero());
+    if !l.timed() && excludes_by_time {
         out.push(finding(
             "load.warmup_s",
             "a point bounded by its request count excludes its warmup and cooldown by count",
             "use load.warmup_requests and load.cooldown_requests, or set load.duration_s",
         ));
-    }
-    for (field, v) in [
-        ("slo.ttft_ms", s.slo.ttft_ms),
-        ("slo.tpot_ms", s.slo.tpot_ms),
-        ("slo.e2e_ms", s.slo.e2e_ms),
-    ] {
-        if let Some(v) = v
-            && !(v > 0.0 && v.is_finite())
-        {
-            out.push(finding(
-                field,
-                format!("{v} is not a time limit"),
-                "use milliseconds above 0",
-            ));
-        }
     }
     measure_findings(out, s);
     if s.metrics.percentiles.is_empty() {
@@ -262,6 +229,7 @@ pub(super) fn load_findings(out: &mut Vec<Finding>, s: &Scenario) {
 mod tests {
     use super::*;
     use crate::spec::scenario::{Axis, Rate};
+    use crate::spec::units::Secs;
 
     fn fields(s: &Scenario) -> Vec<String> {
         let mut out = Vec::new();
@@ -272,34 +240,31 @@ mod tests {
     #[test]
     fn open_loop_needs_a_bound_and_finite_rates_for_time() {
         let mut s = Scenario::default();
-        s.matrix.request_rate = Some(Axis(vec![Rate(2.0)]));
+        s.matrix.request_rate = Some(Axis(vec![Rate::new(2.0).unwrap()]));
         assert_eq!(fields(&s), vec!["matrix.request_rate"]);
         s.workload.requests = Some(10);
         assert!(fields(&s).is_empty());
         s.workload.requests = None;
-        s.load.duration_s = 5.0;
+        s.load.duration_s = Secs::lit(5.0);
         assert!(fields(&s).is_empty());
-        s.matrix.request_rate = Some(Axis(vec![Rate(f64::INFINITY)]));
-        assert_eq!(fields(&s), vec!["matrix.request_rate"]);
-        s.matrix.request_rate = Some(Axis(vec![Rate(0.0)]));
+        s.matrix.request_rate = Some(Axis(vec![Rate::INF]));
         assert_eq!(fields(&s), vec!["matrix.request_rate"]);
     }
 
     #[test]
     fn warmup_kind_follows_the_bound() {
         let mut s = Scenario::default();
-        s.load.warmup_s = 1.0;
+        s.load.warmup_s = Secs::lit(1.0);
         assert_eq!(fields(&s), vec!["load.warmup_s"]);
-        s.load.duration_s = 3.0;
+        s.load.duration_s = Secs::lit(3.0);
         assert!(fields(&s).is_empty());
         s.load.cooldown_requests = 2;
         assert_eq!(fields(&s), vec!["load.warmup_requests"]);
     }
 
     #[test]
-    fn bad_slo_percentiles_and_prompt_settings() {
+    fn bad_percentiles_and_prompt_settings() {
         let mut s = Scenario::default();
-        s.slo.ttft_ms = Some(-1.0);
         s.metrics.percentiles = vec![50.0, 101.0];
         s.workload.prompts_format = "csv".into();
         s.workload.input_tokens_distribution = "zipf".into();
@@ -307,7 +272,6 @@ mod tests {
         assert_eq!(
             fields(&s),
             vec![
-                "slo.ttft_ms",
                 "metrics.percentiles",
                 "workload.prompts_format",
                 "workload.input_tokens_distribution",
@@ -348,8 +312,8 @@ mod tests {
         s.run.precision.throughput_pct = Some(5.0);
         assert!(fields(&s).is_empty());
         s.run.precision.max_requests = 0;
-        s.run.precision.max_s = f64::INFINITY;
-        s.load.duration_s = 10.0;
+        s.run.precision.max_s = Secs::lit(0.5);
+        s.load.duration_s = Secs::lit(10.0);
         assert_eq!(
             fields(&s),
             vec![

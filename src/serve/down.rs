@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::state::{self, Role, State};
 use crate::error::{EXIT_OK, EXIT_POINTS_FAILED, SetupError};
 use crate::server::ports;
+use crate::spec::units::saturating_duration;
 
 /// What a stop did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -101,7 +102,9 @@ pub async fn stop_recorded(st: &State) -> Stopped {
     };
     let all_gone = |list: &[(i32, String)]| list.iter().all(|(g, _)| !state::group_alive(*g));
     stop_set(&groups, libc::SIGTERM);
-    let grace = Duration::from_secs_f64(st.stop_grace_s.clamp(0.0, 600.0));
+    // the state file is read back from disk: any number there is a grace of
+    // at most 10 minutes, never a panic
+    let grace = saturating_duration(st.stop_grace_s).min(Duration::from_secs(600));
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline && !all_gone(&groups) {
         tokio::time::sleep(Duration::from_millis(50)).await;

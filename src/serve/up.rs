@@ -92,7 +92,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         config: args.config,
         server_config: serde_json::to_value(&cfg).unwrap_or_default(),
         resolved: resolved.to_toml(),
-        stop_grace_s: s.backend.stop_grace_s,
+        stop_grace_s: s.backend.stop_grace_s.get(),
         targets: Vec::new(),
         probe: None,
         api_key_env: (!def.api_key_env.is_empty()).then(|| def.api_key_env.clone()),

@@ -10,18 +10,6 @@ use std::time::Duration;
 use crate::scenario::Scenario;
 use crate::spec::scenario::RouterSection;
 
-/// The longest wait any setting can ask for (30 days): a larger or
-/// unreadable number of seconds is this, never a panic.
-pub const LONGEST: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// `secs` seconds as a duration within `0..=LONGEST`.
-pub fn seconds(secs: f64) -> Duration {
-    if secs.is_nan() || secs <= 0.0 {
-        return Duration::ZERO;
-    }
-    Duration::try_from_secs_f64(secs).map_or(LONGEST, |d| d.min(LONGEST))
-}
-
 /// The server settings of a scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerSettings {
@@ -46,16 +34,18 @@ impl ServerSettings {
         ServerSettings {
             host: s.backend.host.clone(),
             base_port: s.backend.base_port,
-            ready_timeout: seconds(s.backend.ready_timeout_s),
-            stop_grace: seconds(s.backend.stop_grace_s),
+            ready_timeout: s.backend.ready_timeout_s.duration(),
+            stop_grace: s.backend.stop_grace_s.duration(),
             router: s.router.clone(),
-            router_ready_timeout: seconds(s.router.ready_timeout_s),
+            router_ready_timeout: s.router.ready_timeout_s.duration(),
         }
     }
 
     /// Port of launched instance `i`.
+    /// (Validation keeps every instance's port within 65535; past it, the
+    /// port saturates rather than wraps or panics.)
     pub fn instance_port(&self, i: u32) -> u16 {
-        (u32::from(self.base_port) + i) as u16
+        u16::try_from(u32::from(self.base_port).saturating_add(i)).unwrap_or(u16::MAX)
     }
 }
 
@@ -67,21 +57,12 @@ mod tests {
     fn settings_are_resolved_from_the_scenario() {
         let mut s = Scenario::default();
         s.backend.base_port = 9100;
-        s.backend.stop_grace_s = 2.5;
-        s.router.ready_timeout_s = 7.0;
+        s.backend.stop_grace_s = crate::spec::units::Secs::lit(2.5);
+        s.router.ready_timeout_s = crate::spec::units::PositiveSecs::lit(7.0);
         let v = ServerSettings::of(&s);
         assert_eq!(v.instance_port(3), 9103);
         assert_eq!(v.stop_grace, Duration::from_millis(2500));
         assert_eq!(v.router_ready_timeout, Duration::from_secs(7));
         assert_eq!(v.host, s.backend.host);
-    }
-
-    #[test]
-    fn any_number_of_seconds_is_a_duration_without_panic() {
-        assert_eq!(seconds(1.5), Duration::from_millis(1500));
-        assert_eq!(seconds(f64::INFINITY), LONGEST);
-        assert_eq!(seconds(1e20), LONGEST);
-        assert_eq!(seconds(f64::NAN), Duration::ZERO);
-        assert_eq!(seconds(-3.0), Duration::ZERO);
     }
 }

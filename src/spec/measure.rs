@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::scenario::AxisElement;
+use super::units::{PositiveMillis, Secs};
 
 /// Inter-arrival process of an open-loop point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,16 +50,16 @@ pub struct LoadSection {
     pub burstiness: f64,
     /// Seconds of measured load per point; 0 = the point is bounded by its
     /// request count (`workload.requests`) instead.
-    pub duration_s: f64,
+    pub duration_s: Secs,
     /// Requests at the start of every point that are sent but not measured.
     pub warmup_requests: u64,
     /// Requests sent in the first seconds of every point are not measured.
-    pub warmup_s: f64,
+    pub warmup_s: Secs,
     /// Requests at the end of every point that are sent (keeping the load
     /// steady while the measured ones finish) but not measured.
     pub cooldown_requests: u64,
     /// Seconds of unmeasured load after the measured window.
-    pub cooldown_s: f64,
+    pub cooldown_s: Secs,
 }
 
 impl Default for LoadSection {
@@ -66,11 +67,11 @@ impl Default for LoadSection {
         LoadSection {
             arrival: ArrivalKind::Poisson,
             burstiness: 1.0,
-            duration_s: 0.0,
+            duration_s: Secs::ZERO,
             warmup_requests: 0,
-            warmup_s: 0.0,
+            warmup_s: Secs::ZERO,
             cooldown_requests: 0,
-            cooldown_s: 0.0,
+            cooldown_s: Secs::ZERO,
         }
     }
 }
@@ -78,7 +79,7 @@ impl Default for LoadSection {
 impl LoadSection {
     /// Points are bounded by time rather than by request count.
     pub fn timed(&self) -> bool {
-        self.duration_s > 0.0
+        !self.duration_s.is_zero()
     }
 }
 
@@ -88,11 +89,11 @@ impl LoadSection {
 #[serde(deny_unknown_fields, default)]
 pub struct SloSection {
     /// Time to first token, ms.
-    pub ttft_ms: Option<f64>,
+    pub ttft_ms: Option<PositiveMillis>,
     /// Time per output token after the first, ms.
-    pub tpot_ms: Option<f64>,
+    pub tpot_ms: Option<PositiveMillis>,
     /// Whole request, ms.
-    pub e2e_ms: Option<f64>,
+    pub e2e_ms: Option<PositiveMillis>,
 }
 
 impl SloSection {
@@ -164,7 +165,7 @@ pub struct WarmupRule {
     /// Rounds sent at most; not steady by then flags the point `not_warmed`.
     pub max_rounds: u32,
     /// Seconds of warmup at most per point (the same flag when reached).
-    pub max_s: f64,
+    pub max_s: Secs,
 }
 
 impl Default for WarmupRule {
@@ -174,7 +175,7 @@ impl Default for WarmupRule {
             tolerance_pct: 10.0,
             min_rounds: 3,
             max_rounds: 8,
-            max_s: 120.0,
+            max_s: Secs::lit(120.0),
         }
     }
 }
@@ -193,7 +194,7 @@ pub struct PrecisionRule {
     /// Measured requests at most (the planned requests are the least).
     pub max_requests: u64,
     /// Seconds of measured load at most.
-    pub max_s: f64,
+    pub max_s: Secs,
 }
 
 impl Default for PrecisionRule {
@@ -202,7 +203,7 @@ impl Default for PrecisionRule {
             throughput_pct: None,
             ttft_p50_pct: None,
             max_requests: 5000,
-            max_s: 600.0,
+            max_s: Secs::lit(600.0),
         }
     }
 }
@@ -215,11 +216,43 @@ impl PrecisionRule {
 }
 
 /// A request rate (requests/s) of the `request_rate` axis; `inf` sends every
-/// request at once (vLLM's `--request-rate inf`).
+/// request at once (vLLM's `--request-rate inf`). Always `inf` or finite
+/// within [`MIN_RATE`]..=[`MAX_RATE`], so `1 / rate` is a gap a schedule
+/// can hold.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Rate(pub f64);
+pub struct Rate(f64);
+
+/// The slowest rate: one request every 1,000 seconds.
+pub const MIN_RATE: f64 = 0.001;
+/// The fastest finite rate: a million requests per second.
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// The burstiest gamma shape (`load.burstiness`) a schedule draws.
+pub const MIN_BURSTINESS: f64 = 0.01;
+/// The most even gamma shape a schedule draws.
+pub const MAX_BURSTINESS: f64 = 100.0;
 
 impl Rate {
+    /// Every request at once.
+    pub const INF: Rate = Rate(f64::INFINITY);
+
+    /// `v` requests/s, when it is `inf` or within the bounds.
+    pub fn new(v: f64) -> Result<Rate, String> {
+        if v == f64::INFINITY || (MIN_RATE..=MAX_RATE).contains(&v) {
+            Ok(Rate(v))
+        } else {
+            Err(format!(
+                "{} is not a rate mlxrun sends: use {MIN_RATE} to {MAX_RATE} requests/s, or \"inf\"",
+                super::units::shown(v)
+            ))
+        }
+    }
+
+    /// Requests per second (`inf` for every request at once).
+    pub fn get(self) -> f64 {
+        self.0
+    }
+
     pub fn is_infinite(self) -> bool {
         self.0.is_infinite()
     }
@@ -238,17 +271,17 @@ impl fmt::Display for Rate {
 impl AxisElement for Rate {
     fn from_text(s: &str) -> Result<Self, String> {
         if s.eq_ignore_ascii_case("inf") {
-            return Ok(Rate(f64::INFINITY));
+            return Ok(Rate::INF);
         }
         s.parse::<f64>()
-            .map(Rate)
             .map_err(|_| format!("'{s}' is not a rate (requests/s, or \"inf\")"))
+            .and_then(Rate::new)
     }
     fn from_i64(v: i64) -> Result<Self, String> {
-        Ok(Rate(v as f64))
+        Rate::new(v as f64)
     }
     fn from_float(v: f64) -> Result<Self, String> {
-        Ok(Rate(v))
+        Rate::new(v)
     }
     fn expecting() -> &'static str {
         "a rate in requests/s (or \"inf\"), a list of them, or a string like \"1,2,inf\""
@@ -274,7 +307,7 @@ impl<'de> Deserialize<'de> for Rate {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Num(v) => Ok(Rate(v)),
+            Raw::Num(v) => Rate::new(v).map_err(serde::de::Error::custom),
             Raw::Text(s) => Rate::from_text(&s).map_err(serde::de::Error::custom),
         }
     }
@@ -295,7 +328,7 @@ mod tests {
     use super::super::scenario::Axis;
     use super::*;
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, Debug)]
     struct Holder {
         r: Axis<Rate>,
     }
@@ -311,6 +344,24 @@ mod tests {
         assert!(toml::from_str::<Holder>("r = \"fast\"").is_err());
         assert_eq!(Rate(f64::INFINITY).to_string(), "inf");
         assert_eq!(Rate(2.5).to_string(), "2.5");
+    }
+
+    #[test]
+    fn rates_outside_the_bounds_are_refused_as_they_are_read() {
+        for bad in [
+            "r = 1e-300",
+            "r = 0",
+            "r = -1",
+            "r = nan",
+            "r = 2e6",
+            "r = \"1, 0.0000001\"",
+        ] {
+            let e = toml::from_str::<Holder>(bad).unwrap_err().to_string();
+            assert!(e.contains("0.001 to 1000000 requests/s"), "{bad}: {e}");
+        }
+        assert!(toml::from_str::<Holder>("r = -inf").is_err());
+        let h: Holder = toml::from_str("r = [0.001, 1000000]").unwrap();
+        assert_eq!(h.r.values()[0].get(), MIN_RATE);
     }
 
     #[test]

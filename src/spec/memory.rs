@@ -41,7 +41,7 @@ pub struct MemorySection {
     /// (GB; capped at 90% of what was available before they started).
     pub release_floor_gb: f64,
     /// How long to wait for that at most (seconds; 0 = do not wait).
-    pub release_timeout_s: f64,
+    pub release_timeout_s: super::units::Secs,
     /// Swap growth during a point above this flags it `degraded_swap` (MB).
     pub swap_growth_mb: f64,
     /// Available memory below this during a point flags it `degraded_memory` (GB).
@@ -60,7 +60,7 @@ impl Default for MemorySection {
             headroom_percent: 20.0,
             over_limit: OverLimit::Refuse,
             release_floor_gb: 8.0,
-            release_timeout_s: 60.0,
+            release_timeout_s: super::units::Secs::lit(60.0),
             swap_growth_mb: 100.0,
             low_available_gb: 2.0,
             noisy_neighbour_cores: 0.5,

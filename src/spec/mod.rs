@@ -10,9 +10,12 @@
 //! - [`backend`]: a backend definition (`backends/*.toml` and
 //!   `[backends.NAME]`).
 //! - [`media`]: a point's modality, image sizes and durations.
+//! - [`units`]: bounded durations (seconds, milliseconds) that convert
+//!   without panicking.
 
 pub mod backend;
 pub mod measure;
 pub mod media;
 pub mod memory;
 pub mod scenario;
+pub mod units;

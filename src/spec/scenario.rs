@@ -8,6 +8,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::units::{PositiveSecs, Secs};
+
 pub use super::measure::{ArrivalKind, LoadSection, MetricsSection, Rate, SloSection};
 pub use super::memory::{MemorySection, OverLimit};
 
@@ -93,9 +95,9 @@ pub struct BackendSection {
     /// Instance `i` (0-based) listens on `base_port + i`.
     pub base_port: u16,
     /// Seconds to wait for readiness after start.
-    pub ready_timeout_s: f64,
+    pub ready_timeout_s: PositiveSecs,
     /// Seconds between SIGTERM and SIGKILL when stopping a server.
-    pub stop_grace_s: f64,
+    pub stop_grace_s: Secs,
     /// Check the installed server's `--help` for every flag before starting.
     pub check_flags: bool,
 }
@@ -109,8 +111,8 @@ impl Default for BackendSection {
             server_args: String::new(),
             host: "127.0.0.1".into(),
             base_port: 9000,
-            ready_timeout_s: 180.0,
-            stop_grace_s: 10.0,
+            ready_timeout_s: PositiveSecs::lit(180.0),
+            stop_grace_s: Secs::lit(10.0),
             check_flags: true,
         }
     }
@@ -213,7 +215,7 @@ pub struct RouterSection {
     /// nginx executable.
     pub nginx_bin: String,
     /// Seconds to wait for a request through nginx to succeed.
-    pub ready_timeout_s: f64,
+    pub ready_timeout_s: PositiveSecs,
 }
 
 impl Default for RouterSection {
@@ -227,7 +229,7 @@ impl Default for RouterSection {
             keepalive: 64,
             proxy_timeout_s: 3600,
             nginx_bin: "nginx".into(),
-            ready_timeout_s: 20.0,
+            ready_timeout_s: PositiveSecs::lit(20.0),
         }
     }
 }
@@ -274,11 +276,11 @@ pub struct WorkloadSection {
     pub warmup_requests: u32,
     pub warmup_max_tokens: u32,
     /// Seconds one request may take, streaming included.
-    pub request_timeout_s: f64,
+    pub request_timeout_s: PositiveSecs,
     /// Retries after a 5xx answer or a connection error (linear backoff).
     pub retries: u32,
     /// Backoff base: attempt `k` waits `k × retry_backoff_s`.
-    pub retry_backoff_s: f64,
+    pub retry_backoff_s: Secs,
     /// Vision: local images instead of synthetic ones: a file, a folder (its
     /// PNG, JPEG, GIF and WebP files) or a glob in the last part
     /// (`photos/*.jpg`), relative to the scenario; used in name order and
@@ -316,9 +318,9 @@ impl Default for WorkloadSection {
             requests_per_concurrency: 4,
             warmup_requests: 2,
             warmup_max_tokens: 8,
-            request_timeout_s: 120.0,
+            request_timeout_s: PositiveSecs::lit(120.0),
             retries: 8,
-            retry_backoff_s: 0.5,
+            retry_backoff_s: Secs::lit(0.5),
             image_files: String::new(),
             image_format: "png".into(),
             audio_dir: String::new(),
@@ -448,13 +450,13 @@ pub struct RunSection {
     /// Keep going after a failed server configuration or point.
     pub continue_on_error: bool,
     /// Pause between points, in seconds.
-    pub pause_between_points_s: f64,
+    pub pause_between_points_s: Secs,
     /// What `mlxrun calibrate` saved; points near its ceilings are flagged.
     pub calibration: String,
     /// Longest a point's load may run, in seconds; requests still in flight
     /// then are recorded as timeouts. 0 = derived from the point: every
     /// request taking the whole `workload.request_timeout_s`, plus one more.
-    pub point_timeout_s: f64,
+    pub point_timeout_s: Secs,
     /// Times each point is measured; the point's row combines them.
     pub repeats: u32,
     /// Repeats back to back, or round by round across a configuration's points.
@@ -469,9 +471,9 @@ impl Default for RunSection {
     fn default() -> Self {
         RunSection {
             continue_on_error: true,
-            pause_between_points_s: 0.0,
+            pause_between_points_s: Secs::ZERO,
             calibration: CALIBRATION_PATH.into(),
-            point_timeout_s: 0.0,
+            point_timeout_s: Secs::ZERO,
             repeats: 1,
             repeat_order: Default::default(),
             warmup: Default::default(),

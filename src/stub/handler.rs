@@ -34,6 +34,7 @@ use super::metrics::Counters;
 use super::render::{self, Counts, StreamChunks};
 use super::request::CompletionRequest;
 use crate::spec::backend::Api;
+use crate::spec::units::saturating_duration;
 
 /// Largest request body read (bigger ones get 413).
 const MAX_BODY: usize = 64 << 20;
@@ -82,8 +83,9 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// `v` milliseconds; any number is a duration (capped), never a panic.
 fn ms(v: f64) -> Duration {
-    Duration::from_secs_f64(v / 1000.0)
+    saturating_duration(v / 1000.0)
 }
 
 impl Stub {
@@ -329,7 +331,7 @@ impl Stub {
         }
         Counters::add(&self.counters.audio_ms, (t.seconds * 1000.0).round() as u64);
         if self.audio_rtf > 0.0 {
-            let done = t0 + Duration::from_secs_f64(t.seconds / self.audio_rtf);
+            let done = t0 + saturating_duration(t.seconds / self.audio_rtf);
             crate::timer::global().sleep_until(done).await;
         }
         let (kind, out) = super::transcribe::answer(&t);

@@ -40,6 +40,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::spec::units::Millis;
 use handler::Stub;
 
 /// What the stub answers, and how fast (also the `stub-server` flags).
@@ -140,11 +141,9 @@ impl Default for StubConfig {
     }
 }
 
+/// A delay flag: milliseconds from 0 to 30 days (`spec::units::Millis`).
 fn non_negative(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{s}` is not a number of milliseconds >= 0")),
-    }
+    s.parse::<Millis>().map(Millis::get)
 }
 
 fn non_negative_f(s: &str) -> Result<f64, String> {
@@ -170,9 +169,13 @@ impl StubConfig {
             ("itl_ms", self.itl_ms),
             ("audio_rtf", self.audio_rtf),
             ("image_delay_ms", self.image_delay_ms),
+            ("cold_ms", self.cold_ms),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("{name} must be a number >= 0, not {v}"));
+            }
+            if name.ends_with("_ms") {
+                Millis::new(v).map_err(|e| format!("{name}: {e}"))?;
             }
         }
         if self.ttft_sd_ms > 0.0 && self.ttft_ms <= 0.0 {
