@@ -262,3 +262,23 @@ fn monitor_takes_a_command_after_dashes_or_a_duration() {
         assert!(parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn calibrate_counts_are_bounded_as_they_are_parsed() {
+    let parse = |args: &[&str]| {
+        let mut v = vec!["mlxrun", "calibrate"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v)
+    };
+    assert!(parse(&["--requests", "1000000", "--concurrency", "65536"]).is_ok());
+    for bad in [
+        &["--requests", "0"][..],
+        &["--requests", "1000001"],
+        &["--requests", "18446744073709551615"],
+        &["--concurrency", "0"],
+        &["--concurrency", "65537"],
+        &["--tokens", "4294967295"],
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?}");
+    }
+}

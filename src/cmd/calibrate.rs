@@ -37,14 +37,17 @@ pub const DEFAULT_PATH: &str = crate::spec::scenario::CALIBRATION_PATH;
 /// Options of `mlxrun calibrate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CalibrateArgs {
-    /// Requests per measurement.
-    #[arg(long, default_value_t = 2000)]
+    /// Requests per measurement (1 to 1000000).
+    #[arg(long, default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub requests: u64,
-    /// Requests in flight.
-    #[arg(long, default_value_t = 64)]
+    /// Requests in flight (1 to 65536).
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub concurrency: u32,
-    /// Tokens per streamed response in the SSE measurement.
-    #[arg(long, default_value_t = 256)]
+    /// Tokens per streamed response in the SSE measurement (1 to 1048576).
+    #[arg(long, default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub tokens: u32,
     /// Where to save the result.
     #[arg(long, default_value = DEFAULT_PATH)]
