@@ -426,7 +426,7 @@ fn sampling_findings(out: &mut Vec<Finding>, s: &Scenario) {
     if !non_negative(w.temperature) {
         out.push(finding(
             "workload.temperature",
-            format!("{} is negative", w.temperature),
+            format!("{} is not a temperature", w.temperature),
             "use 0 or more",
         ));
     }
@@ -456,9 +456,9 @@ fn sampling_findings(out: &mut Vec<Finding>, s: &Scenario) {
     }
 }
 
-/// `v >= 0` and not NaN.
+/// `v >= 0`, finite (an infinite temperature is not sent as a number).
 fn non_negative(v: f64) -> bool {
-    v >= 0.0
+    v >= 0.0 && v.is_finite()
 }
 
 /// Findings about `[memory]`.
