@@ -26,12 +26,13 @@
 //!
 //! Plumbing under everything: [`supervisor`] and [`shutdown`] (no child
 //! outlives mlxrun), [`procs`] (the process table), [`limits`] (the
-//! open-file limit), [`timer`] (sub-millisecond sleeps) and [`error`]
-//! (exit codes).
+//! open-file limit), [`timer`] (sub-millisecond sleeps), [`durable`]
+//! (records appended whole and synced) and [`error`] (exit codes).
 
 pub mod backend;
 pub mod cli;
 pub mod cmd;
+pub mod durable;
 pub mod error;
 pub mod gate;
 pub mod launcher;

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "supervisor",
             "error",
             "procs",
+            "durable",
         ],
     ),
     ("plain data: what the TOML files say", &["spec"]),

@@ -3,7 +3,8 @@
 //! its PID from the journal, and `mlxrun stub-server --exit-after`), servers
 //! that never become ready, nginx killed mid-point, a server that accepts and
 //! never answers (request timeouts and the point deadline); a panic of
-//! mlxrun itself; and a 20,000-request soak through real nginx that loses
+//! mlxrun itself; a report that cannot be written (exit 4, every row and
+//! record kept); and a 20,000-request soak through real nginx that loses
 //! and double-counts nothing while mlxrun's memory stays flat.
 //!
 //! The controllable faults come from the stub launched as a backend: the
@@ -833,4 +834,60 @@ instances = [1, 2]
         vec![remote.to_string()],
         "all of 127/8 and ::1 are loopback"
     );
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_exit_4_and_keeps_the_rows_and_records() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    // four requests of at least 200 ms each: the run ends long after its
+    // folder is made
+    let body = format!(
+        "{}[workload]\nrequests = 4\nwarmup_requests = 0\n\n[matrix]\nconcurrency = 1\nmax_tokens = 4\n",
+        stub_backend("stub", &["--ttft-ms", "200"])
+    );
+    let path = stub_scenario(t.path(), "no_report", port, &body);
+    let mut child = Running::spawn(&path, &[]);
+    wait_for(&mut child, 60, "the run folder", || {
+        csvs(t.path(), "no_report")
+            .first()
+            .is_some_and(|c| run_dir(c).is_dir())
+    });
+    let (csv, _) = only_run(t.path(), "no_report");
+    let run = run_dir(&csv);
+    // a folder where report.md goes: the report cannot be written
+    std::fs::create_dir(run.join("report.md")).unwrap();
+    let (out, stdout, stderr) = child.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(mlxrun::error::EXIT_REPORT_NOT_WRITTEN),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr.contains("error: the reports were not written: cannot write")
+            && stderr.contains("report.md")
+            && stderr.contains(&format!("`mlxrun report {}` writes them", run.display())),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("report_md="), "{stdout}");
+    // the measurement is whole: its row, its record, every request
+    let rows = read_rows(&csv);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "ok", "{:?}", rows[0]);
+    let report = std::fs::read_to_string(run.join("report.jsonl")).unwrap();
+    assert_eq!(report.lines().count(), 1);
+    let requests = std::fs::read_to_string(run.join("requests.jsonl")).unwrap();
+    assert_eq!(requests.lines().count(), 4);
+    assert_clean_run(&run);
+    // a resume that finds every point finished says the same, the same way
+    let out = mlxrun()
+        .args(["resume", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    // and once the cause is gone, the reports are written
+    std::fs::remove_dir(run.join("report.md")).unwrap();
+    run_ok(mlxrun().args(["report", run.to_str().unwrap()]));
+    assert!(run.join("report.md").is_file() && run.join("report.html").is_file());
 }

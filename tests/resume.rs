@@ -2,7 +2,8 @@
 //! the real mlx_lm.server with the tiny model: a sweep stopped by Ctrl-C
 //! and one killed with SIGKILL (with torn last lines) are finished by a
 //! resume that re-measures only what was not finished; a changed scenario
-//! and a finished run start nothing.
+//! and a finished run start nothing; a resume refused (by its own checks or
+//! the machine's) cuts no torn line, the next accepted one does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -347,4 +348,73 @@ fn resuming_a_finished_run_starts_nothing() {
         .unwrap();
     exited(&out, 0);
     assert_eq!(snapshot(&run), files);
+}
+
+#[test]
+fn a_refused_resume_cuts_no_torn_line_and_the_next_one_does() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let body = format!(
+        "{}[workload]\nrequests = 2\nwarmup_requests = 0\n\n[matrix]\nconcurrency = [1, 2]\nmax_tokens = 4\n",
+        stub_backend("stub", &[])
+    );
+    let path = stub_scenario(t.path(), "torn_refused", port, &body);
+    run_ok(mlxrun().arg(&path).arg("--plain"));
+    let csv = csvs(t.path(), "torn_refused")[0].clone();
+    let run = run_dir(&csv);
+    // point 2 lost its record, and a crash left a partial line in both files
+    let report = run.join("report.jsonl");
+    let first = std::fs::read_to_string(&report).unwrap();
+    let first = first.lines().next().unwrap();
+    std::fs::write(
+        &report,
+        format!("{first}\n{{\"schema_version\":\"0.6.0\",\"ti"),
+    )
+    .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&csv).unwrap();
+    std::io::Write::write_all(&mut f, b"9,torn,row").unwrap();
+    drop(f);
+    let files = snapshot(&run);
+
+    // refused by the resume's own checks: a changed scenario
+    let out = mlxrun()
+        .arg("run")
+        .arg(&path)
+        .args(["--set", "matrix.max_tokens=8", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let (_, stderr) = exited(&out, 2);
+    assert!(!stderr.contains("cut a partial last line"), "{stderr}");
+    assert_eq!(snapshot(&run), files, "a refused resume changed a file");
+
+    // refused by the machine's: the stub's port is taken
+    let holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = resume(&run);
+    let (_, stderr) = exited(&out, 3);
+    assert!(stderr.contains("port(s) already in use"), "{stderr}");
+    assert_eq!(snapshot(&run), files, "a refused resume changed a file");
+    drop(holder);
+
+    // accepted: the torn lines are cut, point 2 is measured again
+    let out = resume(&run);
+    let (stdout, stderr) = exited(&out, 0);
+    assert!(
+        stdout.contains("1 of 2 points finished, 1 to run"),
+        "{stdout}"
+    );
+    for file in [csv.clone(), report.clone()] {
+        assert!(
+            stderr.contains(&format!(
+                "{}: cut a partial last line a crash left",
+                file.display()
+            )),
+            "{stderr}"
+        );
+    }
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(!text.contains("9,torn"), "{text}");
+    assert_every_point_ok(&run, &read_rows(&csv), 2);
+    assert_resumed_files(&run, 1);
+    assert!(!listening(port));
 }

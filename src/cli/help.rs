@@ -36,9 +36,10 @@ MLXRUN_SECTION__FIELD) < --set KEY=VALUE.
 
 Exit codes:
   0    every point ran (request errors, if any, are in the results)
-  1    the run finished but one or more points failed
+  1    the run finished but one or more points failed, or an error stopped it (a record not written)
   2    bad input (scenario, variable, argument; a resume whose scenario changed); nothing started
   3    machine not ready (backend, API key, mlx.launch, nginx, flags, ports, results folder, run still going); nothing started
+  4    every point ran, rows and records written, but report.md/report.html could not be (mlxrun report RUN_DIR)
   101  mlxrun itself failed (a panic, a bug): children stopped, finished rows kept
   130  interrupted by Ctrl-C or SIGTERM; finished rows are kept (mlxrun resume RUN_DIR continues)";
 

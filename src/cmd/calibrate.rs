@@ -242,7 +242,9 @@ pub async fn run(args: CalibrateArgs) -> anyhow::Result<i32> {
         ttft_error_ms: acc_m.ttft_ms.mean.unwrap_or(f64::NAN) - 200.0,
         itl_error_ms: acc_m.itl_ms.mean.unwrap_or(f64::NAN) - 10.0,
     };
-    std::fs::write(&args.output, serde_json::to_string_pretty(&cal)? + "\n")
+    // replaced whole: a crash leaves the earlier calibration or this one
+    let json = serde_json::to_string_pretty(&cal)? + "\n";
+    crate::durable::replace(&args.output, json.as_bytes())
         .map_err(|e| SetupError(format!("cannot write {}: {e}", args.output.display())))?;
     println!("| measure | value |\n|---|---|");
     println!(

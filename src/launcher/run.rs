@@ -17,9 +17,10 @@ pub static BUSY: AtomicBool = AtomicBool::new(false);
 pub fn meaning(code: i32) -> &'static str {
     match code {
         0 => "every point ran",
-        1 => "one or more points failed",
+        1 => "one or more points failed, or an error stopped the run",
         2 => "bad input; nothing started",
         3 => "machine not ready; nothing started",
+        4 => "every point ran, but report.md/report.html could not be written",
         101 => "mlxrun itself failed",
         130 => "interrupted; finished rows are kept",
         _ => "unexpected",
@@ -114,7 +115,7 @@ mod tests {
 
     #[test]
     fn every_documented_exit_code_has_a_meaning() {
-        for c in [0, 1, 2, 3, 101, 130] {
+        for c in [0, 1, 2, 3, 4, 101, 130] {
             assert_ne!(meaning(c), "unexpected", "{c}");
         }
         assert_eq!(meaning(7), "unexpected");

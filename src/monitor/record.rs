@@ -1,13 +1,15 @@
 //! The lines of `monitor.jsonl`: one JSON object per line, each with a
 //! `kind` (`header`, `sample`, `event`, `summary`), written with one
-//! `write(2)` per line so a killed monitor keeps every line it wrote.
+//! `write(2)` per line so a killed monitor keeps every line it wrote, and
+//! synced: a header, event or summary at once, samples at most once per
+//! [`SAMPLE_SYNC_EVERY`] (a sync can take milliseconds, and the sampler
+//! keeps its schedule).
 //! Units: GB = 2^30 bytes, MB = 2^20 bytes, percentages 0–100 (per process
 //! tree: of one core), times in seconds (`_s`) or milliseconds (`_ms`).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +19,7 @@ use super::hardware::HardwareProfile;
 use super::procfs::CpuTimes;
 use super::stats::Summary;
 use super::tree::InstanceSample;
+use crate::durable::{LineFile, push_json_line};
 
 /// `schema` of the header line.
 pub const SCHEMA: &str = "mlxrun-monitor/3";
@@ -187,11 +190,17 @@ pub enum Record<'a> {
     Summary(&'a Summary),
 }
 
+/// Samples written since the last sync are synced once this much time has
+/// passed (the next header, event or summary syncs them at once).
+pub const SAMPLE_SYNC_EVERY: Duration = Duration::from_secs(1);
+
 /// `monitor.jsonl`, one line per record, each written by one `write(2)`.
 #[derive(Debug)]
 pub struct JsonlFile {
-    file: File,
-    /// Lines that could not be written.
+    file: LineFile,
+    /// When the file was last synced.
+    synced_at: Option<Instant>,
+    /// Lines that could not be written (or synced).
     pub errors: u64,
 }
 
@@ -201,10 +210,7 @@ impl JsonlFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        Ok(JsonlFile {
-            file: File::create(path)?,
-            errors: 0,
-        })
+        JsonlFile::open(LineFile::truncate(path)?)
     }
 
     /// Open `path` to append (create it when missing).
@@ -212,23 +218,44 @@ impl JsonlFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
+        JsonlFile::open(LineFile::append(path)?)
+    }
+
+    fn open(file: LineFile) -> std::io::Result<JsonlFile> {
         Ok(JsonlFile {
-            file: std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?,
+            file,
+            synced_at: None,
             errors: 0,
         })
     }
 
-    /// Append one record; a failure is counted (and the first one printed),
+    /// Append one record and sync it (a sample: when [`SAMPLE_SYNC_EVERY`]
+    /// has passed); a failure is counted (and the first one printed),
     /// sampling goes on.
     pub fn write(&mut self, rec: &Record<'_>) {
-        let mut line = serde_json::to_vec(rec).expect("records serialize");
-        line.push(b'\n');
-        if let Err(e) = self.file.write_all(&line) {
+        let mut line = Vec::new();
+        let sync = match rec {
+            Record::Sample(_) => self
+                .synced_at
+                .is_none_or(|t| t.elapsed() >= SAMPLE_SYNC_EVERY),
+            _ => true,
+        };
+        let written = push_json_line(&mut line, rec)
+            .and_then(|()| self.file.append_lines(&line))
+            .and_then(|()| {
+                if sync {
+                    self.synced_at = Some(Instant::now());
+                    self.file.sync()
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
             if self.errors == 0 {
-                eprintln!("monitor: cannot write a line: {e} (sampling goes on)");
+                eprintln!(
+                    "monitor: cannot write a line to {}: {e} (sampling goes on)",
+                    self.file.path().display()
+                );
             }
             self.errors += 1;
         }
@@ -248,4 +275,47 @@ pub fn header_ts(text: &str) -> Option<f64> {
 pub(crate) fn round(v: f64, dp: i32) -> f64 {
     let f = 10f64.powi(dp);
     (v * f).round() / f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str) -> Event {
+        Event {
+            name: name.into(),
+            ts: 1.0,
+            elapsed_s: 0.5,
+            fields: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn records_are_whole_lines_and_create_empties_an_earlier_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/monitor.jsonl");
+        let mut f = JsonlFile::create(&p).unwrap();
+        f.write(&Record::Event(&event("a")));
+        drop(f);
+        let mut f = JsonlFile::append(&p).unwrap();
+        f.write(&Record::Event(&event("b")));
+        let names: Vec<String> = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["name"].to_string())
+            .collect();
+        assert_eq!(names, ["\"a\"", "\"b\""]);
+        assert_eq!(f.errors, 0);
+        JsonlFile::create(&p).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_line_that_cannot_be_written_is_counted_and_sampling_goes_on() {
+        let mut f = JsonlFile::append(Path::new("/dev/full")).unwrap();
+        f.write(&Record::Event(&event("a")));
+        f.write(&Record::Event(&event("b")));
+        assert_eq!(f.errors, 2);
+    }
 }

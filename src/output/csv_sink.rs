@@ -1,74 +1,87 @@
-//! The results CSV: header written when the run starts, one row appended
-//! and flushed as each point ends, so a crash never loses a finished point.
-//! A resumed run appends to the same file under the same header.
+//! The results CSV: created new (never over another run's file) with its
+//! header when the run starts, one row appended whole (one `write(2)`) and
+//! synced as each point ends, so a crash never loses a finished point nor
+//! leaves half a row. A resumed run appends to the same file under the
+//! same header.
 
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::row::{Columns, PointRow, csv_header};
+use crate::durable::LineFile;
 
 /// An open results CSV.
 #[derive(Debug)]
 pub struct CsvSink {
-    path: PathBuf,
+    file: LineFile,
     columns: Columns,
-    writer: csv::Writer<File>,
 }
 
 impl CsvSink {
-    /// Create `path` and write the header.
+    /// Create `path`, which must not exist yet (`AlreadyExists`: another
+    /// run's file is never truncated), and write the header.
     pub fn create(path: &Path, columns: &Columns) -> std::io::Result<CsvSink> {
-        CsvSink::open(path, File::create(path)?, columns, true)
+        CsvSink::open(LineFile::create_new(path)?, columns, true)
     }
 
     /// Open `path` to append rows (a resumed run); the header is written
     /// only when the file is empty. Check the existing header with
     /// [`header_differences`] first.
     pub fn append(path: &Path, columns: &Columns) -> std::io::Result<CsvSink> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let empty = file.metadata()?.len() == 0;
-        CsvSink::open(path, file, columns, empty)
+        let empty = !std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        CsvSink::open(LineFile::append(path)?, columns, empty)
     }
 
-    fn open(path: &Path, file: File, columns: &Columns, header: bool) -> std::io::Result<CsvSink> {
-        let mut writer = csv::Writer::from_writer(file);
-        if header {
-            writer
-                .write_record(csv_header(columns))
-                .map_err(std::io::Error::other)?;
-            writer.flush()?;
-        }
-        Ok(CsvSink {
-            path: path.to_path_buf(),
+    fn open(file: LineFile, columns: &Columns, header: bool) -> std::io::Result<CsvSink> {
+        let mut sink = CsvSink {
+            file,
             columns: columns.clone(),
-            writer,
-        })
+        };
+        if header {
+            sink.append_record(csv_header(columns))?;
+        }
+        Ok(sink)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// Append `row` and flush it to disk.
+    /// Append `row` in one write and sync it to disk.
     pub fn write(&mut self, row: &PointRow) -> std::io::Result<()> {
-        self.writer
-            .write_record(row.csv_record(&self.columns))
-            .map_err(std::io::Error::other)?;
-        self.writer.flush()?;
-        self.writer.get_ref().sync_data()
+        self.append_record(row.csv_record(&self.columns))
+    }
+
+    /// Format `record` in memory, then append it whole: the file only ever
+    /// gets complete records.
+    fn append_record<I, F>(&mut self, record: I) -> std::io::Result<()>
+    where
+        I: IntoIterator<Item = F>,
+        F: AsRef<[u8]>,
+    {
+        let mut bytes = Vec::new();
+        {
+            let mut w = csv::Writer::from_writer(&mut bytes);
+            w.write_record(record).map_err(std::io::Error::other)?;
+            w.flush()?;
+        }
+        self.file.append_synced(&bytes)
     }
 }
 
 /// The header of an existing CSV; `None` when the file is empty.
 pub fn read_header(path: &Path) -> std::io::Result<Option<Vec<String>>> {
-    if std::fs::metadata(path)?.len() == 0 {
+    header_of(&std::fs::read(path)?)
+}
+
+/// The header of CSV text `data`; `None` when it is empty.
+pub fn header_of(data: &[u8]) -> std::io::Result<Option<Vec<String>>> {
+    if data.is_empty() {
         return Ok(None);
     }
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_path(path)
-        .map_err(std::io::Error::other)?;
+        .from_reader(data);
     let mut rec = csv::StringRecord::new();
     if !r.read_record(&mut rec).map_err(std::io::Error::other)? {
         return Ok(None);
@@ -125,6 +138,16 @@ mod tests {
             header_differences(&cols("a,c,b"), &cols("a,b,c")),
             ["column 2 is `c` in the file, `b` in this run"]
         );
+    }
+
+    #[test]
+    fn create_refuses_an_existing_file_and_leaves_it_as_it_was() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.csv");
+        std::fs::write(&p, "another run's rows\n").unwrap();
+        let e = CsvSink::create(&p, &Columns::default()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "another run's rows\n");
     }
 
     #[test]

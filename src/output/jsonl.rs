@@ -1,18 +1,17 @@
-//! `<run dir>/report.jsonl`: one JSON object per point, appended and flushed
-//! as the point ends: schema version, timestamps, the point's parameters and
+//! `<run dir>/report.jsonl`: one JSON object per point, appended whole (one
+//! `write(2)` per record) and synced as the point ends: schema version, timestamps, the point's parameters and
 //! outcome, model, backend and modality, metrics, the machine (hardware
 //! profile, package versions), its health during the point and the quality
 //! flags. `schemas/report.schema.json` describes each record; field names
 //! follow mlx-knife's report where the meaning matches.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
 
 use super::model_info::ModelInfo;
 use super::row::PointRow;
+use crate::durable::{LineFile, push_json_line};
 use crate::metrics::distribution::Stat;
 use crate::metrics::point::PointMetrics;
 use crate::spec::measure::percentile_label;
@@ -43,7 +42,7 @@ pub struct RecordContext<'a> {
 /// An open `report.jsonl`, appended to one record per point.
 #[derive(Debug)]
 pub struct JsonlSink {
-    file: File,
+    file: LineFile,
     run: RunInfo,
 }
 
@@ -64,16 +63,33 @@ fn latency(st: &Stat, qs: &[f64]) -> serde_json::Value {
 }
 
 impl JsonlSink {
+    /// Open `path` to append records (created when missing: a resumed run
+    /// appends to its file).
     pub fn create(path: &Path, run: RunInfo) -> std::io::Result<JsonlSink> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = LineFile::append(path)?;
         Ok(JsonlSink { file, run })
     }
 
-    /// Append the record of one point.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Append the record of one point as one line in one write, and sync
+    /// it; the error names the file.
     pub fn write(&mut self, row: &PointRow, ctx: RecordContext<'_>) -> std::io::Result<()> {
-        let v = record(&self.run, row, ctx);
-        writeln!(self.file, "{v}")?;
-        self.file.flush()
+        self.append(&record(&self.run, row, ctx))
+    }
+
+    fn append(&mut self, record: &serde_json::Value) -> std::io::Result<()> {
+        let mut line = Vec::new();
+        push_json_line(&mut line, record)
+            .and_then(|()| self.file.append_synced(&line))
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot write {}: {e}", self.file.path().display()),
+                )
+            })
     }
 }
 
@@ -164,4 +180,45 @@ fn metrics(m: &PointMetrics) -> serde_json::Value {
                 "rtf_p50": m.rtf_p50,
                 "audio_s_per_s": m.audio_s_per_s,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_info() -> RunInfo {
+        RunInfo {
+            scenario: "s".into(),
+            run_id: "s_1".into(),
+            system: json!({}),
+        }
+    }
+
+    #[test]
+    fn each_record_is_one_whole_line_appended_after_what_is_there() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("report.jsonl");
+        std::fs::write(&p, "{\"earlier\":1}\n").unwrap();
+        let mut sink = JsonlSink::create(&p, run_info()).unwrap();
+        for point in [1, 2] {
+            sink.append(&json!({"point": {"point": point}, "text": "a\nb"}))
+                .unwrap();
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2]["point"]["point"], 2);
+        assert_eq!(lines[1]["text"], "a\nb");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_record_that_cannot_be_written_is_an_error_naming_the_file() {
+        let mut sink = JsonlSink::create(Path::new("/dev/full"), run_info()).unwrap();
+        let e = sink.append(&json!({"point": 1})).unwrap_err();
+        assert!(e.to_string().starts_with("cannot write /dev/full: "), "{e}");
+    }
 }

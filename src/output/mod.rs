@@ -1,10 +1,15 @@
 //! What a run writes, file by file:
 //!
-//! - `csv_sink`: the results CSV, one row appended and flushed per point.
-//! - `jsonl`: `report.jsonl`, one JSON record appended and flushed per
-//!   point (the schema version and the record layout).
+//! - `paths`: where a run's files go; a new run's folder is created new.
+//! - `csv_sink`: the results CSV, created new, one row appended whole and
+//!   synced per point.
+//! - `jsonl`: `report.jsonl`, one JSON record appended whole and synced
+//!   per point (the schema version and the record layout).
 //! - `requests_log`: `requests.jsonl`, one JSON line per measured request,
-//!   appended and synced per point.
+//!   appended in whole lines and synced per point.
+//!
+//! Every record goes through [`crate::durable`]: whole lines per write,
+//! synced, so a crash never leaves half a record.
 //! - `row`: the row of one point, shared by the CSV and `report.jsonl`, and
 //!   the CSV columns.
 //! - `model_info`: the `model` object of a record (id, path, size,

@@ -1,18 +1,21 @@
 //! `<run dir>/requests.jsonl`: one JSON object per measured request of
 //! every point (a point's warmup and cooldown requests are left out), so
 //! intervals and comparisons can be recomputed from the raw data. A point's
-//! lines are written one by one through a buffer and made durable
-//! (flushed and synced) when the point ends: memory stays flat however many
-//! requests a point has, and a later failure loses nothing already written.
+//! lines are gathered in a buffer and appended whole, every `write(2)`
+//! carrying complete lines only (one per point, or one per
+//! [`WRITE_CHUNK`] bytes of lines for a large point), and the file is
+//! synced when the point ends: memory stays bounded however many requests
+//! a point has, a crash never leaves half a line, and a later failure loses
+//! nothing already written.
 //! The format is described in `docs/outputs.md` ("requests.jsonl").
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::Path;
 
 use serde::Serialize;
 use serde::ser::Serializer;
 
+use crate::durable::{LineFile, push_json_line};
 use crate::load::record::RequestRecord;
 use crate::metrics::distribution::percentile;
 use crate::metrics::point::tpot_ms;
@@ -20,6 +23,10 @@ use crate::spec::scenario::RequestItl;
 
 /// The file's name in the run folder.
 pub const REQUESTS_FILE: &str = "requests.jsonl";
+
+/// A point's lines are appended once this many bytes of them are
+/// gathered (and the rest when it ends).
+pub const WRITE_CHUNK: usize = 1 << 20;
 
 /// What every line of one point shares.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +43,9 @@ pub struct PointContext {
 /// An open `requests.jsonl`, appended to point by point.
 #[derive(Debug)]
 pub struct RequestsLog {
-    out: BufWriter<File>,
+    out: LineFile,
+    /// Whole lines not written yet.
+    pending: Vec<u8>,
     itl: RequestItl,
     /// Reused for the ITL summary, so a point allocates it once.
     scratch: Vec<f64>,
@@ -98,9 +107,9 @@ impl RequestsLog {
     /// Open (or create) `path` for appending, with every inter-token gap
     /// listed (see [`RequestsLog::with_itl`]).
     pub fn create(path: &Path) -> io::Result<RequestsLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(RequestsLog {
-            out: BufWriter::new(file),
+            out: LineFile::append(path)?,
+            pending: Vec::new(),
             itl: RequestItl::List,
             scratch: Vec::new(),
         })
@@ -113,14 +122,22 @@ impl RequestsLog {
         self
     }
 
-    /// Append one line per measured request of a point, then flush and
-    /// sync the file, so the point survives a crash of a later one.
-    /// Returns the number of lines written.
+    /// Append one line per measured request of a point (whole lines per
+    /// write), then sync the file, so the point survives a crash of a later
+    /// one. Returns the number of lines written.
     pub fn write_point(
         &mut self,
         ctx: &PointContext,
         records: &[RequestRecord],
     ) -> io::Result<u64> {
+        self.pending.clear();
+        let written = self.write_lines(ctx, records);
+        // a failed point leaves nothing behind for the next one
+        self.pending.clear();
+        written
+    }
+
+    fn write_lines(&mut self, ctx: &PointContext, records: &[RequestRecord]) -> io::Result<u64> {
         let mut written = 0u64;
         for r in records.iter().filter(|r| !r.excluded) {
             let scheduled = r.sent_at.saturating_sub(r.queue).as_secs_f64();
@@ -150,12 +167,14 @@ impl RequestsLog {
                 outcome: r.error.as_ref().map_or("ok", |(kind, _)| kind.as_str()),
                 error: r.error.as_ref().map(|(_, detail)| detail.as_str()),
             };
-            serde_json::to_writer(&mut self.out, &line)?;
-            self.out.write_all(b"\n")?;
+            push_json_line(&mut self.pending, &line)?;
             written += 1;
+            if self.pending.len() >= WRITE_CHUNK {
+                self.out.append_lines(&self.pending)?;
+                self.pending.clear();
+            }
         }
-        self.out.flush()?;
-        self.out.get_ref().sync_data()?;
+        self.out.append_synced(&self.pending)?;
         Ok(written)
     }
 
@@ -360,6 +379,41 @@ mod tests {
             .map(|l| l["point"].as_u64().unwrap())
             .collect();
         assert_eq!(points, vec![1, 1, 1, 1, 1, 3, 3]);
+    }
+
+    #[test]
+    fn a_point_larger_than_a_write_goes_out_in_whole_lines() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join(REQUESTS_FILE);
+        let mut log = RequestsLog::create(&path).unwrap();
+        // ~3 MB of lines: several writes, each ending on a line
+        let records: Vec<RequestRecord> = (0..300)
+            .map(|seq| {
+                let mut r = ok(seq, 0, 0, 10, 100, 2);
+                r.itl_us = vec![123_456; 2000];
+                r
+            })
+            .collect();
+        assert_eq!(log.write_point(&ctx(1, None), &records).unwrap(), 300);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() > 2 * WRITE_CHUNK, "{}", text.len());
+        let seqs: Vec<u64> = read(&path)
+            .iter()
+            .map(|l| l["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, (0..300).collect::<Vec<_>>());
+        assert!(log.pending.is_empty(), "nothing is held after the point");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_that_fails_is_an_error_and_holds_nothing_for_the_next_point() {
+        let mut log = RequestsLog::create(Path::new("/dev/full")).unwrap();
+        let e = log
+            .write_point(&ctx(1, None), &point_records())
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        assert!(log.pending.is_empty());
     }
 
     #[test]

@@ -49,8 +49,9 @@ pub fn write(run_dir: &Path, compare: &[PathBuf]) -> Result<Written, String> {
             })
             .collect(),
     };
+    // replaced whole: a crash leaves the old report or the new one
     let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|e| {
+        crate::durable::replace(path, text.as_bytes()).map_err(|e| {
             format!(
                 "cannot write {}: {e}\n  next: check the folder's permissions",
                 path.display()

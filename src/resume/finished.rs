@@ -34,10 +34,13 @@ pub type States = BTreeMap<usize, PointState>;
 
 /// The last status (and throughput) per point of a results CSV.
 pub fn read_csv(path: &Path, states: &mut States) -> Result<(), String> {
-    let mut r = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read_csv_data(&data, path, states)
+}
+
+/// [`read_csv`] on the CSV `path`'s contents `data` (its whole records).
+pub fn read_csv_data(data: &[u8], path: &Path, states: &mut States) -> Result<(), String> {
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(data);
     let header = r
         .headers()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?

@@ -3,12 +3,16 @@
 //! long sweep costs one point, not the night.
 //!
 //! Before anything starts: the effective scenario must equal the one the
-//! run saved beside its CSV (field by field, [`changes`]), partial last
-//! lines a crash left are cut off ([`tail`]), and the CSV's header must be
-//! the one this run would write. Then the points that are finished
-//! ([`finished`]) are skipped and the rest run, appending to the same
-//! files: results are never rewritten, a re-measured point's new lines come
-//! after its old ones, and readers take the last line per point.
+//! run saved beside its CSV (field by field, [`changes`]), no mlxrun may
+//! still be running it, and the CSV's header (its whole records) must be
+//! the one this run would write. Partial last lines a crash left are found
+//! then ([`tail`]) but cut off only once every check of the resume,
+//! [`prepare`]'s and the machine's (preflight), has passed
+//! ([`repair_tails`]): a refused resume changes no file. Then the points
+//! that are finished ([`finished`]) are skipped and the rest run, appending
+//! to the same files: results are never rewritten, a re-measured point's
+//! new lines come after its old ones, and readers take the last line per
+//! point.
 
 pub mod changes;
 pub mod finished;
@@ -18,12 +22,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::{SetupError, UsageError};
-use crate::output::csv_sink::{header_differences, read_header};
+use crate::output::csv_sink::{header_differences, header_of};
 use crate::output::paths::RunPaths;
 use crate::output::row::{Columns, csv_header};
 use crate::scenario::{Overrides, Resolved, load};
 use finished::States;
-use tail::Lines;
+use tail::{Lines, Torn};
 
 /// A run folder to continue, checked.
 #[derive(Debug, Clone)]
@@ -35,8 +39,10 @@ pub struct Resume {
     pub states: States,
     /// Point numbers (1-based) that are finished and are skipped.
     pub finished: BTreeSet<usize>,
-    /// What was cut off torn files, as `file: what`.
+    /// What is cut off torn files, as `file: what`.
     pub dropped: Vec<String>,
+    /// The torn files, cut by [`repair_tails`] once every check passed.
+    pub torn: Vec<Torn>,
 }
 
 impl Resume {
@@ -156,9 +162,27 @@ pub fn still_running(text: &str) -> Option<u32> {
     }
 }
 
+/// The files a resume appends to, and how their records end.
+fn appended_files(paths: &RunPaths) -> [(std::path::PathBuf, Lines); 5] {
+    [
+        (paths.csv.clone(), Lines::Csv),
+        (paths.run_dir.join("report.jsonl"), Lines::Jsonl),
+        (paths.run_dir.join("monitor.jsonl"), Lines::Jsonl),
+        (paths.run_dir.join("processes.jsonl"), Lines::Jsonl),
+        (
+            paths
+                .run_dir
+                .join(crate::output::requests_log::REQUESTS_FILE),
+            Lines::Jsonl,
+        ),
+    ]
+}
+
 /// Check that `resolved` may continue the run at `paths` (whose plan has
-/// `total` points and CSV columns `columns`), cut torn last lines, and
-/// read what is finished. Nothing is started.
+/// `total` points and CSV columns `columns`), find torn last lines, and
+/// read what is finished. Nothing is started and no file is changed: the
+/// torn lines are cut by [`repair_tails`] once the caller's own checks
+/// passed too.
 pub fn prepare(
     resolved: &Resolved,
     paths: &RunPaths,
@@ -209,22 +233,12 @@ pub fn prepare(
         ))
         .into());
     }
-    let mut dropped = Vec::new();
-    let files = [
-        (paths.csv.clone(), Lines::Csv),
-        (paths.run_dir.join("report.jsonl"), Lines::Jsonl),
-        (paths.run_dir.join("monitor.jsonl"), Lines::Jsonl),
-        (paths.run_dir.join("processes.jsonl"), Lines::Jsonl),
-    ];
-    for (file, lines) in &files {
-        match tail::repair(file, *lines) {
-            Ok(Some(d)) => {
-                eprintln!(
-                    "warning: {}: cut a partial last line a crash left ({d})",
-                    file.display()
-                );
-                dropped.push(format!("{}: {d}", file.display()));
-            }
+    // torn last lines are found here and cut later: the checks below read
+    // the whole records only
+    let mut torn = Vec::new();
+    for (file, lines) in appended_files(paths) {
+        match tail::inspect(&file, lines) {
+            Ok(Some(t)) => torn.push(t),
             Ok(None) => {}
             Err(e) => {
                 return Err(SetupError(format!(
@@ -235,8 +249,22 @@ pub fn prepare(
             }
         }
     }
+    let whole = |path: &std::path::Path, bytes: Vec<u8>| -> Vec<u8> {
+        let mut bytes = bytes;
+        if let Some(t) = torn.iter().find(|t| t.path == path) {
+            bytes.truncate(usize::try_from(t.keep).unwrap_or(usize::MAX));
+        }
+        bytes
+    };
+    let csv = std::fs::read(&paths.csv).map_err(|e| {
+        UsageError(format!(
+            "cannot read {}: {e}\n  next: check the file, or start a new run",
+            paths.csv.display()
+        ))
+    })?;
+    let csv = whole(&paths.csv, csv);
     let wanted = csv_header(columns);
-    let found = read_header(&paths.csv).map_err(|e| {
+    let found = header_of(&csv).map_err(|e| {
         UsageError(format!(
             "cannot read {}: {e}\n  next: check the file, or start a new run",
             paths.csv.display()
@@ -254,13 +282,14 @@ pub fn prepare(
         }
     }
     let mut states = States::new();
-    if std::fs::metadata(&paths.csv).map(|m| m.len()).unwrap_or(0) > 0 {
-        finished::read_csv(&paths.csv, &mut states)
+    if !csv.is_empty() {
+        finished::read_csv_data(&csv, &paths.csv, &mut states)
             .map_err(|e| UsageError(format!("{e}\n  next: check the file, or start a new run")))?;
     }
     let report = paths.run_dir.join("report.jsonl");
-    if let Ok(text) = std::fs::read_to_string(&report) {
-        finished::read_report(&text, &mut states);
+    if let Ok(bytes) = std::fs::read(&report) {
+        let bytes = whole(&report, bytes);
+        finished::read_report(&String::from_utf8_lossy(&bytes), &mut states);
     }
     let finished = states
         .iter()
@@ -272,14 +301,137 @@ pub fn prepare(
         total,
         states,
         finished,
-        dropped,
+        dropped: torn
+            .iter()
+            .map(|t| format!("{}: {}", t.path.display(), t.dropped))
+            .collect(),
+        torn,
     })
+}
+
+/// Cut the partial last lines [`prepare`] found, saying so on stderr; call
+/// it once nothing can refuse the resume any more.
+pub fn repair_tails(torn: &[Torn]) -> anyhow::Result<()> {
+    for t in torn {
+        t.cut().map_err(|e| {
+            SetupError(format!(
+                "cannot repair {}: {e}\n  next: check the file's permissions",
+                t.path.display()
+            ))
+        })?;
+        eprintln!(
+            "warning: {}: cut a partial last line a crash left ({})",
+            t.path.display(),
+            t.dropped
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    use crate::scenario::load_str;
+    use crate::scenario::model_path::SearchDirs;
+
+    /// A scenario of two points with a local model folder under `root`.
+    fn resolved(root: &Path, sets: &[&str]) -> Resolved {
+        let m = root.join("models/tiny");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("config.json"), "{}").unwrap();
+        let dirs = SearchDirs {
+            home: None,
+            cwd: root.to_path_buf(),
+            hf_cache: None,
+        };
+        let text = "name = \"t\"\n[model]\npath = \"tiny\"\n[matrix]\nconcurrency = [1, 2]\n";
+        let o = Overrides {
+            env: Vec::new(),
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+        };
+        load_str(&PathBuf::from("scenarios/t.toml"), text, &o, &dirs).unwrap()
+    }
+
+    fn columns(r: &Resolved) -> Columns {
+        Columns {
+            axes: r.plan.axis_names(),
+            flags: r.plan.flag_names(),
+            percentiles: r.scenario.metrics.percentiles.clone(),
+        }
+    }
+
+    /// A run folder of `r` whose CSV has `header`, with a torn last line in
+    /// the CSV and in report.jsonl; the torn files' contents.
+    fn torn_run(root: &Path, r: &Resolved, header: &str) -> (RunPaths, Vec<(PathBuf, Vec<u8>)>) {
+        let paths = RunPaths::create_in(&root.join("results/t"), "t_1").unwrap();
+        std::fs::write(&paths.scenario_copy, r.to_toml()).unwrap();
+        std::fs::write(&paths.csv, format!("{header}\n1,2,3")).unwrap();
+        std::fs::write(
+            paths.run_dir.join("report.jsonl"),
+            "{\"outcome\":\"ok\",\"point\":{\"point\":1}}\n{\"outc",
+        )
+        .unwrap();
+        let files = [paths.csv.clone(), paths.run_dir.join("report.jsonl")]
+            .map(|f| {
+                let bytes = std::fs::read(&f).unwrap();
+                (f, bytes)
+            })
+            .to_vec();
+        (paths, files)
+    }
+
+    fn unchanged(files: &[(PathBuf, Vec<u8>)]) {
+        for (f, bytes) in files {
+            assert_eq!(&std::fs::read(f).unwrap(), bytes, "{} changed", f.display());
+        }
+    }
+
+    #[test]
+    fn a_refused_resume_leaves_the_torn_lines_where_they_are() {
+        let t = tempfile::tempdir().unwrap();
+        let r = resolved(t.path(), &[]);
+        let cols = columns(&r);
+        let total = r.plan.points.len();
+        // a CSV header this run would not write
+        let (paths, files) = torn_run(t.path(), &r, "instances,not_a_column");
+        let e = prepare(&r, &paths, &cols, total).unwrap_err();
+        assert!(
+            e.to_string().contains("its CSV header is not the one"),
+            "{e}"
+        );
+        assert!(e.downcast_ref::<UsageError>().is_some());
+        unchanged(&files);
+
+        // a changed scenario, same torn files
+        let t2 = tempfile::tempdir().unwrap();
+        let r2 = resolved(t2.path(), &[]);
+        let header = csv_header(&columns(&r2)).join(",");
+        let (paths, files) = torn_run(t2.path(), &r2, &header);
+        let changed = resolved(t2.path(), &["matrix.concurrency=1,4"]);
+        let e = prepare(&changed, &paths, &columns(&changed), 2).unwrap_err();
+        assert!(e.to_string().contains("the scenario differs"), "{e}");
+        unchanged(&files);
+
+        // accepted: still nothing is cut until repair_tails
+        let resume = prepare(&r2, &paths, &columns(&r2), 2).unwrap();
+        unchanged(&files);
+        assert_eq!(resume.torn.len(), 2, "{:?}", resume.torn);
+        assert_eq!(resume.dropped.len(), 2);
+        // the torn record of point 1 is not read as its state
+        assert_eq!(resume.states[&1].report_outcome.as_deref(), Some("ok"));
+        repair_tails(&resume.torn).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&paths.csv).unwrap(),
+            format!("{header}\n")
+        );
+        assert!(
+            std::fs::read_to_string(paths.run_dir.join("report.jsonl"))
+                .unwrap()
+                .ends_with("}}\n")
+        );
+    }
 
     #[test]
     fn a_run_is_found_by_its_folder_or_its_csv_and_missing_files_are_named() {
@@ -371,6 +523,7 @@ mod tests {
             finished: [1].into(),
             states,
             dropped: Vec::new(),
+            torn: Vec::new(),
         };
         assert_eq!(r.left(), 3);
         assert_eq!(

@@ -64,14 +64,23 @@ fn columns_of(s: &Scenario, plan: &Plan) -> Columns {
     }
 }
 
-/// Write report.md and report.html into `run_dir` and print where.
-fn write_reports(run_dir: &Path) {
+/// Write report.md and report.html into `run_dir` and print where; when
+/// they cannot be written, say why on stderr and return it (the run's exit
+/// code says so too: [`RunOutcome::exit_code`]).
+fn write_reports(run_dir: &Path) -> Option<String> {
     match crate::report::write(run_dir, &[]) {
         Ok(w) => {
             println!("report_md={}", w.markdown.display());
             println!("report_html={}", w.html.display());
+            None
         }
-        Err(e) => eprintln!("warning: no report: {e}"),
+        Err(e) => {
+            eprintln!(
+                "error: the reports were not written: {e}\n  the rows and records are kept; once the cause is fixed, `mlxrun report {}` writes them",
+                run_dir.display()
+            );
+            Some(e)
+        }
     }
 }
 
@@ -123,7 +132,8 @@ pub async fn run(
             r.paths.run_dir.display(),
             n = r.total
         );
-        write_reports(&r.paths.run_dir);
+        crate::resume::repair_tails(&r.torn)?;
+        let report_error = write_reports(&r.paths.run_dir);
         println!("results_file={}", r.paths.csv.display());
         return Ok(RunOutcome {
             csv: r.paths.csv.clone(),
@@ -131,9 +141,14 @@ pub async fn run(
             points_done: 0,
             points_failed: 0,
             interrupted: false,
+            report_error,
         });
     }
     let pre = preflight(resolved).await?;
+    // every check passed: only now are a resumed run's torn last lines cut
+    if let Some(r) = &resume {
+        crate::resume::repair_tails(&r.torn)?;
+    }
     let plan = &pre.plan;
     println!(
         "{}: {} points over {} server configurations ({} combinations, {} dropped), {} measured requests",
@@ -164,21 +179,25 @@ pub async fn run(
         eprintln!("{w}");
     }
 
+    let not_writable = |p: &Path, e: std::io::Error| -> anyhow::Error {
+        SetupError(format!(
+            "results folder {} is not writable: {e}\n  next: fix the permissions or set output.dir (MLX_RESULTS_DIR)",
+            p.display()
+        ))
+        .into()
+    };
+    // a new run claims a folder of its own (never another run's, even one
+    // started in the same second)
     let paths = match &resume {
-        Some(r) => r.paths.clone(),
-        None => RunPaths::new(resolved),
+        Some(r) => {
+            std::fs::create_dir_all(&r.paths.run_dir)
+                .map_err(|e| not_writable(&r.paths.run_dir, e))?;
+            r.paths.clone()
+        }
+        None => {
+            RunPaths::create(resolved).map_err(|e| not_writable(&RunPaths::base(resolved), e))?
+        }
     };
-    let writable = |p: &Path| -> anyhow::Result<()> {
-        std::fs::create_dir_all(p)
-            .with_context(|| format!("results folder {} is not writable", p.display()))
-            .map_err(|e| {
-                SetupError(format!(
-                    "{e:#}\n  next: fix the permissions or set output.dir (MLX_RESULTS_DIR)"
-                ))
-                .into()
-            })
-    };
-    writable(&paths.run_dir)?;
     let columns = columns_of(s, plan);
     let monitor_path = paths.run_dir.join("monitor.jsonl");
     let interval = Duration::from_millis(s.memory.monitor_interval_ms);
@@ -191,7 +210,11 @@ pub async fn run(
         None => {
             let csv = CsvSink::create(&paths.csv, &columns)
                 .map_err(|e| SetupError(format!("cannot create {}: {e}", paths.csv.display())))?;
-            std::fs::write(&paths.scenario_copy, resolved.to_toml())?;
+            crate::durable::create_new(&paths.scenario_copy, resolved.to_toml().as_bytes())
+                .with_context(|| format!("cannot create {}", paths.scenario_copy.display()))?;
+            if let Some(base) = paths.csv.parent() {
+                crate::durable::sync_dir(base);
+            }
             (csv, Monitor::start(&monitor_path, interval))
         }
         Some(r) => {
@@ -237,7 +260,10 @@ pub async fn run(
     let mut requests = RequestsLog::create(&requests_path)
         .with_context(|| format!("cannot open {}", requests_path.display()))?
         .with_itl(s.output.request_itl);
-    let journal = Journal::open(&paths.run_dir.join("processes.jsonl"))?;
+    let journal_path = paths.run_dir.join("processes.jsonl");
+    let journal = Journal::open(&journal_path)
+        .with_context(|| format!("cannot open {}", journal_path.display()))?;
+    crate::durable::sync_dir(&paths.run_dir);
     println!("results_file={}", paths.csv.display());
     println!("run_dir={}", paths.run_dir.display());
     crate::shutdown::set_run_dir(&paths.run_dir);
@@ -288,8 +314,25 @@ pub async fn run(
     // the reports, on every path that leaves a run folder (errors and
     // interruptions included): what was measured is shown, from the whole
     // files (a resumed run's earlier points included)
-    write_reports(&paths.run_dir);
-    result?;
+    let report_error = write_reports(&paths.run_dir);
+    // a process event processes.jsonl could not record (a stop, a rank; a
+    // start already stopped the run) fails the run too
+    match (result, ctx.journal.unrecorded()) {
+        (Err(e), Some(j)) if !is_journal_error(&e) => {
+            eprintln!("error: {j}");
+            return Err(e);
+        }
+        (Err(e), _) => return Err(e),
+        // an interrupted run keeps its exit code (130) and says so
+        (Ok(()), Some(j)) if cancel.is_cancelled() => eprintln!("error: {j}"),
+        (Ok(()), Some(j)) => {
+            return Err(anyhow::Error::from(j).context(format!(
+                "the run ended but {} is incomplete",
+                journal_path.display()
+            )));
+        }
+        (Ok(()), None) => {}
+    }
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
     print_best(&paths.run_dir);
@@ -300,5 +343,14 @@ pub async fn run(
         points_done: rows.len(),
         points_failed: failed,
         interrupted: cancel.is_cancelled(),
+        report_error,
     })
+}
+
+/// Whether `e` is a process event `processes.jsonl` could not record.
+fn is_journal_error(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<crate::server::ServerError>(),
+        Some(crate::server::ServerError::Journal(_))
+    )
 }

@@ -18,16 +18,22 @@ pub struct RunOutcome {
     pub points_done: usize,
     pub points_failed: usize,
     pub interrupted: bool,
+    /// Why `report.md`/`report.html` could not be written at the end, when
+    /// they could not (said on stderr as it happened).
+    pub report_error: Option<String>,
 }
 
 impl RunOutcome {
-    /// The exit code of a run that ended this way (`mlxrun --help`):
-    /// interrupted 130, else 1 when a point failed, else 0.
+    /// The exit code of a run that ended this way (`mlxrun --help`), the
+    /// most severe first: interrupted 130, else 1 when a point failed, else
+    /// 4 when the reports could not be written, else 0.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
             crate::error::EXIT_INTERRUPTED
         } else if self.points_failed > 0 {
             crate::error::EXIT_POINTS_FAILED
+        } else if self.report_error.is_some() {
+            crate::error::EXIT_REPORT_NOT_WRITTEN
         } else {
             crate::error::EXIT_OK
         }
@@ -98,6 +104,54 @@ pub fn print_outcome_notes(outcome: &RunOutcome) {
             "{} point(s) failed; see status_detail in {}",
             outcome.points_failed,
             outcome.csv.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, EXIT_REPORT_NOT_WRITTEN};
+
+    fn outcome(points_failed: usize, interrupted: bool, report: bool) -> RunOutcome {
+        RunOutcome {
+            csv: PathBuf::from("r.csv"),
+            run_dir: PathBuf::from("r"),
+            points_done: 3,
+            points_failed,
+            interrupted,
+            report_error: (!report).then(|| "cannot write r/report.md".to_string()),
+        }
+    }
+
+    #[test]
+    fn a_report_that_was_not_written_is_exit_4_unless_the_run_already_failed() {
+        assert_eq!(outcome(0, false, true).exit_code(), EXIT_OK);
+        assert_eq!(
+            outcome(0, false, false).exit_code(),
+            EXIT_REPORT_NOT_WRITTEN
+        );
+        assert_eq!(EXIT_REPORT_NOT_WRITTEN, 4);
+        // the more severe code is kept
+        assert_eq!(outcome(1, false, false).exit_code(), EXIT_POINTS_FAILED);
+        assert_eq!(outcome(0, true, false).exit_code(), EXIT_INTERRUPTED);
+        assert_eq!(outcome(1, true, false).exit_code(), EXIT_INTERRUPTED);
+    }
+
+    #[test]
+    fn a_journal_that_failed_stops_the_run_with_exit_1() {
+        let e = anyhow::Error::from(crate::server::ServerError::Journal(
+            crate::server::journal::JournalError {
+                path: PathBuf::from("r/processes.jsonl"),
+                event: "start".into(),
+                name: "instance-0".into(),
+                reason: "No space left on device (os error 28)".into(),
+            },
+        ));
+        assert_eq!(exit_code_of(&e), EXIT_POINTS_FAILED);
+        assert!(
+            e.to_string().contains("cannot write r/processes.jsonl"),
+            "{e}"
         );
     }
 }

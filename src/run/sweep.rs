@@ -176,6 +176,8 @@ impl Sweep<'_> {
                     match self.start(cfg).await {
                         Ok(()) => {}
                         Err(ServerError::Interrupted) => break,
+                        // a start processes.jsonl cannot record stops the run
+                        Err(e @ ServerError::Journal(_)) => return Err(e.into()),
                         Err(e) => {
                             let msg = e.to_string();
                             self.progress.eprintln(&format!(

@@ -173,13 +173,12 @@ impl State {
         })
     }
 
-    /// Write `<dir>/state.json` atomically (temp file + rename).
+    /// Write `<dir>/state.json` atomically and durably (a synced temp file
+    /// renamed over it): `serve down` finds the old state or the new one.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".{STATE_FILE}.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text + "\n")?;
-        std::fs::rename(&tmp, dir.join(STATE_FILE))
+        crate::durable::replace(&dir.join(STATE_FILE), (text + "\n").as_bytes())
     }
 
     /// Remove `<dir>/state.json` (gone already is fine).

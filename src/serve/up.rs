@@ -238,7 +238,7 @@ fn refuse_when_up(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The observer that records each start (and drops each stop) in the state
-/// file as it happens.
+/// file as it happens; a state it cannot write fails the event.
 fn recorder(
     shared: Arc<Mutex<State>>,
     dir: PathBuf,
@@ -246,7 +246,10 @@ fn recorder(
     secrets: Vec<String>,
 ) -> Observer {
     Arc::new(move |event: &serde_json::Value| {
-        let Ok(mut st) = shared.lock() else { return };
+        let path = dir.join(state::STATE_FILE);
+        let Ok(mut st) = shared.lock() else {
+            return Err((path, std::io::Error::other("the state lock is poisoned")));
+        };
         let name = event["name"].as_str().unwrap_or_default().to_string();
         let pid = event["pid"].as_i64().unwrap_or(-1) as i32;
         let pgid = event["pgid"].as_i64().unwrap_or(pid as i64) as i32;
@@ -302,14 +305,11 @@ fn recorder(
                 });
             }
             Some("stop") => st.processes.retain(|p| p.pgid != pgid),
-            _ => return,
+            _ => return Ok(()),
         }
-        if let Err(e) = st.write(&dir) {
-            eprintln!(
-                "warning: cannot update {}: {e}",
-                dir.join(state::STATE_FILE).display()
-            );
-        }
+        // `serve down` stops what this file names: a process it cannot
+        // name fails its start (and is stopped again)
+        st.write(&dir).map_err(|e| (path, e))
     })
 }
 

@@ -33,6 +33,11 @@ pub enum ServerError {
     /// Stopped by Ctrl-C or SIGTERM while starting.
     #[error("interrupted while starting servers")]
     Interrupted,
+    /// A process was started but `processes.jsonl` could not record it;
+    /// everything the set started is stopped again, and the run must stop:
+    /// it can no longer say what it ran.
+    #[error("{0}; every process of the configuration is stopped again")]
+    Journal(#[from] journal::JournalError),
 }
 
 impl ServerError {

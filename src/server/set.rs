@@ -325,7 +325,7 @@ impl ServerSet {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                match spawn_logged(ctx, cfg, &ep.name, &argv, &log, &env) {
+                match spawn_logged(ctx, cfg, &ep.name, &argv, &log, &env).await {
                     Ok(p) => Some(p),
                     Err(e) => {
                         set.stop().await;
@@ -373,13 +373,21 @@ impl ServerSet {
             return Err(err);
         }
         if ctx.commands().uses_launcher(cfg) {
+            let mut unrecorded = None;
             for inst in &mut set.instances {
                 if let Some(p) = &inst.proc {
                     inst.ranks = ranks::find_ranks(p.command_pid());
                     for r in &inst.ranks {
-                        ctx.journal.rank(&inst.endpoint.name, r.pid, r.pgid, r.rank);
+                        if let Err(e) = ctx.journal.rank(&inst.endpoint.name, r.pid, r.pgid, r.rank)
+                        {
+                            unrecorded.get_or_insert(e);
+                        }
                     }
                 }
+            }
+            if let Some(e) = unrecorded {
+                set.stop().await;
+                return Err(e.into());
             }
         }
         if let Err(e) = set.start_front(ctx, cfg).await {
@@ -449,7 +457,7 @@ impl ServerSet {
         })?;
         let argv = nginx::command(&bin.display().to_string(), &prefix);
         let log = ctx.run_dir.join("logs/nginx.log");
-        let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[])?;
+        let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[]).await?;
         let port = settings.router.port;
         let base = format!("http://{}", host_port(&settings.router.host, port));
         let probe = ready_probe(ctx, cfg)?;
@@ -635,7 +643,9 @@ impl ServerSet {
     async fn stop_nginx(&mut self) {
         if let Some((mut p, port)) = self.nginx.take() {
             p.stop(Duration::from_secs(5)).await;
-            self.journal.stopped(p.name(), p.command_pid(), p.pgid());
+            // a stop that cannot be recorded is kept by the journal and
+            // reported when the run ends; stopping goes on
+            let _ = self.journal.stopped(p.name(), p.command_pid(), p.pgid());
             ports::wait_free(&self.router_host, port, Duration::from_secs(10)).await;
         }
     }
@@ -674,7 +684,8 @@ impl ServerSet {
         .await;
         for inst in &instances {
             let Some(p) = &inst.proc else { continue };
-            self.journal.stopped(p.name(), p.command_pid(), p.pgid());
+            // kept by the journal when it fails (Journal::unrecorded)
+            let _ = self.journal.stopped(p.name(), p.command_pid(), p.pgid());
             for r in &inst.ranks {
                 if ranks::kill_leftover(r) {
                     eprintln!(
@@ -695,8 +706,9 @@ impl ServerSet {
     }
 }
 
-/// Mark the log with the configuration and command, spawn, and journal it.
-fn spawn_logged(
+/// Mark the log with the configuration and command, spawn, and journal
+/// it; a start the journal cannot record is stopped again and is an error.
+async fn spawn_logged(
     ctx: &StartContext,
     cfg: &ServerConfig,
     name: &str,
@@ -718,9 +730,15 @@ fn spawn_logged(
             source,
         },
     )?;
-    ctx.journal
-        .started(name, p.command_pid(), p.pgid(), argv, log);
-    Ok(p)
+    let Err(e) = ctx
+        .journal
+        .started(name, p.command_pid(), p.pgid(), argv, log)
+    else {
+        return Ok(p);
+    };
+    let mut p = p;
+    p.stop(grace).await;
+    Err(e.into())
 }
 
 fn mark_log(path: &Path, line: &str) {
@@ -740,6 +758,82 @@ fn mark_log(path: &Path, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Needs `/dev/full`, a file every write to fails (Linux).
+    #[cfg(target_os = "linux")]
+    mod journal_failure {
+        use super::*;
+        use std::sync::Arc;
+
+        /// A scenario whose backend launches `sleep 30` (nothing ever answers).
+        fn sleeper(root: &Path) -> crate::scenario::Resolved {
+            let text = r#"
+name = "t"
+[model]
+path = "stub"
+[backend]
+kind = "sleeper"
+base_port = 29700
+ready_timeout_s = 5
+stop_grace_s = 1
+[backends.sleeper]
+launch = ["sleep", "30"]
+model_kind = "name"
+ready = "health"
+"#;
+            let dirs = crate::scenario::model_path::SearchDirs {
+                home: None,
+                cwd: root.to_path_buf(),
+                hf_cache: None,
+            };
+            crate::scenario::load_str(
+                Path::new("scenarios/t.toml"),
+                text,
+                &Default::default(),
+                &dirs,
+            )
+            .unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_start_the_journal_cannot_record_is_stopped_again_and_is_an_error() {
+            let t = tempfile::tempdir().unwrap();
+            let resolved = sleeper(t.path());
+            // the observer sees each event before it is written: the pid of
+            // what was started
+            let seen: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
+            let sink = seen.clone();
+            let journal = Journal::open(Path::new("/dev/full"))
+                .unwrap()
+                .with_observer(Arc::new(move |v| {
+                    sink.lock().unwrap().push(v.clone());
+                    Ok(())
+                }));
+            let ctx = StartContext::new(
+                &resolved,
+                "python3".into(),
+                Secrets::default(),
+                t.path().to_path_buf(),
+                journal.clone(),
+                CancellationToken::new(),
+                Lifetime::Detached,
+            );
+            let cfg = &resolved.plan.servers[0];
+            let e = ServerSet::start(&ctx, cfg).await.unwrap_err();
+            assert!(matches!(e, ServerError::Journal(_)), "{e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("cannot write /dev/full") && msg.contains("start event of instance-0"),
+                "{msg}"
+            );
+            let events = seen.lock().unwrap().clone();
+            assert_eq!(events[0]["event"], "start");
+            let pgid = events[0]["pgid"].as_i64().unwrap() as i32;
+            // SAFETY: an existence check of the group the test's set started.
+            assert_ne!(unsafe { libc::kill(-pgid, 0) }, 0, "sleep was left running");
+            assert_eq!(journal.unrecorded().unwrap().event, "start");
+        }
+    }
 
     #[test]
     fn external_urls_become_endpoints() {
