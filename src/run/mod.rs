@@ -129,6 +129,7 @@ pub async fn run(
             run_dir: r.paths.run_dir.clone(),
             points_done: 0,
             points_failed: 0,
+            points_interrupted: 0,
             interrupted: false,
         });
     }
@@ -291,6 +292,10 @@ pub async fn run(
     result?;
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
+    let cut_short = rows
+        .iter()
+        .filter(|r| r.status == Status::Interrupted)
+        .count();
     print_best(&paths.run_dir);
     println!("results_file={}", paths.csv.display());
     Ok(RunOutcome {
@@ -298,6 +303,7 @@ pub async fn run(
         run_dir: paths.run_dir,
         points_done: rows.len(),
         points_failed: failed,
+        points_interrupted: cut_short,
         interrupted: cancel.is_cancelled(),
     })
 }
