@@ -37,6 +37,8 @@ fn main() {
             mlxrun::run::exit_code_of(&e)
         }
     };
+    // a panic on another thread ends the process with its own code
+    mlxrun::shutdown::hold_while_panicking();
     mlxrun::shutdown::terminate_all_blocking(std::time::Duration::from_secs(5));
     drop(runtime);
     std::process::exit(code);

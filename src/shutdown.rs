@@ -8,12 +8,18 @@
 //! task, the monitor's thread): the hook stops every child, says what was
 //! kept and exits with [`EXIT_PANIC`] at once, rather than unwinding into
 //! a run whose state can no longer be trusted. Rows are flushed as each
-//! point ends, so every finished point survives. Tests reach this path
-//! through [`PANIC_AT_POINT_VAR`].
+//! point ends, so every finished point survives; once a panic has begun,
+//! no thread writes another row ([`hold_while_panicking`]) and a child
+//! started meanwhile is killed as it is registered, so the point whose
+//! servers the hook is stopping is never recorded as measured. Tests reach
+//! this path through the fault variables: [`PANIC_AT_POINT_VAR`] (the
+//! sweep), [`PANIC_IN_LOAD_TASK`] (a request task of the load driver) and
+//! [`PANIC_IN_MONITOR`] (the monitor's sampling thread).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -23,6 +29,9 @@ static REGISTRY: Mutex<BTreeMap<i32, String>> = Mutex::new(BTreeMap::new());
 
 /// The run folder of the run in progress, for the panic message.
 static RUN_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Set by the panic hook before it does anything else.
+static PANICKING: AtomicBool = AtomicBool::new(false);
 
 /// Exit code after an interruption (128 + SIGINT), whatever the signal.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -42,6 +51,58 @@ pub fn injected_panic(point: usize) {
         .and_then(|v| v.trim().parse::<usize>().ok());
     if asked == Some(point) {
         panic!("{PANIC_AT_POINT_VAR}={point}: a panic asked for as point {point} starts");
+    }
+}
+
+/// A fault variable that names a point (1-based), read once: tests set
+/// it to make mlxrun panic somewhere other than the sweep. Unset, or not a
+/// number, it names no point. Its name starts with `_MLXRUN_FAULT_`, so no
+/// `MLX_…`/`MLXRUN_…` scenario override sets it.
+pub struct FaultVar {
+    /// The environment variable.
+    pub name: &'static str,
+    point: OnceLock<Option<usize>>,
+}
+
+impl FaultVar {
+    const fn new(name: &'static str) -> FaultVar {
+        FaultVar {
+            name,
+            point: OnceLock::new(),
+        }
+    }
+
+    /// The point the variable names, if any (the environment is read on
+    /// the first call only).
+    pub fn point(&self) -> Option<usize> {
+        *self.point.get_or_init(|| {
+            std::env::var(self.name)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        })
+    }
+}
+
+/// Point N: the request task of point N's first request panics when its
+/// answer arrives (other requests of the point still in flight).
+pub static PANIC_IN_LOAD_TASK: FaultVar = FaultVar::new("_MLXRUN_FAULT_PANIC_IN_LOAD_TASK");
+
+/// Point N: the monitor's sampling thread panics at its first tick during
+/// point N.
+pub static PANIC_IN_MONITOR: FaultVar = FaultVar::new("_MLXRUN_FAULT_PANIC_IN_MONITOR");
+
+/// Whether a panic is stopping mlxrun.
+pub fn panicking() -> bool {
+    PANICKING.load(Ordering::SeqCst)
+}
+
+/// When a panic is stopping mlxrun (on another thread), block this thread
+/// until the panic hook ends the process: what this thread would write
+/// next (a row, a record) may come from servers the hook is stopping, or
+/// from a run whose state a bug has spoiled. Returns at once otherwise.
+pub fn hold_while_panicking() {
+    while panicking() {
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -71,10 +132,15 @@ pub fn panic_message(stopped: usize, run_dir: Option<&Path>) -> String {
     )
 }
 
-/// Record a child's process group.
+/// Record a child's process group. A child started while a panic is
+/// stopping mlxrun is killed at once (the hook may already have taken its
+/// list of groups).
 pub fn register(pgid: i32, name: &str) {
     if let Ok(mut r) = REGISTRY.lock() {
         r.insert(pgid, name.to_string());
+    }
+    if panicking() {
+        signal_group(pgid, libc::SIGKILL);
     }
 }
 
@@ -153,13 +219,19 @@ fn reap(pid: i32) {
 }
 
 /// Make a panic, on any thread, print its report, stop every child, say
-/// what was kept and exit with [`EXIT_PANIC`].
+/// what was kept and exit with [`EXIT_PANIC`]. From its first step no
+/// other thread writes a row ([`hold_while_panicking`]) or keeps a new
+/// child ([`register`]).
 pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        PANICKING.store(true, Ordering::SeqCst);
         default(info);
         let n = registered().len();
         terminate_all_blocking(Duration::from_secs(3));
+        // a child registered while the first pass ran was killed as it
+        // registered: reap it and forget it
+        terminate_all_blocking(Duration::ZERO);
         let dir = RUN_DIR.lock().ok().and_then(|d| d.clone());
         eprintln!("{}", panic_message(n, dir.as_deref()));
         std::process::exit(EXIT_PANIC);
@@ -254,9 +326,24 @@ mod tests {
 
     #[test]
     fn the_injected_panic_needs_its_own_variable_and_point() {
-        // the variable is not set in unit tests: nothing happens
+        // the variables are not set in unit tests: nothing happens
         injected_panic(1);
-        assert!(!PANIC_AT_POINT_VAR.starts_with("MLX"));
-        assert!(!PANIC_AT_POINT_VAR.starts_with(crate::scenario::layers::ENV_PREFIX));
+        assert_eq!(PANIC_IN_LOAD_TASK.point(), None);
+        assert_eq!(PANIC_IN_MONITOR.point(), None);
+        for name in [
+            PANIC_AT_POINT_VAR,
+            PANIC_IN_LOAD_TASK.name,
+            PANIC_IN_MONITOR.name,
+        ] {
+            assert!(name.starts_with("_MLXRUN_FAULT_"), "{name}");
+            assert!(!name.starts_with(crate::scenario::layers::ENV_PREFIX));
+        }
+    }
+
+    #[test]
+    fn without_a_panic_nothing_is_held() {
+        assert!(!panicking());
+        // returns at once (a hold would never return here)
+        hold_while_panicking();
     }
 }

@@ -235,6 +235,7 @@ max_tokens = 8
 
 /// The server configurations section of `mlxrun plan`.
 fn plan_servers(scenario: &str) -> String {
+    // `plan` starts nothing and writes no run folder: no run to check clean
     let out = mlxrun().args(["plan", scenario]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(

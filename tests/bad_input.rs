@@ -257,6 +257,8 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
 
 #[test]
 fn every_bad_input_is_refused_with_file_line_field_and_a_next_step() {
+    // `mlxrun validate` starts nothing and writes no run folder: no run to
+    // check clean (the same cases as runs: a_run_of_bad_input_starts_nothing)
     let t = tempfile::tempdir().unwrap();
     let model = tiny_model();
     let mut failures = Vec::new();
@@ -293,20 +295,44 @@ fn every_bad_input_is_refused_with_file_line_field_and_a_next_step() {
 
 #[test]
 fn a_run_of_bad_input_starts_nothing() {
+    // every case again, as a run: exit 2 naming the file and line, and
+    // nothing started, checked while mlxrun runs and from what it left (no
+    // results folder, no processes.jsonl); there is no run to check clean
     let t = tempfile::tempdir().unwrap();
-    let path = t.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "name = \"bad\"\n[model]\npath = \"{}\"\n[output]\ndir = \"{}\"\n[matrix]\nconcurrency = [0]\n",
-            tiny_model(),
-            t.path().join("results").display()
-        ),
-    )
-    .unwrap();
-    let out = mlxrun().arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!t.path().join("results").exists());
+    let model = tiny_model();
+    let results = t.path().join("results");
+    let mut failures = Vec::new();
+    for (case, text, marker, _, _) in CASES {
+        let path = t.path().join(format!("{case}.toml"));
+        let text = text.replace("{model}", &model);
+        std::fs::write(&path, &text).unwrap();
+        let line = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+        let refused = run_refused(
+            mlxrun()
+                .arg(&path)
+                .args(["--set", &format!("output.dir={}", results.display())]),
+            t.path(),
+            &results,
+            &[],
+        );
+        let at = format!("{case}.toml:{line}:");
+        if refused.output.status.code() != Some(2) {
+            failures.push(format!(
+                "{case}: exit {:?}: {}",
+                refused.output.status.code(),
+                refused.stderr
+            ));
+        } else if !refused.stderr.contains(&at) {
+            failures.push(format!("{case}: expected `{at}` in: {}", refused.stderr));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 /// The same bounds hold for values from `--set`, the environment and

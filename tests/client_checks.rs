@@ -85,7 +85,10 @@ fn run_rows(
         c.args(["--set", s]);
     }
     run_ok(&mut c);
-    read_rows(csvs(dir, name).last().unwrap())
+    let csv = csvs(dir, name).last().unwrap().clone();
+    // the stub is the test's own: the run started nothing
+    assert_clean_endpoint_run(&run_dir(&csv));
+    read_rows(&csv)
 }
 
 #[test]
@@ -156,8 +159,18 @@ fn calibrate_saves_ceilings_that_runs_compare_with() {
     // against a 200 ms TTFT the measured one is never early
     assert!(v["ttft_error_ms"].as_f64().unwrap() >= 0.0, "{v}");
     assert_eq!(v["build"], "debug");
-    // the stub it started is gone (its log is beside the file)
-    assert!(t.path().join("calibration-stub.log").is_file());
+    // the stub it started is gone: the address its log (beside the file)
+    // gives answers no more
+    let log = std::fs::read_to_string(t.path().join("calibration-stub.log")).unwrap();
+    let ports: Vec<u16> = log
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("listening on http://127.0.0.1:"))
+        .filter_map(|p| p.trim_end_matches('/').parse().ok())
+        .collect();
+    assert!(!ports.is_empty(), "{log}");
+    for p in ports {
+        assert!(!listening(p), "calibrate's stub on {p} still answers");
+    }
 
     let stub = Stub::start(&["--burst"]);
     let path = stub_scenario(

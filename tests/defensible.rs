@@ -77,7 +77,7 @@ fn the_shape_warmup_keeps_a_cold_start_out_of_the_first_point() {
                 "first {first} ms, second {second} ms"
             );
         }
-        assert_nothing_left(&run_dir(&csvs(t.path(), name)[0]));
+        assert_clean_run(&run_dir(&csvs(t.path(), name)[0]));
     }
 }
 
@@ -142,6 +142,7 @@ fn intervals_cover_the_stubs_true_mean_and_median_at_about_their_level() {
     // p99 of 100 requests has no interval, and says why
     assert!(point["ci_notes"].is_empty() || !point["ci_notes"].contains("ttft_p99_ms"));
     assert!(repeats[0]["ci_notes"].contains("ttft_p99_ms: too few samples for p99"));
+    assert_clean_run(&run_dir(&csvs(t.path(), "cover")[0]));
 }
 
 /// `mlxrun report NEW --compare OLD`: its stdout.
@@ -191,6 +192,7 @@ fn compare_finds_a_slower_stub_slower_and_the_same_stub_no_different() {
             String::from_utf8_lossy(&out.stderr)
         );
         dirs.push(run_dir(&csvs(t.path(), name)[0]));
+        assert_clean_run(dirs.last().unwrap());
     }
     let slower = compare(&dirs[2], &dirs[0]);
     assert!(slower.contains("2 points slower"), "{slower}");
@@ -233,6 +235,7 @@ fn a_precision_target_extends_a_noisy_point_until_it_is_tight() {
     let v: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(v["precision"]["stopped_by"], "target");
     assert!(v["precision"]["checks"].as_u64().unwrap() >= 2);
+    assert_clean_run(&run_dir(&csvs(t.path(), "tight")[0]));
 }
 
 #[test]
@@ -324,7 +327,7 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
             r["ttft_p50_ms"]
         );
     }
-    assert_nothing_left(&dir);
+    assert_clean_run(&dir);
 }
 
 #[test]
@@ -376,5 +379,5 @@ fn interleaved_repeats_alternate_points_and_each_point_row_follows_its_last_repe
     let dir = run_dir(&csvs(t.path(), "inter")[0]);
     let jsonl = std::fs::read_to_string(dir.join("report.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), 6);
-    assert_nothing_left(&dir);
+    assert_clean_run(&dir);
 }

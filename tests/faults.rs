@@ -547,33 +547,142 @@ enabled = false
     assert_clean_run(&run_dir(&csv));
 }
 
-#[test]
-fn a_panic_mid_run_stops_every_process_and_keeps_the_finished_rows() {
+/// The `point_start` events in the run's `monitor.jsonl`: the points whose
+/// load has begun.
+fn points_started(run: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run.join("monitor.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "event" && v["name"] == "point_start")
+        .filter_map(|v| v["fields"]["point"].as_u64())
+        .collect()
+}
+
+/// Ctrl-C or SIGTERM (`signal`) while point 2 is served through nginx by
+/// two stubs: point 1 is kept as it was, point 2 is written as
+/// `interrupted` (CSV and `report.jsonl`), mlxrun exits 130, and every
+/// process group it journaled is gone and every port free.
+fn interrupted_mid_point(signal: i32) {
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
+    let name = "interrupt";
+    // point 1: 8 requests of 40 ms, 2 at a time; point 2's requests take a
+    // second each (about 4 s): the signal comes as its load has begun
     let body = format!(
-        "{}[workload]\nrequests = 10\nwarmup_requests = 0\n\n[matrix]\ninstances = 2\nconcurrency = [1, 2, 4]\nmax_tokens = 4\n",
-        stub_backend("stub", &[])
+        "{}[workload]\nrequests = 8\nwarmup_requests = 0\nretries = 0\n\n[run.warmup]\nenabled = false\n\n[matrix]\ninstances = 2\nconcurrency = 2\nmax_tokens = [4, 100]\n",
+        stub_backend("stub", &["--itl-ms", "10"])
     );
-    let path = stub_scenario(t.path(), "panics", port, &body);
+    let path = stub_scenario(t.path(), name, port, &body);
+    let mut child = Running::spawn(&path, &[]);
+    let run = || csvs(t.path(), name).first().map(|c| run_dir(c));
+    wait_for(&mut child, 60, "point 2's load to begin", || {
+        run().is_some_and(|r| points_started(&r).contains(&2))
+    });
+    let run = run().unwrap();
+    let (csv, before) = only_run(t.path(), name);
+    assert_eq!(before.len(), 1, "point 1 only is finished: {before:?}");
+    // both instances and nginx were started and are running
+    let starts = journal_starts(&run);
+    assert_eq!(starts_of(&run, "stub-server").len(), 2, "{starts:?}");
+    assert_eq!(starts_of(&run, "nginx.conf").len(), 1, "{starts:?}");
+    assert_eq!(starts.len(), 3, "{starts:?}");
+    for (pgid, argv) in &starts {
+        // SAFETY: existence check only.
+        let alive = unsafe { libc::kill(-pgid, 0) } == 0;
+        assert!(alive, "{} is not running at the signal", argv.join(" "));
+    }
+    for p in [port, port + 1, port + 9] {
+        assert!(listening(p), "port {p} is not served at the signal");
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.pid(), signal) };
+    let started = Instant::now();
+    let (out, _, stderr) = child.finish();
+    assert_eq!(
+        out.status.code(),
+        Some(mlxrun::shutdown::EXIT_INTERRUPTED),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "interrupted: 1 finished point(s) kept in {}, the 1 cut short written as interrupted",
+            csv.display()
+        )),
+        "{stderr}"
+    );
+    let rows = read_rows(&csv);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0], before[0], "the finished row is kept unchanged");
+    assert_eq!(rows[0]["status"], "ok");
+    let current = &rows[1];
+    assert_eq!(current["point"], "2", "{current:?}");
+    assert_eq!(current["status"], "interrupted", "{current:?}");
+    assert!(
+        current["status_detail"].starts_with("interrupted after "),
+        "{current:?}"
+    );
+    let report = std::fs::read_to_string(run.join("report.jsonl")).unwrap();
+    let outcomes: Vec<String> = report
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"].to_string())
+        .collect();
+    assert_eq!(outcomes, ["\"ok\"", "\"interrupted\""], "{report}");
+    assert_clean_run(&run);
+    for p in [port, port + 1, port + 9] {
+        assert!(!listening(p), "port {p} still open");
+    }
+}
+
+#[test]
+fn ctrl_c_mid_point_through_nginx_keeps_finished_rows_and_leaves_nothing_running() {
+    interrupted_mid_point(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_point_through_nginx_keeps_finished_rows_and_leaves_nothing_running() {
+    interrupted_mid_point(libc::SIGTERM);
+}
+
+/// A run of three points through nginx to two stubs (about 100 ms a
+/// request; the third point, one at a time, lasts about a second) with the
+/// fault variable `var` set to 3, so mlxrun panics during point 3: exit
+/// 101 with the panic, what was stopped, what was kept and what next on
+/// stderr; points 1 and 2 kept (CSV and `report.jsonl`), point 3 written
+/// nowhere; every process group in the journal gone when mlxrun has
+/// exited, and every port free. Returns the run folder and stderr.
+fn panicked_run(dir: &Path, name: &str, var: &str) -> (PathBuf, String) {
+    let port = port_block();
+    let body = format!(
+        "{}[workload]\nrequests = 10\nwarmup_requests = 0\n\n[run.warmup]\nenabled = false\n\n[matrix]\ninstances = 2\nconcurrency = [4, 2, 1]\nmax_tokens = 20\n",
+        stub_backend("stub", &["--itl-ms", "5"])
+    );
+    let path = stub_scenario(dir, name, port, &body);
     let out = mlxrun()
         .arg(&path)
         .arg("--plain")
-        .env(mlxrun::shutdown::PANIC_AT_POINT_VAR, "3")
+        .env(var, "3")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("mlxrun's stderr after the panic:\n{stderr}");
     assert_eq!(
         out.status.code(),
         Some(mlxrun::shutdown::EXIT_PANIC),
         "{stderr}"
     );
     assert_eq!(out.status.code(), Some(101));
-    let (csv, rows) = only_run(t.path(), "panics");
+    let (csv, rows) = only_run(dir, name);
     let run = run_dir(&csv);
     // what the user reads: the panic, what was stopped, what was kept, what next
     assert!(
-        stderr.contains("panicked at") && stderr.contains("_MLXRUN_FAULT_PANIC_AT_POINT=3"),
+        stderr.contains("panicked at") && stderr.contains(&format!("{var}=3")),
         "{stderr}"
     );
     assert!(
@@ -587,25 +696,98 @@ fn a_panic_mid_run_stops_every_process_and_keeps_the_finished_rows() {
             && stderr.contains(&format!("next: `mlxrun report {}`", run.display())),
         "{stderr}"
     );
-    eprintln!("mlxrun's stderr after the panic:\n{stderr}");
-    // the rows before it are kept, in the CSV and in report.jsonl
+    // the rows before it are kept, in the CSV and in report.jsonl; the
+    // point the panic cut short is in neither (its servers were being
+    // stopped: its failed requests are no measurement)
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_counts_add_up(&rows);
-    for r in &rows {
+    for (r, point) in rows.iter().zip(["1", "2"]) {
+        assert_eq!(r["point"], point, "{r:?}");
         assert_eq!(r["status"], "ok", "{r:?}");
         assert_eq!(int(r, "ok_requests"), 10);
     }
+    let point_of = |line: &str| -> u64 {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        // report.jsonl holds the row under `point`; requests.jsonl the number
+        v["point"]["point"]
+            .as_u64()
+            .or(v["point"].as_u64())
+            .unwrap()
+    };
     let report = std::fs::read_to_string(run.join("report.jsonl")).unwrap();
-    assert_eq!(report.lines().count(), 2);
+    let points: Vec<u64> = report.lines().map(point_of).collect();
+    assert_eq!(points, [1, 2], "{report}");
+    let requests = std::fs::read_to_string(run.join("requests.jsonl")).unwrap();
+    let points: BTreeSet<u64> = requests.lines().map(point_of).collect();
+    assert_eq!(
+        points,
+        BTreeSet::from([1, 2]),
+        "no request of point 3 is kept"
+    );
     // nothing is left running: every group in the journal is gone at once
     assert_eq!(journal_starts(&run).len(), 3);
     assert_nothing_left(&run);
     for p in [port, port + 1, port + 9] {
         assert!(!listening(p), "port {p} still open");
     }
+    // no clean-run check: the panic ends mlxrun before the monitor writes
+    // its summary; what it wrote is still schema-valid
+    assert_records_valid(&run);
+    (run, stderr)
+}
+
+#[test]
+fn a_panic_mid_run_stops_every_process_and_keeps_the_finished_rows() {
+    let t = tempfile::tempdir().unwrap();
+    let (run, _) = panicked_run(t.path(), "panics", mlxrun::shutdown::PANIC_AT_POINT_VAR);
     // and the reports of what finished can be written afterwards
     run_ok(mlxrun().args(["report", run.to_str().unwrap()]));
     assert!(run.join("report.md").is_file());
+}
+
+#[test]
+fn a_panic_in_a_load_task_stops_every_process_and_keeps_the_finished_rows() {
+    let t = tempfile::tempdir().unwrap();
+    let (_, stderr) = panicked_run(
+        t.path(),
+        "load_task_panics",
+        mlxrun::shutdown::PANIC_IN_LOAD_TASK.name,
+    );
+    assert!(
+        stderr.contains("a panic asked for in the load task of request p3-0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_panic_in_the_monitor_thread_stops_every_process_and_keeps_the_finished_rows() {
+    let t = tempfile::tempdir().unwrap();
+    let (run, stderr) = panicked_run(
+        t.path(),
+        "monitor_panics",
+        mlxrun::shutdown::PANIC_IN_MONITOR.name,
+    );
+    assert!(
+        stderr.contains("thread 'mlxrun-monitor'")
+            && stderr.contains("in the monitor's thread during point 3"),
+        "{stderr}"
+    );
+    // the run is not lost: a resume measures point 3 alone and ends clean
+    let out = mlxrun()
+        .args(["resume", run.to_str().unwrap(), "--plain"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, rows) = only_run(t.path(), "monitor_panics");
+    let points: Vec<&str> = rows.iter().map(|r| r["point"].as_str()).collect();
+    assert_eq!(points, ["1", "2", "3"], "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    assert_clean_run(&run);
 }
 
 /// VmRSS of `pid` in kB (`None` once it has exited).

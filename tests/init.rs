@@ -79,6 +79,8 @@ fn completion_scripts_parse_and_name_every_subcommand() {
         .collect();
     assert!(names.iter().any(|n| n == "serve") && names.iter().any(|n| n == "init"));
     let t = tempfile::tempdir().unwrap();
+    // `completions` prints a script: it starts nothing and writes no run
+    // folder, so there is no run to check clean
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let (script, _) = run_ok(mlxrun().args(["completions", shell]));
         for n in &names {
@@ -108,6 +110,7 @@ fn version_names_the_git_commit() {
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(repo())
         .output();
+    // `--version` starts nothing and writes no run folder: no run to check clean
     let (out, _) = run_ok(mlxrun().arg("--version"));
     let prefix = format!("mlxrun {} ", env!("CARGO_PKG_VERSION"));
     assert!(out.starts_with(prefix.trim_end()), "{out}");

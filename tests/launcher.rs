@@ -388,7 +388,8 @@ fn launcher_shows_the_loaders_error_for_a_bad_env_override_and_ctrl_c_leaves_cle
     tui.enter();
     let s = tui.wait_screen("not a variable mlxrun reads", 5);
     assert!(s.contains("did you mean MLX_CONCURRENCY?"), "{s}");
-    // Ctrl-C in a menu: leave at once, terminal restored
+    // Ctrl-C in a menu: leave at once, terminal restored (no run was
+    // started, so there is no run folder to check clean)
     tui.send("\x03");
     assert_eq!(tui.wait_exit(10), 130);
     tui.assert_restored();
@@ -398,6 +399,7 @@ fn launcher_shows_the_loaders_error_for_a_bad_env_override_and_ctrl_c_leaves_cle
 fn launcher_panic_restores_the_terminal_then_mlxruns_hook_exits_101() {
     let t = workspace(port_block(), "");
     let mut tui = Tui::start(t.path(), &[], &[("_MLXRUN_FAULT_PANIC_IN_LAUNCHER", "1")]);
+    // it panics in the menus, before any run: no run folder to check clean
     assert_eq!(tui.wait_exit(20), 101);
     tui.assert_restored();
     let out = tui.transcript();
@@ -407,6 +409,7 @@ fn launcher_panic_restores_the_terminal_then_mlxruns_hook_exits_101() {
 
 #[test]
 fn without_a_terminal_mlxrun_prints_the_usage_and_exits_2() {
+    // the usage, and nothing started: no run folder to check clean
     for args in [&[][..], &["launch"]] {
         let started = Instant::now();
         let out = mlxrun()
@@ -599,6 +602,9 @@ fn launcher_round_robin_starts_checks_and_stops_servers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     tui.wait_output("Press Enter to return to the menu", 10);
+    // not a run (no run folder): `serve down` stopped what `serve up`
+    // recorded (tests/serve.rs checks each recorded process); here every
+    // port is free again
     assert!(!listening(port + 2) && !listening(port + 3) && !listening(port + 8));
     tui.enter();
     tui.esc();
@@ -634,6 +640,7 @@ fn launcher_sigterm_at_a_menu_restores_the_terminal() {
     let pid = tui.child.process_id().unwrap() as i32;
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(pid, libc::SIGTERM) };
+    // at a menu, before any run: no run folder to check clean
     assert_eq!(tui.wait_exit(10), 130);
     tui.assert_restored();
 }

@@ -2,6 +2,11 @@
 //! code and ends its file with a summary, keeps its fixed rate for 30 s on
 //! a busy machine, follows the command's whole process tree, passes Ctrl-C
 //! on, loses nothing when killed, and leaves no process behind.
+//!
+//! `mlxrun monitor` is not a run (no run folder, no `processes.jsonl`), so
+//! these tests end with its own clean check instead of `assert_clean_run`:
+//! the file is schema-valid (`assert_valid`) and every command it wrapped is
+//! gone (`assert_gone`); `--duration` wraps none.
 
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -131,6 +136,7 @@ fn monitor_exits_with_the_commands_code_and_ends_with_a_summary() {
         .unwrap();
     assert_eq!(out.status.code(), Some(128 + 9));
     assert_eq!(records(&f).last().unwrap()["exit_code"], 137);
+    assert_valid(&f);
 
     // neither a command nor --duration: usage error
     let out = mlxrun().args(["monitor"]).output().unwrap();
@@ -219,6 +225,7 @@ fn monitor_keeps_a_fixed_rate_for_30_seconds() {
     }
     let cpu = summary["sampler_cpu_ms_per_sample"].as_f64().unwrap();
     assert!(cpu > 0.0 && cpu < 20.0, "sampler CPU {cpu} ms per sample");
+    assert_valid(&f);
     assert_gone(command_pid(&recs), "sleep 30");
 }
 
@@ -335,6 +342,7 @@ fn monitor_passes_ctrl_c_on_to_the_command() {
     let recs = records(&f);
     assert!(recs.iter().any(|r| r["name"] == "signal_forwarded"));
     assert_eq!(recs.last().unwrap()["exit_code"], 42);
+    assert_valid(&f);
     assert_gone(command_pid(&recs), "the trapping shell");
 }
 

@@ -1,6 +1,7 @@
 //! Runs against the real mlx_lm.server with the tiny model: one instance,
 //! two behind real nginx, a sweep whose servers are checked for the swept
-//! flags while they run, and interrupted sweeps.
+//! flags while they run, and a killed mlxrun whose servers and nginx go
+//! with it. (Ctrl-C and SIGTERM mid-point are in `faults`, against stubs.)
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -279,80 +280,12 @@ filter = "prompt_concurrency <= decode_concurrency"
     assert_clean_run(&run_dir(csv));
 }
 
-fn interrupted_run(signal: i32) {
-    let t = tempfile::tempdir().unwrap();
-    let port = port_block();
-    let path = write_scenario(
-        t.path(),
-        "interrupt",
-        port,
-        "[workload]\nrequests_per_concurrency = 6\nwarmup_requests = 0\n\n[matrix]\ninstances = [1, 2]\nconcurrency = [1, 2, 3, 4, 5, 6]\nmax_tokens = 128\n",
-    );
-    let mut child = mlxrun()
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let csv = loop {
-        assert!(Instant::now() < deadline, "no row written in time");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "mlxrun ended before the interrupt"
-        );
-        if let Some(csv) = csvs(t.path(), "interrupt").first()
-            && read_rows(csv).len() >= 2
-        {
-            break csv.clone();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, signal) };
-    let started = Instant::now();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "stopping took {:?}",
-        started.elapsed()
-    );
-    let rows = read_rows(&csv);
-    assert!(
-        rows.len() >= 2 && rows.len() < 12,
-        "finished rows kept: {}",
-        rows.len()
-    );
-    for r in &rows[..2] {
-        assert_eq!(r["status"], "ok");
-    }
-    assert!(String::from_utf8_lossy(&out.stderr).contains("finished point(s) kept"));
-    assert_clean_run(&run_dir(&csv));
-    for p in [port, port + 1, port + 9] {
-        assert!(!listening(p), "port {p} still open");
-    }
-}
-
-#[test]
-fn ctrl_c_keeps_finished_rows_and_leaves_nothing_running() {
-    interrupted_run(libc::SIGINT);
-}
-
-#[test]
-fn sigterm_keeps_finished_rows_and_leaves_nothing_running() {
-    interrupted_run(libc::SIGTERM);
-}
-
 #[test]
 fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
     // SIGKILL leaves mlxrun no chance to clean up: each child's supervisor
-    // must notice its lifeline closed and stop the child's group by itself
+    // must notice its lifeline closed and stop the child's group by itself.
+    // No clean-run check at the end: a killed mlxrun writes no monitor
+    // summary; every group, server PID and port is checked instead
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
     let path = write_scenario(

@@ -1,6 +1,7 @@
 //! What mlxrun refuses before starting anything: bad scenarios (exit 2,
-//! file:line:field), taken ports (exit 3); and `plan` on the shipped
-//! scenarios.
+//! file:line:field), taken ports and an unwritable results folder (exit 3),
+//! each watched while mlxrun runs and checked from what it left
+//! (`common::run_refused`); and `plan` on the shipped scenarios.
 
 use crate::common::*;
 
@@ -29,16 +30,18 @@ fn bad_scenario_is_refused_with_file_line_and_field() {
         "{err}"
     );
     assert!(err.contains("did you mean `concurrency`?"), "{err}");
-    // the same through `run`: exit 2, nothing started, no results folder
-    let out = mlxrun().arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!t.path().join("results").exists());
+    // the same through `run`: exit 2, nothing started (no results folder,
+    // no processes.jsonl, no server): there is no run to check clean
+    let results = t.path().join("results");
+    let refused = run_refused(mlxrun().arg(&path), t.path(), &results, &[]);
+    assert_eq!(refused.output.status.code(), Some(2), "{}", refused.stderr);
 }
 
 #[test]
 fn bad_environment_value_names_the_variable() {
     let t = tempfile::tempdir().unwrap();
     let path = write_scenario(t.path(), "envbad", port_block(), "");
+    // `plan` starts nothing and writes no run folder: no run to check clean
     let out = mlxrun()
         .arg("plan")
         .arg(&path)
@@ -59,14 +62,13 @@ fn taken_port_is_refused_before_anything_starts() {
     let port = port_block();
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
     let path = write_scenario(t.path(), "ports", port, "[matrix]\ninstances = [1, 2]\n");
-    let out = mlxrun().arg(&path).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
+    // checked while mlxrun probes the backend and then refuses, and from
+    // what it left: no server, nginx or results folder, no processes.jsonl
+    // (so no run to check clean)
+    let results = t.path().join("results");
+    let refused = run_refused(mlxrun().arg(&path), t.path(), &results, &[port, port + 9]);
+    let err = &refused.stderr;
+    assert_eq!(refused.output.status.code(), Some(3), "{err}");
     assert!(
         err.contains(&format!(
             "port(s) already in use: {} (instance 1)",
@@ -74,11 +76,15 @@ fn taken_port_is_refused_before_anything_starts() {
         )),
         "{err}"
     );
-    assert!(!listening(port), "nothing was started");
+    assert!(
+        refused.checks_while_running > 0,
+        "the backend probe takes long enough to be watched"
+    );
 }
 
 #[test]
 fn plan_of_full_sweep_has_432_points_and_48_server_configurations() {
+    // `plan` starts nothing and writes no run folder: no run to check clean
     let out = mlxrun()
         .args(["plan", "scenarios/full_sweep.toml"])
         .env("MLX_MODEL_PATH", tiny_model())
@@ -116,6 +122,7 @@ fn every_shipped_scenario_validates() {
         .collect();
     files.sort();
     assert!(files.len() >= 8, "{files:?}");
+    // `validate` starts nothing and writes no run folder: no run to check clean
     let out = mlxrun().arg("validate").args(&files).output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -155,6 +162,7 @@ fn bad_backend_choices_are_refused_with_line_and_field() {
             "does not compile",
         ),
     ];
+    // `validate` starts nothing and writes no run folder: no run to check clean
     for (i, (body, marker, field, words)) in cases.iter().enumerate() {
         let name = format!("case{i}");
         let path = write_scenario(t.path(), &name, port_block(), body);
@@ -184,11 +192,22 @@ fn an_unwritable_results_folder_is_refused_before_any_server_starts() {
         &format!("dir = \"{}\"", blocker.join("results").display()),
     );
     std::fs::write(&path, text).unwrap();
-    let out = mlxrun().arg(&path).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    // checked while mlxrun probes the backend and then refuses, and from
+    // what it left: no server, no results folder, no processes.jsonl (so
+    // no run to check clean)
+    let refused = run_refused(
+        mlxrun().arg(&path),
+        t.path(),
+        &blocker.join("results"),
+        &[port, port + 9],
+    );
+    let err = &refused.stderr;
+    assert_eq!(refused.output.status.code(), Some(3), "{err}");
     assert!(err.contains("is not writable"), "{err}");
     assert!(err.contains("next:"), "{err}");
     assert!(!err.contains("servers ready"), "{err}");
-    assert!(!listening(port), "no server was started");
+    assert!(
+        refused.checks_while_running > 0,
+        "the backend probe takes long enough to be watched"
+    );
 }

@@ -280,6 +280,7 @@ fn finished_run(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf, u16) {
     );
     run_ok(mlxrun().arg(&path));
     let run = run_dir(&csvs(t.path(), name)[0]);
+    assert_clean_run(&run);
     (t, path, run, port)
 }
 
@@ -323,6 +324,8 @@ fn a_changed_scenario_is_refused_naming_each_field_and_starts_nothing() {
         .output()
         .unwrap();
     exited(&out, 0);
+    assert_eq!(snapshot(&run), files);
+    assert_clean_run(&run);
 }
 
 #[test]
@@ -348,6 +351,7 @@ fn resuming_a_finished_run_starts_nothing() {
         .unwrap();
     exited(&out, 0);
     assert_eq!(snapshot(&run), files);
+    assert_clean_run(&run);
 }
 
 #[test]

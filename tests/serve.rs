@@ -4,6 +4,10 @@
 //! `up`, and `down` stops exactly the recorded groups (a decoy with the same
 //! command name survives). A failing or interrupted `up` (the stub as a
 //! never-ready backend) leaves nothing running and no state.
+//!
+//! `serve` writes no run folder, so `assert_clean_run` does not apply: the
+//! first test's clean check is `down` (every recorded group empty, every
+//! port free), the second's `assert_nothing_left` on serve's own journal.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -95,6 +95,8 @@ fn stub_server_prints_its_address_answers_and_stops_on_sigterm() {
         .read_to_string(&mut err)
         .unwrap();
     assert!(err.contains("terminate received"), "{err}");
+    // no run folder to check clean: the stub is one process, started by
+    // the test; it is gone and its port is free
     assert!(!listening(port), "port {port} still open");
     // SAFETY: existence check only; the child was reaped above.
     assert_ne!(unsafe { libc::kill(guard.0.id() as i32, 0) }, 0);

@@ -91,7 +91,8 @@ pub async fn run(app: &App) -> i32 {
         }
         println!(
             "points: {} finished, {} failed",
-            o.points_done, o.points_failed
+            o.points_finished(),
+            o.points_failed
         );
         if o.interrupted {
             println!("  next: mlxrun resume {}", o.run_dir.display());

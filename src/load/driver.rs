@@ -302,6 +302,9 @@ struct Shared {
     issued: AtomicU64,
     /// A count bound's measured requests end before this `seq`.
     measured_end: AtomicU64,
+    /// The fault [`crate::shutdown::PANIC_IN_LOAD_TASK`] names this load's
+    /// point: the task of request 0 panics when its answer arrives.
+    panic_in_task: bool,
 }
 
 impl Shared {
@@ -335,6 +338,20 @@ impl Shared {
         }
     }
 
+    /// Panic in the task of request `seq` when the fault asks for it
+    /// (request 0 of the named point, as its answer arrives).
+    fn injected_panic(&self, seq: u64) {
+        if self.panic_in_task && seq == 0 {
+            let fault = &crate::shutdown::PANIC_IN_LOAD_TASK;
+            panic!(
+                "{}={}: a panic asked for in the load task of request {}-0",
+                fault.name,
+                fault.point().unwrap_or_default(),
+                self.spec.tag
+            );
+        }
+    }
+
     /// Whether the deadline has passed; notes that sending stopped early.
     fn past_deadline(&self) -> bool {
         let past = self.deadline.is_cancelled();
@@ -343,6 +360,26 @@ impl Shared {
         }
         past
     }
+}
+
+/// Whether the fault [`crate::shutdown::PANIC_IN_LOAD_TASK`] names the
+/// point of requests tagged `tag` (a point's tag is `p<N>`, a repeat's
+/// `p<N>r<R>`; warmups are tagged otherwise and never match).
+fn panic_asked(tag: &str) -> bool {
+    crate::shutdown::PANIC_IN_LOAD_TASK
+        .point()
+        .is_some_and(|n| tag_of_point(tag, n))
+}
+
+/// Whether `tag` is the request tag of point `n` (`p<n>`, or `p<n>r<R>`
+/// for one of its repeats).
+fn tag_of_point(tag: &str, n: usize) -> bool {
+    let point = format!("p{n}");
+    tag == point
+        || tag
+            .strip_prefix(&point)
+            .and_then(|rest| rest.strip_prefix('r'))
+            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Wait until `deadline` with sub-millisecond precision (tokio's own timer
@@ -389,6 +426,7 @@ pub async fn run_load_until(
     let shared = Arc::new(Shared {
         client: client.clone(),
         balancer: Balancer::new(spec.balance, spec.urls.len()),
+        panic_in_task: panic_asked(&spec.tag),
         spec,
         tally: Tally::default(),
         start: Instant::now(),
@@ -535,6 +573,7 @@ async fn closed_worker(shared: Arc<Shared>, tx: mpsc::UnboundedSender<RequestRec
         };
         shared.balancer.done(target);
         let Some(mut rec) = sent else { return };
+        shared.injected_panic(seq);
         rec.excluded = !measured;
         rec.lag = now.saturating_duration_since(ready_since);
         ready_since = Instant::now();
@@ -612,6 +651,7 @@ async fn dispatch(
             };
             s.balancer.done(target);
             if let Some(mut rec) = sent {
+                s.injected_panic(seq);
                 rec.excluded = !measured;
                 rec.lag = lag;
                 let _ = tx.send(rec);
@@ -630,6 +670,17 @@ mod tests {
     use crate::spec::backend::TokenSource;
     use crate::spec::units::SATURATED;
     use crate::stub::{StubConfig, serve};
+
+    #[test]
+    fn the_load_task_fault_names_a_point_by_its_tag() {
+        assert!(tag_of_point("p3", 3));
+        assert!(tag_of_point("p3r2", 3));
+        for other in ["p31", "p3r", "p3rx", "warmup", "warmup-p3", "p2", "3"] {
+            assert!(!tag_of_point(other, 3), "{other}");
+        }
+        // unset in unit tests: no load panics
+        assert!(!panic_asked("p1"));
+    }
 
     #[test]
     fn auto_deadline_covers_every_request_timing_out() {

@@ -418,6 +418,26 @@ impl Shared {
         }
     }
 
+    /// Panic (on the sampler thread, holding no lock) when the fault
+    /// [`crate::shutdown::PANIC_IN_MONITOR`] names the point whose window
+    /// is open.
+    fn injected_panic(&self) {
+        let Some(n) = crate::shutdown::PANIC_IN_MONITOR.point() else {
+            return;
+        };
+        let point = lock(&self.state)
+            .window
+            .as_ref()
+            .and_then(|w| w.fields.get("point").and_then(Value::as_u64))
+            .and_then(|p| usize::try_from(p).ok());
+        if point == Some(n) {
+            panic!(
+                "{}={n}: a panic asked for in the monitor's thread during point {n}",
+                crate::shutdown::PANIC_IN_MONITOR.name
+            );
+        }
+    }
+
     /// Wait until `due`; false when asked to stop first.
     fn wait_until(&self, due: Instant) -> bool {
         let mut stop = lock(&self.stop);
@@ -463,6 +483,7 @@ fn sampler_loop(shared: &Shared) -> Option<Duration> {
             let mut sampling = lock(&shared.sampling);
             shared.take(&mut sampling, Trigger::Tick, Some(k), Some(schedule.due(k)));
         }
+        shared.injected_panic();
         let (next, missed) = schedule.next(k, Instant::now());
         let mut st = lock(&shared.state);
         st.thread_ticks += 1;

@@ -140,6 +140,7 @@ pub async fn run(
             run_dir: r.paths.run_dir.clone(),
             points_done: 0,
             points_failed: 0,
+            points_interrupted: 0,
             interrupted: false,
             report_error,
         });
@@ -335,6 +336,10 @@ pub async fn run(
     }
 
     let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
+    let cut_short = rows
+        .iter()
+        .filter(|r| r.status == Status::Interrupted)
+        .count();
     print_best(&paths.run_dir);
     println!("results_file={}", paths.csv.display());
     Ok(RunOutcome {
@@ -342,6 +347,7 @@ pub async fn run(
         run_dir: paths.run_dir,
         points_done: rows.len(),
         points_failed: failed,
+        points_interrupted: cut_short,
         interrupted: cancel.is_cancelled(),
         report_error,
     })

@@ -15,8 +15,11 @@ use crate::scenario::Resolved;
 pub struct RunOutcome {
     pub csv: PathBuf,
     pub run_dir: PathBuf,
+    /// Points with a row written by this run (interrupted ones included).
     pub points_done: usize,
     pub points_failed: usize,
+    /// Points written as `interrupted` (the one in progress at Ctrl-C).
+    pub points_interrupted: usize,
     pub interrupted: bool,
     /// Why `report.md`/`report.html` could not be written at the end, when
     /// they could not (said on stderr as it happened).
@@ -24,6 +27,11 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// Points this run measured to their end (failed ones included).
+    pub fn points_finished(&self) -> usize {
+        self.points_done.saturating_sub(self.points_interrupted)
+    }
+
     /// The exit code of a run that ended this way (`mlxrun --help`), the
     /// most severe first: interrupted 130, else 1 when a point failed, else
     /// 4 when the reports could not be written, else 0.
@@ -93,9 +101,13 @@ pub async fn run_to_exit(
 /// or where failed points are explained.
 pub fn print_outcome_notes(outcome: &RunOutcome) {
     if outcome.interrupted {
+        let cut = match outcome.points_interrupted {
+            0 => String::new(),
+            n => format!(", the {n} cut short written as interrupted"),
+        };
         eprintln!(
-            "interrupted: {} finished point(s) kept in {}\n  next: mlxrun resume {}",
-            outcome.points_done,
+            "interrupted: {} finished point(s) kept in {}{cut}\n  next: mlxrun resume {}",
+            outcome.points_finished(),
             outcome.csv.display(),
             outcome.run_dir.display()
         );
@@ -119,6 +131,7 @@ mod tests {
             run_dir: PathBuf::from("r"),
             points_done: 3,
             points_failed,
+            points_interrupted: usize::from(interrupted),
             interrupted,
             report_error: (!report).then(|| "cannot write r/report.md".to_string()),
         }

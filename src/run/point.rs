@@ -199,6 +199,9 @@ impl Sweep<'_> {
             |_| progress.request_done(),
         )
         .await;
+        // a panic elsewhere (a load task, the monitor) is stopping the
+        // servers: nothing of this point is written
+        crate::shutdown::hold_while_panicking();
         let cpu_after = client_cpu::cpu_time();
         let window = self.monitor.end_window();
         let source = match (&access_log, cfg.router) {

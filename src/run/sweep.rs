@@ -419,6 +419,7 @@ impl Sweep<'_> {
     }
 
     pub(super) fn record(&mut self, mut row: PointRow) -> anyhow::Result<()> {
+        crate::shutdown::hold_while_panicking();
         if row.ended_at.is_empty() {
             (row.ended_at, row.ended_ts) = now_utc_and_epoch();
             (row.started_at, row.started_ts) = (row.ended_at.clone(), row.ended_ts);

@@ -384,6 +384,33 @@ impl Drop for OwnServer {
 /// monitor's last one a summary).
 pub fn assert_clean_run(run_dir: &Path) {
     assert_nothing_left(run_dir);
+    assert_records_complete(run_dir);
+}
+
+/// [`assert_clean_run`] for a run against servers it did not start (an
+/// `openai` backend's `urls`): it journaled no process at all, and its
+/// records are schema-valid and complete.
+pub fn assert_clean_endpoint_run(run_dir: &Path) {
+    let starts = journal_starts(run_dir);
+    assert!(
+        starts.is_empty(),
+        "a run against given endpoints started {starts:?}"
+    );
+    assert_records_complete(run_dir);
+}
+
+/// Schema-valid records, the monitor's last one a summary.
+fn assert_records_complete(run_dir: &Path) {
+    assert_records_valid(run_dir);
+    let monitor = std::fs::read_to_string(run_dir.join("monitor.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(monitor.lines().last().unwrap()).unwrap();
+    assert_eq!(last["kind"], "summary", "the monitor was stopped");
+}
+
+/// Every line of the run's `report.jsonl` and `monitor.jsonl` is a
+/// schema-valid record, however the run ended (a run that panicked or was
+/// killed has no monitor summary, and may have no point record).
+pub fn assert_records_valid(run_dir: &Path) {
     for name in ["report.jsonl", "monitor.jsonl"] {
         let path = run_dir.join(name);
         let text = std::fs::read_to_string(&path)
@@ -396,9 +423,93 @@ pub fn assert_clean_run(run_dir: &Path) {
             check.violations
         );
     }
-    let monitor = std::fs::read_to_string(run_dir.join("monitor.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(monitor.lines().last().unwrap()).unwrap();
-    assert_eq!(last["kind"], "summary", "the monitor was stopped");
+}
+
+/// What a refused run shows, watched while it ran.
+pub struct Refused {
+    pub output: std::process::Output,
+    pub stderr: String,
+    /// How many times the checks ran while mlxrun was still alive.
+    pub checks_while_running: usize,
+}
+
+/// Run `cmd` (an mlxrun that is expected to refuse) to its end, checking
+/// every 5 ms while it runs that it starts nothing: nothing at `results`
+/// (the results folder a run would create), no descendant process that is
+/// a server or nginx (an argv with `--port`, `stub-server` or `nginx`; the
+/// version and `--help` probes of the preflight are neither), and none of
+/// `ports` listening. After it has exited: still no `results`, and no
+/// `processes.jsonl` anywhere under `dir`. The exit code and the message
+/// are the caller's to check.
+pub fn run_refused(
+    cmd: &mut std::process::Command,
+    dir: &Path,
+    results: &Path,
+    ports: &[u16],
+) -> Refused {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // read stderr beside the checks, so a long message cannot block mlxrun
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
+    let root = child.id() as i32;
+    let mut checks_while_running = 0;
+    let status = loop {
+        let exited = child.try_wait().unwrap();
+        assert!(
+            !results.exists(),
+            "{} was created by a run that is refused",
+            results.display()
+        );
+        for p in ports {
+            assert!(
+                !listening(*p),
+                "port {p} was opened by a run that is refused"
+            );
+        }
+        let rows = mlxrun::procs::process_rows().unwrap_or_default();
+        for row in mlxrun::procs::descendants(&rows, root) {
+            let argv = cmdline(row.pid);
+            assert!(
+                !argv
+                    .iter()
+                    .any(|a| a == "--port" || a == "stub-server" || a.ends_with("nginx")),
+                "a refused run started {argv:?}"
+            );
+        }
+        if let Some(status) = exited {
+            break status;
+        }
+        checks_while_running += 1;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let stderr = reader.join().unwrap();
+    assert!(!results.exists(), "{} was created", results.display());
+    let journals: Vec<PathBuf> = files_under(dir)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "processes.jsonl"))
+        .collect();
+    assert!(
+        journals.is_empty(),
+        "a refused run journaled processes: {journals:?}"
+    );
+    Refused {
+        output: std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+        },
+        stderr,
+        checks_while_running,
+    }
 }
 
 /// The mlxrun binary under test, which the scenarios also launch as their
