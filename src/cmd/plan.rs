@@ -504,31 +504,11 @@ fn write_points_table(o: &mut String, plan: &Plan, temperature_axis: bool) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::scenario::model_path::SearchDirs;
-    use crate::scenario::{Overrides, load_str};
 
     /// The plan of scenario `text` with a local model folder `tiny`.
     fn plan_of(text: &str) -> String {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("models/tiny");
-        std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(m.join("config.json"), "{}").unwrap();
-        let dirs = SearchDirs {
-            home: None,
-            cwd: t.path().to_path_buf(),
-            hf_cache: None,
-        };
-        let resolved = load_str(
-            &PathBuf::from("scenarios/t.toml"),
-            text,
-            &Overrides::default(),
-            &dirs,
-        )
-        .unwrap();
-        render(&resolved).unwrap()
+        render(&crate::scenario::testing::with_tiny_model(text)).unwrap()
     }
 
     const SWEEP: &str = r#"

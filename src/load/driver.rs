@@ -160,6 +160,19 @@ impl Bound {
         }
     }
 
+    /// Every request a count bound sends, measured or not (saturating);
+    /// 0 for a time bound.
+    pub fn count(&self) -> u64 {
+        match *self {
+            Bound::Count {
+                warmup,
+                measured,
+                cooldown,
+            } => warmup.saturating_add(measured).saturating_add(cooldown),
+            Bound::Time { .. } => 0,
+        }
+    }
+
     /// Whether request `seq`, due at `due` from the point's start, is sent
     /// at all (`None`: sending is over) and whether it is measured; a count
     /// bound's measured requests end before `end` (`warmup + measured`
@@ -231,12 +244,8 @@ impl LoadPlan {
                     .as_secs_f64()
                     + 2.0 * t
             }
-            Bound::Count {
-                warmup,
-                measured,
-                cooldown,
-            } => {
-                let total = warmup.saturating_add(measured).saturating_add(cooldown);
+            Bound::Count { .. } => {
+                let total = self.bound.count();
                 let cap = u64::from(self.concurrency);
                 let (rounds, span) = match self.open {
                     None => (total.div_ceil(cap.max(1)), 0.0),

@@ -9,7 +9,7 @@ use super::media::point_media;
 use super::requests::*;
 use super::sweep::*;
 use crate::backend::mode::{DEFAULT_CACHE_SHARE, cache_note};
-use crate::load::driver::{Bound, StopRule, run_load_until};
+use crate::load::driver::{StopRule, run_load_until};
 use crate::load::record::RequestRecord;
 use crate::metrics::calibration::Calibration;
 use crate::metrics::per_instance::{self, account};
@@ -162,14 +162,7 @@ impl Sweep<'_> {
         let log_from = access_log.as_deref().map(access_log::offset).unwrap_or(0);
         let addresses = set.addresses();
         let preview = PointRow::with_ranks(cfg, point, Default::default(), ranks);
-        let bar = match load_plan.bound {
-            Bound::Count {
-                warmup,
-                measured,
-                cooldown,
-            } => warmup.saturating_add(measured).saturating_add(cooldown),
-            Bound::Time { .. } => 0,
-        };
+        let bar = load_plan.bound.count();
         self.progress.start_point(&preview.params(), bar);
         self.progress.phase("");
         let (started_at, started_ts) = now_utc_and_epoch();

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::requests::{load_plan, precision_cap, prompt_count, with_cap};
 use super::warmup::round_size;
 use crate::load::arrival::Schedule;
-use crate::load::driver::{Bound, LoadPlan};
+use crate::load::driver::LoadPlan;
 use crate::scenario::Resolved;
 use crate::server::command::Commands;
 use crate::server::set::{endpoints, nginx_config, nginx_prefix};
@@ -115,14 +115,7 @@ pub fn prepare(r: &Resolved, python: &str, run_dir: &Path) -> Result<Prepared, S
         .map(|point| {
             let load = load_plan(s, point);
             let extended = with_cap(load, precision_cap(s, point));
-            let requests = match extended.bound {
-                Bound::Count {
-                    warmup,
-                    measured,
-                    cooldown,
-                } => warmup.saturating_add(measured).saturating_add(cooldown),
-                Bound::Time { .. } => 0,
-            };
+            let requests = extended.bound.count();
             total_requests = total_requests.saturating_add(requests.saturating_mul(repeats));
             let first_sends = load
                 .open
@@ -160,29 +153,10 @@ pub fn prepare(r: &Resolved, python: &str, run_dir: &Path) -> Result<Prepared, S
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-    use crate::scenario::model_path::SearchDirs;
-    use crate::scenario::{Overrides, load_str};
 
     fn prepared(text: &str) -> Result<Prepared, String> {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("models/tiny");
-        std::fs::create_dir_all(&m).unwrap();
-        std::fs::write(m.join("config.json"), "{}").unwrap();
-        let dirs = SearchDirs {
-            home: None,
-            cwd: t.path().to_path_buf(),
-            hf_cache: None,
-        };
-        let r = load_str(
-            &PathBuf::from("scenarios/t.toml"),
-            text,
-            &Overrides::default(),
-            &dirs,
-        )
-        .unwrap();
+        let r = crate::scenario::testing::with_tiny_model(text);
         prepare(&r, "python3", Path::new("/tmp/run"))
     }
 

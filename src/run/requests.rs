@@ -91,12 +91,7 @@ pub(super) fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
 /// point's expected requests, at most 4,096; 1,024 in closed loop).
 pub fn prompt_count(plan: &LoadPlan) -> usize {
     match plan.bound {
-        Bound::Count {
-            warmup,
-            measured,
-            cooldown,
-        } => usize::try_from(warmup.saturating_add(measured).saturating_add(cooldown))
-            .unwrap_or(usize::MAX),
+        Bound::Count { .. } => usize::try_from(plan.bound.count()).unwrap_or(usize::MAX),
         Bound::Time {
             warmup,
             measured,
@@ -107,7 +102,9 @@ pub fn prompt_count(plan: &LoadPlan) -> usize {
                     .saturating_add(measured)
                     .saturating_add(cooldown)
                     .as_secs_f64();
-                ((o.rate * secs * 1.2).ceil() as usize + 16).min(4096)
+                ((o.rate * secs * 1.2).ceil() as usize)
+                    .saturating_add(16)
+                    .min(4096)
             }
             _ => 1024,
         },

@@ -450,5 +450,35 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&s[i..j])
 }
 
+/// Scenarios for tests elsewhere in the crate.
+#[cfg(test)]
+pub mod testing {
+    use std::path::PathBuf;
+
+    use super::model_path::SearchDirs;
+    use super::{Overrides, Resolved, load_str};
+
+    /// `text` loaded as `scenarios/t.toml`, with no overrides, beside a
+    /// local model folder `tiny` (in a temporary folder, gone on return).
+    pub fn with_tiny_model(text: &str) -> Resolved {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("models/tiny");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("config.json"), "{}").unwrap();
+        let dirs = SearchDirs {
+            home: None,
+            cwd: t.path().to_path_buf(),
+            hf_cache: None,
+        };
+        load_str(
+            &PathBuf::from("scenarios/t.toml"),
+            text,
+            &Overrides::default(),
+            &dirs,
+        )
+        .unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests;
