@@ -130,11 +130,18 @@ fn ttft_and_itl_match_the_stubs_injected_delays() {
             .iter()
             .map(|g| g.as_f64().unwrap())
             .collect();
-        assert_eq!(gaps.len(), TOKENS - 1, "a gap per token after the first: {l}");
+        assert_eq!(
+            gaps.len(),
+            TOKENS - 1,
+            "a gap per token after the first: {l}"
+        );
         assert!(gaps.iter().all(|g| *g >= 0.0), "{l}");
         // the first token, and the last (first + the gaps), never early
         let last = ttft + gaps.iter().sum::<f64>();
-        assert!(ttft >= TTFT_MS, "TTFT {ttft} before the stub's {TTFT_MS} ms: {l}");
+        assert!(
+            ttft >= TTFT_MS,
+            "TTFT {ttft} before the stub's {TTFT_MS} ms: {l}"
+        );
         assert!(
             last >= last_token_ms - 0.01,
             "last token at {last} ms, before the stub's {last_token_ms}: {l}"
@@ -149,7 +156,13 @@ fn ttft_and_itl_match_the_stubs_injected_delays() {
     let ttfts: Vec<f64> = lines.iter().map(|l| f(l, "ttft_ms")).collect();
     let gaps: Vec<f64> = lines
         .iter()
-        .flat_map(|l| l["itl_ms"].as_array().unwrap().iter().map(|g| g.as_f64().unwrap()))
+        .flat_map(|l| {
+            l["itl_ms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g.as_f64().unwrap())
+        })
         .collect();
     let tpots: Vec<f64> = lines.iter().map(|l| f(l, "tpot_ms")).collect();
     for (col, want) in [
@@ -157,7 +170,10 @@ fn ttft_and_itl_match_the_stubs_injected_delays() {
         ("itl_mean_ms", mean(&gaps)),
         ("tpot_mean_ms", mean(&tpots)),
     ] {
-        assert!((num(r, col) - want).abs() < 0.01, "{col}: {want} from the requests: {r:?}");
+        assert!(
+            (num(r, col) - want).abs() < 0.01,
+            "{col}: {want} from the requests: {r:?}"
+        );
     }
     assert!(num(r, "ttft_p50_ms") >= TTFT_MS, "{r:?}");
     eprintln!(

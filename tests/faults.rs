@@ -344,8 +344,10 @@ max_tokens = 4
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "points failed: {stderr}");
     // `backend.ready_timeout_s=3` was what each configuration waited, not
-    // the default 180 s: a bound on the scale of that failure (the run
-    // takes about NEVER_READY_MEASURED), not a timing claim
+    // the default 180 s: a bound on the scale of that failure (the run took
+    // 6.7 s beside other builds, 6.9 s with two busy loops added), not a
+    // timing claim
+    eprintln!("three configurations, two never ready: {took:?}");
     assert!(took < Duration::from_secs(180), "took {took:?}");
     let (csv, rows) = only_run(t.path(), "never_ready");
     assert_eq!(rows.len(), 6, "{rows:?}");
@@ -709,6 +711,8 @@ fn soak_20000_requests_through_nginx_lose_nothing_and_memory_stays_flat() {
                 samples.push((started.elapsed().as_secs_f64(), kb, rows));
             }
         }
+        // a deadline for a hung soak, not a timing claim: it takes 9 to 15 s
+        // beside other builds, 72 s with two busy loops added
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "the soak took over 10 minutes"

@@ -139,13 +139,19 @@ max_tokens = 8
     let sched = |l: &serde_json::Value| l["scheduled_s"].as_f64().unwrap();
     let end = |l: &serde_json::Value| sched(l) + l["e2e_ms"].as_f64().unwrap() / 1e3;
     for l in &lines {
-        assert!((0.5..2.5).contains(&sched(l)), "sent outside the window: {l}");
+        assert!(
+            (0.5..2.5).contains(&sched(l)),
+            "sent outside the window: {l}"
+        );
     }
     let first = lines.iter().map(sched).fold(f64::INFINITY, f64::min);
     let last = lines.iter().map(end).fold(0.0, f64::max);
     let elapsed = num(r, "elapsed_s");
     // (the CSV rounds it to 10 ms)
-    assert!((elapsed - (last - first)).abs() <= 0.006, "{elapsed} vs {first}..{last}");
+    assert!(
+        (elapsed - (last - first)).abs() <= 0.006,
+        "{elapsed} vs {first}..{last}"
+    );
     assert_clean_run(&run);
 }
 

@@ -170,7 +170,11 @@ fn assert_ticks_on_schedule(recs: &[Value], interval_ms: f64) -> Vec<&Value> {
     }
     // every due tick until the last one was taken or counted as missed
     let last = *seqs.last().unwrap();
-    assert_eq!(summary["ticks"].as_u64(), Some(ticks.len() as u64), "{summary}");
+    assert_eq!(
+        summary["ticks"].as_u64(),
+        Some(ticks.len() as u64),
+        "{summary}"
+    );
     assert_eq!(
         summary["missed"].as_u64(),
         Some(last + 1 - ticks.len() as u64),
@@ -196,7 +200,10 @@ fn assert_ticks_on_schedule(recs: &[Value], interval_ms: f64) -> Vec<&Value> {
     // its life (a unit mistake would be 1,000 times off)
     let cpu_ms = f(summary, "sampler_cpu_ms_per_sample") * ticks.len() as f64;
     let life_ms = f(final_sample, "elapsed_s") * 1e3 + 1.0;
-    assert!(cpu_ms > 0.0 && cpu_ms <= life_ms, "{cpu_ms} ms CPU in {life_ms} ms: {summary}");
+    assert!(
+        cpu_ms > 0.0 && cpu_ms <= life_ms,
+        "{cpu_ms} ms CPU in {life_ms} ms: {summary}"
+    );
     ticks
 }
 

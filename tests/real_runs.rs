@@ -312,16 +312,23 @@ fn interrupted_run(signal: i32) {
     unsafe { libc::kill(child.id() as i32, signal) };
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
+    let stopped = started.elapsed();
     assert_eq!(
         out.status.code(),
         Some(130),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A timing contract that stays: the README promises exit within 30 s
+    // of Ctrl-C/SIGTERM (the point in flight is cut, its servers and nginx
+    // stopped with their grace). Measured on 2 cores, debug build: 0.12 to
+    // 0.13 s beside other builds (load average 7), 0.16 to 0.21 s with two
+    // busy loops added: over 100 times below the bound (docs/testing.md,
+    // "Timing contracts").
+    eprintln!("signal {signal}: mlxrun exited {stopped:?} after it");
     assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "stopping took {:?}",
-        started.elapsed()
+        stopped < Duration::from_secs(30),
+        "stopping took {stopped:?}"
     );
     let rows = read_rows(&csv);
     assert!(
@@ -379,7 +386,15 @@ fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
     assert!(groups.len() >= 3, "two instances and nginx: {groups:?}");
     child.kill().unwrap();
     child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A timing contract that stays: every group is gone, and its ports
+    // free, within 30 s of mlxrun's death (each supervisor's SIGTERM, the
+    // scenario's stop grace, SIGKILL). Measured on 2 cores, debug build:
+    // 1.4 s beside other builds (load average 7), 1.3 s with two busy loops
+    // added, most of it this machine's init reaping the killed processes
+    // (a group counts until its last zombie is reaped): over 20 times below
+    // the bound (docs/testing.md, "Timing contracts").
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(30);
     loop {
         // SAFETY: existence checks only.
         let alive: Vec<i32> = groups
@@ -388,6 +403,7 @@ fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
             .filter(|g| unsafe { libc::kill(-g, 0) } == 0)
             .collect();
         if alive.is_empty() {
+            eprintln!("every group gone {:?} after SIGKILL", killed.elapsed());
             break;
         }
         if Instant::now() > deadline {
