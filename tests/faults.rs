@@ -47,6 +47,26 @@ fn starts_of(run_dir: &Path, needle: &str) -> Vec<(i32, Vec<String>)> {
         .collect()
 }
 
+/// The `requests.jsonl` lines of point `point` of the run in `run_dir`.
+fn request_lines(run_dir: &Path, point: u64) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("requests.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["point"] == point)
+        .collect()
+}
+
+/// When a request went out and when it ended, in seconds from its point's
+/// start (mlxrun's own clock).
+fn sent_at(line: &serde_json::Value) -> f64 {
+    line["scheduled_s"].as_f64().unwrap()
+}
+
+fn ends_at(line: &serde_json::Value) -> f64 {
+    sent_at(line) + line["e2e_ms"].as_f64().unwrap() / 1e3
+}
+
 /// Kills the child (mlxrun) if the test fails while it runs.
 struct Running(Option<Child>);
 
@@ -324,7 +344,12 @@ max_tokens = 4
     let (out, _, stderr) = run(&path, &["--set", "backend.ready_timeout_s=3"]);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "points failed: {stderr}");
-    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // `backend.ready_timeout_s=3` was what each configuration waited, not
+    // the default 180 s: a bound on the scale of that failure (the run took
+    // 6.7 s beside other builds, 6.9 s with two busy loops added), not a
+    // timing claim
+    eprintln!("three configurations, two never ready: {took:?}");
+    assert!(took < Duration::from_secs(180), "took {took:?}");
     let (csv, rows) = only_run(t.path(), "never_ready");
     assert_eq!(rows.len(), 6, "{rows:?}");
     let by_model = |m: &str| -> Vec<&BTreeMap<String, String>> {
@@ -470,9 +495,7 @@ enabled = false
     let path = stub_scenario(t.path(), "hang", port, &body);
 
     // 1. bounded by the request timeout: two rounds of two requests
-    let started = Instant::now();
     let (out, _, stderr) = run(&path, &["--set", "workload.request_timeout_s=1.5"]);
-    let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let (csv, rows) = only_run(t.path(), "hang");
     assert_eq!(rows.len(), 2);
@@ -481,24 +504,40 @@ enabled = false
     assert_eq!(hung["status"], "failed", "{hung:?}");
     assert_eq!(int(hung, "requests"), 4);
     assert_eq!(kinds(hung), BTreeMap::from([("timeout".to_string(), 4)]));
-    // latencies cover successful requests only: the timeouts show in the time
+    // latencies cover successful requests only: the timeouts show in the
+    // time. Two rounds of two, each request ended by its own 1.5 s timeout
+    // and not retried, the second round sent as the first timed out: read
+    // from mlxrun's records of each request, not from a bound on how long
+    // the machine took
+    let mut hung_lines = request_lines(&run_dir(&csv), 1);
+    hung_lines.sort_by(|a, b| sent_at(a).total_cmp(&sent_at(b)));
+    assert_eq!(hung_lines.len(), 4);
+    for l in &hung_lines {
+        assert_eq!(l["outcome"], "timeout", "{l}");
+        assert_eq!(l["retries"], 0, "a timeout is not retried: {l}");
+        assert!(l["e2e_ms"].as_f64().unwrap() >= 1500.0, "{l}");
+    }
+    let (first_round, second_round) = hung_lines.split_at(2);
+    for later in second_round {
+        assert!(
+            first_round
+                .iter()
+                .any(|early| ends_at(early) <= sent_at(later)),
+            "sent before a request of the first round ended: {later}"
+        );
+    }
     let elapsed = num(hung, "elapsed_s");
-    assert!(
-        (3.0..4.5).contains(&elapsed),
-        "two rounds of 1.5 s: {hung:?}"
-    );
+    assert!(elapsed >= 3.0, "two rounds of 1.5 s: {hung:?}");
     assert_eq!(
         hung["status_detail"], "timeout: no complete answer within 1.5 s",
         "{hung:?}"
     );
     assert_eq!(rows[1]["status"], "ok", "{:?}", rows[1]);
-    assert!(took < Duration::from_secs(30), "{took:?}");
     assert_counts_add_up(&rows);
     assert_clean_run(&run_dir(&csv));
     std::fs::remove_dir_all(t.path().join("results")).unwrap();
 
     // 2. a request timeout of a minute, cut off by the point deadline
-    let started = Instant::now();
     let (out, _, stderr) = run(
         &path,
         &[
@@ -508,9 +547,7 @@ enabled = false
             "run.point_timeout_s=2",
         ],
     );
-    let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(took < Duration::from_secs(30), "{took:?}");
     let (csv, rows) = only_run(t.path(), "hang");
     let hung = &rows[0];
     assert_eq!(hung["status"], "failed", "{hung:?}");
@@ -522,8 +559,32 @@ enabled = false
         "point deadline of 2.0 s reached (run.point_timeout_s): 2 request(s) in flight recorded as timeouts, 0 finished",
         "{hung:?}"
     );
+    // cut at the deadline, 2 s from the point's start: not before it, and
+    // by it rather than by the requests' own 60 s timeout (each record
+    // says so); how soon after 2 s is not asserted (a busy machine decides
+    // that), it is printed
+    let cut = request_lines(&run_dir(&csv), 1);
+    assert_eq!(cut.len(), 2);
+    for l in &cut {
+        assert_eq!(l["outcome"], "timeout", "{l}");
+        assert!(
+            l["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("cut off by the point deadline (2.0 s"),
+            "{l}"
+        );
+        assert!(ends_at(l) >= 2.0, "cut before the deadline: {l}");
+    }
+    let first_sent = cut.iter().map(sent_at).fold(f64::INFINITY, f64::min);
+    let last_end = cut.iter().map(ends_at).fold(0.0, f64::max);
     let elapsed = num(hung, "elapsed_s");
-    assert!((1.9..3.0).contains(&elapsed), "cut at 2 s: {hung:?}");
+    // (the CSV rounds it to 10 ms)
+    assert!(
+        (elapsed - (last_end - first_sent)).abs() <= 0.006,
+        "{hung:?}"
+    );
+    eprintln!("the 2 s point deadline ended the point at {last_end:.3} s");
     assert!(
         stderr.contains("warning: point 1: point deadline of 2.0 s"),
         "{stderr}"
@@ -605,10 +666,17 @@ fn interrupted_mid_point(signal: i32) {
         "{stderr}"
     );
     assert_eq!(out.status.code(), Some(130));
+    // A timing contract that stays: the README promises exit within 30 s
+    // of Ctrl-C/SIGTERM (the point in flight is cut, its servers and nginx
+    // stopped with their grace). Measured on 2 cores, debug build, with
+    // mlx_lm servers: 0.12 to 0.13 s beside other builds (load average 7),
+    // 0.16 to 0.21 s with two busy loops added; over 100 times below the
+    // bound (docs/testing.md, "Timing contracts").
+    let stopped = started.elapsed();
+    eprintln!("signal {signal}: mlxrun exited {stopped:?} after it");
     assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "stopping took {:?}",
-        started.elapsed()
+        stopped < Duration::from_secs(30),
+        "stopping took {stopped:?}"
     );
     assert!(
         stderr.contains(&format!(
@@ -833,6 +901,8 @@ fn soak_20000_requests_through_nginx_lose_nothing_and_memory_stays_flat() {
                 samples.push((started.elapsed().as_secs_f64(), kb, rows));
             }
         }
+        // a deadline for a hung soak, not a timing claim: it takes 9 to 15 s
+        // beside other builds, 72 s with two busy loops added
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "the soak took over 10 minutes"

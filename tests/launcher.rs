@@ -409,18 +409,35 @@ fn launcher_panic_restores_the_terminal_then_mlxruns_hook_exits_101() {
 
 #[test]
 fn without_a_terminal_mlxrun_prints_the_usage_and_exits_2() {
+    use std::process::Stdio;
     // the usage, and nothing started: no run folder to check clean
     for args in [&[][..], &["launch"]] {
-        let started = Instant::now();
-        let out = mlxrun()
+        // stdin a pipe held open and never written: a read of it would block
+        let mut child = mlxrun()
             .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "it did not wait"
+        let _held_open = child.stdin.take();
+        // it exits without waiting for input: 10 s is the deadline of this
+        // wait, not a timing claim (it exits in 10 to 36 ms, busy machine
+        // included; the failure it catches is waiting forever)
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("mlxrun {args:?} without a terminal waited (for input?)");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!(
+            "mlxrun {args:?} without a terminal exited in {:?}",
+            started.elapsed()
         );
+        let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("usage: mlxrun SCENARIO"), "{err}");

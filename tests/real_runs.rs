@@ -312,7 +312,15 @@ fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
     assert!(groups.len() >= 3, "two instances and nginx: {groups:?}");
     child.kill().unwrap();
     child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A timing contract that stays: every group is gone, and its ports
+    // free, within 30 s of mlxrun's death (each supervisor's SIGTERM, the
+    // scenario's stop grace, SIGKILL). Measured on 2 cores, debug build:
+    // 1.4 s beside other builds (load average 7), 1.3 s with two busy loops
+    // added, most of it this machine's init reaping the killed processes
+    // (a group counts until its last zombie is reaped): over 20 times below
+    // the bound (docs/testing.md, "Timing contracts").
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(30);
     loop {
         // SAFETY: existence checks only.
         let alive: Vec<i32> = groups
@@ -321,6 +329,7 @@ fn a_killed_mlxrun_takes_its_servers_and_nginx_with_it() {
             .filter(|g| unsafe { libc::kill(-g, 0) } == 0)
             .collect();
         if alive.is_empty() {
+            eprintln!("every group gone {:?} after SIGKILL", killed.elapsed());
             break;
         }
         if Instant::now() > deadline {

@@ -215,7 +215,9 @@ fn a_sigkilled_run_with_torn_last_lines_is_repaired_and_finished() {
     child.kill().unwrap();
     child.wait().unwrap();
     let run = run_dir(&csv);
-    // the servers' supervisors stop them when mlxrun is gone
+    // the servers' supervisors stop them when mlxrun is gone: the 30 s
+    // contract of `a_killed_mlxrun_takes_its_servers_and_nginx_with_it`
+    // (docs/testing.md, "Timing contracts")
     let deadline = Instant::now() + Duration::from_secs(30);
     while journal_starts(&run)
         .iter()

@@ -523,6 +523,34 @@ temperature = [0.0, 0.3]
 concurrency = [8, 64]
 "#;
 
+    /// The "effective values" line of `field` in a plan.
+    fn effective_line(plan: &str, field: &str) -> String {
+        let values = &plan[plan.find("\neffective values (origin):\n").unwrap()..];
+        values
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{field} ")))
+            .unwrap_or_else(|| panic!("no {field} in {values}"))
+            .to_string()
+    }
+
+    #[test]
+    fn effective_values_attribute_a_key_the_file_leaves_out_to_the_default() {
+        let base = "name = \"t\"\n[model]\npath = \"tiny\"\n";
+        // `[run]` opened (for another key, or for nothing): repeats is the default's
+        for run in ["[run]\nrepeat_order = \"interleaved\"\n", "[run]\n"] {
+            let plan = plan_of(&format!("{base}{run}"));
+            let line = effective_line(&plan, "run.repeats");
+            assert!(line.ends_with("= 1   (default)"), "{line}");
+        }
+        let plan = plan_of(&format!("{base}[run]\nrepeat_order = \"interleaved\"\n"));
+        let line = effective_line(&plan, "run.repeat_order");
+        assert!(line.ends_with("(scenarios/t.toml:5)"), "{line}");
+        // set in the file: the file's line
+        let plan = plan_of(&format!("{base}[run]\nrepeats = 2\n"));
+        let line = effective_line(&plan, "run.repeats");
+        assert!(line.ends_with("= 2   (scenarios/t.toml:5)"), "{line}");
+    }
+
     #[test]
     fn plan_states_the_sampling_and_the_temperature_axis() {
         let text = plan_of(SWEEP);

@@ -171,11 +171,25 @@ impl App {
             cwd: cwd.to_path_buf(),
             store_file,
         };
-        if app.choices.scenario.is_none() {
-            // first start: offer the first scenario
-            app.choices.scenario = picker::list(&cwd.join("scenarios"))
-                .first()
-                .map(|e| relative(&e.path, cwd));
+        // the last scenario used while it exists, else the quickstart, else the first
+        let offered: Vec<PathBuf> = picker::list(&cwd.join("scenarios"))
+            .iter()
+            .map(|e| relative(&e.path, cwd))
+            .collect();
+        let saved = app.choices.scenario.take();
+        app.choices.scenario =
+            picker::opening_choice(saved.as_deref(), &offered, |p| cwd.join(p).is_file());
+        if let Some(gone) = saved.filter(|s| app.choices.scenario.as_ref() != Some(s))
+            && app.note.is_none()
+        {
+            app.note = Some(format!(
+                "the last scenario used, {}, is gone; opened {}",
+                gone.display(),
+                app.choices
+                    .scenario
+                    .as_deref()
+                    .map_or("none".into(), |p| p.display().to_string())
+            ));
         }
         app.refresh();
         app
@@ -882,6 +896,51 @@ mod tests {
             "Tokens: 8 (scenario) / Concurrency: 1,2 (scenario)"
         );
         assert_eq!(app.status_line(), "2 point(s); Enter on Run starts them");
+    }
+
+    #[test]
+    fn the_launcher_opens_on_the_quickstart_then_on_the_last_scenario_used() {
+        let t = workspace();
+        let root = t.path();
+        std::fs::write(
+            root.join("scenarios/quickstart.toml"),
+            format!(
+                "name = \"quickstart\"\n[model]\npath = \"{}\"\n",
+                root.join("models/m").display()
+            ),
+        )
+        .unwrap();
+        // a fresh start: the quickstart, though `a` comes first
+        let mut app = App::new(root);
+        assert_eq!(
+            app.choices.scenario,
+            Some(PathBuf::from("scenarios/quickstart.toml"))
+        );
+        assert_eq!(app.status.error, None);
+        assert_eq!(app.note, None);
+        // the picker opens on it; `b` is chosen and saved
+        keys(&mut app, &[Key::Char('1'), Key::Enter]);
+        let Screen::Scenarios { sel, .. } = app.screen() else {
+            panic!("not the picker")
+        };
+        assert_eq!(*sel, 2);
+        keys(&mut app, &[Key::Up, Key::Enter]);
+        let b = Some(PathBuf::from("scenarios/b.toml"));
+        assert_eq!(app.choices.scenario, b);
+        // the next start opens on the last one used
+        assert_eq!(App::new(root).choices.scenario, b);
+        // once it is gone: the quickstart again, with a note saying why
+        std::fs::remove_file(root.join("scenarios/b.toml")).unwrap();
+        let app = App::new(root);
+        assert_eq!(
+            app.choices.scenario,
+            Some(PathBuf::from("scenarios/quickstart.toml"))
+        );
+        let note = app.note.unwrap();
+        assert!(
+            note.contains("scenarios/b.toml, is gone; opened scenarios/quickstart.toml"),
+            "{note}"
+        );
     }
 
     #[test]

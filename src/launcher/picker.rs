@@ -27,6 +27,32 @@ pub fn list(dir: &Path) -> Vec<ScenarioEntry> {
     files.into_iter().map(|p| entry(&p)).collect()
 }
 
+/// The scenario that runs on a fresh machine (the tiny local model that
+/// `scripts/setup.sh` builds; `scripts/quickstart.sh` runs it), by file name.
+pub const QUICKSTART: &str = "quickstart.toml";
+
+/// The scenario the launcher opens on: the last one used (`saved`, from
+/// the launcher's store) while it still exists, else the quickstart
+/// scenario among `offered`, else the first of `offered` (`None`: nothing
+/// to offer). `exists` says whether a saved path is still there (one the
+/// picker no longer lists, e.g. moved out of `scenarios/`, may still be).
+pub fn opening_choice(
+    saved: Option<&Path>,
+    offered: &[PathBuf],
+    exists: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    if let Some(s) = saved
+        && (offered.iter().any(|o| o == s) || exists(s))
+    {
+        return Some(s.to_path_buf());
+    }
+    offered
+        .iter()
+        .find(|o| o.file_name().is_some_and(|n| n == QUICKSTART))
+        .or_else(|| offered.first())
+        .cloned()
+}
+
 /// Name and description of the scenario at `path`.
 pub fn entry(path: &Path) -> ScenarioEntry {
     let stem = path
@@ -63,6 +89,61 @@ pub fn entry(path: &Path) -> ScenarioEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names
+            .iter()
+            .map(|n| PathBuf::from(format!("scenarios/{n}")))
+            .collect()
+    }
+
+    #[test]
+    fn opens_on_the_last_scenario_used_else_the_quickstart_else_the_first() {
+        let offered = paths(&["backends_tour.toml", "quickstart.toml", "single.toml"]);
+        let nothing_else = |_: &Path| false;
+        let p = |n: &str| PathBuf::from(format!("scenarios/{n}"));
+        // a fresh start: the quickstart, not the first in alphabetical order
+        assert_eq!(
+            opening_choice(None, &offered, nothing_else),
+            Some(p("quickstart.toml"))
+        );
+        // the last one used, while it is there
+        let last = p("single.toml");
+        assert_eq!(
+            opening_choice(Some(&last), &offered, nothing_else),
+            Some(last.clone())
+        );
+        // gone: the quickstart again
+        let gone = p("deleted.toml");
+        assert_eq!(
+            opening_choice(Some(&gone), &offered, nothing_else),
+            Some(p("quickstart.toml"))
+        );
+        // a saved file outside the list that still exists is kept
+        let elsewhere = PathBuf::from("mine/sweep.toml");
+        assert_eq!(
+            opening_choice(Some(&elsewhere), &offered, |q| q == elsewhere),
+            Some(elsewhere.clone())
+        );
+        // no quickstart: the first; nothing at all: none
+        let others = paths(&["b.toml", "c.toml"]);
+        assert_eq!(
+            opening_choice(None, &others, nothing_else),
+            Some(p("b.toml"))
+        );
+        assert_eq!(
+            opening_choice(Some(&gone), &others, nothing_else),
+            Some(p("b.toml"))
+        );
+        assert_eq!(opening_choice(None, &[], nothing_else), None);
+        assert_eq!(opening_choice(Some(&gone), &[], nothing_else), None);
+        // a file merely named like it elsewhere in the path is not the quickstart
+        let lookalike = paths(&["a.toml", "quickstart.toml.bak", "my_quickstart.toml"]);
+        assert_eq!(
+            opening_choice(None, &lookalike, nothing_else),
+            Some(p("a.toml"))
+        );
+    }
 
     #[test]
     fn lists_toml_files_with_name_and_description() {

@@ -68,21 +68,37 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Where the effective value of `field` came from.
+    /// Where the effective value of `field` came from: `--set`, the
+    /// environment, the file (only where it sets the key, not where it
+    /// merely opens the key's table), else the default.
     pub fn origin(&self, field: &str) -> Origin {
-        if let Some(o) = self.set.origin_of(field) {
-            return o.clone();
+        self.layer_origin(field)
+            .or_else(|| self.source.sets(field).then(|| self.file_origin(field)))
+            .unwrap_or(Origin::Default)
+    }
+
+    /// Where to look for a problem with `field`: as [`Resolved::origin`],
+    /// but a default under a table the file opens points at that table's
+    /// line (where the key would go).
+    fn problem_origin(&self, field: &str) -> Origin {
+        self.layer_origin(field)
+            .or_else(|| self.source.defines(field).then(|| self.file_origin(field)))
+            .unwrap_or(Origin::Default)
+    }
+
+    /// `--set`, then the environment.
+    fn layer_origin(&self, field: &str) -> Option<Origin> {
+        self.set
+            .origin_of(field)
+            .or_else(|| self.env.origin_of(field))
+            .cloned()
+    }
+
+    fn file_origin(&self, field: &str) -> Origin {
+        Origin::File {
+            path: self.path.clone(),
+            line: self.source.line_of(field),
         }
-        if let Some(o) = self.env.origin_of(field) {
-            return o.clone();
-        }
-        if self.source.defines(field) {
-            return Origin::File {
-                path: self.path.clone(),
-                line: self.source.line_of(field),
-            };
-        }
-        Origin::Default
     }
 
     /// `findings` with the origin of each field.
@@ -90,7 +106,7 @@ impl Resolved {
         findings
             .into_iter()
             .map(|f| Problem {
-                origin: self.origin(&f.field),
+                origin: self.problem_origin(&f.field),
                 field: f.field,
                 message: f.message,
                 hint: f.hint,
@@ -243,7 +259,7 @@ pub fn load_str(
                 .map(|e| {
                     let field = e.path.join(".");
                     Problem {
-                        origin: resolved.origin(&field),
+                        origin: resolved.problem_origin(&field),
                         message: e.kind.to_string(),
                         hint: format!(
                             "fix the value of {field}; see the scenario reference in README.md"
@@ -302,7 +318,7 @@ pub fn load_str(
             Ok(plan) => resolved.plan = plan,
             Err(e) => problems.push(Problem {
                 field: "matrix.filter".into(),
-                origin: resolved.origin("matrix.filter"),
+                origin: resolved.problem_origin("matrix.filter"),
                 message: e,
                 hint: "the filter may use the axis names; compare with <, <=, ==, and, or".into(),
             }),
@@ -329,7 +345,7 @@ fn build_registry(path: &Path, resolved: &Resolved) -> Result<Registry, Vec<Prob
             Ok(t) => t,
             Err(e) => {
                 problems.push(Problem {
-                    origin: resolved.origin(&field),
+                    origin: resolved.problem_origin(&field),
                     field,
                     message: format!("cannot read {}: {e}", file.display()),
                     hint: "paths in `include` are relative to the scenario file".into(),
@@ -395,7 +411,7 @@ fn build_registry(path: &Path, resolved: &Resolved) -> Result<Registry, Vec<Prob
     Registry::build(&layers).map_err(|list| {
         list.into_iter()
             .map(|p| Problem {
-                origin: resolved.origin(&p.field),
+                origin: resolved.problem_origin(&p.field),
                 hint: "see backends/*.toml for the fields of a backend definition".into(),
                 field: p.field,
                 message: p.message,

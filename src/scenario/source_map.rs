@@ -6,12 +6,14 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// One key of the file: its dotted path and the byte ranges of key and value.
+/// One key of the file: its dotted path, the byte ranges of key and value,
+/// and whether the value is a table (`[run]`, `run = { … }`).
 #[derive(Debug, Clone)]
 struct Entry {
     path: String,
     key: Range<usize>,
     value: Range<usize>,
+    is_table: bool,
 }
 
 /// Key paths of one TOML text with their positions.
@@ -48,13 +50,31 @@ impl SourceMap {
         }
     }
 
-    /// Whether the file sets `path` itself or a parent table of it.
+    /// Whether the file sets `path` itself or a parent table of it (a
+    /// table the file opens counts: where a problem with a field the file
+    /// left out is best looked for).
     pub fn defines(&self, path: &str) -> bool {
-        self.entries.iter().any(|e| {
-            e.path == path
-                || path.starts_with(&format!("{}.", e.path))
-                || e.path.starts_with(&format!("{path}."))
-        })
+        self.sets(path) || self.entries.iter().any(|e| is_under(path, &e.path))
+    }
+
+    /// Whether the file gives `path` its value: the key itself, keys below
+    /// it (the elements of an array, the keys of a table), or a nearest
+    /// parent key whose value is not a table (one value the scenario reads
+    /// as several fields). A table the file opens without setting `path` in
+    /// it does not count: `[run]` alone leaves `run.repeats` at its default.
+    pub fn sets(&self, path: &str) -> bool {
+        if self
+            .entries
+            .iter()
+            .any(|e| e.path == path || is_under(&e.path, path))
+        {
+            return true;
+        }
+        self.entries
+            .iter()
+            .filter(|e| is_under(path, &e.path))
+            .max_by_key(|e| e.path.len())
+            .is_some_and(|parent| !parent.is_table)
     }
 
     /// The innermost key path whose key or value contains byte `offset`.
@@ -84,6 +104,15 @@ impl SourceMap {
     }
 }
 
+/// Whether dotted path `path` lies below `parent`.
+fn is_under(path: &str, parent: &str) -> bool {
+    path.len() > parent.len() && path.starts_with(parent) && path.as_bytes()[parent.len()] == b'.'
+}
+
+fn is_table(value: &Spanned<DeValue<'_>>) -> bool {
+    matches!(value.get_ref(), DeValue::Table(_))
+}
+
 fn collect(table: &DeTable<'_>, prefix: &str, out: &mut Vec<Entry>) {
     for (key, value) in table.iter() {
         let path = if prefix.is_empty() {
@@ -95,6 +124,7 @@ fn collect(table: &DeTable<'_>, prefix: &str, out: &mut Vec<Entry>) {
             path: path.clone(),
             key: key.span(),
             value: value.span(),
+            is_table: is_table(value),
         });
         collect_value(value, &path, out);
     }
@@ -112,6 +142,7 @@ fn collect_value(value: &Spanned<DeValue<'_>>, path: &str, out: &mut Vec<Entry>)
                     path: p.clone(),
                     key: item.span(),
                     value: item.span(),
+                    is_table: is_table(item),
                 });
                 collect_value(item, &p, out);
             }
@@ -158,5 +189,35 @@ mod tests {
         assert!(m.defines("matrix.concurrency"));
         assert!(m.defines("matrix"));
         assert!(!m.defines("workload"));
+    }
+
+    #[test]
+    fn an_opened_table_sets_only_the_keys_written_in_it() {
+        let m =
+            SourceMap::new("[run]\nrepeats = 2\n\n[workload]\n\n[matrix]\nconcurrency = [1, 2]\n");
+        assert!(m.sets("run.repeats"));
+        assert!(m.sets("run"), "a key below it is set");
+        // `[workload]` opened, nothing in it: its fields keep their defaults
+        assert!(!m.sets("workload.requests"));
+        assert!(!m.sets("run.warmup.enabled"));
+        // ... though a problem with one is looked for at the table's line
+        assert!(m.defines("workload.requests"));
+        assert_eq!(m.line_of("workload.requests"), Some(4));
+        // an array sets its elements, and a value below a non-table key is its
+        assert!(m.sets("matrix.concurrency"));
+        assert!(m.sets("matrix.concurrency.1"));
+        let inline = SourceMap::new("run = { repeats = 3 }\nsize = \"224x224\"\n");
+        assert!(inline.sets("run.repeats"));
+        assert!(!inline.sets("run.order"), "an inline table is a table too");
+        assert!(
+            inline.sets("size.width"),
+            "one value read as several fields"
+        );
+        // prefixes are whole keys: `run` does not set `runner.x`
+        assert!(!inline.sets("runner.x") && !inline.defines("runner"));
+        // an entry of an array of tables is a table: its missing keys are defaults
+        let models = SourceMap::new("[[models]]\npath = \"a\"\n");
+        assert!(models.sets("models.0.path"));
+        assert!(!models.sets("models.0.backend"));
     }
 }

@@ -120,6 +120,42 @@ fn provenance_names_each_layer() {
 }
 
 #[test]
+fn a_table_the_file_opens_without_the_key_leaves_its_value_a_default() {
+    let (_t, d) = with_model();
+    let origin = |text: &str, field: &str| {
+        let r = load_text(text, &[], &[], &d).unwrap();
+        let prov = r.provenance();
+        let (_, _, o) = prov.iter().find(|(f, _, _)| f == field).unwrap().clone();
+        assert_eq!(o, r.origin(field), "{field}");
+        o
+    };
+    // `[run]` opened for another key: `run.repeats` is the default's
+    let opened = format!("{BASE}\n[run]\nrepeat_order = \"interleaved\"\n");
+    assert_eq!(origin(&opened, "run.repeats"), Origin::Default);
+    assert_eq!(
+        origin(&opened, "run.repeat_order"),
+        Origin::File {
+            path: "scenarios/t.toml".into(),
+            line: Some(12)
+        }
+    );
+    // `[run]` alone: still the default
+    assert_eq!(
+        origin(&format!("{BASE}\n[run]\n"), "run.repeats"),
+        Origin::Default
+    );
+    // set in the file: the file's, at its line
+    let set = format!("{BASE}\n[run]\nrepeats = 2\n");
+    assert_eq!(
+        origin(&set, "run.repeats"),
+        Origin::File {
+            path: "scenarios/t.toml".into(),
+            line: Some(12)
+        }
+    );
+}
+
+#[test]
 fn unknown_key_names_file_line_and_suggests() {
     let (_t, d) = with_model();
     let text = BASE.replace("concurrency = [1, 2]", "concurency = [1, 2]");

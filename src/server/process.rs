@@ -382,23 +382,38 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(shutdown::group_alive(pgid));
+        // whether anything of the group still runs (a killed grandchild
+        // stays a zombie until init reaps it, which here can take seconds:
+        // nothing of it runs)
+        let live = || match crate::procs::process_rows() {
+            Some(rows) => crate::procs::group_has_live_member(&rows, pgid),
+            None => shutdown::group_alive(pgid),
+        };
+        // SIGTERM is ignored: the group goes at the grace's end, by SIGKILL.
+        // Not before it (the supervisor starts the grace after the lifeline
+        // closed, here after `started`); and a timing contract that stays:
+        // soon after it, as the supervisor's whole job is to end the group
+        // when mlxrun cannot. Measured on 2 cores, debug build: 404 to 421 ms
+        // beside other builds (load average 7), 410 to 474 ms with two busy
+        // loops added and the whole unit suite beside it passing, against
+        // this 5 s bound: 4.5 s of margin over the grace (docs/testing.md,
+        // "Timing contracts").
+        let bound = Duration::from_secs(5);
         let started = std::time::Instant::now();
         drop(p.lifeline.take());
-        let st = wait_exit(&mut p).await;
-        for _ in 0..200 {
-            if !shutdown::group_alive(pgid) {
-                break;
+        let took = loop {
+            if !live() {
+                break started.elapsed();
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(
-            !shutdown::group_alive(pgid),
-            "group {pgid} outlived its lifeline"
-        );
-        let took = started.elapsed();
-        // SIGTERM is ignored: the group goes at the grace's end, by SIGKILL
-        assert!(took >= Duration::from_millis(350), "{took:?}");
-        assert!(took < Duration::from_secs(5), "{took:?}");
+            assert!(
+                started.elapsed() < bound,
+                "group {pgid} outlived its lifeline by {bound:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        eprintln!("group gone {took:?} after the lifeline closed (grace 400 ms)");
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        let st = wait_exit(&mut p).await;
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
         assert!(
