@@ -399,3 +399,25 @@ fn knee_probes_double_then_bisect() {
     assert_eq!(idx, [0, 1, 3, 7, 8, 5, 4]);
     assert_eq!(k.summary().knee, Some(5));
 }
+
+#[test]
+fn a_tune_table_drives_the_search_and_per_config_narrows_every_knee() {
+    let t: crate::spec::tune::TuneSection = toml::from_str(
+        "objective = \"max_load_under_slo\"\nttft_p99_ms = 600\nper_config = true\nseed = 4\n",
+    )
+    .unwrap();
+    let s = surface(
+        vec![
+            Config::new("k4", 1000.0, 4.0),
+            Config::new("k16", 1000.0, 16.0),
+        ],
+        0.02,
+        10,
+    );
+    let mut search = Search::from_section(s.space(216), &t);
+    let (r, _) = s.run(&mut search);
+    assert_eq!(r.best.unwrap().label, "k16");
+    assert_eq!(r.configs[0].knee_load, Some(16.0));
+    assert_eq!(r.configs[1].knee_load, Some(64.0));
+    assert!(r.configs.iter().all(|c| c.standing == Standing::Contender));
+}
