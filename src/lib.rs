@@ -16,6 +16,7 @@
 //! - [`output`]: what a run writes as it goes (CSV, report.jsonl, console);
 //!   [`report`]: report.md and report.html read back from a run folder;
 //!   [`resume`]: continuing an interrupted run.
+//! - [`tune`]: the search over a scenario's matrix (what to measure next).
 //! - [`run`]: the sweep itself, from preflight to the run's outcome.
 //!
 //! The other front doors onto the same pipeline: [`cli`] (`mlxrun …`),
@@ -54,6 +55,7 @@ pub mod spec;
 pub mod stub;
 pub mod supervisor;
 pub mod timer;
+pub mod tune;
 pub mod workload;
 
 /// mlxrun's version with the git commit it was built from:

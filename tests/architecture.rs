@@ -50,6 +50,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["output", "report", "resume"],
     ),
     (
+        "the search over a scenario's matrix: what to measure next",
+        &["tune"],
+    ),
+    (
         "the run: the sweep, configuration by configuration",
         &["run"],
     ),

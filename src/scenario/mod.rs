@@ -16,6 +16,7 @@ pub mod source_map;
 pub mod validate;
 pub mod validate_bounds;
 pub mod validate_load;
+pub mod validate_tune;
 
 use std::path::{Path, PathBuf};
 

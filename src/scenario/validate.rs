@@ -98,6 +98,7 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
     super::validate_load::load_findings(&mut out, s);
     super::media::media_findings(&mut out, s);
     super::validate_bounds::bound_findings(&mut out, s);
+    super::validate_tune::tune_findings(&mut out, s);
     memory_findings(&mut out, &s.memory);
     positive_axis(&mut out, "matrix.max_tokens", Some(&s.matrix.max_tokens));
     for (key, axis) in &s.matrix.server_flags {

@@ -10,6 +10,7 @@
 //! - [`backend`]: a backend definition (`backends/*.toml` and
 //!   `[backends.NAME]`).
 //! - [`media`]: a point's modality, image sizes and durations.
+//! - [`tune`]: the `[tune]` section (objective, limits, budget).
 //! - [`units`]: bounded durations (seconds, milliseconds) that convert
 //!   without panicking.
 
@@ -18,4 +19,5 @@ pub mod measure;
 pub mod media;
 pub mod memory;
 pub mod scenario;
+pub mod tune;
 pub mod units;

@@ -12,6 +12,7 @@ use super::units::{PositiveSecs, Secs};
 
 pub use super::measure::{ArrivalKind, LoadSection, MetricsSection, Rate, SloSection};
 pub use super::memory::{MemorySection, OverLimit};
+pub use super::tune::TuneSection;
 
 /// A whole scenario after layering (defaults < file < environment < `--set`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,8 @@ pub struct Scenario {
     pub run: RunSection,
     pub memory: MemorySection,
     pub output: OutputSection,
+    /// What `mlxrun tune` maximises, and its budget.
+    pub tune: TuneSection,
 }
 
 /// `[model]`: what the servers load.

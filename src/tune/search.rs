@@ -1,0 +1,732 @@
+//! The search as a state machine a runner drives: [`Search::next`] says
+//! which configuration to measure at which load with how many requests,
+//! [`Search::observe`] takes what that measured, and [`Search::result`]
+//! says what was found and what it cost. No clock, no servers: the same
+//! seed and the same observations give the same probes.
+//!
+//! Round 0 finds every configuration's knee ([`super::knee`]) with cheap
+//! probes, one configuration at a time (its servers start once). Each
+//! later round drops the configurations worse beyond noise
+//! ([`super::halving`]) and measures the rest again at their chosen loads
+//! with `eta` times the requests. The order of configurations in every
+//! round is shuffled by the seed, so a machine that drifts does not always
+//! favour the same one.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use super::goal::{Goal, THROUGHPUT};
+use super::halving::{Evidence, halve, leader, round_requests};
+use super::knee::{Knee, ProbeWhy, Score, Step};
+use super::log::{Decision, Limit, Spent, Stop};
+use super::observation::{Estimate, Observation, Outcome};
+use crate::spec::tune::{Objective, TuneSection};
+
+/// Requests of a first-round probe at least (a rate's interval needs 21).
+pub const MIN_PROBE_REQUESTS: u64 = 24;
+/// The latency the Pareto front weighs throughput against.
+pub const PARETO_LATENCY: &str = "e2e_p50_ms";
+/// Rounds at most, whatever the settings (a guard; eta ≥ 2 reaches any
+/// point's requests well before).
+const MAX_ROUNDS: u32 = 64;
+
+/// One server configuration and the loads it may be probed at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigAxis {
+    pub label: String,
+    /// Concurrency or request-rate values; sorted ascending by the search.
+    pub loads: Vec<f64>,
+}
+
+/// What is searched: the configurations and the requests of one of the
+/// scenario's own points.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Space {
+    pub configs: Vec<ConfigAxis>,
+    pub requests_per_point: u64,
+}
+
+impl Space {
+    /// Points of the full product.
+    pub fn points(&self) -> u64 {
+        self.configs.iter().map(|c| c.loads.len() as u64).sum()
+    }
+}
+
+/// What the search may spend; 0 is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Budget {
+    pub max_points: u64,
+    pub max_requests: u64,
+    pub max_s: f64,
+}
+
+impl Budget {
+    pub fn from_section(t: &TuneSection) -> Budget {
+        Budget {
+            max_points: t.max_points,
+            max_requests: t.max_requests,
+            max_s: t.max_s.get(),
+        }
+    }
+}
+
+/// How rounds grow and who may be dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SearchOptions {
+    pub halving_eta: u32,
+    pub min_probes: u32,
+    /// 0: derived from the point's requests (see [`first_requests`]).
+    pub probe_requests: u64,
+    pub per_config: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions::from_section(&TuneSection::default())
+    }
+}
+
+impl SearchOptions {
+    pub fn from_section(t: &TuneSection) -> SearchOptions {
+        SearchOptions {
+            halving_eta: t.halving_eta,
+            min_probes: t.min_probes,
+            probe_requests: t.probe_requests,
+            per_config: t.per_config,
+        }
+    }
+}
+
+/// Requests of a first-round probe: `probe_requests` when set, else the
+/// point's requests / eta², at least [`MIN_PROBE_REQUESTS`]; never more
+/// than the point's own requests when those are more than 0.
+pub fn first_requests(opts: &SearchOptions, requests_per_point: u64) -> u64 {
+    let eta = u64::from(opts.halving_eta.clamp(2, 10));
+    let r = if opts.probe_requests > 0 {
+        opts.probe_requests
+    } else {
+        (requests_per_point / (eta * eta)).max(MIN_PROBE_REQUESTS)
+    };
+    if requests_per_point > 0 {
+        r.min(requests_per_point)
+    } else {
+        r
+    }
+}
+
+/// One measurement the runner is asked for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probe {
+    pub id: u64,
+    pub config: usize,
+    pub label: String,
+    /// Index into the configuration's sorted loads, and the load itself.
+    pub load_index: usize,
+    pub load: f64,
+    pub requests: u64,
+    pub round: u32,
+    pub why: ProbeWhy,
+}
+
+/// Where a configuration stands at the end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Standing {
+    /// Still in the race.
+    Contender,
+    /// Worse than the leader beyond noise.
+    Dropped { round: u32, evidence: Evidence },
+    /// Failed to start, or no load of it counts.
+    Excluded { why: String },
+}
+
+/// A configuration's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigOutcome {
+    pub config: usize,
+    pub label: String,
+    pub standing: Standing,
+    /// The knee's load (see [`super::knee`]), and the load with the best
+    /// value of the objective's figure.
+    pub knee_load: Option<f64>,
+    pub best_load: Option<f64>,
+    pub score: Option<Score>,
+    /// Throughput at the knee.
+    pub knee_throughput: Option<Estimate>,
+    pub points: u64,
+}
+
+/// A point on the Pareto front of throughput against latency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParetoPoint {
+    pub config: usize,
+    pub label: String,
+    pub load: f64,
+    pub throughput_tps: f64,
+    pub latency_ms: f64,
+}
+
+/// What the full product would have cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FullProduct {
+    pub points: u64,
+    pub requests: u64,
+    /// From each configuration's seconds per request as measured (the
+    /// mean over all where one was never measured); `None` before any.
+    pub estimated_s: Option<f64>,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TuneResult {
+    pub goal: Goal,
+    pub best: Option<ConfigOutcome>,
+    pub runner_up: Option<ConfigOutcome>,
+    /// Best and runner-up cannot be told apart beyond noise.
+    pub tied: Option<bool>,
+    pub configs: Vec<ConfigOutcome>,
+    pub pareto: Vec<ParetoPoint>,
+    pub spent: Spent,
+    pub full_product: FullProduct,
+    /// `None` while the search is still running.
+    pub stop: Option<Stop>,
+}
+
+#[derive(Debug, Clone)]
+struct ConfigState {
+    axis: ConfigAxis,
+    knee: Knee,
+    standing: Standing,
+    rounds_measured: u32,
+    points: u64,
+    requests: u64,
+    seconds: f64,
+}
+
+/// The search.
+#[derive(Debug, Clone)]
+pub struct Search {
+    goal: Goal,
+    budget: Budget,
+    options: SearchOptions,
+    requests_per_point: u64,
+    first: u64,
+    configs: Vec<ConfigState>,
+    rng: StdRng,
+    round: u32,
+    order: Vec<usize>,
+    cursor: usize,
+    pending: Option<Probe>,
+    next_id: u64,
+    spent: Spent,
+    log: Vec<Decision>,
+    stop: Option<Stop>,
+}
+
+impl Search {
+    /// A search of `space` for `goal`, within `budget`, its order drawn
+    /// from `seed`; options at their defaults ([`Self::with_options`]).
+    pub fn new(space: Space, goal: Goal, budget: Budget, seed: u64) -> Search {
+        let configs = space
+            .configs
+            .into_iter()
+            .map(|mut axis| {
+                axis.loads.retain(|l| !l.is_nan());
+                axis.loads.sort_by(f64::total_cmp);
+                axis.loads.dedup();
+                ConfigState {
+                    knee: Knee::new(axis.loads.len(), goal.clone()),
+                    axis,
+                    standing: Standing::Contender,
+                    rounds_measured: 0,
+                    points: 0,
+                    requests: 0,
+                    seconds: 0.0,
+                }
+            })
+            .collect();
+        let options = SearchOptions::default();
+        let mut s = Search {
+            goal,
+            budget,
+            options,
+            requests_per_point: space.requests_per_point,
+            first: first_requests(&options, space.requests_per_point),
+            configs,
+            rng: StdRng::seed_from_u64(seed),
+            round: 0,
+            order: Vec::new(),
+            cursor: 0,
+            pending: None,
+            next_id: 1,
+            spent: Spent::default(),
+            log: Vec::new(),
+            stop: None,
+        };
+        s.order = s.shuffled_contenders();
+        s
+    }
+
+    /// The same search with `options`.
+    pub fn with_options(mut self, options: SearchOptions) -> Search {
+        self.options = options;
+        self.first = first_requests(&options, self.requests_per_point);
+        self
+    }
+
+    /// A search as a `[tune]` table asks for.
+    pub fn from_section(space: Space, t: &TuneSection) -> Search {
+        Search::new(
+            space,
+            Goal::from_section(t),
+            Budget::from_section(t),
+            t.seed,
+        )
+        .with_options(SearchOptions::from_section(t))
+    }
+
+    /// Every decision so far, in order.
+    pub fn decisions(&self) -> &[Decision] {
+        &self.log
+    }
+
+    /// What has been spent.
+    pub fn spent(&self) -> Spent {
+        self.spent
+    }
+
+    /// The next probe, or `None` when the search is over. Asked again
+    /// before [`Self::observe`], it gives the same probe. (Not an
+    /// `Iterator`: each probe waits for its observation.)
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Option<Probe> {
+        if self.stop.is_some() {
+            return None;
+        }
+        if let Some(p) = &self.pending {
+            return Some(p.clone());
+        }
+        loop {
+            if let Some(&c) = self.order.get(self.cursor) {
+                if self.configs[c].standing != Standing::Contender || self.dropped_early(c) {
+                    self.cursor += 1;
+                    continue;
+                }
+                match self.step(c) {
+                    Some((index, why)) => return self.issue(c, index, why),
+                    None => {
+                        if self.round == 0 {
+                            self.knee_found(c);
+                        }
+                        self.cursor += 1;
+                    }
+                }
+            } else if let Some(stop) = self.end_round() {
+                self.finish(stop);
+                return None;
+            }
+        }
+    }
+
+    /// What `probe` measured. A probe not asked for is ignored, and so is
+    /// a second answer to the same one.
+    pub fn observe(&mut self, probe: &Probe, obs: Observation) {
+        if self.pending.as_ref() != Some(probe) {
+            return;
+        }
+        self.pending = None;
+        self.spent.points += 1;
+        self.spent.requests = self.spent.requests.saturating_add(obs.requests);
+        let seconds = if obs.seconds.is_finite() && obs.seconds > 0.0 {
+            obs.seconds
+        } else {
+            0.0
+        };
+        self.spent.seconds += seconds;
+        let state = &mut self.configs[probe.config];
+        state.points += 1;
+        state.requests = state.requests.saturating_add(obs.requests);
+        state.seconds += seconds;
+        match &obs.outcome {
+            Outcome::NotStarted { why } => {
+                let why = format!("did not start: {why}");
+                state.standing = Standing::Excluded { why: why.clone() };
+                self.log.push(Decision::ConfigExcluded {
+                    config: probe.config,
+                    label: probe.label.clone(),
+                    why,
+                });
+                return;
+            }
+            Outcome::Errored { why } => self.log.push(Decision::PointFailed {
+                probe: probe.id,
+                config: probe.config,
+                label: probe.label.clone(),
+                load: probe.load,
+                why: why.clone(),
+            }),
+            Outcome::Measured => {}
+        }
+        self.configs[probe.config]
+            .knee
+            .record(probe.load_index, obs);
+    }
+
+    /// What was found so far (final once [`Self::next`] gave `None`).
+    pub fn result(&self) -> TuneResult {
+        let configs: Vec<ConfigOutcome> =
+            (0..self.configs.len()).map(|c| self.outcome(c)).collect();
+        let scored: Vec<(usize, Score)> = configs
+            .iter()
+            .filter(|o| !matches!(o.standing, Standing::Excluded { .. }))
+            .filter_map(|o| o.score.map(|s| (o.config, s)))
+            .collect();
+        let best = leader(&scored);
+        let runner_up = best.and_then(|(b, _)| {
+            let rest: Vec<(usize, Score)> =
+                scored.iter().copied().filter(|(c, _)| *c != b).collect();
+            leader(&rest)
+        });
+        let tied = best
+            .zip(runner_up)
+            .map(|((b, bs), (_, rs))| super::halving::clearly_worse(&rs, b, &bs).is_none());
+        TuneResult {
+            goal: self.goal.clone(),
+            best: best.map(|(c, _)| configs[c].clone()),
+            runner_up: runner_up.map(|(c, _)| configs[c].clone()),
+            tied,
+            pareto: self.pareto(),
+            spent: self.spent,
+            full_product: self.full_product(),
+            stop: self.stop,
+            configs,
+        }
+    }
+
+    fn shuffled_contenders(&mut self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.configs.len())
+            .filter(|&c| self.configs[c].standing == Standing::Contender)
+            .collect();
+        order.shuffle(&mut self.rng);
+        order
+    }
+
+    fn round_requests(&self) -> u64 {
+        let full = if self.requests_per_point > 0 {
+            self.requests_per_point
+        } else {
+            self.first
+        };
+        round_requests(
+            self.first,
+            self.options.halving_eta.clamp(2, 10),
+            self.round,
+            full,
+        )
+    }
+
+    /// The next load of configuration `c` in this round, if any.
+    fn step(&self, c: usize) -> Option<(usize, ProbeWhy)> {
+        let knee = &self.configs[c].knee;
+        if let Step::Probe { index, why } = knee.next() {
+            return Some((index, why));
+        }
+        let wanted = self.round_requests();
+        knee.refine_points()
+            .into_iter()
+            .find(|i| knee.record_at(*i).is_some_and(|o| o.requests < wanted))
+            .map(|i| (i, ProbeWhy::Refine))
+    }
+
+    fn issue(&mut self, c: usize, index: usize, why: ProbeWhy) -> Option<Probe> {
+        let requests = self.round_requests();
+        if let Some(limit) = self.over_budget(c, requests) {
+            self.log.push(Decision::BudgetExhausted {
+                limit,
+                spent: self.spent,
+            });
+            self.finish(Stop::Budget { limit });
+            return None;
+        }
+        let state = &self.configs[c];
+        let probe = Probe {
+            id: self.next_id,
+            config: c,
+            label: state.axis.label.clone(),
+            load_index: index,
+            load: state.axis.loads[index],
+            requests,
+            round: self.round,
+            why,
+        };
+        self.next_id += 1;
+        self.log.push(Decision::ProbeChosen {
+            probe: probe.id,
+            config: c,
+            label: probe.label.clone(),
+            load_index: index,
+            load: probe.load,
+            requests,
+            round: self.round,
+            why,
+        });
+        self.pending = Some(probe.clone());
+        Some(probe)
+    }
+
+    /// The limit the next probe (of `requests` on configuration `c`) would
+    /// pass. Its seconds are estimated from what `c` (or, before it was
+    /// measured, every configuration) took per request.
+    fn over_budget(&self, c: usize, requests: u64) -> Option<Limit> {
+        let b = &self.budget;
+        if b.max_points > 0 && self.spent.points >= b.max_points {
+            return Some(Limit::Points);
+        }
+        if b.max_requests > 0 && self.spent.requests.saturating_add(requests) > b.max_requests {
+            return Some(Limit::Requests);
+        }
+        if b.max_s > 0.0 {
+            let estimate = self.seconds_per_request(c).unwrap_or(0.0) * requests as f64;
+            if self.spent.seconds + estimate > b.max_s {
+                return Some(Limit::Seconds);
+            }
+        }
+        None
+    }
+
+    fn seconds_per_request(&self, c: usize) -> Option<f64> {
+        let per = |requests: u64, seconds: f64| (requests > 0).then(|| seconds / requests as f64);
+        let own = &self.configs[c];
+        per(own.requests, own.seconds).or_else(|| per(self.spent.requests, self.spent.seconds))
+    }
+
+    /// In the first round, drops configuration `c` before the rest of its
+    /// knee search when that search can no longer raise its score (only
+    /// the plateau's lower edge is left to find, or, for a load, its first
+    /// bad load is already known) and it is worse than the best other
+    /// configuration beyond noise, by the rule of [`super::halving`].
+    fn dropped_early(&mut self, c: usize) -> bool {
+        if self.round > 0 || self.options.per_config || self.options.min_probes > 1 {
+            return false;
+        }
+        let state = &self.configs[c];
+        let can_still_rise = match state.knee.next() {
+            Step::Done => false,
+            Step::Probe { why, .. } => !matches!(why, ProbeWhy::BisectKnee | ProbeWhy::BisectLimit),
+        };
+        if can_still_rise
+            && matches!(
+                self.goal.objective,
+                Objective::Throughput | Objective::Goodput
+            )
+        {
+            return false;
+        }
+        let Some(score) = state.knee.score(&state.axis.loads) else {
+            return false;
+        };
+        let others: Vec<(usize, Score)> = (0..self.configs.len())
+            .filter(|&o| o != c && self.configs[o].standing == Standing::Contender)
+            .filter_map(|o| {
+                let s = &self.configs[o];
+                s.knee.score(&s.axis.loads).map(|sc| (o, sc))
+            })
+            .collect();
+        let Some((lead, lead_score)) = leader(&others) else {
+            return false;
+        };
+        let Some(evidence) = super::halving::clearly_worse(&score, lead, &lead_score) else {
+            return false;
+        };
+        self.knee_found(c);
+        self.configs[c].standing = Standing::Dropped {
+            round: 0,
+            evidence: evidence.clone(),
+        };
+        self.log.push(Decision::ConfigDropped {
+            config: c,
+            label: self.configs[c].axis.label.clone(),
+            round: 0,
+            evidence,
+        });
+        true
+    }
+
+    fn knee_found(&mut self, c: usize) {
+        let state = &self.configs[c];
+        let s = state.knee.summary();
+        let load = |i: Option<usize>| i.and_then(|i| state.axis.loads.get(i).copied());
+        self.log.push(Decision::KneeFound {
+            config: c,
+            label: state.axis.label.clone(),
+            round: self.round,
+            knee_load: load(s.knee),
+            best_load: load(s.best),
+            score: state.knee.score(&state.axis.loads),
+        });
+    }
+
+    /// Ends the round: halving, then the next round's order; the reason to
+    /// stop when the search is over.
+    fn end_round(&mut self) -> Option<Stop> {
+        let requests = self.round_requests();
+        let mut scores = Vec::new();
+        for c in 0..self.configs.len() {
+            let state = &mut self.configs[c];
+            if state.standing != Standing::Contender {
+                continue;
+            }
+            match state.knee.score(&state.axis.loads) {
+                Some(s) if state.points > 0 => {
+                    state.rounds_measured += 1;
+                    scores.push((c, s));
+                }
+                _ => {
+                    let why = "no load counts: every probe failed or missed a limit".to_string();
+                    state.standing = Standing::Excluded { why: why.clone() };
+                    self.log.push(Decision::ConfigExcluded {
+                        config: c,
+                        label: state.axis.label.clone(),
+                        why,
+                    });
+                }
+            }
+        }
+        let min_probes = self.options.min_probes.max(1);
+        let per_config = self.options.per_config;
+        let rounds: Vec<u32> = self.configs.iter().map(|s| s.rounds_measured).collect();
+        let h = halve(&scores, |c| !per_config && rounds[c] >= min_probes);
+        for (c, evidence) in h.dropped {
+            self.configs[c].standing = Standing::Dropped {
+                round: self.round,
+                evidence: evidence.clone(),
+            };
+            self.log.push(Decision::ConfigDropped {
+                config: c,
+                label: self.configs[c].axis.label.clone(),
+                round: self.round,
+                evidence,
+            });
+        }
+        self.log.push(Decision::RoundEnded {
+            round: self.round,
+            requests_per_probe: requests,
+            leader: h.leader,
+            survivors: h.survivors.clone(),
+        });
+        let full = self.requests_per_point.max(self.first);
+        if h.survivors.is_empty() {
+            return Some(Stop::NothingLeft);
+        }
+        if h.survivors.len() == 1 && !per_config && rounds_done(&rounds, &h.survivors, min_probes) {
+            return Some(Stop::OneLeft);
+        }
+        if requests >= full || self.round + 1 >= MAX_ROUNDS {
+            return Some(Stop::FullPrecision);
+        }
+        self.round += 1;
+        self.order = self.shuffled_contenders();
+        self.cursor = 0;
+        None
+    }
+
+    fn finish(&mut self, stop: Stop) {
+        self.stop = Some(stop);
+        self.pending = None;
+        self.log.push(Decision::Finished {
+            stop,
+            spent: self.spent,
+        });
+    }
+
+    fn outcome(&self, c: usize) -> ConfigOutcome {
+        let state = &self.configs[c];
+        let s = state.knee.summary();
+        let load = |i: Option<usize>| i.and_then(|i| state.axis.loads.get(i).copied());
+        ConfigOutcome {
+            config: c,
+            label: state.axis.label.clone(),
+            standing: state.standing.clone(),
+            knee_load: load(s.knee),
+            best_load: load(s.best),
+            score: state.knee.score(&state.axis.loads),
+            knee_throughput: s
+                .knee
+                .and_then(|k| state.knee.record_at(k))
+                .and_then(|o| o.figure(THROUGHPUT).copied()),
+            points: state.points,
+        }
+    }
+
+    fn pareto(&self) -> Vec<ParetoPoint> {
+        let mut all: Vec<ParetoPoint> = Vec::new();
+        for (c, state) in self.configs.iter().enumerate() {
+            for (i, obs) in state.knee.records() {
+                let (Some(t), Some(l)) = (obs.figure(THROUGHPUT), obs.figure(PARETO_LATENCY))
+                else {
+                    continue;
+                };
+                if !obs.is_measured() {
+                    continue;
+                }
+                all.push(ParetoPoint {
+                    config: c,
+                    label: state.axis.label.clone(),
+                    load: state.axis.loads[i],
+                    throughput_tps: t.value,
+                    latency_ms: l.value,
+                });
+            }
+        }
+        // lowest latency first; a point stays when nothing before it has
+        // as much throughput
+        all.sort_by(|a, b| {
+            a.latency_ms
+                .total_cmp(&b.latency_ms)
+                .then(b.throughput_tps.total_cmp(&a.throughput_tps))
+        });
+        let mut front: Vec<ParetoPoint> = Vec::new();
+        for p in all {
+            if front
+                .last()
+                .is_none_or(|f| p.throughput_tps > f.throughput_tps)
+            {
+                front.push(p);
+            }
+        }
+        front
+    }
+
+    fn full_product(&self) -> FullProduct {
+        let per_point = self.requests_per_point;
+        let points: u64 = self.configs.iter().map(|s| s.axis.loads.len() as u64).sum();
+        let overall =
+            (self.spent.requests > 0).then(|| self.spent.seconds / self.spent.requests as f64);
+        let estimated_s = overall.map(|overall| {
+            self.configs
+                .iter()
+                .map(|s| {
+                    let per = if s.requests > 0 {
+                        s.seconds / s.requests as f64
+                    } else {
+                        overall
+                    };
+                    per * per_point as f64 * s.axis.loads.len() as f64
+                })
+                .sum()
+        });
+        FullProduct {
+            points,
+            requests: points.saturating_mul(per_point),
+            estimated_s,
+        }
+    }
+}
+
+/// Whether every one of `configs` has been measured `min_probes` rounds.
+fn rounds_done(rounds: &[u32], configs: &[usize], min_probes: u32) -> bool {
+    configs.iter().all(|&c| rounds[c] >= min_probes)
+}
