@@ -718,6 +718,60 @@ fn sigterm_mid_point_through_nginx_keeps_finished_rows_and_leaves_nothing_runnin
     interrupted_mid_point(libc::SIGTERM);
 }
 
+/// The `warmup_start` events in the run's `monitor.jsonl`: the points
+/// whose shape warmup has begun.
+fn warmups_started(run: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run.join("monitor.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["kind"] == "event" && v["name"] == "warmup_start")
+        .filter_map(|v| v["fields"]["point"].as_u64())
+        .collect()
+}
+
+/// Ctrl-C while the point warms up (its requests of a new shape wait 3 s,
+/// as a server compiling kernels would): nothing of it is measured, it is
+/// written as `interrupted` with where it stopped, exit 130, nothing left
+/// running.
+#[test]
+fn ctrl_c_during_a_shape_warmup_writes_the_point_interrupted() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let name = "warmup-interrupt";
+    let body = format!(
+        "{}[workload]\nrequests = 4\nwarmup_requests = 0\nretries = 0\n\n[matrix]\nconcurrency = 2\nmax_tokens = 4\n",
+        stub_backend("stub", &["--cold-ms", "3000", "--cold-requests", "100"])
+    );
+    let path = stub_scenario(t.path(), name, port, &body);
+    let mut child = Running::spawn(&path, &[]);
+    let run = || csvs(t.path(), name).first().map(|c| run_dir(c));
+    wait_for(&mut child, 60, "the point's warmup to begin", || {
+        run().is_some_and(|r| warmups_started(&r).contains(&1))
+    });
+    let run = run().unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.pid(), libc::SIGINT) };
+    let (out, _, stderr) = child.finish();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let csv = csvs(t.path(), name)[0].clone();
+    let rows = read_rows(&csv);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["status"], "interrupted", "{:?}", rows[0]);
+    assert_eq!(
+        rows[0]["status_detail"], "interrupted during its shape warmup",
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(rows[0]["ok_requests"], "0");
+    assert!(
+        stderr.contains("the 1 cut short written as interrupted"),
+        "{stderr}"
+    );
+    assert_clean_run(&run);
+    assert!(!listening(port), "port {port} still open");
+}
+
 /// A run of three points through nginx to two stubs (about 100 ms a
 /// request; the third point, one at a time, lasts about a second) with the
 /// fault variable `var` set to 3, so mlxrun panics during point 3: exit

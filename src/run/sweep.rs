@@ -175,7 +175,15 @@ impl Sweep<'_> {
                 if self.set.is_none() {
                     match self.start(cfg).await {
                         Ok(()) => {}
-                        Err(ServerError::Interrupted) => break,
+                        Err(ServerError::Interrupted) => {
+                            self.interrupted_before_load(
+                                cfg,
+                                point,
+                                &measured,
+                                "while its servers started",
+                            )?;
+                            break;
+                        }
                         // a start processes.jsonl cannot record stops the run
                         Err(e @ ServerError::Journal(_)) => return Err(e.into()),
                         Err(e) => {
@@ -198,6 +206,7 @@ impl Sweep<'_> {
                 crate::shutdown::injected_panic(point.index + 1);
                 let warmup = self.warm_shape(cfg, point).await;
                 if self.ctx.cancel.is_cancelled() {
+                    self.interrupted_before_load(cfg, point, &measured, "during its shape warmup")?;
                     break;
                 }
                 let (mut row, records) = self.measure(cfg, point, repeat).await;
@@ -248,6 +257,26 @@ impl Sweep<'_> {
         }
         self.stop_set().await;
         Ok(())
+    }
+
+    /// Ctrl-C while `point`'s servers started or while it warmed up: the
+    /// point is written as `interrupted` (nothing of it was measured), so
+    /// the run says where it stopped and `resume` measures it. A point
+    /// with repeats already measured gets its combined row after the loop
+    /// instead.
+    fn interrupted_before_load(
+        &mut self,
+        cfg: &ServerConfig,
+        point: &crate::scenario::expand::Point,
+        measured: &BTreeMap<usize, Vec<(PointRow, Vec<RequestRecord>)>>,
+        during: &str,
+    ) -> anyhow::Result<()> {
+        if measured.contains_key(&point.index) {
+            return Ok(());
+        }
+        let mut row = self.failed_row(cfg, point, &format!("interrupted {during}"));
+        row.status = Status::Interrupted;
+        self.record(row)
     }
 
     pub(super) async fn stop_set(&mut self) {

@@ -131,6 +131,10 @@ impl Sweep<'_> {
                 return rec;
             }
         };
+        self.monitor.event(
+            "warmup_start",
+            serde_json::json!({"point": point.index + 1, "shape": shape}),
+        );
         let started = Instant::now();
         let budget = rule.max_s.duration();
         let timeout = s.workload.request_timeout_s.duration();
