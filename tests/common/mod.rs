@@ -177,8 +177,25 @@ pub fn csvs(dir: &Path, name: &str) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    v.sort();
+    v.sort_by_key(|p| run_order(p));
     v
+}
+
+/// Where a run's CSV sorts among its scenario's runs: by its stem's time
+/// stamp, then by the `-N` mlxrun adds to a second run of the same second
+/// (`x_20261207_120000.csv` before `x_20261207_120000-2.csv`, which a
+/// plain sort puts first).
+fn run_order(csv: &Path) -> (String, u32) {
+    let stem = csv
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match stem.rsplit_once('-') {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            (base.to_string(), n.parse().unwrap_or(u32::MAX))
+        }
+        _ => (stem, 1),
+    }
 }
 
 /// Rows of a CSV as header-keyed maps.
