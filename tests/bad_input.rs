@@ -2,6 +2,8 @@
 //! wrong in one way, must make `mlxrun validate` (and `mlxrun run`) exit 2
 //! with the file, the line and the field of the fault, and a next step.
 
+use std::path::{Path, PathBuf};
+
 use crate::common::*;
 
 /// `(case, scenario text, marker of the faulty line, field, words in the message)`.
@@ -255,6 +257,16 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Case `case` written into `dir` with the tiny model's folder for
+/// `{model}`: its path, and the 1-based line of its faulty `marker`.
+fn write_case(dir: &Path, case: &str, text: &str, marker: &str, model: &str) -> (PathBuf, usize) {
+    let path = dir.join(format!("{case}.toml"));
+    let text = text.replace("{model}", model);
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+    (path, line)
+}
+
 #[test]
 fn every_bad_input_is_refused_with_file_line_field_and_a_next_step() {
     // `mlxrun validate` starts nothing and writes no run folder: no run to
@@ -263,10 +275,7 @@ fn every_bad_input_is_refused_with_file_line_field_and_a_next_step() {
     let model = tiny_model();
     let mut failures = Vec::new();
     for (case, text, marker, field, words) in CASES {
-        let path = t.path().join(format!("{case}.toml"));
-        let text = text.replace("{model}", &model);
-        std::fs::write(&path, &text).unwrap();
-        let line = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+        let (path, line) = write_case(t.path(), case, text, marker, &model);
         let out = mlxrun().arg("validate").arg(&path).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         // `FILE:LINE:` (and a column where the parser knows it), then the field
@@ -303,10 +312,7 @@ fn a_run_of_bad_input_starts_nothing() {
     let results = t.path().join("results");
     let mut failures = Vec::new();
     for (case, text, marker, _, _) in CASES {
-        let path = t.path().join(format!("{case}.toml"));
-        let text = text.replace("{model}", &model);
-        std::fs::write(&path, &text).unwrap();
-        let line = text.lines().position(|l| l.contains(marker)).unwrap() + 1;
+        let (path, line) = write_case(t.path(), case, text, marker, &model);
         let refused = run_refused(
             mlxrun()
                 .arg(&path)

@@ -173,6 +173,19 @@ impl Bound {
         }
     }
 
+    /// The whole time a time bound sends, warmup and cooldown included
+    /// (saturating); zero for a count bound.
+    pub fn span(&self) -> Duration {
+        match *self {
+            Bound::Time {
+                warmup,
+                measured,
+                cooldown,
+            } => warmup.saturating_add(measured).saturating_add(cooldown),
+            Bound::Count { .. } => Duration::ZERO,
+        }
+    }
+
     /// Whether request `seq`, due at `due` from the point's start, is sent
     /// at all (`None`: sending is over) and whether it is measured; a count
     /// bound's measured requests end before `end` (`warmup + measured`
@@ -233,17 +246,7 @@ impl LoadPlan {
     pub fn auto_deadline(&self, request_timeout: Duration) -> Duration {
         let t = request_timeout.as_secs_f64();
         let secs = match self.bound {
-            Bound::Time {
-                warmup,
-                measured,
-                cooldown,
-            } => {
-                warmup
-                    .saturating_add(measured)
-                    .saturating_add(cooldown)
-                    .as_secs_f64()
-                    + 2.0 * t
-            }
+            Bound::Time { .. } => self.bound.span().as_secs_f64() + 2.0 * t,
             Bound::Count { .. } => {
                 let total = self.bound.count();
                 let cap = u64::from(self.concurrency);

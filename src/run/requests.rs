@@ -92,16 +92,9 @@ pub(super) fn load_plan_unbounded(s: &Scenario, point: &Point) -> LoadPlan {
 pub fn prompt_count(plan: &LoadPlan) -> usize {
     match plan.bound {
         Bound::Count { .. } => usize::try_from(plan.bound.count()).unwrap_or(usize::MAX),
-        Bound::Time {
-            warmup,
-            measured,
-            cooldown,
-        } => match plan.open {
+        Bound::Time { .. } => match plan.open {
             Some(o) if o.rate.is_finite() => {
-                let secs = warmup
-                    .saturating_add(measured)
-                    .saturating_add(cooldown)
-                    .as_secs_f64();
+                let secs = plan.bound.span().as_secs_f64();
                 ((o.rate * secs * 1.2).ceil() as usize)
                     .saturating_add(16)
                     .min(4096)
