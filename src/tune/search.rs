@@ -38,10 +38,55 @@ pub struct ConfigAxis {
     pub label: String,
     /// Concurrency or request-rate values; sorted ascending by the search.
     pub loads: Vec<f64>,
+    /// The scenario's own requests of the point at each load (its full
+    /// precision); empty: [`Space::requests_per_point`] for every load.
+    pub requests: Vec<u64>,
+    /// The fewest requests a probe at each load may have (a closed loop at
+    /// concurrency `c` needs a few rounds of `c` to reach a steady state);
+    /// empty: no floor beyond [`MIN_PROBE_REQUESTS`].
+    pub min_requests: Vec<u64>,
+}
+
+impl ConfigAxis {
+    /// A configuration whose every load has the space's requests.
+    pub fn new(label: impl Into<String>, loads: Vec<f64>) -> ConfigAxis {
+        ConfigAxis {
+            label: label.into(),
+            loads,
+            requests: Vec::new(),
+            min_requests: Vec::new(),
+        }
+    }
+
+    /// The loads with their requests and floors, sorted by load, without
+    /// NaN or repeated loads.
+    fn sorted(self, default_requests: u64) -> ConfigAxis {
+        let mut rows: Vec<(f64, u64, u64)> = self
+            .loads
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.is_nan())
+            .map(|(i, &l)| {
+                (
+                    l,
+                    self.requests.get(i).copied().unwrap_or(default_requests),
+                    self.min_requests.get(i).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        ConfigAxis {
+            label: self.label,
+            loads: rows.iter().map(|r| r.0).collect(),
+            requests: rows.iter().map(|r| r.1).collect(),
+            min_requests: rows.iter().map(|r| r.2).collect(),
+        }
+    }
 }
 
 /// What is searched: the configurations and the requests of one of the
-/// scenario's own points.
+/// scenario's own points (where a configuration does not give its own).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Space {
     pub configs: Vec<ConfigAxis>,
@@ -52,6 +97,21 @@ impl Space {
     /// Points of the full product.
     pub fn points(&self) -> u64 {
         self.configs.iter().map(|c| c.loads.len() as u64).sum()
+    }
+
+    /// Requests of the full product.
+    pub fn requests(&self) -> u64 {
+        self.configs
+            .iter()
+            .flat_map(|c| {
+                (0..c.loads.len()).map(|i| {
+                    c.requests
+                        .get(i)
+                        .copied()
+                        .unwrap_or(self.requests_per_point)
+                })
+            })
+            .fold(0u64, u64::saturating_add)
     }
 }
 
@@ -101,14 +161,17 @@ impl SearchOptions {
 }
 
 /// Requests of a first-round probe: `probe_requests` when set, else the
-/// point's requests / eta², at least [`MIN_PROBE_REQUESTS`]; never more
-/// than the point's own requests when those are more than 0.
-pub fn first_requests(opts: &SearchOptions, requests_per_point: u64) -> u64 {
+/// point's requests / eta², at least [`MIN_PROBE_REQUESTS`] and at least
+/// `floor`; never more than the point's own requests when those are more
+/// than 0.
+pub fn first_requests(opts: &SearchOptions, requests_per_point: u64, floor: u64) -> u64 {
     let eta = u64::from(opts.halving_eta.clamp(2, 10));
     let r = if opts.probe_requests > 0 {
         opts.probe_requests
     } else {
-        (requests_per_point / (eta * eta)).max(MIN_PROBE_REQUESTS)
+        (requests_per_point / (eta * eta))
+            .max(MIN_PROBE_REQUESTS)
+            .max(floor)
     };
     if requests_per_point > 0 {
         r.min(requests_per_point)
@@ -213,7 +276,6 @@ pub struct Search {
     budget: Budget,
     options: SearchOptions,
     requests_per_point: u64,
-    first: u64,
     configs: Vec<ConfigState>,
     rng: StdRng,
     round: u32,
@@ -230,13 +292,12 @@ impl Search {
     /// A search of `space` for `goal`, within `budget`, its order drawn
     /// from `seed`; options at their defaults ([`Self::with_options`]).
     pub fn new(space: Space, goal: Goal, budget: Budget, seed: u64) -> Search {
+        let default_requests = space.requests_per_point;
         let configs = space
             .configs
             .into_iter()
-            .map(|mut axis| {
-                axis.loads.retain(|l| !l.is_nan());
-                axis.loads.sort_by(f64::total_cmp);
-                axis.loads.dedup();
+            .map(|axis| {
+                let axis = axis.sorted(default_requests);
                 ConfigState {
                     knee: Knee::new(axis.loads.len(), goal.clone()),
                     axis,
@@ -254,7 +315,6 @@ impl Search {
             budget,
             options,
             requests_per_point: space.requests_per_point,
-            first: first_requests(&options, space.requests_per_point),
             configs,
             rng: StdRng::seed_from_u64(seed),
             round: 0,
@@ -273,7 +333,6 @@ impl Search {
     /// The same search with `options`.
     pub fn with_options(mut self, options: SearchOptions) -> Search {
         self.options = options;
-        self.first = first_requests(&options, self.requests_per_point);
         self
     }
 
@@ -414,18 +473,35 @@ impl Search {
         order
     }
 
-    fn round_requests(&self) -> u64 {
-        let full = if self.requests_per_point > 0 {
-            self.requests_per_point
-        } else {
-            self.first
-        };
-        round_requests(
-            self.first,
-            self.options.halving_eta.clamp(2, 10),
-            self.round,
-            full,
-        )
+    /// The requests of load `i` of configuration `c` at full precision
+    /// (the scenario's own point; its first-round requests when it has
+    /// none), and in its first round.
+    fn full_and_first(&self, c: usize, i: usize) -> (u64, u64) {
+        let axis = &self.configs[c].axis;
+        let own = axis
+            .requests
+            .get(i)
+            .copied()
+            .unwrap_or(self.requests_per_point);
+        let floor = axis.min_requests.get(i).copied().unwrap_or(0);
+        let first = first_requests(&self.options, own, floor);
+        (if own > 0 { own } else { first }, first)
+    }
+
+    /// Requests of a probe of load `i` of configuration `c` in `round`.
+    fn requests_at(&self, c: usize, i: usize, round: u32) -> u64 {
+        let (full, first) = self.full_and_first(c, i);
+        round_requests(first, self.options.halving_eta.clamp(2, 10), round, full)
+    }
+
+    /// Whether every load configuration `c` would refine already had its
+    /// full precision in the round just ended.
+    fn at_full_precision(&self, c: usize) -> bool {
+        self.configs[c]
+            .knee
+            .refine_points()
+            .into_iter()
+            .all(|i| self.requests_at(c, i, self.round) >= self.full_and_first(c, i).0)
     }
 
     /// The next load of configuration `c` in this round, if any.
@@ -434,15 +510,17 @@ impl Search {
         if let Step::Probe { index, why } = knee.next() {
             return Some((index, why));
         }
-        let wanted = self.round_requests();
         knee.refine_points()
             .into_iter()
-            .find(|i| knee.record_at(*i).is_some_and(|o| o.requests < wanted))
+            .find(|&i| {
+                let wanted = self.requests_at(c, i, self.round);
+                knee.record_at(i).is_some_and(|o| o.requests < wanted)
+            })
             .map(|i| (i, ProbeWhy::Refine))
     }
 
     fn issue(&mut self, c: usize, index: usize, why: ProbeWhy) -> Option<Probe> {
-        let requests = self.round_requests();
+        let requests = self.requests_at(c, index, self.round);
         if let Some(limit) = self.over_budget(c, requests) {
             self.log.push(Decision::BudgetExhausted {
                 limit,
@@ -572,7 +650,6 @@ impl Search {
     /// Ends the round: halving, then the next round's order; the reason to
     /// stop when the search is over.
     fn end_round(&mut self) -> Option<Stop> {
-        let requests = self.round_requests();
         let mut scores = Vec::new();
         for c in 0..self.configs.len() {
             let state = &mut self.configs[c];
@@ -611,20 +688,33 @@ impl Search {
                 evidence,
             });
         }
+        let requests = h
+            .survivors
+            .iter()
+            .flat_map(|&c| {
+                self.configs[c]
+                    .knee
+                    .refine_points()
+                    .into_iter()
+                    .map(move |i| (c, i))
+            })
+            .map(|(c, i)| self.requests_at(c, i, self.round))
+            .max()
+            .unwrap_or(0);
         self.log.push(Decision::RoundEnded {
             round: self.round,
             requests_per_probe: requests,
             leader: h.leader,
             survivors: h.survivors.clone(),
         });
-        let full = self.requests_per_point.max(self.first);
         if h.survivors.is_empty() {
             return Some(Stop::NothingLeft);
         }
         if h.survivors.len() == 1 && !per_config && rounds_done(&rounds, &h.survivors, min_probes) {
             return Some(Stop::OneLeft);
         }
-        if requests >= full || self.round + 1 >= MAX_ROUNDS {
+        let all_full = h.survivors.iter().all(|&c| self.at_full_precision(c));
+        if all_full || self.round + 1 >= MAX_ROUNDS {
             return Some(Stop::FullPrecision);
         }
         self.round += 1;
@@ -701,8 +791,8 @@ impl Search {
     }
 
     fn full_product(&self) -> FullProduct {
-        let per_point = self.requests_per_point;
         let points: u64 = self.configs.iter().map(|s| s.axis.loads.len() as u64).sum();
+        let requests_of = |s: &ConfigState| s.axis.requests.iter().fold(0u64, |a, &r| a.saturating_add(r));
         let overall =
             (self.spent.requests > 0).then(|| self.spent.seconds / self.spent.requests as f64);
         let estimated_s = overall.map(|overall| {
@@ -714,13 +804,17 @@ impl Search {
                     } else {
                         overall
                     };
-                    per * per_point as f64 * s.axis.loads.len() as f64
+                    per * requests_of(s) as f64
                 })
                 .sum()
         });
         FullProduct {
             points,
-            requests: points.saturating_mul(per_point),
+            requests: self
+                .configs
+                .iter()
+                .map(requests_of)
+                .fold(0u64, u64::saturating_add),
             estimated_s,
         }
     }

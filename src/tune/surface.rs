@@ -66,10 +66,7 @@ impl Surface {
             configs: self
                 .configs
                 .iter()
-                .map(|c| ConfigAxis {
-                    label: c.label.clone(),
-                    loads: self.loads.clone(),
-                })
+                .map(|c| ConfigAxis::new(c.label.clone(), self.loads.clone()))
                 .collect(),
             requests_per_point,
         }

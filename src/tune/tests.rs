@@ -421,3 +421,48 @@ fn a_tune_table_drives_the_search_and_per_config_narrows_every_knee() {
     assert_eq!(r.configs[1].knee_load, Some(64.0));
     assert!(r.configs.iter().all(|c| c.standing == Standing::Contender));
 }
+
+#[test]
+fn each_load_is_probed_with_its_own_points_requests_and_at_least_its_floor() {
+    // a closed loop at concurrency c: the point's requests are 4·c, a
+    // probe needs at least 2·c
+    let loads = vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+    let axis = |label: &str| super::search::ConfigAxis {
+        label: label.into(),
+        loads: loads.iter().rev().copied().collect(),
+        requests: loads.iter().rev().map(|&c| 4 * c as u64).collect(),
+        min_requests: loads.iter().rev().map(|&c| 2 * c as u64).collect(),
+    };
+    let space = super::search::Space {
+        configs: vec![axis("a"), axis("b")],
+        requests_per_point: 0,
+    };
+    assert_eq!(space.points(), 18);
+    assert_eq!(space.requests(), 2 * 4 * 511);
+    let surface = Surface {
+        configs: vec![Config::new("a", 1000.0, 8.0), Config::new("b", 600.0, 8.0)],
+        loads: loads.clone(),
+        noise: 0.02,
+        seed: 3,
+    };
+    let mut search = Search::new(space, throughput(), Budget::default(), 1);
+    let mut seen = 0;
+    while let Some(p) = search.next() {
+        let full = 4 * p.load as u64;
+        let floor = (2 * p.load as u64).max(super::search::MIN_PROBE_REQUESTS).min(full);
+        assert!(
+            p.requests >= floor && p.requests <= full,
+            "probe at load {} has {} requests; wanted {floor}..={full}",
+            p.load,
+            p.requests
+        );
+        search.observe(&p, surface.measure(&p));
+        seen += 1;
+    }
+    assert!(seen > 0);
+    let r = search.result();
+    assert_eq!(r.full_product.points, 18);
+    assert_eq!(r.full_product.requests, 2 * 4 * 511);
+    assert_eq!(r.best.map(|b| b.label), Some("a".to_string()));
+    assert!(r.stop.is_some());
+}
