@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Cli, Command, RunArgs, ServeCommand};
+use super::{Cli, Command, RunArgs, ServeCommand, TuneArgs};
 use crate::cmd::analyze::AnalyzeOptions;
 use crate::error::{EXIT_BAD_INPUT, EXIT_OK, UsageError};
 use crate::run::RunOptions;
@@ -13,6 +13,7 @@ use crate::scenario::{Overrides, load};
 pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Run(args)) => run_scenario(args).await,
+        Some(Command::Tune(args)) => tune_scenario(args).await,
         Some(Command::Resume {
             run_dir,
             sets,
@@ -143,6 +144,26 @@ async fn run_scenario(mut args: RunArgs) -> anyhow::Result<i32> {
         RunOptions {
             plain_progress: args.plain,
             resume,
+            tune: false,
+        },
+    )
+    .await
+}
+
+/// `mlxrun tune FILE`: the search of the scenario's matrix.
+async fn tune_scenario(args: TuneArgs) -> anyhow::Result<i32> {
+    let resume = args
+        .resume
+        .as_deref()
+        .map(crate::resume::paths)
+        .transpose()?;
+    let resolved = load(&args.scenario, &Overrides::from_process(args.sets))?;
+    run_to_exit(
+        &resolved,
+        RunOptions {
+            plain_progress: args.plain,
+            resume,
+            tune: true,
         },
     )
     .await
@@ -152,11 +173,14 @@ async fn run_scenario(mut args: RunArgs) -> anyhow::Result<i32> {
 async fn resume(run_dir: PathBuf, sets: Vec<String>, plain: bool) -> anyhow::Result<i32> {
     let paths = crate::resume::paths(&run_dir)?;
     let resolved = crate::resume::saved_scenario(&paths, sets)?;
+    // a search resumes as a search
+    let tune = paths.run_dir.join(crate::run::tune_log::TUNE_FILE).exists();
     run_to_exit(
         &resolved,
         RunOptions {
             plain_progress: plain,
             resume: Some(paths),
+            tune,
         },
     )
     .await

@@ -12,6 +12,7 @@ Examples:
   MLX_MAX_TOKENS=256 mlxrun scenarios/single.toml
   mlxrun run scenarios/full_sweep.toml --set matrix.concurrency=1,8,64
   mlxrun plan scenarios/full_sweep.toml       show points and commands, start nothing
+  mlxrun tune scenarios/full_sweep.toml       search the matrix for the best configuration
   mlxrun resume results/full_sweep/full_sweep_20260101_120000
                                               continue an interrupted or crashed run
   MLX_MODEL_PATH=models/tiny-llama mlxrun scenarios/backends_tour.toml
@@ -115,6 +116,31 @@ submenu starts, stops and checks round-robin servers (mlxrun serve). A run
 prints its equivalent command line first. Choices are kept in
 .mlxrun/launcher.json. Keys: arrows or 1-9, Enter, Esc back (quits at the
 main menu), Ctrl-C quits (exit 130).";
+
+pub(super) const TUNE_AFTER_HELP: &str = "\
+Examples:
+  mlxrun tune scenarios/full_sweep.toml
+  mlxrun tune scenarios/full_sweep.toml --set tune.max_s=600
+  mlxrun tune scenarios/open_loop.toml --set tune.objective=max_load_under_slo --set tune.ttft_p99_ms=500
+  mlxrun tune scenarios/full_sweep.toml --resume results/full_sweep/full_sweep_20261207_101500
+
+The matrix is the search space: each server configuration (with the
+matrix's other non-load values) is a configuration of the search, and its
+concurrency values (the request rates, in an open loop) its loads. [tune]
+sets the objective (throughput, goodput, max_load_under_slo), the limits
+(ttft/tpot/e2e p50/p99 ms), the budget (max_points, max_requests, max_s)
+and the seed. Along each configuration's loads the search doubles, then
+bisects, to the knee; across configurations it measures all cheaply, then
+only the contenders with halving_eta times the requests each round,
+dropping one only when its interval lies wholly below the leader's.
+
+Every probe is a row of the CSV and report.jsonl (row_kind probe, with its
+search tag); tune.jsonl in the run folder holds every decision with its
+evidence and the result. The end prints the best configuration with its
+interval, the runner-up (tied or not), the Pareto front and the cost
+against the full product. Exit codes as for a run, except that a failed
+probe is part of the search: 1 only when no configuration could be
+measured.";
 
 pub(super) const RESUME_AFTER_HELP: &str = "\
 Examples:

@@ -1,4 +1,4 @@
-//! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `resume`,
+//! The command line: `mlxrun SCENARIO` (or `mlxrun run SCENARIO`), `tune`, `resume`,
 //! `plan`, `validate`, `analyze`, `stub-server`, `calibrate`, `monitor`,
 //! `serve`, `init` and `completions`, `mlxrun` alone or `launch` (the
 //! interactive launcher), and the dispatch to the library.
@@ -51,6 +51,23 @@ pub struct RunArgs {
     pub repeats: Option<u32>,
 }
 
+/// Arguments of a search.
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    /// Scenario file (TOML): its matrix is the search space, its [tune] the objective and budget.
+    #[arg(value_hint = ValueHint::FilePath)]
+    pub scenario: PathBuf,
+    /// Override a field: --set tune.objective=max_load_under_slo --set tune.ttft_p99_ms=500
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Plain progress lines instead of bars, even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    /// Continue this interrupted search (its folder, `run_dir=`) with the scenario; refused if it changed.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario: start servers, drive the load, write results.
@@ -58,6 +75,9 @@ pub enum Command {
         after_help = "Examples:\n  mlxrun run scenarios/quickstart.toml --set matrix.max_tokens=64\n  mlxrun run scenarios/full_sweep.toml --plain"
     )]
     Run(RunArgs),
+    /// Search the matrix for the best configuration under [tune]'s objective, without measuring every point.
+    #[command(after_help = TUNE_AFTER_HELP)]
+    Tune(TuneArgs),
     /// The interactive launcher (also `mlxrun` alone on a terminal); exit 2 without a terminal.
     #[command(after_help = LAUNCH_AFTER_HELP)]
     Launch,

@@ -17,7 +17,7 @@ use crate::metrics::point::PointMetrics;
 use crate::spec::measure::percentile_label;
 
 /// Version of the record layout written here (`schemas/HISTORY.md`).
-pub const REPORT_SCHEMA_VERSION: &str = "0.6.0";
+pub const REPORT_SCHEMA_VERSION: &str = "0.7.0";
 
 /// The JSON Schema of a record, as published in `schemas/`.
 pub const REPORT_SCHEMA: &str = include_str!("../../schemas/report.schema.json");
@@ -108,6 +108,7 @@ pub fn record(run: &RunInfo, row: &PointRow, ctx: RecordContext<'_>) -> serde_js
             "outcome": row.status,
             "outcome_detail": row.status_detail,
             "row_kind": row.row_kind,
+            "search": row.search,
             "repeat": row.repeat,
             "repeats": row.repeats,
             "warmup": row.warmup,

@@ -58,6 +58,10 @@ pub enum RowKind {
     Point,
     /// One repeat of a point measured `run.repeats` times.
     Repeat,
+    /// One measurement of a point by `mlxrun tune` (see [`SearchTag`]); a
+    /// point may be probed several times, with more requests each round,
+    /// and its latest probe stands for it in reports.
+    Probe,
 }
 
 impl RowKind {
@@ -65,8 +69,36 @@ impl RowKind {
         match self {
             RowKind::Point => "point",
             RowKind::Repeat => "repeat",
+            RowKind::Probe => "probe",
         }
     }
+
+    /// A row that stands for its point (a point's row, or a search's probe
+    /// of it), not a part of one.
+    pub fn is_result(self) -> bool {
+        matches!(self, RowKind::Point | RowKind::Probe)
+    }
+}
+
+/// Where a probe row stands in `mlxrun tune`'s search (report.jsonl:
+/// `search`; `tune.jsonl` holds the decisions around it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchTag {
+    /// 1-based probe number of the search.
+    pub probe: u64,
+    /// Halving round (0 = the first, the knee search).
+    pub round: u32,
+    /// Why the search chose this load (`start`, `doubling`, `refine`, …).
+    pub why: String,
+    /// 0-based configuration of the search (a server configuration with
+    /// the matrix's other non-load values).
+    pub config: usize,
+    pub label: String,
+    /// `concurrency` or `request_rate`.
+    pub load_axis: String,
+    pub load: f64,
+    /// Measured requests the search asked for.
+    pub requests: u64,
 }
 
 /// A point's result.
@@ -77,6 +109,9 @@ pub struct PointRow {
     /// A point's result, or one of its repeats (report.jsonl: top level).
     #[serde(skip)]
     pub row_kind: RowKind,
+    /// A probe row's place in the search (report.jsonl: top level).
+    #[serde(skip)]
+    pub search: Option<SearchTag>,
     /// 1-based repeat of a `repeat` row; `None` for a `point` row.
     #[serde(skip)]
     pub repeat: Option<u32>,
@@ -217,6 +252,7 @@ impl PointRow {
         PointRow {
             point: point.index + 1,
             row_kind: RowKind::Point,
+            search: None,
             repeat: None,
             repeats: 1,
             model: cfg.model_name.clone(),
@@ -430,6 +466,9 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
             "row_kind",
             "repeat",
             "repeats",
+            "search_probe",
+            "search_round",
+            "search_why",
             "warmup_requests",
             "warmup_steady",
             "precision_met",
@@ -569,6 +608,15 @@ impl PointRow {
             self.row_kind.as_str().to_string(),
             self.repeat.map_or_else(String::new, |n| n.to_string()),
             self.repeats.to_string(),
+            self.search
+                .as_ref()
+                .map_or_else(String::new, |t| t.probe.to_string()),
+            self.search
+                .as_ref()
+                .map_or_else(String::new, |t| t.round.to_string()),
+            self.search
+                .as_ref()
+                .map_or_else(String::new, |t| t.why.clone()),
             self.warmup
                 .as_ref()
                 .map_or_else(String::new, |w| w.requests.to_string()),

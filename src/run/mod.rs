@@ -13,6 +13,10 @@ pub mod prepare;
 mod repeats;
 mod requests;
 mod sweep;
+mod tune;
+pub mod tune_log;
+pub mod tune_space;
+mod tune_summary;
 mod warmup;
 
 pub use outcome::{RunOutcome, exit_code_of, print_outcome_notes, run_to_exit};
@@ -53,6 +57,9 @@ pub struct RunOptions {
     pub plain_progress: bool,
     /// Continue this run (see [`crate::resume`]) instead of starting a new one.
     pub resume: Option<RunPaths>,
+    /// Search the matrix (`mlxrun tune`, see [`crate::tune`]) instead of
+    /// measuring every point.
+    pub tune: bool,
 }
 
 /// The CSV columns of `plan`.
@@ -104,6 +111,16 @@ fn check_resume(resolved: &Resolved, opts: &RunOptions) -> anyhow::Result<Option
     let Some(paths) = &opts.resume else {
         return Ok(None);
     };
+    let searched = paths.run_dir.join(tune_log::TUNE_FILE).exists();
+    if searched != opts.tune {
+        let d = paths.run_dir.display();
+        return Err(crate::error::UsageError(if searched {
+            format!("{d} is a search (it has tune.jsonl)\n  next: mlxrun tune --resume {d} FILE, or mlxrun resume {d}")
+        } else {
+            format!("{d} is not a search (it has no tune.jsonl)\n  next: mlxrun run --resume {d} FILE, or mlxrun resume {d}")
+        })
+        .into());
+    }
     let s = &resolved.scenario;
     let plan = &resolved.plan;
     Ok(Some(crate::resume::prepare(
@@ -122,9 +139,13 @@ pub async fn run(
     opts: &RunOptions,
 ) -> anyhow::Result<RunOutcome> {
     let s = &resolved.scenario;
+    if opts.tune {
+        tune_space::check_tunable(resolved)?;
+    }
     let resume = check_resume(resolved, opts)?;
     if let Some(r) = &resume
         && r.left() == 0
+        && !opts.tune
     {
         println!(
             "{}: every point of {} is finished ({n} of {n}); nothing to run",
@@ -151,16 +172,29 @@ pub async fn run(
         crate::resume::repair_tails(&r.torn)?;
     }
     let plan = &pre.plan;
-    println!(
-        "{}: {} points over {} server configurations ({} combinations, {} dropped), {} measured requests",
-        s.name,
-        plan.points.len(),
-        plan.servers.len(),
-        plan.product,
-        plan.product - plan.points.len(),
-        // every repeat measures the point's requests again
-        plan.total_requests() * u64::from(s.run.repeats.max(1))
-    );
+    let searched = opts.tune.then(|| tune_space::tune_space(plan));
+    match &searched {
+        None => println!(
+            "{}: {} points over {} server configurations ({} combinations, {} dropped), {} measured requests",
+            s.name,
+            plan.points.len(),
+            plan.servers.len(),
+            plan.product,
+            plan.product - plan.points.len(),
+            // every repeat measures the point's requests again
+            plan.total_requests() * u64::from(s.run.repeats.max(1))
+        ),
+        Some(t) => println!(
+            "{}: tune ({}) over {} configurations on {} server configurations, along {}; the full product is {} points, {} measured requests",
+            s.name,
+            s.tune.objective.as_str(),
+            t.configs.len(),
+            plan.servers.len(),
+            t.load_axis.as_str(),
+            t.space.points(),
+            t.space.requests()
+        ),
+    }
     if let Some(r) = &resume {
         println!("resuming {}: {}", r.paths.run_dir.display(), r.describe());
     }
@@ -206,7 +240,11 @@ pub async fn run(
         .as_ref()
         .map(|r| r.finished.clone())
         .unwrap_or_default();
-    let to_run = resume.as_ref().map_or(plan.points.len(), Resume::left);
+    let to_run = match &searched {
+        // probes are counted against the full product's points
+        Some(t) => usize::try_from(t.space.points()).unwrap_or(usize::MAX),
+        None => resume.as_ref().map_or(plan.points.len(), Resume::left),
+    };
     let (mut csv, monitor) = match &resume {
         None => {
             let csv = CsvSink::create(&paths.csv, &columns)
@@ -279,6 +317,7 @@ pub async fn run(
         Default::default(),
     );
     let progress = Progress::new(to_run, opts.plain_progress);
+    let mut tune_end: Option<tune::TuneEnd> = None;
     let mut state = Sweep {
         ctx: &ctx,
         plan,
@@ -303,13 +342,18 @@ pub async fn run(
         finished,
         warm_shapes: Default::default(),
     };
-    let result = state.run_all().await;
+    let result = match &searched {
+        None => state.run_all().await,
+        Some(t) => run_search(&mut state, t, &paths, resume.is_some())
+            .await
+            .map(|end| tune_end = Some(end)),
+    };
     // Stop servers on every path, error included.
     state.stop_set().await;
     progress.finish();
     let mut rows = std::mem::take(&mut state.rows);
     // the outcome counts points: a repeat row is part of its point's row
-    rows.retain(|r| r.row_kind == crate::output::row::RowKind::Point);
+    rows.retain(|r| r.row_kind.is_result());
     drop(state);
     monitor.stop();
     // the reports, on every path that leaves a run folder (errors and
@@ -335,12 +379,23 @@ pub async fn run(
         (Ok(()), None) => {}
     }
 
-    let failed = rows.iter().filter(|r| r.status == Status::Failed).count();
+    let mut failed = rows.iter().filter(|r| r.status == Status::Failed).count();
     let cut_short = rows
         .iter()
         .filter(|r| r.status == Status::Interrupted)
         .count();
-    print_best(&paths.run_dir);
+    match &tune_end {
+        // a probe that failed is part of a search; a search that found
+        // nothing failed
+        Some(end) => {
+            failed = usize::from(end.result.best.is_none() && !cancel.is_cancelled());
+            println!(
+                "tune_file={}",
+                paths.run_dir.join(tune_log::TUNE_FILE).display()
+            );
+        }
+        None => print_best(&paths.run_dir),
+    }
     println!("results_file={}", paths.csv.display());
     Ok(RunOutcome {
         csv: paths.csv,
@@ -351,6 +406,43 @@ pub async fn run(
         interrupted: cancel.is_cancelled(),
         report_error,
     })
+}
+
+/// The search of `t` over `state`'s sweep, its decisions in the run
+/// folder's tune.jsonl (appended to, and replayed, when `resumed`).
+async fn run_search(
+    state: &mut Sweep<'_>,
+    t: &tune_space::TuneSpace,
+    paths: &RunPaths,
+    resumed: bool,
+) -> anyhow::Result<tune::TuneEnd> {
+    let section = &state.ctx.scenario.tune;
+    let mut search = tune::new_search(&t.space, section);
+    let (log, replay) = if resumed {
+        let replay = tune_log::read_measured(&paths.run_dir).with_context(|| {
+            format!(
+                "cannot read {}",
+                paths.run_dir.join(tune_log::TUNE_FILE).display()
+            )
+        })?;
+        (tune_log::TuneLog::append(&paths.run_dir), replay)
+    } else {
+        (tune_log::TuneLog::create(&paths.run_dir), Vec::new())
+    };
+    let mut log = log.with_context(|| {
+        format!(
+            "cannot open {}",
+            paths.run_dir.join(tune_log::TUNE_FILE).display()
+        )
+    })?;
+    log.started(tune::started_fields(t, &search, section, resumed))?;
+    if !replay.is_empty() {
+        println!(
+            "resuming the search: {} probe(s) measured before are replayed",
+            replay.len()
+        );
+    }
+    state.tune(t, &mut search, &mut log, replay).await
 }
 
 /// Whether `e` is a process event `processes.jsonl` could not record.

@@ -519,16 +519,19 @@ impl Sweep<'_> {
             m.errors,
             row.status.as_str()
         ));
-        let is_point = row.row_kind == RowKind::Point;
+        let is_point = row.row_kind.is_result();
         let last = row.params();
         self.rows.push(row);
         // progress counts points; a repeat is part of its point
         if is_point {
+            // a point probed again by a search counts once
             let done = self
                 .rows
                 .iter()
-                .filter(|r| r.row_kind == RowKind::Point)
-                .count();
+                .filter(|r| r.row_kind.is_result())
+                .map(|r| r.point)
+                .collect::<BTreeSet<_>>()
+                .len();
             self.progress.point_done(done, &last);
         }
         Ok(())

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::uncertainty::PointIntervals;
 use crate::report::verdict::{normal_cdf, normal_quantile};
 
 /// A figure and its confidence interval (none when too few samples).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub value: f64,
     pub lo: Option<f64>,
@@ -87,7 +87,7 @@ impl Estimate {
 }
 
 /// Whether a probe was measured.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     /// The point ran; its figures say how well.
@@ -101,7 +101,7 @@ pub enum Outcome {
 }
 
 /// One probe's result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observation {
     pub outcome: Outcome,
     /// Figures by their key in a point's intervals (`throughput_tps`,

@@ -162,8 +162,9 @@ impl SearchOptions {
 
 /// Requests of a first-round probe: `probe_requests` when set, else the
 /// point's requests / eta², at least [`MIN_PROBE_REQUESTS`] and at least
-/// `floor`; never more than the point's own requests when those are more
-/// than 0.
+/// `floor`; never more than the point's own requests (or
+/// [`MIN_PROBE_REQUESTS`] when they are fewer: a figure needs that many
+/// for an interval) when those are more than 0.
 pub fn first_requests(opts: &SearchOptions, requests_per_point: u64, floor: u64) -> u64 {
     let eta = u64::from(opts.halving_eta.clamp(2, 10));
     let r = if opts.probe_requests > 0 {
@@ -174,7 +175,7 @@ pub fn first_requests(opts: &SearchOptions, requests_per_point: u64, floor: u64)
             .max(floor)
     };
     if requests_per_point > 0 {
-        r.min(requests_per_point)
+        r.min(requests_per_point.max(MIN_PROBE_REQUESTS))
     } else {
         r
     }
@@ -248,7 +249,8 @@ pub struct TuneResult {
     pub goal: Goal,
     pub best: Option<ConfigOutcome>,
     pub runner_up: Option<ConfigOutcome>,
-    /// Best and runner-up cannot be told apart beyond noise.
+    /// Best and runner-up cannot be told apart beyond noise; `None` when
+    /// there is no runner-up or a rate of the two has no interval.
     pub tied: Option<bool>,
     pub configs: Vec<ConfigOutcome>,
     pub pareto: Vec<ParetoPoint>,
@@ -449,8 +451,14 @@ impl Search {
                 scored.iter().copied().filter(|(c, _)| *c != b).collect();
             leader(&rest)
         });
+        // rates without an interval cannot be told apart: no verdict
+        let has_interval = |s: &Score| match s {
+            Score::Rate { estimate } => estimate.interval().is_some(),
+            Score::Load { .. } => true,
+        };
         let tied = best
             .zip(runner_up)
+            .filter(|((_, bs), (_, rs))| has_interval(bs) && has_interval(rs))
             .map(|((b, bs), (_, rs))| super::halving::clearly_worse(&rs, b, &bs).is_none());
         TuneResult {
             goal: self.goal.clone(),
@@ -485,7 +493,10 @@ impl Search {
             .unwrap_or(self.requests_per_point);
         let floor = axis.min_requests.get(i).copied().unwrap_or(0);
         let first = first_requests(&self.options, own, floor);
-        (if own > 0 { own } else { first }, first)
+        // a point of fewer requests than an interval needs is measured
+        // with enough for one
+        let full = if own > 0 { own.max(first) } else { first };
+        (full, first)
     }
 
     /// Requests of a probe of load `i` of configuration `c` in `round`.
@@ -792,7 +803,12 @@ impl Search {
 
     fn full_product(&self) -> FullProduct {
         let points: u64 = self.configs.iter().map(|s| s.axis.loads.len() as u64).sum();
-        let requests_of = |s: &ConfigState| s.axis.requests.iter().fold(0u64, |a, &r| a.saturating_add(r));
+        let requests_of = |s: &ConfigState| {
+            s.axis
+                .requests
+                .iter()
+                .fold(0u64, |a, &r| a.saturating_add(r))
+        };
         let overall =
             (self.spent.requests > 0).then(|| self.spent.seconds / self.spent.requests as f64);
         let estimated_s = overall.map(|overall| {

@@ -448,8 +448,11 @@ fn each_load_is_probed_with_its_own_points_requests_and_at_least_its_floor() {
     let mut search = Search::new(space, throughput(), Budget::default(), 1);
     let mut seen = 0;
     while let Some(p) = search.next() {
-        let full = 4 * p.load as u64;
-        let floor = (2 * p.load as u64).max(super::search::MIN_PROBE_REQUESTS).min(full);
+        // a point of fewer requests than an interval needs gets enough
+        let full = (4 * p.load as u64).max(super::search::MIN_PROBE_REQUESTS);
+        let floor = (2 * p.load as u64)
+            .max(super::search::MIN_PROBE_REQUESTS)
+            .min(full);
         assert!(
             p.requests >= floor && p.requests <= full,
             "probe at load {} has {} requests; wanted {floor}..={full}",
