@@ -39,6 +39,9 @@ use crate::spec::units::saturating_duration;
 /// Largest request body read (bigger ones get 413).
 const MAX_BODY: usize = 64 << 20;
 
+/// `--slots` beyond this are no limit in practice.
+const MAX_SLOTS: usize = 1 << 16;
+
 const JSON: &str = "application/json";
 const SSE: &str = "text/event-stream";
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -73,6 +76,8 @@ pub struct Stub {
     cold: Duration,
     cold_requests: u64,
     seen_shapes: Mutex<std::collections::HashMap<u64, u64>>,
+    /// `--slots`: when each slot is free again (empty: no limit).
+    slots: Mutex<Vec<Instant>>,
     rng: Mutex<StdRng>,
     pub counters: Counters,
 }
@@ -133,6 +138,7 @@ impl Stub {
             cold: ms(cfg.cold_ms),
             cold_requests: cfg.cold_requests,
             seen_shapes: Mutex::new(Default::default()),
+            slots: Mutex::new(vec![Instant::now(); cfg.slots.min(MAX_SLOTS)]),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             counters: Counters::default(),
         })
@@ -240,6 +246,19 @@ impl Stub {
         error(StatusCode::BAD_REQUEST, msg, "invalid_request_error")
     }
 
+    /// When a request that arrived at `t0` and generates for `busy` starts:
+    /// at once without `--slots`, else when the slot that frees first is
+    /// free (which it then holds until `busy` has passed).
+    pub(crate) fn take_slot(&self, t0: Instant, busy: Duration) -> Instant {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(slot) = slots.iter_mut().min() else {
+            return t0;
+        };
+        let start = (*slot).max(t0);
+        *slot = start + busy;
+        start
+    }
+
     /// The cold-start delay of a request of `shape` (`--cold-ms` for the
     /// first `--cold-requests` of each shape, then none).
     pub(crate) fn cold_delay(&self, shape: u64) -> Duration {
@@ -280,12 +299,20 @@ impl Stub {
         Counters::add(&self.counters.images, images);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let created = unix_now();
-        let first = t0
-            + self.next_ttft()
+        let to_first = self.next_ttft()
             + self.cold_delay(n)
             + self
                 .image_delay
                 .saturating_mul(u32::try_from(images).unwrap_or(u32::MAX));
+        let generating = if self.burst || n <= 1 {
+            to_first
+        } else {
+            to_first
+                + self
+                    .itl
+                    .saturating_mul(u32::try_from(n - 1).unwrap_or(u32::MAX))
+        };
+        let first = self.take_slot(t0, generating) + to_first;
         if req.stream() {
             let chunks = StreamChunks::new(api, seq, created, &self.model_json);
             let usage = req.include_usage().then_some(counts);

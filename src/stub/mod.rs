@@ -113,6 +113,12 @@ pub struct StubConfig {
     /// How many requests of a new shape are cold (with --cold-ms).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub cold_requests: u64,
+    /// Completions generated at once at most, as a server's batch: a
+    /// request beyond them waits in order for the first slot to free, so
+    /// throughput rises with concurrency up to N streams and stays there
+    /// (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub slots: usize,
 }
 
 impl Default for StubConfig {
@@ -137,6 +143,7 @@ impl Default for StubConfig {
             image_delay_ms: 0.0,
             cold_ms: 0.0,
             cold_requests: 4,
+            slots: 0,
         }
     }
 }

@@ -700,3 +700,26 @@ fn the_first_requests_of_each_shape_are_cold() {
     let warm = super::handler::Stub::new(&StubConfig::default()).unwrap();
     assert_eq!(warm.cold_delay(64), z);
 }
+
+#[test]
+fn requests_beyond_the_slots_wait_in_order_for_the_first_free_one() {
+    let stub = super::handler::Stub::new(&StubConfig {
+        slots: 2,
+        ..StubConfig::default()
+    })
+    .unwrap();
+    let t0 = std::time::Instant::now() + Duration::from_secs(1);
+    let busy = Duration::from_millis(100);
+    let starts: Vec<Duration> = (0..5)
+        .map(|_| stub.take_slot(t0, busy) - t0)
+        .collect();
+    let ms = Duration::from_millis;
+    // two at once, then each waits for the slot that frees first
+    assert_eq!(starts, [ms(0), ms(0), ms(100), ms(100), ms(200)]);
+    // a request after the queue has drained starts at once
+    let later = t0 + ms(1000);
+    assert_eq!(stub.take_slot(later, busy), later);
+    // without --slots nothing waits
+    let free = super::handler::Stub::new(&StubConfig::default()).unwrap();
+    assert!((0..5).all(|_| free.take_slot(t0, busy) == t0));
+}
