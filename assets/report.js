@@ -759,6 +759,75 @@
     });
   }
 
+  // ---- a search's path: each probe's figure by probe number -------------
+
+  function searchPath() {
+    var S = D.search, host = document.getElementById("search-chart");
+    if (!S || !host) return;
+    (S.notes || []).forEach(function (n) { note(host, n); });
+    if (!S.x.length || !S.series.length) return;
+    var colors = S.series.map(function (s) { return color(s.config); });
+    var series = [{label: "probe", value: function (u, v) { return v == null ? "--" : "#" + v; }}];
+    S.series.forEach(function (s, i) {
+      var opt = {
+        label: "config " + s.config + ": " + s.label + (s.mark ? " (" + s.mark + ")" : ""),
+        stroke: colors[i],
+        width: 1.5,
+        spanGaps: true,
+        points: {show: true, size: 7, fill: s.mark ? "#ffffff" : colors[i], stroke: colors[i]},
+        value: function (u, v, si, idx) {
+          return v == null ? "--" : pm(v, s.lo[idx], s.hi[idx]) + " " + S.unit;
+        },
+      };
+      if (s.mark) opt.dash = [6, 4];
+      series.push(opt);
+    });
+    /* a cross on each dropped or excluded configuration's last probe */
+    function crosses(u) {
+      var ctx = u.ctx, b = u.bbox, r = 6 * dpr;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(b.left, b.top, b.width, b.height);
+      ctx.clip();
+      ctx.lineWidth = 2 * dpr;
+      S.series.forEach(function (s, i) {
+        var j = S.x.indexOf(s.marked_at);
+        if (s.marked_at == null || j < 0 || s.y[j] == null || !u.series[i + 1].show) return;
+        var x = u.valToPos(S.x[j], "x", true), y = u.valToPos(s.y[j], "y", true);
+        ctx.strokeStyle = colors[i];
+        ctx.beginPath();
+        ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y + r);
+        ctx.moveTo(x - r, y + r); ctx.lineTo(x + r, y - r);
+        ctx.stroke();
+      });
+      ctx.restore();
+    }
+    plot("search", {
+      title: "Search path: " + S.figure + " of each probe",
+      height: 340,
+      scales: {
+        x: {time: false},
+        y: {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.08 : 1]; }},
+      },
+      axes: [
+        // probes are whole numbers: no tick between two
+        {label: "probe", values: function (u, splits) { return splits.map(function (v) { return v % 1 === 0 ? v : ""; }); }},
+        {label: S.y_label, size: 64},
+      ],
+      series: series,
+      cursor: {drag: {x: true, y: false, setScale: true}},
+      hooks: {draw: [whiskers(function () {
+        var out = [];
+        S.series.forEach(function (s, i) {
+          S.x.forEach(function (x, j) {
+            if (s.y[j] != null) out.push({s: i + 1, x: x, lo: s.lo[j], hi: s.hi[j], dir: "y"});
+          });
+        });
+        return out;
+      }, colors), crosses, track("search", colors, countWhiskers)]},
+    }, [S.x].concat(S.series.map(function (s) { return s.y; })), host);
+  }
+
   // ---- the self-test: report.html#selftest drives the page with real DOM
   // events in the browser and records in window.__report.selftest whether
   // each interaction did what the page says (true, or what went wrong).
@@ -908,6 +977,7 @@
       R.errors.push("exception in " + name + ": " + (e && e.stack ? e.stack : String(e)));
     }
   }
+  guarded("search", searchPath);
   guarded("throughput", throughput);
   guarded("latency", latency);
   guarded("heatmap", heatmap);

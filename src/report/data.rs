@@ -7,7 +7,10 @@
 //! its interrupted one: the last record per point counts. A point measured
 //! several times (`run.repeats`) has one `repeat` row per measurement and
 //! one `point` row combining them: everything that ranks or tables points
-//! reads the `point` rows.
+//! reads the `point` rows. A run of `mlxrun tune` writes `probe` rows
+//! instead: the latest probe of a point stands for it, and every probe is
+//! kept in order for the search's path (with `tune.jsonl`, read by
+//! [`super::search`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +48,55 @@ pub enum RowKind {
     Point,
     /// One measurement of a point measured several times.
     Repeat,
+    /// One measurement of a point made by `mlxrun tune` (a point may be
+    /// probed several times, with more requests each time).
+    Probe,
+}
+
+/// What a probe row says about its place in the search (the record's
+/// `search` object); every field is optional in the file, so a missing
+/// one reads as empty or `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchTag {
+    /// 1-based probe id.
+    pub probe: u64,
+    /// The halving round (0: finding each configuration's knee).
+    pub round: u32,
+    /// Why this load was probed: `start`, `doubling`, `bisect_above`,
+    /// `bisect_knee`, `bisect_limit`, `refine`.
+    pub why: String,
+    /// 0-based tune configuration.
+    pub config: usize,
+    /// The configuration as the search names it.
+    pub label: String,
+    /// `concurrency` or `request_rate`.
+    pub load_axis: String,
+    pub load: Option<f64>,
+    pub requests: u64,
+}
+
+impl SearchTag {
+    /// Read a record's `search` object; `None` when it is null or absent.
+    fn from(v: &Value) -> Option<SearchTag> {
+        let obj = v.as_object()?;
+        let u = |k: &str| obj.get(k).and_then(Value::as_u64);
+        let s = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Some(SearchTag {
+            probe: u("probe").unwrap_or(0),
+            round: u("round").map_or(0, |r| r.min(u64::from(u32::MAX)) as u32),
+            why: s("why"),
+            config: u("config").map_or(0, |c| c as usize),
+            label: s("label"),
+            load_axis: s("load_axis"),
+            load: obj.get("load").and_then(Value::as_f64),
+            requests: u("requests").unwrap_or(0),
+        })
+    }
 }
 
 /// Which way a figure is better.
@@ -186,6 +238,8 @@ pub struct PointRecord {
     pub row_kind: RowKind,
     /// 1..N on a repeat row; `None` on a point row.
     pub repeat: Option<u32>,
+    /// A probe row's place in the search; `None` on point and repeat rows.
+    pub search: Option<SearchTag>,
     /// How many times the point was measured (`None` before 0.6.0).
     pub repeats: Option<u32>,
     /// The point's parameters as `mlxrun run` prints them
@@ -280,9 +334,11 @@ impl PointRecord {
             point: u("/point/point").unwrap_or(0) as usize,
             row_kind: match v.get("row_kind").and_then(Value::as_str) {
                 Some("repeat") => RowKind::Repeat,
+                Some("probe") => RowKind::Probe,
                 _ => RowKind::Point,
             },
             repeat: u("/repeat").map(|x| x as u32),
+            search: v.get("search").and_then(SearchTag::from),
             repeats: u("/repeats").map(|x| x as u32),
             params: params_of(v.get("test").and_then(Value::as_str).unwrap_or_default()),
             intervals: v.get("intervals").and_then(Intervals::from),
@@ -497,11 +553,15 @@ fn params_of(test: &str) -> String {
 }
 
 /// `records` (in file order) with only the last one of each point number,
-/// sorted by point; `superseded` counts the others.
+/// sorted by point; `superseded` counts the others, except earlier probes
+/// of a point (a search probes a point again with more requests: that is
+/// not a resume measuring it again).
 pub fn last_per_point(records: Vec<PointRecord>, superseded: &mut usize) -> Vec<PointRecord> {
     let mut by_point: std::collections::BTreeMap<usize, PointRecord> = Default::default();
     for r in records {
-        if by_point.insert(r.point, r).is_some() {
+        if let Some(earlier) = by_point.insert(r.point, r)
+            && earlier.row_kind != RowKind::Probe
+        {
             *superseded += 1;
         }
     }
@@ -538,11 +598,17 @@ pub struct RunData {
     /// The folder's name (`<scenario>_<timestamp>`).
     pub run_id: String,
     pub scenario: String,
-    /// One record per point: the last `point` row report.jsonl holds for it.
+    /// One record per point: the last `point` row report.jsonl holds for
+    /// it (for a search: its latest `probe` row).
     pub points: Vec<PointRecord>,
     /// The `repeat` rows of points measured several times, by point and
     /// repeat (the last one of each pair when a resume measured it again).
     pub repeats: Vec<PointRecord>,
+    /// Every probe row of a `mlxrun tune` run (each probe of a point, not
+    /// only the latest), in order of their start.
+    pub probes: Vec<PointRecord>,
+    /// The search's log (`tune.jsonl`), when the run is a search.
+    pub search: Option<super::search::SearchLog>,
     /// Earlier records of points measured again by a resume (kept in the
     /// file, left out of `points`).
     pub superseded: usize,
@@ -557,7 +623,8 @@ pub struct RunData {
 }
 
 impl RunData {
-    /// Read `dir/report.jsonl` (required) and `dir/monitor.jsonl` (optional).
+    /// Read `dir/report.jsonl` (required), `dir/monitor.jsonl` and
+    /// `dir/tune.jsonl` (both optional).
     pub fn load(dir: &Path) -> Result<RunData, String> {
         let report = dir.join("report.jsonl");
         let text = std::fs::read_to_string(&report).map_err(|e| {
@@ -593,7 +660,14 @@ impl RunData {
         let (points, repeats): (Vec<PointRecord>, Vec<PointRecord>) =
             std::mem::take(&mut run.points)
                 .into_iter()
-                .partition(|p| p.row_kind == RowKind::Point);
+                .partition(|p| p.row_kind != RowKind::Repeat);
+        run.probes = points
+            .iter()
+            .filter(|p| p.row_kind == RowKind::Probe)
+            .cloned()
+            .collect();
+        // a stable sort: probes that share a start keep their file order
+        run.probes.sort_by(|a, b| a.start_ts.total_cmp(&b.start_ts));
         run.points = last_per_point(points, &mut run.superseded);
         let mut by_repeat: BTreeMap<(usize, u32), PointRecord> = BTreeMap::new();
         for r in repeats {
@@ -602,6 +676,10 @@ impl RunData {
         run.repeats = by_repeat.into_values().collect();
         if let Ok(text) = std::fs::read_to_string(dir.join("monitor.jsonl")) {
             run.read_monitor(&text);
+        }
+        run.search = super::search::SearchLog::read(dir);
+        if let Some(log) = &run.search {
+            run.skipped_lines.extend(log.skipped_lines.iter().cloned());
         }
         Ok(run)
     }

@@ -7,6 +7,7 @@ mod charts;
 mod heatmap;
 mod page;
 mod pareto;
+mod search;
 mod table;
 mod timeline;
 

@@ -1,6 +1,6 @@
 //! `report.md`: the run as Markdown that reads well on GitHub. This module
 //! puts the document together (header, summary with the verdict on the
-//! best point, files); the tables of points, quality, resources and
+//! best point, a search's outcome, files); the tables of points, quality, resources and
 //! comparisons, and the note on intervals, come from [`super::md_tables`].
 
 use serde_json::Value;
@@ -9,7 +9,9 @@ use super::cells::{self, MISSING};
 use super::compare::{Comparison, compare};
 use super::data::RunData;
 use super::md_tables;
+use super::search::{self, SearchLog};
 use super::summary::{self, Counts};
+use super::table::{Align, Table};
 use super::verdict::{self, with_interval};
 
 /// The Markdown report of `run`, with deltas against `compare`.
@@ -22,6 +24,9 @@ pub fn render(run: &RunData, compare_with: &[RunData]) -> String {
             .to_string(),
     );
     md.push_str(&summary_section(run, &comparisons));
+    if let Some(log) = &run.search {
+        md.push_str(&search_section(run, log));
+    }
     md.push_str(&md_tables::quality(run));
     md.push_str(&md_tables::intervals_note(run));
     md.push_str(&md_tables::points(run));
@@ -241,6 +246,76 @@ fn comparison_summary(c: &Comparison) -> String {
     md
 }
 
+/// `## Search`: what a `mlxrun tune` run set out to find and found (the
+/// summary lines of [`search::summary`]), every configuration with its
+/// standing and the evidence of each drop, and the Pareto front.
+fn search_section(run: &RunData, log: &SearchLog) -> String {
+    let mut md = String::from("## Search\n\n");
+    md.push_str(
+        "This run is a search (`mlxrun tune`): each probe is a row of report.jsonl (`row_kind` `probe`), the latest probe of a point stands for it in the tables below, and every decision is in [`tune.jsonl`](tune.jsonl).\n\n",
+    );
+    if !log.finished() {
+        md.push_str(&format!("⚠️ {}\n\n", search::UNFINISHED_NOTE));
+    }
+    for l in search::summary(run, log, &|s| format!("`{s}`")) {
+        md.push_str(&format!("- **{}:** {}\n", l.key, l.text));
+    }
+    md.push_str("\n### Configurations\n\n");
+    let rows = search::config_rows(run, log);
+    if rows.is_empty() {
+        md.push_str(&format!(
+            "{MISSING} (tune.jsonl names no configuration)\n\n"
+        ));
+    } else {
+        let numeric = ["config", "points measured"];
+        let cols: Vec<(&str, Align)> = search::CONFIG_COLUMNS
+            .iter()
+            .map(|c| {
+                let a = if numeric.contains(c) {
+                    Align::Right
+                } else {
+                    Align::Left
+                };
+                (*c, a)
+            })
+            .collect();
+        let mut t = Table::new(&cols);
+        for r in rows {
+            t.row(r);
+        }
+        md.push_str(&t.render());
+        md.push('\n');
+    }
+    md.push_str("### Pareto front: throughput vs e2e p50\n\n");
+    match search::pareto_rows(run, log) {
+        Ok(rows) => {
+            let cols: Vec<(&str, Align)> = search::PARETO_COLUMNS
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        *c,
+                        if i == 0 || i >= 3 {
+                            Align::Right
+                        } else {
+                            Align::Left
+                        },
+                    )
+                })
+                .collect();
+            let mut t = Table::new(&cols);
+            for r in rows {
+                t.row(r);
+            }
+            md.push_str("No other probe has more throughput and a lower e2e p50.\n\n");
+            md.push_str(&t.render());
+            md.push('\n');
+        }
+        Err(why) => md.push_str(&format!("{why}\n\n")),
+    }
+    md
+}
+
 /// `## Files`: what the report was made from, and where the rest is.
 fn files(run: &RunData) -> String {
     let mut md = String::from("## Files\n\n");
@@ -261,6 +336,17 @@ fn files(run: &RunData) -> String {
         ));
     } else {
         md.push_str("- `monitor.jsonl`: absent (the run was not monitored)\n");
+    }
+    if let Some(log) = &run.search {
+        md.push_str(&format!(
+            "- [`tune.jsonl`](tune.jsonl): the search's log, {} decision(s){}\n",
+            log.decisions.len(),
+            if log.finished() {
+                " and its result"
+            } else {
+                ", no result (not finished)"
+            }
+        ));
     }
     let csv_name = format!("{}.csv", run.run_id);
     if run
@@ -447,6 +533,84 @@ mod tests {
             "{old}"
         );
         assert!(!old.contains(" ± "), "{old}");
+    }
+
+    #[test]
+    fn a_search_has_its_section_after_the_summary() {
+        use crate::report::search::tests::{LABELS, run_folder};
+        let (_d, r) = run_folder(Some(true));
+        let md = render(&r, &[]);
+        let summary = md.find("## Summary\n").unwrap();
+        let search = md.find("## Search\n").expect("a search section");
+        let next = md[search + 3..].find("\n## ").unwrap() + search + 3;
+        assert!(summary < search, "after the summary");
+        let section = &md[search..next];
+        assert!(
+            section.contains(&format!(
+                "- **Best:** `{}` (config 0): 205.0 ± 3.00 tok/s; knee c=4, best load c=4\n",
+                LABELS[0]
+            )),
+            "{section}"
+        );
+        assert!(
+            section.contains(&format!("- **Runner-up:** `{}` (config 3)", LABELS[3])),
+            "{section}"
+        );
+        assert!(
+            section.contains("- **Tie:** tied within noise: the intervals cannot tell the best from the runner-up"),
+            "{section}"
+        );
+        assert!(
+            section
+                .contains("45.0 s measured of an estimated 10.0 min for the full product (7.5%)"),
+            "{section}"
+        );
+        assert!(
+            section.contains("| dropped in round 0 | 120.0 ± 4.00 tok/s | 120.0 ± 4.00 tok/s vs the leader config 0"),
+            "{section}"
+        );
+        assert!(
+            section.contains("z = 21.60, one-sided p < 0.001; rule: its interval lies wholly below the leader's (hi < leader's lo)"),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "| excluded | – (no score: no load counted) | did not start: exited with status 1 |"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains("### Pareto front: throughput vs e2e p50"),
+            "{section}"
+        );
+        assert!(section.contains("| 205.0 | 150.0 |"), "{section}");
+        assert!(!section.contains("did not finish"), "{section}");
+        assert!(
+            md.contains(
+                "- [`tune.jsonl`](tune.jsonl): the search's log, 15 decision(s) and its result\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("tune.jsonl:4: "),
+            "the unreadable line is listed"
+        );
+        // an unfinished search says so
+        let (_d, open) = run_folder(Some(false));
+        let md = render(&open, &[]);
+        assert!(md.contains("⚠️ The search did not finish (interrupted or stopped part-way): what follows is its path so far.\n"), "{md}");
+        assert!(
+            md.contains("- **Stopped:** the search did not finish"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **Best:** – (the search did not finish"),
+            "{md}"
+        );
+        assert!(md.contains(" so far\n"), "{md}");
+        // a run that is no search has none
+        let (_d, plain) = run_folder(None);
+        assert!(!render(&plain, &[]).contains("## Search"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod data;
 pub mod html;
 pub mod markdown;
 pub mod md_tables;
+pub mod search;
 pub mod summary;
 pub mod table;
 pub mod verdict;

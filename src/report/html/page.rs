@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{charts, heatmap, table, timeline};
+use super::{charts, heatmap, search, table, timeline};
 use crate::report::compare::compare;
 use crate::report::data::RunData;
 use crate::report::verdict::{self, with_interval};
@@ -41,6 +41,8 @@ pub struct Page {
     pub rows: Vec<table::Row>,
     /// Lines of the run's files that could not be read.
     pub skipped_lines: Vec<String>,
+    /// The search's path and outcome, for a run of `mlxrun tune`.
+    pub search: Option<search::Section>,
     /// Everything the charts draw, for the page's script.
     pub data: Value,
 }
@@ -75,6 +77,7 @@ pub fn build(run: &RunData, compare_with: &[RunData]) -> Page {
         "heatmap_note": heatmap_note,
         "instances": charts::instances(run, &configs),
         "timeline": timeline::data(run),
+        "search": search::chart(run),
         // the timeline colours each point's region by its configuration
         "point_config": run
             .points
@@ -100,6 +103,7 @@ pub fn build(run: &RunData, compare_with: &[RunData]) -> Page {
             .collect(),
         rows: table::rows(&run.points),
         skipped_lines: run.skipped_lines.clone(),
+        search: search::section(run),
         data,
     }
 }
