@@ -7,7 +7,7 @@
 //! `--version`; report.html in headless Chromium; the interactive
 //! launcher through a pseudo-terminal; and vision and audio points
 //! (`multimodal`: the stub, then the real mlx_vlm.server with tiny vision
-//! and speech models).
+//! and speech models); `mlxrun tune` against stubs with a batch (`tune`).
 
 mod architecture;
 mod backends;
@@ -29,3 +29,4 @@ mod reports_md;
 mod resume;
 mod serve;
 mod stub;
+mod tune;

@@ -152,7 +152,8 @@ Examples:
 (<RUN_DIR>.scenario.toml; no environment layer); `run FILE --resume RUN_DIR`
 loads FILE with its layers and refuses (exit 2) when it differs from the
 saved one, listing each field as `field: saved → now`. Only ports, timeouts,
-output paths, description, continue_on_error and check_flags may differ.
+output paths, description, continue_on_error, check_flags and a
+search's budget (tune.max_points, max_requests, max_s) may differ.
 
 A point is finished when its last CSV row and its last report.jsonl record
 say ok, errors, failed or skipped; interrupted points and points missing

@@ -34,6 +34,12 @@ pub const MAY_DIFFER: &[(&str, &str)] = &[
     ),
     ("run.continue_on_error", "what to do after a failed point"),
     ("backend.check_flags", "a check before the start"),
+    (
+        "tune.max_points",
+        "a search's budget: what it measured is replayed, and it goes on until the new budget",
+    ),
+    ("tune.max_requests", "a search's budget"),
+    ("tune.max_s", "a search's budget"),
 ];
 
 /// Whether `field` is one a resume may change.

@@ -710,9 +710,7 @@ fn requests_beyond_the_slots_wait_in_order_for_the_first_free_one() {
     .unwrap();
     let t0 = std::time::Instant::now() + Duration::from_secs(1);
     let busy = Duration::from_millis(100);
-    let starts: Vec<Duration> = (0..5)
-        .map(|_| stub.take_slot(t0, busy) - t0)
-        .collect();
+    let starts: Vec<Duration> = (0..5).map(|_| stub.take_slot(t0, busy) - t0).collect();
     let ms = Duration::from_millis;
     // two at once, then each waits for the slot that frees first
     assert_eq!(starts, [ms(0), ms(0), ms(100), ms(100), ms(200)]);

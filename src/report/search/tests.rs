@@ -566,10 +566,7 @@ fn the_log_of_a_real_search_reads_back() {
     let space = Space {
         configs: labels
             .iter()
-            .map(|l| ConfigAxis {
-                label: l.to_string(),
-                loads: vec![1.0, 2.0, 4.0, 8.0],
-            })
+            .map(|l| ConfigAxis::new(*l, vec![1.0, 2.0, 4.0, 8.0]))
             .collect(),
         requests_per_point: 200,
     };
