@@ -64,7 +64,8 @@ pub struct TuneSection {
     pub max_points: u64,
     /// Requests sent at most, over all points; 0 = no limit.
     pub max_requests: u64,
-    /// Seconds of measurement at most; 0 = no limit.
+    /// Wall seconds of the search at most (server starts, warmups and
+    /// measurement of its probes); 0 = no limit.
     pub max_s: Secs,
     /// Seed of the order configurations are probed in.
     pub seed: u64,
@@ -75,7 +76,8 @@ pub struct TuneSection {
     /// dropped (1–10).
     pub min_probes: u32,
     /// Requests of a first-round probe; 0 = the point's requests divided by
-    /// `halving_eta²`, at least 24 (a rate's interval needs 21).
+    /// `halving_eta²`, at least 24 (a rate's interval needs 21) and, in a
+    /// closed loop, 2 × the concurrency.
     pub probe_requests: u64,
 }
 
