@@ -531,34 +531,50 @@ impl SearchLog {
         }
     }
 
-    /// The full product's seconds as the search estimates them: each
-    /// configuration's seconds per request as its probe rows measured
-    /// (the mean over all where one was never measured) times the
-    /// requests of its points; `None` without a measured probe or without
-    /// the configurations' requests.
+    /// The full product's seconds of load as the search estimates them:
+    /// each point's requests at the request rate its configuration's
+    /// probe rows measured nearest to its load (the mean of every probe's
+    /// rate for a configuration never measured); `None` without a measured
+    /// rate or without the configurations' loads and requests.
     fn estimated_s(&self, probes: &[PointRecord]) -> Option<f64> {
         let started = self.started.as_ref()?;
         if started.configs.iter().all(|c| c.requests.is_empty()) {
             return None;
         }
-        let per = |rows: &mut dyn Iterator<Item = &PointRecord>| {
-            let (mut req, mut secs) = (0u64, 0.0);
-            for p in rows {
-                req += p.requests;
-                secs += duration(p);
-            }
-            (req > 0 && secs > 0.0).then(|| secs / req as f64)
+        let rate_of = |p: &PointRecord| {
+            Some(p.requests_per_s).filter(|r| r.is_finite() && *r > 0.0 && p.requests > 0)
         };
-        let overall = per(&mut probes.iter())?;
+        let all: Vec<f64> = probes.iter().filter_map(rate_of).collect();
+        if all.is_empty() {
+            return None;
+        }
+        let mean = all.iter().sum::<f64>() / all.len() as f64;
         Some(
             started
                 .configs
                 .iter()
                 .map(|c| {
-                    let own = per(&mut probes
+                    let rates: Vec<(usize, f64)> = probes
                         .iter()
-                        .filter(|p| p.search.as_ref().is_some_and(|s| s.config == c.config)));
-                    own.unwrap_or(overall) * c.requests.iter().sum::<u64>() as f64
+                        .filter_map(|p| {
+                            let tag = p.search.as_ref().filter(|s| s.config == c.config)?;
+                            let at = c.loads.iter().position(|l| *l == tag.load)?;
+                            rate_of(p).map(|r| (at, r))
+                        })
+                        .collect();
+                    c.requests
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &req)| {
+                            // the latest probe of the nearest load
+                            let r = rates
+                                .iter()
+                                .rev()
+                                .min_by_key(|(j, _)| j.abs_diff(i))
+                                .map_or(mean, |(_, r)| *r);
+                            req as f64 / r
+                        })
+                        .sum::<f64>()
                 })
                 .sum(),
         )
@@ -1037,13 +1053,13 @@ pub fn cost_text(log: &SearchLog, run: &RunData) -> String {
     let seconds = spent.seconds.filter(|s| s.is_finite());
     match (seconds, full.estimated_s.filter(|s| s.is_finite())) {
         (Some(m), Some(e)) => s.push_str(&format!(
-            "{} measured of an estimated {} for the full product{}",
+            "{} of probes (server starts and warmups included) against an estimated {} of load alone for the full product{} (an upper bound: the full product's starts and warmups are not in the estimate)",
             cells::duration(m),
             cells::duration(e),
             percent(m, e).map_or_else(String::new, |p| format!(" ({p})"))
         )),
         (Some(m), None) => s.push_str(&format!(
-            "{} measured (full product's time: {MISSING}, no probe measured to estimate it from)",
+            "{} of probes (full product's time: {MISSING}, no probe measured a request rate to estimate it from)",
             cells::duration(m)
         )),
         (None, _) => s.push_str(&format!("seconds measured: {MISSING} (not logged)")),

@@ -341,6 +341,7 @@ pub async fn run(
         release: None,
         finished,
         warm_shapes: Default::default(),
+        steady_edges: opts.tune,
     };
     let result = match &searched {
         None => state.run_all().await,

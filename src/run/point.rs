@@ -132,7 +132,7 @@ impl Sweep<'_> {
         } else {
             format!("p{}", point.index + 1)
         };
-        let load_plan = load_plan(s, point);
+        let load_plan = load_plan_with(s, point, self.steady_edges);
         let Some(model) = self.ctx.models.get(cfg.model) else {
             return self.failed_row(cfg, point, "unknown model");
         };

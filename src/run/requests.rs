@@ -20,7 +20,37 @@ use crate::workload::Prompt;
 /// How point `point` of `s` sends its requests, and its deadline
 /// (`run.point_timeout_s`, or derived from the point when 0).
 pub fn load_plan(s: &Scenario, point: &Point) -> LoadPlan {
+    load_plan_with(s, point, false)
+}
+
+/// Unmeasured rounds of its concurrency a probe sends before its measured
+/// requests (see [`load_plan_with`]).
+pub const STEADY_EDGE_ROUNDS_BEFORE: u64 = 1;
+
+/// [`load_plan`]; with `steady_edges`, a closed loop bounded by a count
+/// also sends at least [`STEADY_EDGE_ROUNDS_BEFORE`] rounds of its
+/// concurrency before its measured requests and one after them,
+/// unmeasured, so every measured request runs at full concurrency on
+/// servers that have run that batch (`mlxrun tune`'s probes: a small
+/// probe would otherwise count its ramp-up and drain, and the first batch
+/// at a new size).
+pub fn load_plan_with(s: &Scenario, point: &Point, steady_edges: bool) -> LoadPlan {
     let mut plan = load_plan_unbounded(s, point);
+    if steady_edges
+        && plan.open.is_none()
+        && let Bound::Count {
+            warmup,
+            measured,
+            cooldown,
+        } = plan.bound
+    {
+        let round = u64::from(point.concurrency);
+        plan.bound = Bound::Count {
+            warmup: warmup.max(round.saturating_mul(STEADY_EDGE_ROUNDS_BEFORE)),
+            measured,
+            cooldown: cooldown.max(round),
+        };
+    }
     let request_timeout = s.workload.request_timeout_s.duration();
     // a point that may be extended gets the deadline of its cap
     let longest = with_cap(plan, precision_cap(s, point));
@@ -201,5 +231,63 @@ impl Sweep<'_> {
             secret: key.map(String::from),
             form,
         })
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+    use crate::scenario::expand::Point;
+
+    #[test]
+    fn steady_edges_add_a_round_of_the_concurrency_on_each_side_of_a_closed_loop() {
+        let s = Scenario::default();
+        let mut p = Point {
+            index: 0,
+            server: 0,
+            concurrency: 8,
+            request_rate: None,
+            max_tokens: 64,
+            input_tokens: None,
+            requests: 24,
+            duration_s: None,
+            modality: Modality::Text,
+            image_count: None,
+            image_size: None,
+            audio_duration_s: None,
+            sampling: Sampling::GREEDY,
+            server_mode: Vec::new(),
+        };
+        let plain = load_plan_with(&s, &p, false);
+        assert!(matches!(
+            plain.bound,
+            Bound::Count {
+                warmup: 0,
+                measured: 24,
+                cooldown: 0
+            }
+        ));
+        let edged = load_plan_with(&s, &p, true);
+        assert!(matches!(
+            edged.bound,
+            Bound::Count {
+                warmup: 8,
+                measured: 24,
+                cooldown: 8
+            }
+        ));
+        // the deadline covers the edges too
+        assert!(edged.deadline >= plain.deadline);
+        // an open loop is left as it is
+        p.request_rate = Some(crate::spec::measure::Rate::new(2.0).unwrap());
+        let open = load_plan_with(&s, &p, true);
+        assert!(matches!(
+            open.bound,
+            Bound::Count {
+                warmup: 0,
+                cooldown: 0,
+                ..
+            }
+        ));
     }
 }

@@ -62,6 +62,10 @@ pub(super) struct Sweep<'a> {
     pub(super) finished: BTreeSet<usize>,
     /// Request shapes the running servers are warm for (emptied when they stop).
     pub(super) warm_shapes: BTreeSet<String>,
+    /// Closed-loop points send a round of their concurrency, unmeasured,
+    /// before and after their measured requests (`mlxrun tune`'s probes;
+    /// see [`super::requests::load_plan_with`]).
+    pub(super) steady_edges: bool,
 }
 
 /// Which measurement of a point: repeat `index` (1-based) of `of`.

@@ -17,8 +17,9 @@ use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, Point};
 use crate::tune::search::{ConfigAxis, Space};
 
-/// A closed-loop probe at concurrency `c` sends at least this many times
-/// `c` requests, so its window holds more than the ramp-up.
+/// A closed-loop probe at concurrency `c` measures at least this many
+/// times `c` requests (and sends a round of `c` unmeasured on each side,
+/// so none of them is measured at less than full concurrency).
 pub const CLOSED_LOOP_ROUNDS: u64 = 2;
 
 /// Which value of a point is its load.

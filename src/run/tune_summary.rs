@@ -197,7 +197,7 @@ pub fn summary_lines(r: &TuneResult, axis: LoadAxis, wall_s: f64) -> Vec<String>
             format!("≈{e:.0} s")
         });
     out.push(format!(
-        "tune cost: {} point(s), {} request(s), {wall_s:.0} s; the full product is {} points, {} requests, {estimated} (from the probes' seconds per request): {} of the points, {} of the time",
+        "tune cost: {} point(s), {} request(s), {wall_s:.0} s; the full product is {} points, {} requests, {estimated} (each point's requests at the rate measured nearest to it; starts and warmups not counted): {} of the points, at most {} of the time",
         r.spent.points,
         r.spent.requests,
         f.points,
@@ -242,6 +242,10 @@ mod tests {
                     (
                         PARETO_LATENCY,
                         Estimate::new(50.0 * p.load, 49.0 * p.load, 51.0 * p.load, 0.95),
+                    ),
+                    (
+                        "requests_per_s",
+                        Estimate::new(t / 10.0, t / 10.5, t / 9.5, 0.95),
                     ),
                 ],
                 p.requests,

@@ -67,18 +67,37 @@ pub fn shape_of(point: &Point) -> String {
     s
 }
 
+/// [`shape_of`] without the concurrency, for `mlxrun tune`'s probes.
+pub fn shape_across_concurrency(point: &Point) -> String {
+    let mut p = point.clone();
+    p.concurrency = 0;
+    shape_of(&p).replace("concurrency=none", "concurrency=any")
+}
+
 impl Sweep<'_> {
     /// Warm the running servers up for `point` unless its shape is warm
     /// already; what was done goes into the point's row.
     pub(super) async fn warm_shape(&mut self, cfg: &ServerConfig, point: &Point) -> WarmupRecord {
         let s = &self.ctx.scenario;
         let rule = &s.run.warmup;
-        let shape = shape_of(point);
+        // a search's probe sends its own unmeasured rounds at its
+        // concurrency first (steady edges): the servers are warmed once
+        // per request shape, whatever the batch
+        let shape = if self.steady_edges {
+            shape_across_concurrency(point)
+        } else {
+            shape_of(point)
+        };
         if !rule.enabled {
             return WarmupRecord::skipped("off (run.warmup.enabled = false)", &shape);
         }
         if self.warm_shapes.contains(&shape) {
-            return WarmupRecord::skipped("shape already warm on these servers", &shape);
+            let why = if self.steady_edges {
+                "shape already warm on these servers; the probe's own unmeasured rounds warm its concurrency"
+            } else {
+                "shape already warm on these servers"
+            };
+            return WarmupRecord::skipped(why, &shape);
         }
         let mut rec = WarmupRecord {
             reason: "new shape".into(),
@@ -241,6 +260,18 @@ mod tests {
             sampling: Sampling::GREEDY,
             server_mode: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_probes_shape_is_the_same_at_every_concurrency_and_only_then() {
+        let a = point();
+        let mut b = point();
+        b.concurrency = 32;
+        assert_ne!(shape_of(&a), shape_of(&b));
+        assert_eq!(shape_across_concurrency(&a), shape_across_concurrency(&b));
+        assert!(shape_across_concurrency(&a).contains("concurrency=any"));
+        b.max_tokens = 128;
+        assert_ne!(shape_across_concurrency(&a), shape_across_concurrency(&b));
     }
 
     #[test]

@@ -128,13 +128,21 @@ pub fn halve(scores: &[(usize, Score)], droppable: impl Fn(usize) -> bool) -> Ha
 }
 
 /// Requests per probe in `round` (0 first): `first · eta^round`, at most
-/// `full` (the scenario's own point) and at least `first`.
+/// `full` (the scenario's own point) and at least `first`; `full` already
+/// when the next round would pass it (a round of 765 requests is not
+/// followed by one of 768).
 pub fn round_requests(first: u64, eta: u32, round: u32, full: u64) -> u64 {
-    let grown = u64::from(eta.max(1))
+    let eta = u64::from(eta.max(1));
+    let grown = eta
         .checked_pow(round)
         .and_then(|g| first.checked_mul(g))
         .unwrap_or(u64::MAX);
-    grown.min(full.max(first))
+    let full = full.max(first);
+    if grown.saturating_mul(eta) > full {
+        full
+    } else {
+        grown
+    }
 }
 
 #[cfg(test)]
@@ -198,7 +206,14 @@ mod tests {
             (0..5)
                 .map(|r| round_requests(24, 3, r, 500))
                 .collect::<Vec<_>>(),
-            [24, 72, 216, 500, 500]
+            [24, 72, 500, 500, 500]
+        );
+        // a round that would be within a third of the point is the point
+        assert_eq!(
+            (0..4)
+                .map(|r| round_requests(85, 3, r, 768))
+                .collect::<Vec<_>>(),
+            [85, 255, 768, 768]
         );
         assert_eq!(round_requests(24, 3, 1000, u64::MAX), u64::MAX);
         assert_eq!(round_requests(50, 3, 0, 10), 50);

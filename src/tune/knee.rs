@@ -5,16 +5,17 @@
 //! works the same for a server doing 0.2 requests/s and one doing 2,000.
 //!
 //! - **Doubling:** probe indices 0, 1, 3, 7, … (`i → 2i + 1`, the last
-//!   index at most) while the newest probe is still rising: above every
-//!   lower probe beyond noise and within the limits.
+//!   index at most) while the newest probe counts (measured, within the
+//!   limits) and has the highest value so far.
 //! - **Bisection:** between the last good and the first bad index.
 //!
 //! *Throughput and goodput:* a probe is bad when it fails, misses a limit,
 //! or is below the best probe beyond noise (their intervals do not
-//! overlap). When doubling stopped at a bad probe with nothing in between
-//! known to be as good as the best, the gap above the best is bisected
-//! (the peak may lie there); then the gap below the smallest probe tied
-//! with the best is bisected. The knee is that smallest tied load: the
+//! overlap). When doubling has stopped, the gap between the best and the
+//! next probe above it is bisected while it has loads and that probe is
+//! lower (the peak may lie there, whether it fell beyond noise or not);
+//! then the gap below
+//! the smallest probe tied with the best is bisected. The knee is that smallest tied load: the
 //! least load (and latency) giving the plateau's throughput within noise.
 //!
 //! *Max load under the limits:* a probe is good when it was measured and
@@ -287,29 +288,29 @@ impl Knee {
             return Step::Done;
         };
         let highest = self.records.keys().next_back().copied().unwrap_or(best);
-        // doubling: the newest (highest) probe is the best and above all
-        // the others beyond noise
-        let rising = highest == best
-            && self
-                .records
-                .keys()
-                .filter(|&&i| i != best)
-                .all(|&i| self.value(i).is_none_or(|v| v.below(&b)));
+        // doubling: while the newest (highest) probe is the best so far by
+        // value. The first that is not ends the climb (a plateau costs one
+        // probe past its start, not every load up to the last), and the
+        // gap below it is bisected next: a peak that doubling stepped over
+        // is found there.
+        let rising = highest == best;
         if rising && highest + 1 < self.loads {
             return Step::Probe {
                 index: (2 * highest + 1).min(self.loads - 1),
                 why: ProbeWhy::Doubling,
             };
         }
-        // above the best: the peak may lie before the first bad probe
-        if let Some(bad) = self.first_bad_above(best) {
-            let tied_between = self.records.range(best + 1..bad).next().is_some();
-            if !tied_between && bad - best > 1 {
-                return Step::Probe {
-                    index: best + (bad - best) / 2,
-                    why: ProbeWhy::BisectAbove,
-                };
-            }
+        // above the best: the peak may lie in the gap before the next
+        // probe up when that one is lower, beyond noise or not (doubling
+        // skips loads); a flat plateau is not bisected
+        if let Some(above) = self.records.range(best + 1..).next().map(|(i, _)| *i)
+            && above - best > 1
+            && self.value(above).is_none_or(|v| v.value < b.value)
+        {
+            return Step::Probe {
+                index: best + (above - best) / 2,
+                why: ProbeWhy::BisectAbove,
+            };
         }
         // below: the smallest load on the plateau
         let Some(knee) = self.smallest_tied(best) else {

@@ -28,6 +28,8 @@ use crate::spec::tune::{Objective, TuneSection};
 pub const MIN_PROBE_REQUESTS: u64 = 24;
 /// The latency the Pareto front weighs throughput against.
 pub const PARETO_LATENCY: &str = "e2e_p50_ms";
+/// The figure the full product's duration is estimated from.
+pub const REQUEST_RATE: &str = "requests_per_s";
 /// Rounds at most, whatever the settings (a guard; eta ≥ 2 reaches any
 /// point's requests well before).
 const MAX_ROUNDS: u32 = 64;
@@ -238,8 +240,11 @@ pub struct ParetoPoint {
 pub struct FullProduct {
     pub points: u64,
     pub requests: u64,
-    /// From each configuration's seconds per request as measured (the
-    /// mean over all where one was never measured); `None` before any.
+    /// Seconds of load alone: each point's requests at the request rate
+    /// its configuration was measured at nearest to its load (the mean of
+    /// every probe's rate for a configuration never measured). Server
+    /// starts and warmups are not counted, so the search's share of it
+    /// is an upper bound. `None` before any rate was measured.
     pub estimated_s: Option<f64>,
 }
 
@@ -809,18 +814,36 @@ impl Search {
                 .iter()
                 .fold(0u64, |a, &r| a.saturating_add(r))
         };
-        let overall =
-            (self.spent.requests > 0).then(|| self.spent.seconds / self.spent.requests as f64);
-        let estimated_s = overall.map(|overall| {
+        let rate = |o: &Observation| {
+            o.figure(REQUEST_RATE)
+                .map(|e| e.value)
+                .filter(|r| r.is_finite() && *r > 0.0)
+        };
+        // every measured probe's rate, for a configuration without one
+        let all: Vec<f64> = self
+            .configs
+            .iter()
+            .flat_map(|s| s.knee.records().filter_map(|(_, o)| rate(o)))
+            .collect();
+        let mean = (!all.is_empty()).then(|| all.iter().sum::<f64>() / all.len() as f64);
+        let estimated_s = mean.map(|mean| {
             self.configs
                 .iter()
                 .map(|s| {
-                    let per = if s.requests > 0 {
-                        s.seconds / s.requests as f64
-                    } else {
-                        overall
-                    };
-                    per * requests_of(s) as f64
+                    let rates: Vec<(usize, f64)> = s
+                        .knee
+                        .records()
+                        .filter_map(|(i, o)| rate(o).map(|r| (i, r)))
+                        .collect();
+                    (0..s.axis.loads.len())
+                        .map(|i| {
+                            let r = rates
+                                .iter()
+                                .min_by_key(|(j, _)| j.abs_diff(i))
+                                .map_or(mean, |(_, r)| *r);
+                            s.axis.requests.get(i).copied().unwrap_or(0) as f64 / r
+                        })
+                        .sum::<f64>()
                 })
                 .sum()
         });

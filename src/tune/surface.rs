@@ -97,6 +97,7 @@ impl Surface {
         Observation::measured(
             [
                 ("throughput_tps", noisy(tps)),
+                ("requests_per_s", noisy(tps / TOKENS)),
                 ("ttft_p99_ms", noisy(ttft)),
                 ("e2e_p50_ms", noisy(ttft * 5.0)),
             ],

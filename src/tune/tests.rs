@@ -469,3 +469,28 @@ fn each_load_is_probed_with_its_own_points_requests_and_at_least_its_floor() {
     assert_eq!(r.best.map(|b| b.label), Some("a".to_string()));
     assert!(r.stop.is_some());
 }
+
+#[test]
+fn a_peak_that_doubling_skipped_is_found_between_its_probes() {
+    let mut k = Knee::new(6, throughput());
+    let obs = |v: f64| {
+        Observation::measured(
+            [("throughput_tps", Estimate::new(v, v * 0.97, v * 1.03, 0.95))],
+            24,
+            1.0,
+        )
+    };
+    // loads 1..32: the peak at 16 (index 4), which doubling (0, 1, 3, 5)
+    // steps over; the load above it is lower but not beyond noise of 8
+    let truth = [100.0, 200.0, 400.0, 800.0, 1000.0, 790.0];
+    let mut seen = Vec::new();
+    while let Step::Probe { index, why } = k.next() {
+        seen.push((index, why));
+        k.record(index, obs(truth[index]));
+    }
+    let idx: Vec<usize> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(idx, [0, 1, 3, 5, 4]);
+    assert_eq!(seen[4].1, ProbeWhy::BisectAbove);
+    assert_eq!(k.summary().best, Some(4));
+    assert_eq!(k.summary().knee, Some(4));
+}

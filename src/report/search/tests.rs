@@ -41,12 +41,15 @@ pub(crate) fn probe_row(
     r["point"]["concurrency"] = json!(LOADS[load].to_string());
     r["metrics"]["requests"] = json!(requests);
     r["metrics"]["ok_requests"] = json!(requests);
+    // 5 s a probe
+    r["metrics"]["requests_per_s"] = json!(requests as f64 / 5.0);
     // probes in order, 5 s each
     r["test_start_ts"] = json!(1000.0 + 10.0 * probe as f64);
     r["test_end_ts"] = json!(1005.0 + 10.0 * probe as f64);
     if tps.is_none() {
         r["outcome"] = json!("failed");
         r["metrics"]["ok_requests"] = json!(0);
+        r["metrics"]["requests_per_s"] = json!(0.0);
         r["intervals"]["figures"]["throughput_tps"] =
             json!({"value": null, "lo": null, "hi": null, "n": 0, "why": "no successful request"});
     }
@@ -392,7 +395,7 @@ fn the_summary_names_best_runner_up_tie_stop_and_cost() {
     assert!(get("Stopped").starts_with("the contenders were measured with as many requests"));
     assert_eq!(
         get("Cost"),
-        "9 of 12 points (75.0%), 360 of 1200 requests (30.0%), 45.0 s measured of an estimated 10.0 min for the full product (7.5%); 61.5 s wall clock"
+        "9 of 12 points (75.0%), 360 of 1200 requests (30.0%), 45.0 s of probes (server starts and warmups included) against an estimated 10.0 min of load alone for the full product (7.5%) (an upper bound: the full product's starts and warmups are not in the estimate); 61.5 s wall clock"
     );
 }
 
@@ -458,7 +461,7 @@ fn an_unfinished_search_says_so_and_counts_its_probe_rows() {
     let cost = get("Cost").unwrap();
     assert!(
         cost.starts_with(
-            "9 of 12 points (75.0%), 360 of 1200 requests (30.0%), 45.0 s measured of an estimated "
+            "9 of 12 points (75.0%), 360 of 1200 requests (30.0%), 45.0 s of probes (server starts and warmups included) against an estimated "
         ),
         "{cost}"
     );
@@ -480,10 +483,12 @@ fn an_unfinished_search_says_so_and_counts_its_probe_rows() {
 fn the_full_product_is_estimated_the_search_way_when_unfinished() {
     let (_d, run) = run_folder(Some(false));
     let log = run.search.as_ref().unwrap();
-    // config 0: 4 probes, 168 requests, 20 s; config 1: 2, 48, 10 s;
-    // config 2: 1 probe of 24 requests, 5 s; config 3: 2, 120, 10 s; each
-    // times its 300 requests
-    let expected = 300.0 * (20.0 / 168.0 + 10.0 / 48.0 + 5.0 / 24.0 + 10.0 / 120.0);
+    // every point's 100 requests at the rate measured nearest its load (a
+    // load's latest probe): config 0 at 4.8/s, 4.8/s and 19.2/s (its
+    // refinement); config 1 at 4.8/s (its top load from the one below);
+    // config 2 never measured: the mean of every probe's rate, 8.4/s;
+    // config 3 only at its top load, latest 19.2/s
+    let expected = 100.0 * (2.0 / 4.8 + 1.0 / 19.2) + 300.0 / 4.8 + 300.0 / 8.4 + 300.0 / 19.2;
     let got = log.full_product(&run.probes).estimated_s.unwrap();
     assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
     assert_eq!(
