@@ -121,21 +121,7 @@ impl Sweep<'_> {
                 // every point finished before a resume: nothing to start
                 continue;
             }
-            // Keep the running instances when only the router changes.
-            if let Some(set) = self.set.as_mut() {
-                if set.config().same_instances(cfg) {
-                    self.progress.phase("switching the router");
-                    if let Err(e) = set.switch_front(self.ctx, cfg).await {
-                        self.progress.eprintln(&format!(
-                            "error: router of configuration {}: {e}; restarting its servers",
-                            cfg.index + 1
-                        ));
-                        self.stop_set().await;
-                    }
-                } else {
-                    self.stop_set().await;
-                }
-            }
+            self.leave_for(cfg).await;
             let mut start_failure: Option<String> = None;
             let skip = self.gate(cfg).await;
             // points done before all their repeats ran (skipped, failed to start)
@@ -281,6 +267,26 @@ impl Sweep<'_> {
         let mut row = self.failed_row(cfg, point, &format!("interrupted {during}"));
         row.status = Status::Interrupted;
         self.record(row)
+    }
+
+    /// Before configuration `cfg`: keep the running instances when only
+    /// the router changes (swapping it), else stop them.
+    pub(super) async fn leave_for(&mut self, cfg: &ServerConfig) {
+        let Some(set) = self.set.as_mut() else {
+            return;
+        };
+        if set.config().same_instances(cfg) {
+            self.progress.phase("switching the router");
+            if let Err(e) = set.switch_front(self.ctx, cfg).await {
+                self.progress.eprintln(&format!(
+                    "error: router of configuration {}: {e}; restarting its servers",
+                    cfg.index + 1
+                ));
+                self.stop_set().await;
+            }
+        } else {
+            self.stop_set().await;
+        }
     }
 
     pub(super) async fn stop_set(&mut self) {

@@ -311,19 +311,8 @@ impl Sweep<'_> {
                 ));
                 self.stop_set().await;
             }
-        } else if let Some(set) = self.set.as_mut() {
-            if set.config().same_instances(cfg) {
-                self.progress.phase("switching the router");
-                if let Err(e) = set.switch_front(self.ctx, cfg).await {
-                    self.progress.eprintln(&format!(
-                        "error: router of configuration {}: {e}; restarting its servers",
-                        cfg.index + 1
-                    ));
-                    self.stop_set().await;
-                }
-            } else {
-                self.stop_set().await;
-            }
+        } else {
+            self.leave_for(cfg).await;
         }
         if self.set.is_some() {
             return Ok(Ready::Yes);
