@@ -31,6 +31,7 @@ pub mod accelerator;
 pub(crate) mod child;
 pub mod cmd;
 pub mod collector;
+pub mod energy;
 pub mod gpu;
 pub mod hardware;
 pub mod ioreg;
