@@ -336,6 +336,28 @@ impl IdlePower {
     }
 }
 
+/// How long idle power is measured for.
+pub const IDLE_SPAN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A monitor window's power readings, the idle power measured before it,
+/// and why there is no power source (when there is none).
+#[derive(Debug, Clone, Default)]
+pub struct WindowTrace {
+    pub points: Vec<TracePoint>,
+    pub idle: Option<IdlePower>,
+    pub no_source: String,
+}
+
+impl WindowTrace {
+    /// The energy over exactly `[from, to]` (monitor clock seconds, inside
+    /// the window) for `output_tokens` generated in it.
+    pub fn energy(&self, from: f64, to: f64, output_tokens: u64) -> Energy {
+        window_energy(&self.points, from, to, &self.no_source)
+            .with_idle(self.idle.as_ref())
+            .with_tokens(output_tokens)
+    }
+}
+
 /// Linear interpolation between `(ta, a)` and `(tb, b)` at `t`.
 fn lerp(ta: f64, a: f64, tb: f64, b: f64, t: f64) -> f64 {
     if tb <= ta {
