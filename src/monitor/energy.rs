@@ -395,7 +395,11 @@ pub fn clip(trace: &[TracePoint], from: f64, to: f64) -> Result<Vec<TracePoint>,
     if !(from.is_finite() && to.is_finite() && from <= to) {
         return Err(format!("not a window: {from} s to {to} s"));
     }
-    if trace.windows(2).any(|w| !(w[0].t_s <= w[1].t_s)) {
+    // (a NaN time is out of order too)
+    if trace
+        .windows(2)
+        .any(|w| w[0].t_s.partial_cmp(&w[1].t_s).is_none_or(|o| o.is_gt()))
+    {
         return Err("the power samples are not in time order".into());
     }
     let (Some(first), Some(last)) = (trace.first(), trace.last()) else {
