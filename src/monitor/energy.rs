@@ -336,6 +336,37 @@ impl IdlePower {
     }
 }
 
+/// The CSV columns of a point's energy, in order.
+pub const ENERGY_COLUMNS: [&str; 6] = [
+    "energy_j",
+    "power_w_mean",
+    "j_per_output_token",
+    "output_tokens_per_j",
+    "energy_method",
+    "energy_why",
+];
+
+/// The CSV cells of [`ENERGY_COLUMNS`]: empty where a figure is unknown,
+/// the reason in `energy_why`; all empty for a point not measured.
+pub fn energy_cells(e: Option<&Energy>) -> [String; 6] {
+    let Some(e) = e else {
+        return Default::default();
+    };
+    let num = |v: Option<f64>, dp: usize| v.map_or_else(String::new, |x| format!("{x:.dp$}"));
+    [
+        num(e.total_j, 3),
+        num(e.mean_power_w, 2),
+        num(e.j_per_output_token, 5),
+        num(e.output_tokens_per_j, 3),
+        match e.method {
+            Some(EnergyMethod::Counter) => "counter".into(),
+            Some(EnergyMethod::Integrated) => "integrated".into(),
+            None => String::new(),
+        },
+        e.why.clone().unwrap_or_default(),
+    ]
+}
+
 /// How long idle power is measured for.
 pub const IDLE_SPAN: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -1039,6 +1070,25 @@ mod tests {
         assert_eq!(e.why.as_deref(), Some("repeat 2: no source"));
         assert!(Energy::laid_end_to_end(&[], 1).why.is_some());
         assert!(Energy::laid_end_to_end(&[None], 1).why.is_some());
+    }
+
+    #[test]
+    fn csv_cells_are_empty_with_the_reason_when_unknown() {
+        let cells = energy_cells(Some(&Energy::unknown("rapl: no powercap")));
+        assert_eq!(cells[..5], ["", "", "", "", ""].map(String::from));
+        assert_eq!(cells[5], "rapl: no powercap");
+        assert_eq!(energy_cells(None), <[String; 6]>::default());
+        let e = window_energy(
+            &power_only(&[(0.0, Some(120.0)), (2.0, Some(120.0))]),
+            0.0,
+            2.0,
+            "",
+        )
+        .with_tokens(3000);
+        assert_eq!(
+            energy_cells(Some(&e)),
+            ["240.000", "120.00", "0.08000", "12.500", "integrated", ""].map(String::from)
+        );
     }
 
     #[test]
