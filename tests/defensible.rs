@@ -115,6 +115,20 @@ fn energy_follows_the_power_source(
     );
     let report = lines("report.jsonl");
     assert_eq!(report.len(), rows.len());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<section id=\"sec-energy\">"));
+    if let Some(why) = power.strip_prefix("unavailable: ") {
+        assert!(
+            md.contains(&format!(
+                "## Energy\n\nNo energy figures for this run: {why}"
+            )),
+            "{md}"
+        );
+        assert!(html.contains(&format!("No energy figures: {why}")));
+    } else {
+        assert!(md.contains("| output tokens / J |"), "{md}");
+    }
     for (row, r) in rows.iter().zip(&report) {
         let e = &r["energy"];
         match power.strip_prefix("unavailable: ") {

@@ -240,6 +240,16 @@ impl Energy {
         let Some(first) = parts.first() else {
             return Energy::unknown("no window was measured");
         };
+        // one reason for every part (no source at all): that reason alone
+        let whys: Vec<Option<&str>> = parts
+            .iter()
+            .map(|p| p.and_then(|e| e.total_j.is_none().then_some(e.why.as_deref()).flatten()))
+            .collect();
+        if let Some(Some(why)) = whys.first()
+            && whys.iter().all(|w| w == &Some(*why))
+        {
+            return Energy::unknown(*why);
+        }
         let mut total = 0.0;
         let mut window = 0.0;
         let mut idle_j = Some(0.0);
@@ -1068,6 +1078,8 @@ mod tests {
         let e = Energy::laid_end_to_end(&[Some(&a), Some(&unknown)], 500);
         assert_eq!(e.total_j, None);
         assert_eq!(e.why.as_deref(), Some("repeat 2: no source"));
+        let e = Energy::laid_end_to_end(&[Some(&unknown), Some(&unknown)], 500);
+        assert_eq!(e.why.as_deref(), Some("no source"), "one reason, said once");
         assert!(Energy::laid_end_to_end(&[], 1).why.is_some());
         assert!(Energy::laid_end_to_end(&[None], 1).why.is_some());
     }
