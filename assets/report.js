@@ -135,6 +135,59 @@
 
   var runCharts = []; // [{u, series}] the run selector toggles
 
+  /* One line chart of a figure against load, a curve per configuration
+     (c: {id, title, x_label, log2, x, series: [{label, config, dashed, y,
+     points, lo, hi}]}), with each value's interval as a whisker; returns
+     the uPlot. */
+  function curveChart(c, host, unit, yLabel) {
+    var colors = c.series.map(function (s) { return color(s.config); });
+    var series = [{label: c.x_label, value: function (u, v) { return fmt(v); }}];
+    c.series.forEach(function (s, i) {
+      var opt = {
+        label: s.label,
+        stroke: colors[i],
+        width: 2,
+        spanGaps: true,
+        points: {show: true, size: 7, fill: colors[i], stroke: colors[i]},
+        value: function (u, v, si, idx) {
+          return v == null ? "--" : pm(v, s.lo && s.lo[idx], s.hi && s.hi[idx]) + " " + unit + " (#" + s.points[idx] + ")";
+        },
+      };
+      if (s.dashed) opt.dash = [8, 5];
+      series.push(opt);
+    });
+    var xAxis = {
+      label: c.x_label,
+      values: function (u, splits) { return splits.map(function (v) { return +v.toPrecision(6); }); },
+    };
+    // ticks at the loads that ran (a handful), else uPlot's own
+    if (c.x.length <= 16) xAxis.splits = function () { return c.x; };
+    var u = plot(c.id, {
+      title: c.title,
+      height: 360,
+      scales: {
+        x: c.log2 ? {time: false, distr: 3, log: 2} : {time: false},
+        y: {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.08 : 1]; }},
+      },
+      axes: [
+        xAxis,
+        {label: yLabel, size: 64},
+      ],
+      series: series,
+      cursor: {drag: {x: true, y: false, setScale: true}},
+      hooks: {draw: [whiskers(function () {
+        var out = [];
+        c.series.forEach(function (s, i) {
+          c.x.forEach(function (x, j) {
+            if (s.y[j] != null && s.lo && s.hi) out.push({s: i + 1, x: x, lo: s.lo[j], hi: s.hi[j], dir: "y"});
+          });
+        });
+        return out;
+      }, colors), track(c.id, colors, countWhiskers)]},
+    }, [c.x].concat(c.series.map(function (s) { return s.y; })), host);
+    return u;
+  }
+
   function throughput() {
     var host = document.getElementById("throughput");
     var notes = document.getElementById("notes");
@@ -145,54 +198,22 @@
       return;
     }
     D.throughput.forEach(function (c) {
-      var colors = c.series.map(function (s) { return color(s.config); });
-      var series = [{label: c.x_label, value: function (u, v) { return fmt(v); }}];
-      c.series.forEach(function (s, i) {
-        var opt = {
-          label: s.label,
-          stroke: colors[i],
-          width: 2,
-          spanGaps: true,
-          points: {show: true, size: 7, fill: colors[i], stroke: colors[i]},
-          value: function (u, v, si, idx) {
-            return v == null ? "--" : pm(v, s.lo && s.lo[idx], s.hi && s.hi[idx]) + " tok/s (#" + s.points[idx] + ")";
-          },
-        };
-        if (s.dashed) opt.dash = [8, 5];
-        series.push(opt);
-      });
-      var xAxis = {
-        label: c.x_label,
-        values: function (u, splits) { return splits.map(function (v) { return +v.toPrecision(6); }); },
-      };
-      // ticks at the loads that ran (a handful), else uPlot's own
-      if (c.x.length <= 16) xAxis.splits = function () { return c.x; };
-      var u = plot(c.id, {
-        title: c.title,
-        height: 360,
-        scales: {
-          x: c.log2 ? {time: false, distr: 3, log: 2} : {time: false},
-          y: {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.08 : 1]; }},
-        },
-        axes: [
-          xAxis,
-          {label: "output tokens/s", size: 64},
-        ],
-        series: series,
-        cursor: {drag: {x: true, y: false, setScale: true}},
-        hooks: {draw: [whiskers(function () {
-          var out = [];
-          c.series.forEach(function (s, i) {
-            c.x.forEach(function (x, j) {
-              if (s.y[j] != null && s.lo && s.hi) out.push({s: i + 1, x: x, lo: s.lo[j], hi: s.hi[j], dir: "y"});
-            });
-          });
-          return out;
-        }, colors), track(c.id, colors, countWhiskers)]},
-      }, [c.x].concat(c.series.map(function (s) { return s.y; })), host);
-      runCharts.push({u: u, series: c.series});
+      runCharts.push({u: curveChart(c, host, "tok/s", "output tokens/s"), series: c.series});
     });
     if (D.runs.length > 1) runSelector();
+  }
+
+  // ---- output tokens per joule vs concurrency ------------------------
+
+  function energy() {
+    var host = document.getElementById("energy");
+    var E = D.energy || {};
+    if (!E.chart) {
+      note(host, E.note || "No energy figures.");
+      R.skipped.energy = E.note || "no energy figures";
+      return;
+    }
+    curveChart(E.chart, host, E.chart.unit, E.chart.y_label);
   }
 
   function runSelector() {
@@ -979,6 +1000,7 @@
   }
   guarded("search", searchPath);
   guarded("throughput", throughput);
+  guarded("energy", energy);
   guarded("latency", latency);
   guarded("heatmap", heatmap);
   guarded("instances", instances);

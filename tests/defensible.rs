@@ -88,6 +88,72 @@ fn the_shape_warmup_keeps_a_cold_start_out_of_the_first_point() {
             assert_eq!(cold, [(1, 0), (1, 1), (1, 2), (1, 3)]);
         }
         assert_clean_run(&dir);
+        energy_follows_the_power_source(&dir, &rows);
+    }
+}
+
+/// Energy in the CSV and report.jsonl, for every row (repeats and the
+/// combined one): without a power source (CI) every figure is empty and
+/// the monitor's reason is given; with one, each row has joules and says
+/// how they were obtained.
+fn energy_follows_the_power_source(
+    dir: &Path,
+    rows: &[std::collections::BTreeMap<String, String>],
+) {
+    let lines = |f: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let monitor = lines("monitor.jsonl");
+    let power = monitor[0]["sources"]["power"].as_str().unwrap().to_string();
+    assert!(
+        monitor.iter().any(|l| l["name"] == "idle_power"),
+        "idle power is measured before the first configuration"
+    );
+    let report = lines("report.jsonl");
+    assert_eq!(report.len(), rows.len());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<section id=\"sec-energy\">"));
+    if let Some(why) = power.strip_prefix("unavailable: ") {
+        assert!(
+            md.contains(&format!(
+                "## Energy\n\nNo energy figures for this run: {why}"
+            )),
+            "{md}"
+        );
+        assert!(html.contains(&format!("No energy figures: {why}")));
+    } else {
+        assert!(md.contains("| output tokens / J |"), "{md}");
+    }
+    for (row, r) in rows.iter().zip(&report) {
+        let e = &r["energy"];
+        match power.strip_prefix("unavailable: ") {
+            Some(why) => {
+                for col in [
+                    "energy_j",
+                    "power_w_mean",
+                    "j_per_output_token",
+                    "output_tokens_per_j",
+                    "energy_method",
+                ] {
+                    assert_eq!(row[col], "", "{col}");
+                }
+                assert!(row["energy_why"].ends_with(why), "{}", row["energy_why"]);
+                for k in ["total_j", "mean_power_w", "j_per_output_token", "method"] {
+                    assert!(e[k].is_null(), "{k}: {e}");
+                }
+                assert!(e["why"].as_str().unwrap().ends_with(why), "{e}");
+            }
+            None => {
+                assert!(num(row, "energy_j") > 0.0, "{row:?}");
+                assert!(["counter", "integrated"].contains(&row["energy_method"].as_str()));
+                assert!(e["total_j"].as_f64().unwrap() > 0.0, "{e}");
+            }
+        }
     }
 }
 

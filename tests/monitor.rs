@@ -112,6 +112,22 @@ fn monitor_exits_with_the_commands_code_and_ends_with_a_summary() {
     );
     assert_valid(&f);
     assert_gone(command_pid(&recs), "sh -c 'exit 3'");
+    // energy over the command's run: figures, or why there are none
+    match recs[0]["sources"]["power"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("unavailable: ")
+    {
+        Some(why) => {
+            assert!(last["energy"]["total_j"].is_null(), "{last}");
+            assert_eq!(last["energy"]["why"], why);
+            assert!(
+                stderr.contains(&format!("monitor: energy n/a: {why}")),
+                "{stderr}"
+            );
+        }
+        None => assert!(stderr.contains("monitor: energy "), "{stderr}"),
+    }
 
     // a command that cannot start: 127, still a summary
     let out = mlxrun()

@@ -46,6 +46,8 @@ pub struct LoadResult {
     pub records: Vec<RequestRecord>,
     /// First send to last completion.
     pub wall: Duration,
+    /// The origin of the records' times (`sent_at`): when the load began.
+    pub started: Option<std::time::Instant>,
     /// The load was stopped by cancellation before all requests finished.
     pub interrupted: bool,
     /// The point's deadline passed before its load was done.
@@ -480,7 +482,10 @@ pub async fn run_load_until(
         ))],
     };
     drop(tx);
-    let mut result = LoadResult::default();
+    let mut result = LoadResult {
+        started: Some(shared.start.into_std()),
+        ..LoadResult::default()
+    };
     let mut last_end = shared.start;
     // with a stop rule: the measured count at which it is next checked
     let mut next_check = planned.max(1);

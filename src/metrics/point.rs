@@ -166,6 +166,18 @@ pub struct SummaryOptions<'a> {
     pub open_loop: bool,
 }
 
+/// The point's measured window, from the load's start: the first
+/// measured request's latency origin to the last measured completion (the
+/// window `elapsed_s` and every rate are over); `None` without a measured
+/// request.
+pub fn measured_window(records: &[RequestRecord]) -> Option<(Duration, Duration)> {
+    let measured = records.iter().filter(|r| !r.excluded);
+    let origin = |r: &RequestRecord| r.sent_at.saturating_sub(r.queue);
+    let first = measured.clone().map(origin).min()?;
+    let last = measured.map(|r| origin(r) + r.e2e).max()?;
+    Some((first, last.max(first)))
+}
+
 /// Summarise the `records` of a point.
 pub fn summarize(records: &[RequestRecord], opts: &SummaryOptions<'_>) -> PointMetrics {
     let mut m = PointMetrics {
@@ -410,6 +422,10 @@ mod tests {
         assert_eq!(m.elapsed_s, 1.0);
         assert_eq!(m.e2e_ms.count, 1);
         assert_eq!(m.short_responses, 0);
+        // the window the energy is over is the one elapsed_s is
+        let (from, to) = measured_window(&recs).unwrap();
+        assert_eq!((to - from).as_secs_f64(), m.elapsed_s);
+        assert_eq!(measured_window(&recs[..1]), None, "warmup only");
     }
 
     #[test]
@@ -422,10 +438,14 @@ mod tests {
             open_loop: true,
             ..opts(3)
         };
-        let m = summarize(&[r], &o);
+        let m = summarize(&[r.clone()], &o);
         assert_eq!(m.queue_ms.mean, Some(500.0));
         // window: origin 1.0 s to 1.0 + 0.9 s
         assert!((m.elapsed_s - 0.9).abs() < 1e-9);
+        assert_eq!(
+            measured_window(&[r]),
+            Some((Duration::from_millis(1000), Duration::from_millis(1900)))
+        );
     }
 
     #[test]

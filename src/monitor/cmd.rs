@@ -195,6 +195,31 @@ fn opt(v: Option<f64>, dp: usize) -> String {
     v.map_or("n/a".into(), |x| format!("{x:.dp$}"))
 }
 
+/// The summary's energy in one line: total, span, mean power, method and
+/// each device, or why there is none.
+fn energy_line(e: &super::energy::Energy) -> String {
+    let (Some(j), Some(span)) = (e.total_j, e.window_s) else {
+        return format!(
+            "energy n/a: {}",
+            e.why.as_deref().unwrap_or("no power reading")
+        );
+    };
+    let method = match e.method {
+        Some(super::energy::EnergyMethod::Counter) => "energy counters",
+        _ => "power samples integrated",
+    };
+    let devices: Vec<String> = e
+        .devices
+        .iter()
+        .map(|d| format!("{} {} J", d.name, opt(d.joules, 1)))
+        .collect();
+    format!(
+        "energy {j:.1} J over {span:.1} s (mean {} W; {method}): {}",
+        opt(e.mean_power_w, 1),
+        devices.join(", ")
+    )
+}
+
 /// The console summary (stderr).
 fn print_summary(s: &Summary, args: &MonitorArgs) {
     eprintln!(
@@ -221,8 +246,42 @@ fn print_summary(s: &Summary, args: &MonitorArgs) {
             i.processes_max
         );
     }
+    eprintln!("monitor: {}", energy_line(&s.energy));
     if let Some(code) = s.exit_code {
         eprintln!("monitor: exit code {code}");
     }
     eprintln!("monitor: wrote {}", args.output.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::energy::{DeviceEnergy, DeviceKind, Energy, EnergyMethod, PowerSource};
+
+    #[test]
+    fn the_energy_line_gives_figures_or_the_reason() {
+        assert_eq!(
+            energy_line(&Energy::unknown("no power source: rapl: no powercap")),
+            "energy n/a: no power source: rapl: no powercap"
+        );
+        let mut e = Energy::unknown("x");
+        e.why = None;
+        e.total_j = Some(2400.0);
+        e.window_s = Some(20.0);
+        e.mean_power_w = Some(120.0);
+        e.method = Some(EnergyMethod::Counter);
+        e.devices = vec![DeviceEnergy {
+            name: "gpu0".into(),
+            kind: DeviceKind::Gpu,
+            source: PowerSource::NvmlEnergyCounter,
+            joules: Some(2400.0),
+            mean_power_w: Some(120.0),
+            method: Some(EnergyMethod::Counter),
+            why: None,
+        }];
+        assert_eq!(
+            energy_line(&e),
+            "energy 2400.0 J over 20.0 s (mean 120.0 W; energy counters): gpu0 2400.0 J"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 //! change the monitor logs as an event.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
@@ -19,6 +20,7 @@ use super::memory::{self, PressureSource};
 use super::neighbours::{self, OwnCpu};
 #[cfg(target_os = "macos")]
 use super::poller::CommandPoller;
+use super::power::PowerReaders;
 use super::procfs::{CpuTimes, ProcRoot, cpu_split};
 use super::record::{Sample, Trigger, round};
 #[cfg(target_os = "macos")]
@@ -43,6 +45,11 @@ pub struct Sources {
     /// The `/proc` tree for the CPU split and PSI (Linux); tests point it
     /// at a fake one.
     pub proc_root: ProcRoot,
+    /// Where RAPL's zones are listed; `None` = [`super::rapl::POWERCAP`].
+    pub powercap_root: Option<PathBuf>,
+    /// The monitor's interval, for sources that measure over one
+    /// (IOReport); `None` = 200 ms.
+    pub interval: Option<Duration>,
 }
 
 /// A source that started or stopped failing.
@@ -69,6 +76,7 @@ pub(crate) struct Collector {
     /// The trees' members at the last sample.
     members: Vec<i32>,
     nvml: Result<gpu::Nvml, String>,
+    power: PowerReaders,
     #[cfg(target_os = "macos")]
     ioreg: Result<CommandPoller<AppleGpu>, String>,
     #[cfg(target_os = "macos")]
@@ -124,6 +132,14 @@ impl Collector {
         };
         #[cfg(not(target_os = "linux"))]
         let pressure = PressureSource::default();
+        let nvml = gpu::open();
+        let power = PowerReaders::open(
+            nvml.as_ref().map(gpu::Nvml::read).map_err(Clone::clone),
+            src.powercap_root
+                .as_deref()
+                .unwrap_or(std::path::Path::new(super::rapl::POWERCAP)),
+            src.interval.unwrap_or(Duration::from_millis(200)),
+        );
         let mut c = Collector {
             sys,
             pressure,
@@ -135,7 +151,8 @@ impl Collector {
             listed_at: None,
             listed_roots: Vec::new(),
             members: Vec::new(),
-            nvml: gpu::open(),
+            nvml,
+            power,
             #[cfg(target_os = "macos")]
             ioreg: CommandPoller::start(ioreg::poll_spec(Duration::from_secs(1)))
                 .map_err(|e| format!("cannot start the ioreg thread: {e}")),
@@ -225,6 +242,7 @@ impl Collector {
                 Err(e) => Err(e.clone()),
             },
         );
+        put("power", self.power.describe());
         put(
             "gpu",
             match &self.nvml {
@@ -371,6 +389,9 @@ impl Collector {
             performance_warning_level: None,
             cpu_speed_limit: None,
             low_power_mode: None,
+            power: None,
+            cpu_temp_c: None,
+            gpu_temp_c: None,
             instances: BTreeMap::new(),
             cpu_raw: None,
             cpu_count: self.cpu_count.as_ref().ok().copied(),
@@ -478,6 +499,12 @@ impl Collector {
 
         if let Ok(n) = &self.nvml {
             s.gpus = Some(n.read());
+        }
+        let (power, temps, power_errors) = self.power.read(s.gpus.as_deref(), now);
+        s.power = power;
+        (s.cpu_temp_c, s.gpu_temp_c) = (temps.cpu_c, temps.gpu_c);
+        if !power_errors.is_empty() {
+            errors.insert("power", power_errors.join("; "));
         }
 
         #[cfg(target_os = "macos")]
@@ -857,6 +884,7 @@ mod tests {
         std::fs::write(&stat, format!("cpu  100 0 0 700 0 0 0 0\n{cpus}")).unwrap();
         let mut c = Collector::new(Sources {
             proc_root: ProcRoot(t.path().to_path_buf()),
+            ..Sources::default()
         });
         assert!(
             c.sources()["other_cpu"].starts_with("8 CPUs: machine busy CPU"),
@@ -937,6 +965,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let mut c = Collector::new(Sources {
             proc_root: ProcRoot(t.path().to_path_buf()),
+            ..Sources::default()
         });
         let why = &c.sources()["cpu"];
         assert!(why.starts_with("unavailable: cannot read "), "{why}");
@@ -966,6 +995,7 @@ mod tests {
         std::fs::write(&stat, "cpu 1 0 1 8 0 0 0 0\n").unwrap();
         let mut c = Collector::new(Sources {
             proc_root: ProcRoot(t.path().to_path_buf()),
+            ..Sources::default()
         });
         assert_eq!(c.sources()["cpu"], "/proc/stat");
         let (_, changes) = c.read(&[], Instant::now());

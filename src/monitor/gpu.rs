@@ -24,6 +24,10 @@ pub struct GpuSample {
     pub memory_used_mb: Option<f64>,
     pub memory_total_mb: Option<f64>,
     pub power_w: Option<f64>,
+    /// NVML's total-energy counter, mJ since the driver loaded (Volta and
+    /// newer); written as the sample's `power` instead.
+    #[serde(skip)]
+    pub(crate) energy_mj: Option<u64>,
 }
 
 const MB: f64 = (1u64 << 20) as f64;
@@ -104,6 +108,7 @@ impl Nvml {
                             memory_used_mb: mem.as_ref().map(|m| m.used as f64 / MB),
                             memory_total_mb: mem.as_ref().map(|m| m.total as f64 / MB),
                             power_w: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+                            energy_mj: d.total_energy_consumption().ok(),
                         }
                     }
                     Err(_) => GpuSample {
@@ -113,6 +118,7 @@ impl Nvml {
                         memory_used_mb: None,
                         memory_total_mb: None,
                         power_w: None,
+                        energy_mj: None,
                     },
                 })
                 .collect()

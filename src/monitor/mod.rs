@@ -28,16 +28,20 @@
 //! - [`cmd`]: `mlxrun monitor`; [`schema`]: the JSON Schema of the lines.
 
 pub mod accelerator;
+pub mod apple_power;
 pub(crate) mod child;
 pub mod cmd;
 pub mod collector;
+pub mod energy;
 pub mod gpu;
 pub mod hardware;
 pub mod ioreg;
 pub mod memory;
 pub mod neighbours;
 pub(crate) mod poller;
+pub(crate) mod power;
 pub mod procfs;
+pub mod rapl;
 pub mod record;
 pub mod schedule;
 pub mod schema;
@@ -57,6 +61,7 @@ use serde_json::{Value, json};
 
 pub use collector::Sources;
 use collector::{Collector, SourceChange};
+use energy::{EnergyAcc, IdlePower, TracePoint, WindowTrace};
 pub use hardware::{HardwareProfile, profile};
 pub use memory::{MemorySnapshot, snapshot};
 use record::{Event, Header, JsonlFile, Record, round};
@@ -77,6 +82,8 @@ struct Shared {
     /// Seconds between the file's header and `start` (0 unless appending).
     offset_s: f64,
     interval: Duration,
+    /// Whether any power source exists.
+    has_power: bool,
     /// Held while reading, so samples are taken (and written) one at a time.
     sampling: Mutex<Sampling>,
     /// Locked after `sampling` when both are needed, never before.
@@ -101,11 +108,19 @@ struct State {
     /// The last [`Monitor::measure_accelerator_before`], for the windows
     /// that follow it.
     accelerator_before: Option<f64>,
+    /// Energy over the whole run, and why there is none.
+    run_energy: EnergyAcc,
+    no_power: String,
+    /// Power readings while idle power is measured; the result after.
+    idle_trace: Option<Vec<TracePoint>>,
+    idle: Option<IdlePower>,
 }
 
 struct Window {
     fields: Value,
     acc: Acc,
+    /// The window's power readings, for the energy over its measured part.
+    trace: Vec<TracePoint>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,7 +187,16 @@ impl Monitor {
             Some(_) => JsonlFile::append(path)?,
             None => JsonlFile::create(path)?,
         };
-        let collector = Collector::new(sources);
+        let collector = Collector::new(Sources {
+            interval: Some(interval),
+            ..sources
+        });
+        let power_source = collector.sources().get("power");
+        let has_power = power_source.is_some_and(|s| !s.starts_with("unavailable: "));
+        let no_power = power_source
+            .and_then(|s| s.strip_prefix("unavailable: "))
+            .unwrap_or("no power reading")
+            .to_string();
         let start = Instant::now();
         let now_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -210,6 +234,7 @@ impl Monitor {
             start_epoch,
             offset_s,
             interval,
+            has_power,
             sampling: Mutex::new(Sampling {
                 collector,
                 procs: Vec::new(),
@@ -223,6 +248,10 @@ impl Monitor {
                 thread_ticks: 0,
                 ram_total_gb: None,
                 accelerator_before: None,
+                run_energy: EnergyAcc::default(),
+                no_power,
+                idle_trace: None,
+                idle: None,
             }),
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -266,6 +295,7 @@ impl Monitor {
             st.window = Some(Window {
                 fields,
                 acc: Acc::default(),
+                trace: Vec::new(),
             });
         }
         self.shared
@@ -275,18 +305,85 @@ impl Monitor {
     /// Write a point_end marker and return statistics over the samples taken since begin_window
     /// (take one extra sample at begin and at end so even a 50 ms point has ≥2 samples).
     pub fn end_window(&self) -> WindowStats {
+        self.end_window_traced().0
+    }
+
+    /// [`Monitor::end_window`], and the window's power readings, for the
+    /// energy over any span inside it ([`WindowTrace::energy`]).
+    pub fn end_window_traced(&self) -> (WindowStats, WindowTrace) {
         let mut sampling = lock(&self.shared.sampling);
         self.shared
             .take(&mut sampling, Trigger::WindowEnd, None, None);
         let mut st = lock(&self.shared.state);
-        let (mut fields, mut stats) = match st.window.take() {
-            Some(w) => (w.fields, w.acc.window_stats()),
-            None => (json!({}), Acc::default().window_stats()),
+        let (mut fields, mut stats, points) = match st.window.take() {
+            Some(w) => (w.fields, w.acc.window_stats(), w.trace),
+            None => (json!({}), Acc::default().window_stats(), Vec::new()),
         };
         stats.accelerator_busy_before_pct = st.accelerator_before;
         fields["window"] = serde_json::to_value(&stats).expect("stats serialize");
         self.shared.write_event(&mut st, "point_end", fields);
-        stats
+        let trace = WindowTrace {
+            points,
+            idle: st.idle.clone(),
+            no_source: st.no_power.clone(),
+        };
+        (stats, trace)
+    }
+
+    /// `at` on the monitor's clock (seconds, as the samples' `elapsed_s`,
+    /// unrounded): for spans passed to [`WindowTrace::energy`].
+    pub fn clock_s(&self, at: Instant) -> f64 {
+        self.shared.clock_s(at)
+    }
+
+    /// Mean power per device with nothing of mlxrun's running (call it
+    /// before the first configuration's servers start): the energy over
+    /// [`energy::IDLE_SPAN`] between two extra samples. Writes an
+    /// `idle_power` event (`devices` with `power_w`, `span_s`, `why`) and
+    /// keeps the result for the windows that follow, as their
+    /// `idle_power_w`. Measured once per monitor: later calls return the
+    /// first result; without a power source it returns at once.
+    pub async fn measure_idle_power(&self) -> Option<IdlePower> {
+        {
+            let st = lock(&self.shared.state);
+            if st.idle.is_some() {
+                return st.idle.clone();
+            }
+        }
+        let has_source = self.shared.has_power;
+        if has_source {
+            {
+                let mut sampling = lock(&self.shared.sampling);
+                lock(&self.shared.state).idle_trace = Some(Vec::new());
+                self.shared
+                    .take(&mut sampling, Trigger::IdleStart, None, None);
+            }
+            tokio::time::sleep(energy::IDLE_SPAN).await;
+            let mut sampling = lock(&self.shared.sampling);
+            self.shared
+                .take(&mut sampling, Trigger::IdleEnd, None, None);
+        }
+        let mut st = lock(&self.shared.state);
+        let trace = st.idle_trace.take().unwrap_or_default();
+        let e = match (trace.first(), trace.last()) {
+            (Some(a), Some(b)) if has_source => {
+                energy::window_energy(&trace, a.t_s, b.t_s, &st.no_power)
+            }
+            _ => energy::Energy::unknown(st.no_power.clone()),
+        };
+        let idle = IdlePower::from_energy(&e);
+        let devices: Vec<Value> = e
+            .devices
+            .iter()
+            .map(|d| json!({ "name": d.name, "power_w": d.mean_power_w }))
+            .collect();
+        self.shared.write_event(
+            &mut st,
+            "idle_power",
+            json!({ "devices": devices, "span_s": e.window_s, "why": e.why }),
+        );
+        st.idle = idle.clone();
+        idle
     }
 
     /// How busy the accelerator is before a configuration's servers start
@@ -332,7 +429,9 @@ impl Monitor {
         let mut sampling = lock(&self.shared.sampling);
         self.shared.take(&mut sampling, Trigger::Final, None, None);
         let mut st = lock(&self.shared.state);
+        let energy = st.run_energy.finish(&st.no_power);
         let summary = summarize(SummaryInput {
+            energy,
             run: &st.run,
             ticks: &st.ticks,
             interval: self.shared.interval,
@@ -357,8 +456,13 @@ impl Drop for Monitor {
 impl Shared {
     /// (ts, elapsed_s) of instant `t`.
     fn now_ts(&self, t: Instant) -> (f64, f64) {
-        let elapsed = self.offset_s + t.saturating_duration_since(self.start).as_secs_f64();
+        let elapsed = self.clock_s(t);
         (round(self.start_epoch + elapsed, 3), round(elapsed, 3))
+    }
+
+    /// Seconds of instant `t` on the monitor's clock, unrounded.
+    fn clock_s(&self, t: Instant) -> f64 {
+        self.offset_s + t.saturating_duration_since(self.start).as_secs_f64()
     }
 
     fn write_event(&self, st: &mut State, name: &str, fields: Value) {
@@ -398,8 +502,17 @@ impl Shared {
             st.ticks.tick(at, l);
         }
         st.run.push(&sample);
+        let point = TracePoint {
+            t_s: self.clock_s(at),
+            devices: sample.power.as_ref().map(|p| p.devices.clone()),
+        };
+        st.run_energy.push(&point);
+        if let Some(t) = &mut st.idle_trace {
+            t.push(point.clone());
+        }
         if let Some(w) = &mut st.window {
             w.acc.push(&sample);
+            w.trace.push(point);
         }
         if sample.ram_total_gb.is_some() {
             st.ram_total_gb = sample.ram_total_gb;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::energy::PowerSample;
 use super::gpu::GpuSample;
 use super::hardware::HardwareProfile;
 use super::procfs::CpuTimes;
@@ -22,7 +23,7 @@ use super::tree::InstanceSample;
 use crate::durable::{LineFile, push_json_line};
 
 /// `schema` of the header line.
-pub const SCHEMA: &str = "mlxrun-monitor/3";
+pub const SCHEMA: &str = "mlxrun-monitor/4";
 
 /// The first line.
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +53,9 @@ pub enum Trigger {
     WindowEnd,
     /// The last sample, taken by `stop`.
     Final,
+    /// The extra samples around the idle power measurement.
+    IdleStart,
+    IdleEnd,
 }
 
 /// One reading of the machine. `None` (JSON `null`) = could not be read;
@@ -116,6 +120,13 @@ pub struct Sample {
     pub cpu_speed_limit: Option<u32>,
     /// macOS Low Power Mode (`pmset -g`).
     pub low_power_mode: Option<bool>,
+    /// Power and energy per device (NVML, RAPL, IOReport); `null` when
+    /// no source exists (the header's `sources.power` says why).
+    pub power: Option<PowerSample>,
+    /// Apple silicon (IOReport's sampler, SMC): mean CPU and GPU
+    /// temperature, °C; `null` elsewhere.
+    pub cpu_temp_c: Option<f64>,
+    pub gpu_temp_c: Option<f64>,
     /// Tracked process trees by name.
     pub instances: BTreeMap<String, InstanceSample>,
     /// The raw CPU counters this sample read (for window averages).

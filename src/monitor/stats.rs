@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::energy::Energy;
 use super::procfs::{CpuTimes, cpu_split};
 use super::record::{Sample, round};
 
@@ -443,6 +444,10 @@ pub struct Summary {
     pub sampler_cpu_ms_per_sample: Option<f64>,
     /// Lines that could not be written.
     pub write_errors: u64,
+    /// Energy per device and in all from the first sample to the last
+    /// (in command mode: the command's run, within a sample interval at
+    /// each end), or every number `null` and why.
+    pub energy: Energy,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -451,6 +456,7 @@ pub struct Summary {
 
 /// What the summary needs besides the samples.
 pub(crate) struct SummaryInput<'a> {
+    pub energy: Energy,
     pub run: &'a Acc,
     pub ticks: &'a TickStats,
     pub interval: Duration,
@@ -511,6 +517,7 @@ pub(crate) fn summarize(i: SummaryInput<'_>) -> Summary {
             _ => None,
         },
         write_errors: i.write_errors,
+        energy: i.energy,
         exit_code: i.outcome.as_ref().map(|o| o.exit_code),
         command: i.outcome.map(|o| o.command),
     }
@@ -559,6 +566,9 @@ mod tests {
             performance_warning_level: None,
             cpu_speed_limit: None,
             low_power_mode: None,
+            power: None,
+            cpu_temp_c: None,
+            gpu_temp_c: None,
             instances: rss
                 .iter()
                 .enumerate()
@@ -635,6 +645,7 @@ mod tests {
         // the peak in-use GPU memory of the point, in MB like NVIDIA's
         assert_eq!(a.window_stats().gpu_memory_used_max_mb, Some(6400.0));
         let summary = summarize(SummaryInput {
+            energy: Energy::unknown("none"),
             run: &a,
             ticks: &TickStats::default(),
             interval: Duration::from_millis(200),

@@ -166,6 +166,7 @@ fn unreadable_sources_are_null_in_samples_with_the_reason_in_the_header() {
         Duration::from_millis(20),
         Sources {
             proc_root: ProcRoot(fake.clone()),
+            ..Sources::default()
         },
     )
     .unwrap();
@@ -316,4 +317,129 @@ async fn the_accelerator_reading_before_a_configuration_reaches_its_windows() {
         .unwrap()
         .check_jsonl(&text);
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn without_a_power_source_every_energy_figure_is_null_with_the_reason() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("m.jsonl");
+    let mon = Monitor::start_with(
+        &path,
+        Duration::from_millis(20),
+        Sources {
+            powercap_root: Some(t.path().join("no-powercap")),
+            ..Sources::default()
+        },
+    )
+    .unwrap();
+    if lock(&mon.shared.state).no_power == "no power reading" {
+        // an NVIDIA machine: this test is for one without a source
+        return;
+    }
+    assert_eq!(mon.measure_idle_power().await, None);
+    mon.begin_window(json!({"point": 1}));
+    let from = mon.clock_s(Instant::now());
+    std::thread::sleep(Duration::from_millis(60));
+    let to = mon.clock_s(Instant::now());
+    let (_, trace) = mon.end_window_traced();
+    let e = trace.energy(from, to, 500);
+    assert_eq!(
+        (e.total_j, e.j_per_output_token, e.method),
+        (None, None, None)
+    );
+    let why = e.why.unwrap();
+    assert!(why.starts_with("no power source: nvml: "), "{why}");
+    assert!(why.contains("rapl: no powercap ("), "{why}");
+    let s = mon.stop();
+    assert_eq!(s.energy.total_j, None);
+    assert_eq!(s.energy.why.as_deref(), Some(why.as_str()));
+
+    let l = lines(&path);
+    let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
+    for line in &l {
+        assert!(v.check(&line.to_string()).is_empty(), "{line}");
+    }
+    assert_eq!(l[0]["sources"]["power"], format!("unavailable: {why}"));
+    let samples: Vec<&Value> = l.iter().filter(|v| v["kind"] == "sample").collect();
+    assert!(samples.iter().all(|s| s["power"].is_null()));
+    let idle = l.iter().find(|v| v["name"] == "idle_power").unwrap();
+    assert_eq!(idle["fields"]["why"], json!(why));
+    assert_eq!(idle["fields"]["devices"], json!([]));
+    assert!(l.last().unwrap()["energy"]["total_j"].is_null());
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_counter_source_gives_power_per_sample_idle_power_and_window_energy() {
+    let t = tempfile::tempdir().unwrap();
+    let zone = t.path().join("powercap/intel-rapl:0");
+    std::fs::create_dir_all(&zone).unwrap();
+    std::fs::write(zone.join("name"), "package-0\n").unwrap();
+    std::fs::write(zone.join("max_energy_range_uj"), "262143328850\n").unwrap();
+    let energy = zone.join("energy_uj");
+    std::fs::write(&energy, "0\n").unwrap();
+    // the package draws 25 W: its counter follows the clock
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, energy) = (stop.clone(), energy.clone());
+        let began = Instant::now();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let uj = (began.elapsed().as_secs_f64() * 25e6) as u64;
+                let tmp = energy.with_extension("tmp");
+                std::fs::write(&tmp, format!("{uj}\n")).unwrap();
+                std::fs::rename(&tmp, &energy).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let path = t.path().join("m.jsonl");
+    let mon = Monitor::start_with(
+        &path,
+        Duration::from_millis(50),
+        Sources {
+            powercap_root: Some(t.path().join("powercap")),
+            ..Sources::default()
+        },
+    )
+    .unwrap();
+    let idle = mon.measure_idle_power().await.unwrap();
+    assert_eq!(idle.devices[0].0, "package-0");
+    mon.begin_window(json!({"point": 1}));
+    let from = mon.clock_s(Instant::now());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let to = mon.clock_s(Instant::now());
+    let (_, trace) = mon.end_window_traced();
+    let e = trace.energy(from, to, 1000);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let s = mon.stop();
+    assert_eq!(e.why, None, "{e:?}");
+    assert_eq!(e.method, Some(energy::EnergyMethod::Counter));
+    assert_eq!(e.devices[0].source, energy::PowerSource::Rapl);
+    assert_eq!(e.window_s, Some(round(to - from, 3)));
+    assert!(e.total_j.is_some_and(|j| j > 0.0), "{e:?}");
+    assert!(e.j_per_output_token.is_some() && e.idle_power_w.is_some());
+    assert_eq!(s.energy.method, Some(energy::EnergyMethod::Counter));
+    let l = lines(&path);
+    assert!(
+        l[0]["sources"]["power"]
+            .as_str()
+            .unwrap()
+            .starts_with("rapl ")
+    );
+    let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
+    for line in &l {
+        assert!(v.check(&line.to_string()).is_empty(), "{line}");
+    }
+    let sample = l.iter().rfind(|v| v["kind"] == "sample").unwrap();
+    assert_eq!(sample["power"]["devices"][0]["name"], "package-0");
+    assert!(sample["power"]["devices"][0]["energy_j"].as_f64().unwrap() > 0.0);
+    let triggers: Vec<&str> = l
+        .iter()
+        .filter_map(|v| v["trigger"].as_str())
+        .filter(|t| t.starts_with("idle"))
+        .collect();
+    assert_eq!(triggers, ["idle_start", "idle_end"]);
 }

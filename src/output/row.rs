@@ -16,6 +16,7 @@ use crate::metrics::prometheus::ServerMetrics;
 use crate::metrics::stability::Stability;
 use crate::metrics::steady::WarmupRecord;
 use crate::metrics::uncertainty::{FIGURES, PointIntervals};
+use crate::monitor::energy::{ENERGY_COLUMNS, Energy, energy_cells};
 use crate::output::quality::SystemHealth;
 use crate::scenario::expand::{CONCURRENCY_AXES, Point, ServerConfig};
 use crate::spec::measure::percentile_label;
@@ -227,6 +228,10 @@ pub struct PointRow {
     /// stability): what the numbers cost the run.
     #[serde(skip)]
     pub analysis_ms: Option<f64>,
+    /// Energy over the point's measured window (report.jsonl: top level);
+    /// `None` when the point was not measured.
+    #[serde(skip)]
+    pub energy: Option<Energy>,
 }
 
 impl PointRow {
@@ -309,6 +314,7 @@ impl PointRow {
             stability: None,
             precision: None,
             analysis_ms: None,
+            energy: None,
         }
     }
 
@@ -482,6 +488,7 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
             .flat_map(|f| [format!("{f}_lo"), format!("{f}_hi")]),
     );
     h.push("ci_notes".into());
+    h.extend(ENERGY_COLUMNS.map(String::from));
     h
 }
 
@@ -645,6 +652,7 @@ impl PointRow {
                 .collect::<Vec<_>>()
                 .join("; "),
         });
+        r.extend(energy_cells(self.energy.as_ref()));
         r
     }
 

@@ -33,6 +33,7 @@ pub fn render(run: &RunData, compare_with: &[RunData]) -> String {
     md.push_str(&md_tables::repeats(run));
     md.push_str(&md_tables::best(run));
     md.push_str(&md_tables::resources(run));
+    md.push_str(&super::energy::markdown(run));
     for c in &comparisons {
         md.push_str(&md_tables::comparison(c));
     }

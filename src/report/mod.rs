@@ -6,6 +6,7 @@
 pub mod cells;
 pub mod compare;
 pub mod data;
+pub mod energy;
 pub mod html;
 pub mod markdown;
 pub mod md_tables;

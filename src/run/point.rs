@@ -14,12 +14,13 @@ use crate::load::record::RequestRecord;
 use crate::metrics::calibration::Calibration;
 use crate::metrics::per_instance::{self, account};
 use crate::metrics::point::PointMetrics;
-use crate::metrics::point::{SummaryOptions, summarize};
+use crate::metrics::point::{SummaryOptions, measured_window, summarize};
 use crate::metrics::precision::{PrecisionRecord, tightness};
 use crate::metrics::stability::stability;
 use crate::metrics::uncertainty::{IntervalOptions, intervals};
 use crate::metrics::{client_cpu, prometheus};
 use crate::monitor::WindowStats;
+use crate::monitor::energy::{Energy, WindowTrace};
 use crate::output::quality::SystemHealth;
 use crate::output::requests_log::{PointContext, REQUESTS_FILE};
 use crate::output::row::{PointRow, RowKind, Status};
@@ -196,7 +197,7 @@ impl Sweep<'_> {
         // servers: nothing of this point is written
         crate::shutdown::hold_while_panicking();
         let cpu_after = client_cpu::cpu_time();
-        let window = self.monitor.end_window();
+        let (window, power) = self.monitor.end_window_traced();
         let source = match (&access_log, cfg.router) {
             (Some(log), _) => {
                 let map = access_log::wait_for(log, log_from, &tag, load.records.len()).await;
@@ -263,6 +264,12 @@ impl Sweep<'_> {
         row.health = self.health(&window);
         row.server_rss_peak_mb = window.server_rss_peak_mb;
         row.resources = serde_json::to_value(&window).ok();
+        row.energy = Some(self.point_energy(
+            &power,
+            load.started,
+            &load.records,
+            row.metrics.completion_tokens,
+        ));
         if !cache_failures.is_empty() && row.status_detail.is_empty() {
             row.status_detail = format!("cache reset failed: {}", cache_failures.join("; "));
         }
@@ -305,6 +312,25 @@ impl Sweep<'_> {
         }
         *records = std::mem::take(&mut load.records);
         row
+    }
+
+    /// The energy over exactly the point's measured window (that of its
+    /// throughput), for the output tokens of its measured requests.
+    fn point_energy(
+        &self,
+        power: &WindowTrace,
+        load_started: Option<std::time::Instant>,
+        records: &[RequestRecord],
+        tokens: u64,
+    ) -> Energy {
+        let (Some(start), Some((from, to))) = (load_started, measured_window(records)) else {
+            return Energy::unknown("no measured request: no window");
+        };
+        power.energy(
+            self.monitor.clock_s(start + from),
+            self.monitor.clock_s(start + to),
+            tokens,
+        )
     }
 
     /// The machine during a point: the monitor's window, zombies, leftovers,

@@ -5,6 +5,7 @@
 //! two-stage bootstrap over the repeats, so the spread between them is
 //! in; the flags are every repeat's
 //! (a point with one unfit repeat is not clean); the status is the worst.
+//! The energy is the repeats' measured windows laid end to end too.
 //! The machine's own figures (memory, swap, resources) are those of the
 //! last repeat.
 
@@ -16,6 +17,7 @@ use crate::metrics::per_instance::account;
 use crate::metrics::point::{SummaryOptions, summarize};
 use crate::metrics::stability::stability;
 use crate::metrics::uncertainty::{intervals, pooled};
+use crate::monitor::energy::Energy;
 use crate::output::row::{PointRow, RowKind, Status};
 use crate::scenario::expand::{Point, ServerConfig};
 
@@ -93,6 +95,11 @@ impl Sweep<'_> {
             .filter_map(|r| r.server_rss_peak_mb)
             .reduce(f64::max);
         row.resources = last.resources.clone();
+        let energies: Vec<Option<&Energy>> = rows.iter().map(|r| r.energy.as_ref()).collect();
+        row.energy = Some(Energy::laid_end_to_end(
+            &energies,
+            row.metrics.completion_tokens,
+        ));
         row.client_check = {
             let mut checks: Vec<&str> = rows.iter().map(|r| r.client_check.as_str()).collect();
             checks.dedup();

@@ -377,6 +377,8 @@ impl Sweep<'_> {
             cfg.index + 1,
             self.plan.servers.len()
         ));
+        // once per run, before the first configuration's servers start
+        self.monitor.measure_idle_power().await;
         if let Some(busy) = self.monitor.measure_accelerator_before().await
             && busy > crate::output::quality::ACCELERATOR_BUSY_PCT
         {

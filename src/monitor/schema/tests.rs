@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 fn the_schema_is_valid_draft_2020_12() {
     let schema: Value = serde_json::from_str(MONITOR_SCHEMA).unwrap();
     assert!(jsonschema::meta::is_valid(&schema));
-    assert_eq!(schema["title"], "mlxrun monitor record v3");
+    assert_eq!(schema["title"], "mlxrun monitor record v4");
     let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
     assert_eq!(v.kinds(), ["event", "header", "sample", "summary"]);
 }
@@ -37,4 +37,25 @@ fn drift_and_bad_values_are_named() {
     let p = v.check_jsonl("{\"kind\":\"event\"}\n\nnot json\n");
     assert!(p[0].starts_with("line 1: "), "{p:?}");
     assert!(p.last().unwrap().starts_with("line 3: not JSON"), "{p:?}");
+}
+
+#[test]
+fn power_readings_and_the_idle_power_event_are_described() {
+    let v = LineValidator::new(MONITOR_SCHEMA).unwrap();
+    let idle = json!({"kind": "event", "name": "idle_power", "ts": 1.0, "elapsed_s": 0.5,
+        "fields": {"devices": [{"name": "gpu0", "power_w": 71.5}], "span_s": 1.0, "why": null}});
+    assert!(
+        v.check(&idle.to_string()).is_empty(),
+        "{:?}",
+        v.check(&idle.to_string())
+    );
+    let none = json!({"kind": "event", "name": "idle_power", "ts": 1.0, "elapsed_s": 0.5,
+        "fields": {"devices": [], "span_s": null, "why": "no power source: rapl: no powercap"}});
+    assert!(v.check(&none.to_string()).is_empty());
+    let mut bad = idle.clone();
+    bad["fields"]["devices"][0]["power_w"] = json!(-1.0);
+    assert!(!v.check(&bad.to_string()).is_empty());
+    let mut unknown = idle.clone();
+    unknown["fields"]["devices"][0]["source"] = json!("guess");
+    assert!(!v.check(&unknown.to_string()).is_empty());
 }

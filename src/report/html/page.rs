@@ -76,6 +76,7 @@ pub fn build(run: &RunData, compare_with: &[RunData]) -> Page {
         "heatmaps": heatmaps,
         "heatmap_note": heatmap_note,
         "instances": charts::instances(run, &configs),
+        "energy": crate::report::energy::chart(run, &configs),
         "timeline": timeline::data(run),
         "search": search::chart(run),
         // the timeline colours each point's region by its configuration
