@@ -23,6 +23,10 @@ use crate::workload::{PromptSource, build_prompts};
 /// Mixed into the workload seed for the warmup's synthetic prompts.
 const WARMUP_SEED_STREAM: u64 = 0x5741_524d_5550; // "WARMUP"
 
+/// The most requests in flight of a search's shape warmup (its probes warm
+/// their own batch size with an unmeasured round).
+pub const PROBE_WARMUP_CONCURRENCY: u32 = 8;
+
 /// Requests per round: the point's concurrency, at least 8 (so the median
 /// of a single-stream point's round is not one or two requests' luck).
 pub fn round_size(concurrency: u32) -> u64 {
@@ -114,7 +118,13 @@ impl Sweep<'_> {
             rec.stopped_by = "failed".into();
             return rec;
         };
-        let concurrency = point.concurrency.max(1);
+        // a probe's own unmeasured round warms its batch: the shape is
+        // warmed at a small one
+        let concurrency = if self.steady_edges {
+            point.concurrency.clamp(1, PROBE_WARMUP_CONCURRENCY)
+        } else {
+            point.concurrency.max(1)
+        };
         let per_round = round_size(concurrency);
         let mut spec = workload_spec(s, model, point);
         if matches!(spec.source, PromptSource::Synthetic { .. }) {

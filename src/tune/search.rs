@@ -10,7 +10,8 @@
 //! ([`super::halving`]) and measures the rest again at their chosen loads
 //! with `eta` times the requests. The order of configurations in every
 //! round is shuffled by the seed, so a machine that drifts does not always
-//! favour the same one.
+//! favour the same one; only the configuration measured last opens the
+//! next round, as its servers still run.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -289,6 +290,8 @@ pub struct Search {
     order: Vec<usize>,
     cursor: usize,
     pending: Option<Probe>,
+    /// The configuration of the last probe (its servers still run).
+    last_config: Option<usize>,
     next_id: u64,
     spent: Spent,
     log: Vec<Decision>,
@@ -328,6 +331,7 @@ impl Search {
             order: Vec::new(),
             cursor: 0,
             pending: None,
+            last_config: None,
             next_id: 1,
             spent: Spent::default(),
             log: Vec::new(),
@@ -404,6 +408,7 @@ impl Search {
             return;
         }
         self.pending = None;
+        self.last_config = Some(probe.config);
         self.spent.points += 1;
         self.spent.requests = self.spent.requests.saturating_add(obs.requests);
         let seconds = if obs.seconds.is_finite() && obs.seconds > 0.0 {
@@ -735,6 +740,14 @@ impl Search {
         }
         self.round += 1;
         self.order = self.shuffled_contenders();
+        // the configuration measured last keeps its servers: it opens the
+        // next round (a restart saved), the rest in the drawn order
+        if let Some(last) = self.last_config
+            && let Some(at) = self.order.iter().position(|&c| c == last)
+        {
+            let c = self.order.remove(at);
+            self.order.insert(0, c);
+        }
         self.cursor = 0;
         None
     }

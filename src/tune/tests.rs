@@ -494,3 +494,38 @@ fn a_peak_that_doubling_skipped_is_found_between_its_probes() {
     assert_eq!(k.summary().best, Some(4));
     assert_eq!(k.summary().knee, Some(4));
 }
+
+#[test]
+fn a_round_opens_with_the_configuration_whose_servers_still_run() {
+    // three equal configurations: none is dropped, every round is run
+    let s = surface(
+        ["a", "b", "c"]
+            .iter()
+            .map(|l| Config::new(l, 1000.0, 8.0))
+            .collect(),
+        0.05,
+        9,
+    );
+    let mut search = Search::new(s.space(500), throughput(), Budget::default(), 5);
+    let (_, probes) = s.run(&mut search);
+    let mut rounds_checked = 0;
+    for w in probes.windows(2) {
+        if w[1].round > w[0].round {
+            // the previous round's last configuration opens the next when
+            // it is still in the race (it may have been dropped)
+            let dropped_then = search.decisions().iter().any(|d| {
+                matches!(d, super::log::Decision::ConfigDropped { config, round, .. }
+                    if *config == w[0].config && *round == w[0].round)
+            });
+            if !dropped_then {
+                assert_eq!(
+                    w[1].config, w[0].config,
+                    "round {} opens elsewhere",
+                    w[1].round
+                );
+                rounds_checked += 1;
+            }
+        }
+    }
+    assert!(rounds_checked > 0, "no round boundary was checked");
+}
