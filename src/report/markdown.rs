@@ -563,7 +563,7 @@ mod tests {
         );
         assert!(
             section
-                .contains("45.0 s measured of an estimated 10.0 min for the full product (7.5%)"),
+                .contains("45.0 s of probes (server starts and warmups included) against an estimated 10.0 min of load alone for the full product (7.5%)"),
             "{section}"
         );
         assert!(
