@@ -87,7 +87,13 @@ fn runs_write_report_md_and_report_compares_two_runs_point_by_point() {
     assert!(md.starts_with("# Benchmark report: reports_md\n"), "{md}");
     let run1_id = run1.file_name().unwrap().to_string_lossy().into_owned();
     assert!(md.contains(&format!("- **Run:** `{run1_id}`")), "{md}");
-    assert!(md.contains("- **Schema:** v0.6.0"), "{md}");
+    assert!(
+        md.contains(&format!(
+            "- **Schema:** v{}",
+            mlxrun::output::jsonl::REPORT_SCHEMA_VERSION
+        )),
+        "{md}"
+    );
     assert!(md.contains("logical cores"), "{md}");
     assert!(md.contains("- **Backends:** mlx_lm (mlx-lm "), "{md}");
     for s in SECTIONS {
