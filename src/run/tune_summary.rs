@@ -16,7 +16,9 @@ fn num(v: f64) -> String {
     if !v.is_finite() {
         return if v > 0.0 { "inf".into() } else { "–".into() };
     }
-    if v.abs() >= 100.0 {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
         format!("{v:.1}")
     } else {
         format!("{v:.3}")
@@ -263,7 +265,7 @@ mod tests {
         let text = lines.join("\n");
         assert!(text.contains("tune best: a [knee concurrency=2"), "{text}");
         assert!(
-            text.contains("throughput_tps 1000.0 (95% CI 980.0–1020.0)"),
+            text.contains("throughput_tps 1000 (95% CI 980–1020)"),
             "{text}"
         );
         assert!(text.contains("tune runner-up: b"), "{text}");
