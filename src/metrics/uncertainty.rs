@@ -51,7 +51,9 @@
 //!   chunks; a response that was not streamed delivers all its tokens at
 //!   completion, when the client got them), completed requests, and
 //!   completed requests within the SLO. The figure is Σ bins / window =
-//!   mean of the bins × bins / window, and the bins are block-resampled.
+//!   mean of the bins × bins / window, and the bins are block-resampled
+//!   in circular blocks (Politis and Romano 1992), so the window's edge
+//!   bins are drawn as often as the others.
 //!   Bins: ⌈n^¾⌉ for n measured requests ([`rate_bins`]). With blocks of
 //!   ⌈bins^⅓⌉ bins that makes about √n blocks each holding about √n
 //!   completions: the two ways a block bootstrap of a rate starves —
@@ -262,7 +264,7 @@ pub fn intervals(repeats: &[&[RequestRecord]], opts: &IntervalOptions<'_>) -> Po
 pub fn method(repeats: usize) -> String {
     let mut m = "moving-block bootstrap over the point's requests in send order \
                  (blocks of ⌈n^⅓⌉, longer where the samples' autocorrelation calls for it); \
-                 rates over ⌈n^¾⌉ time bins of the measured window"
+                 rates over ⌈n^¾⌉ time bins of the measured window, in circular blocks"
         .to_string();
     if repeats > 1 {
         m.push_str("; repeats resampled as whole units (two-stage bootstrap)");
@@ -925,12 +927,19 @@ fn rate_replicates(series: &[RateSeries], resamples: usize, rng: &mut StdRng) ->
             let s = &series[g];
             let n = s.tokens.len();
             let b = blocks[g].clamp(1, n);
-            let starts = n - b + 1;
+            // circular blocks (Politis & Romano, 1992): a block may wrap
+            // from the window's end to its start, so every bin is drawn
+            // as often as any other. Blocks that may not wrap draw the
+            // window's first and last bins less often, and those hold the
+            // least (a probe's requests share its edges with unmeasured
+            // ones): the replicates then sat above the figure, and an
+            // interval could miss its own estimate.
             let mut taken = 0;
             while taken < n {
-                let from = rng.random_range(0..starts);
+                let from = rng.random_range(0..n);
                 let len = b.min(n - taken);
-                for i in from..from + len {
+                for k in 0..len {
+                    let i = (from + k) % n;
                     sums[0] += s.tokens[i];
                     sums[1] += s.done[i];
                     sums[2] += s.good[i];
@@ -956,6 +965,37 @@ mod tests {
     use rand_distr::{Distribution as _, Exp, LogNormal, Normal};
 
     const QS: &[f64] = &[50.0, 99.0];
+
+    #[test]
+    fn rate_replicates_centre_on_the_figure_even_with_depleted_edges() {
+        // a window whose first and last bins hold little and whose bins
+        // are strongly correlated (long blocks): every bin must be drawn
+        // alike, or the replicates sit above the figure
+        let n = 40usize;
+        let tokens: Vec<f64> = (0..n)
+            .map(|i| {
+                if i < 4 || i >= n - 4 {
+                    1.0
+                } else {
+                    100.0 + (i as f64).sin()
+                }
+            })
+            .collect();
+        let s = RateSeries {
+            done: tokens.iter().map(|t| t / 10.0).collect(),
+            good: vec![0.0; n],
+            tokens: tokens.clone(),
+            window: Duration::from_secs(10),
+        };
+        let figure = tokens.iter().sum::<f64>() / 10.0;
+        let mut rng = StdRng::seed_from_u64(7);
+        let [tps, ..] = rate_replicates(&[s], 4000, &mut rng);
+        let mean = tps.iter().sum::<f64>() / tps.len() as f64;
+        assert!(
+            (mean - figure).abs() < 0.01 * figure,
+            "replicates centre on {mean}, the figure is {figure}"
+        );
+    }
 
     fn opts(resamples: usize, seed: u64) -> IntervalOptions<'static> {
         IntervalOptions {
