@@ -418,7 +418,7 @@ async fn run_search(
     resumed: bool,
 ) -> anyhow::Result<tune::TuneEnd> {
     let section = &state.ctx.scenario.tune;
-    let mut search = tune::new_search(&t.space, section);
+    let mut search = crate::tune::search::Search::from_section(t.space.clone(), section);
     let (log, replay) = if resumed {
         let replay = tune_log::read_measured(&paths.run_dir).with_context(|| {
             format!(
@@ -436,7 +436,7 @@ async fn run_search(
             paths.run_dir.join(tune_log::TUNE_FILE).display()
         )
     })?;
-    log.started(tune::started_fields(t, &search, section, resumed))?;
+    log.started(tune::started_fields(t, section, resumed))?;
     if !replay.is_empty() {
         println!(
             "resuming the search: {} probe(s) measured before are replayed",

@@ -21,7 +21,7 @@ use crate::output::row::{PointRow, RowKind, SearchTag, Status};
 use crate::scenario::expand::ServerConfig;
 use crate::server::ServerError;
 use crate::tune::observation::Observation;
-use crate::tune::search::{Search, Space, TuneResult};
+use crate::tune::search::{Search, TuneResult};
 
 /// A probe whose failed requests pass this share of those it sent is a
 /// load the configuration cannot serve (the search treats it as failed).
@@ -95,19 +95,18 @@ fn observation_from(
     }
 }
 
-/// The `search_started` fields of `t` searched by `search`.
+/// The `search_started` fields of `t` searched as `section` asks.
 pub fn started_fields(
     t: &TuneSpace,
-    search: &Search,
     section: &crate::spec::tune::TuneSection,
     resumed: bool,
 ) -> serde_json::Value {
-    let r = search.result();
+    let goal = crate::tune::goal::Goal::from_section(section);
     json!({
         "resumed": resumed,
-        "objective": r.goal.objective.as_str(),
-        "figure": r.goal.figure(),
-        "limits": r.goal.limits.iter().cloned().collect::<BTreeMap<String, f64>>(),
+        "objective": goal.objective.as_str(),
+        "figure": goal.figure(),
+        "limits": goal.limits.iter().cloned().collect::<BTreeMap<String, f64>>(),
         "load_axis": t.load_axis.as_str(),
         "seed": section.seed,
         "budget": {
@@ -131,11 +130,6 @@ pub fn started_fields(
         })).collect::<Vec<_>>(),
         "full_product": {"points": t.space.points(), "requests": t.space.requests()},
     })
-}
-
-/// The search of `space` as the scenario's `[tune]` asks.
-pub fn new_search(space: &Space, section: &crate::spec::tune::TuneSection) -> Search {
-    Search::from_section(space.clone(), section)
 }
 
 impl Sweep<'_> {
