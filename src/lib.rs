@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod output;
 pub mod procs;
+pub mod remote;
 pub mod report;
 pub mod resume;
 pub mod run;

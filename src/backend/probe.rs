@@ -26,6 +26,21 @@ pub async fn probe(
     vars: &Vars,
     check_flags: bool,
 ) -> Result<BackendInfo, String> {
+    probe_with(name, def, vars, check_flags, &|argv: &[String]| {
+        argv.to_vec()
+    })
+    .await
+}
+
+/// [`probe`], each command line passed through `wrap` first (e.g. to run
+/// it on another host over ssh).
+pub async fn probe_with(
+    name: &str,
+    def: &BackendDef,
+    vars: &Vars,
+    check_flags: bool,
+    wrap: &(dyn Fn(&[String]) -> Vec<String> + Sync),
+) -> Result<BackendInfo, String> {
     let hint = template::render(&def.install_hint, vars).unwrap_or_default();
     let hint = if hint.is_empty() {
         String::new()
@@ -38,7 +53,7 @@ pub async fn probe(
     let mut info = BackendInfo::default();
     if !def.version.is_empty() {
         let argv = render_all(&def.version)?;
-        let out = run_capture(&argv).await.map_err(|e| {
+        let out = run_capture(&wrap(&argv)).await.map_err(|e| {
             format!(
                 "backend `{name}` is not usable: `{}` failed: {e}{hint}",
                 argv.join(" ")
@@ -53,7 +68,7 @@ pub async fn probe(
     }
     if check_flags && !def.help.is_empty() {
         let argv = render_all(&def.help)?;
-        let out = run_capture(&argv)
+        let out = run_capture(&wrap(&argv))
             .await
             .map_err(|e| format!("backend `{name}`: `{}` failed: {e}{hint}", argv.join(" ")))?;
         info.flags = Some(help_flags(&out));

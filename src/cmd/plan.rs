@@ -231,13 +231,28 @@ pub fn render(resolved: &Resolved) -> Result<String, String> {
         };
         let _ = writeln!(
             o,
-            "  [{}/{}] model={} backend={} instances={} ranks={} router={} balance={}{} ({range})",
+            "  [{}/{}] model={} backend={} instances={} ranks={}{} router={} balance={}{} ({range})",
             cfg.index + 1,
             plan.servers.len(),
             cfg.model_name,
             cfg.backend,
             cfg.instances,
             cfg.ranks,
+            if cfg
+                .host_names()
+                .iter()
+                .all(|h| h == crate::remote::host::LOCAL)
+            {
+                String::new()
+            } else if cfg.launcher_backend.is_empty() {
+                format!(" hosts={}", cfg.host_names().join("+"))
+            } else {
+                format!(
+                    " hosts={} launcher_backend={}",
+                    cfg.host_names().join("+"),
+                    cfg.launcher_backend
+                )
+            },
             cfg.router.as_str(),
             cfg.balance_str(),
             cfg.axes

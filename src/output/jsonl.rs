@@ -17,7 +17,7 @@ use crate::metrics::point::PointMetrics;
 use crate::spec::measure::percentile_label;
 
 /// Version of the record layout written here (`schemas/HISTORY.md`).
-pub const REPORT_SCHEMA_VERSION: &str = "0.8.0";
+pub const REPORT_SCHEMA_VERSION: &str = "0.9.0";
 
 /// The JSON Schema of a record, as published in `schemas/`.
 pub const REPORT_SCHEMA: &str = include_str!("../../schemas/report.schema.json");

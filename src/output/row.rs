@@ -127,6 +127,14 @@ pub struct PointRow {
     pub instances: u32,
     /// Ranks per instance in all (ranks per host × hosts); 1 without mlx.launch.
     pub ranks: u32,
+    /// The hosts the point's servers ran on, in order (`local` = this
+    /// machine): the rank hosts under mlx.launch, else the instances'.
+    pub hosts: Vec<String>,
+    /// How many hosts that is.
+    pub host_count: u32,
+    /// MLX's distributed backend (`ring`, `jaccl`, …) under mlx.launch;
+    /// `None` without it.
+    pub launcher_backend: Option<String>,
     /// nginx, client or none.
     pub router: String,
     /// round_robin, least_conn, or none without a router.
@@ -265,6 +273,10 @@ impl PointRow {
             backend: cfg.backend.clone(),
             instances: cfg.instances,
             ranks,
+            hosts: cfg.host_names(),
+            host_count: u32::try_from(cfg.host_names().len()).unwrap_or(u32::MAX),
+            launcher_backend: (!cfg.launcher_backend.is_empty())
+                .then(|| cfg.launcher_backend.clone()),
             router: cfg.router.as_str().to_string(),
             balance: cfg.balance_str().to_string(),
             decode_concurrency: cfg.decode_concurrency,
@@ -453,6 +465,9 @@ pub fn csv_header(columns: &Columns) -> Vec<String> {
             "point",
             "backend",
             "ranks",
+            "hosts",
+            "host_count",
+            "launcher_backend",
             "router",
             "balance",
             "model_path",
@@ -581,6 +596,9 @@ impl PointRow {
             self.point.to_string(),
             self.backend.clone(),
             self.ranks.to_string(),
+            self.hosts.join("+"),
+            self.host_count.to_string(),
+            self.launcher_backend.clone().unwrap_or_default(),
             self.router.clone(),
             self.balance.clone(),
             self.model_path.clone(),
@@ -672,6 +690,9 @@ impl PointRow {
         if self.ranks > 1 {
             s.push_str(&format!("ranks={} ", self.ranks));
         }
+        if self.hosts.iter().any(|h| h != crate::remote::host::LOCAL) {
+            s.push_str(&format!("hosts={} ", self.hosts.join("+")));
+        }
         if self.router != "none" {
             s.push_str(&format!("router={} balance={} ", self.router, self.balance));
         }
@@ -731,6 +752,9 @@ mod tests {
             instances: 1,
             ranks: 1,
             ranks_total: 1,
+            hosts: Vec::new(),
+            placement: Vec::new(),
+            launcher_backend: String::new(),
             axes: vec![("parallel".into(), "2".into())],
             decode_concurrency: None,
             prompt_concurrency: None,

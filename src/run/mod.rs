@@ -5,10 +5,12 @@
 //! with per-instance accounting, write each row as it ends, and stop the
 //! servers, on every path.
 
+pub mod host_monitors;
 pub mod media;
 mod outcome;
 mod point;
 mod preflight;
+mod preflight_hosts;
 pub mod prepare;
 mod repeats;
 mod requests;
@@ -203,6 +205,8 @@ pub async fn run(
         registry: &resolved.registry,
         models: &resolved.models,
         python: pre.python.clone(),
+        run_dir: std::path::PathBuf::from("results"),
+        run_tag: "plan".into(),
     };
     for f in cmds.replaced_user_flags() {
         eprintln!("warning: {f} in the server args is replaced by the matrix value");
@@ -316,6 +320,20 @@ pub async fn run(
         cancel.clone(),
         Default::default(),
     );
+    // every other host the plan uses: monitored for the whole run, and
+    // swept for anything of the run left there when it ends
+    let remote_hosts = hosts_of_plan(&ctx, plan);
+    let host_monitors = if s.remote.monitor && !remote_hosts.is_empty() {
+        host_monitors::HostMonitors::start(
+            &ctx.settings.ssh,
+            &remote_hosts,
+            &paths.run_dir,
+            &ctx.commands().run_tag,
+            interval,
+        )
+    } else {
+        host_monitors::HostMonitors::default()
+    };
     let progress = Progress::new(to_run, opts.plain_progress);
     let mut tune_end: Option<tune::TuneEnd> = None;
     let mut state = Sweep {
@@ -351,6 +369,8 @@ pub async fn run(
     };
     // Stop servers on every path, error included.
     state.stop_set().await;
+    host_monitors.stop().await;
+    sweep_hosts(&ctx, &remote_hosts).await;
     progress.finish();
     let mut rows = std::mem::take(&mut state.rows);
     // the outcome counts points: a repeat row is part of its point's row
@@ -444,6 +464,50 @@ async fn run_search(
         );
     }
     state.tune(t, &mut search, &mut log, replay).await
+}
+
+/// The other hosts any configuration of `plan` runs processes on.
+fn hosts_of_plan(
+    ctx: &StartContext,
+    plan: &crate::scenario::expand::Plan,
+) -> Vec<crate::remote::host::Host> {
+    let mut out: Vec<crate::remote::host::Host> = Vec::new();
+    for cfg in &plan.servers {
+        for h in crate::server::set::hosts_used(ctx, cfg) {
+            if !out.iter().any(|o| o.name == h.name) {
+                out.push(h);
+            }
+        }
+    }
+    out
+}
+
+/// Stop whatever of this run is still running on `hosts` (a set's own
+/// sweep covers its configuration; this catches the rest: a monitor, a
+/// configuration whose stop was cut short).
+async fn sweep_hosts(ctx: &StartContext, hosts: &[crate::remote::host::Host]) {
+    let prefix = format!("{}/", ctx.commands().run_tag);
+    for h in hosts {
+        match crate::server::remote_procs::sweep(
+            &ctx.settings.ssh,
+            h,
+            &prefix,
+            ctx.settings.stop_grace,
+        )
+        .await
+        {
+            Ok(s) if s.left > 0 => eprintln!(
+                "warning: {} process(es) of this run are still running on host {}; stop them by hand (MLXRUN_TAG={prefix}…)",
+                s.left, h.name
+            ),
+            Ok(s) if s.found > 0 => eprintln!(
+                "warning: {} process(es) of this run were left on host {}; stopped them",
+                s.found, h.name
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: cannot check host {} for leftovers: {e}", h.name),
+        }
+    }
 }
 
 /// Whether `e` is a process event `processes.jsonl` could not record.

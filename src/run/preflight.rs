@@ -51,6 +51,8 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         registry: reg,
         models: &resolved.models,
         python: python.clone(),
+        run_dir: std::path::PathBuf::from("results"),
+        run_tag: "plan".into(),
     };
     let mut backends = BTreeMap::new();
     let mut bad_flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -92,8 +94,8 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
             .into());
         }
     }
-    if plan.servers.iter().any(|c| cmds.uses_launcher(c)) {
-        let prefix = cmds.launcher_prefix(2, 0);
+    if let Some(cfg) = plan.servers.iter().find(|c| cmds.uses_launcher(c)) {
+        let prefix = cmds.launcher_prefix(cfg, 0);
         if !runnable(&prefix[0]) {
             return Err(SetupError(format!(
                 "mlx.launch not found (looked for '{}')\n  next: install mlx in backend.python's environment, or set launcher.bin",
@@ -128,7 +130,10 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
             )
         })
         .collect();
-    for c in launched.iter().filter(|c| cmds.uses_launcher(c)) {
+    for c in launched
+        .iter()
+        .filter(|c| cmds.uses_launcher(c) && c.hosts.is_empty())
+    {
         for i in 0..c.instances {
             for k in 0..c.ranks {
                 let port = ring_port(s, i) + k;
@@ -147,6 +152,18 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
     if needs_nginx {
         wanted.push((s.router.host.clone(), s.router.port, "nginx".into()));
     }
+    // instances on other hosts are checked there
+    let settings = ServerSettings::of(s);
+    let local_instances = launched
+        .iter()
+        .flat_map(|c| (0..c.instances).filter(|i| settings.instance_host(c, *i).is_none()))
+        .max()
+        .map_or(0, |i| i + 1);
+    wanted.retain(|(_, p, who)| {
+        !who.starts_with("instance ")
+            || u32::from(*p).saturating_sub(u32::from(s.backend.base_port)) < local_instances
+    });
+    super::preflight_hosts::check_hosts(resolved, &plan, &python).await?;
     let taken = ports::taken(&wanted);
     if !taken.is_empty() {
         let list: Vec<String> = taken
@@ -250,10 +267,35 @@ pub fn exposure_warnings(resolved: &Resolved, plan: &Plan) -> Vec<String> {
             s.router.host
         ));
     }
-    if plan.servers.iter().any(|c| c.ranks > 1) && !s.launcher.hosts.iter().all(|h| loopback(h)) {
+    let settings = ServerSettings::of(s);
+    let mut spans: Vec<String> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    for c in &plan.servers {
+        if c.hosts.len() > 1 {
+            let set = c.hosts.join("+");
+            if !spans.contains(&set) {
+                spans.push(set);
+            }
+        }
+        for i in 0..c.instances {
+            if let Some(h) = settings.instance_host(c, i) {
+                let b = format!("{} on host {}", h.address, h.name);
+                if !loopback(&h.address) && !binds.contains(&b) {
+                    binds.push(b);
+                }
+            }
+        }
+    }
+    if !spans.is_empty() {
         out.push(format!(
-            "mlx.launch spans hosts {}: ranks connect over the network",
-            s.launcher.hosts.join(", ")
+            "mlx.launch spans hosts {}: ranks connect over the network, and every number includes it",
+            spans.join(", ")
+        ));
+    }
+    if !binds.is_empty() {
+        out.push(format!(
+            "servers on other hosts bind to {} (beyond loopback, so this machine can reach them): anyone on that network can use them",
+            binds.join(", ")
         ));
     }
     let mut remote: Vec<String> = Vec::new();

@@ -77,6 +77,8 @@ pub fn prepare(r: &Resolved, python: &str, run_dir: &Path) -> Result<Prepared, S
         registry: &r.registry,
         models: &r.models,
         python: python.to_string(),
+        run_dir: run_dir.to_path_buf(),
+        run_tag: crate::server::set::run_tag(run_dir),
     };
     let mut servers = Vec::with_capacity(r.plan.servers.len());
     for cfg in &r.plan.servers {

@@ -40,6 +40,15 @@ pub struct ServerConfig {
     /// mlx.launch), resolved from `[launcher]` when the plan is made.
     #[serde(skip)]
     pub ranks_total: u32,
+    /// Hosts each instance's ranks span under mlx.launch, rank 0 first
+    /// (`launcher.hosts` or `matrix.hosts`); empty = this machine.
+    pub hosts: Vec<String>,
+    /// Hosts the instances are placed on, instance `i` on `placement[i mod
+    /// n]` (`backend.hosts`); empty = this machine.
+    pub placement: Vec<String>,
+    /// MLX's distributed backend (`launcher.backend` or
+    /// `matrix.launcher_backend`); empty when not under mlx.launch.
+    pub launcher_backend: String,
     /// Swept backend axes as `(axis, value)`, in name order
     /// (decode and prompt concurrency included when swept).
     pub axes: Vec<(String, String)>,
@@ -63,8 +72,44 @@ impl ServerConfig {
             && self.backend == other.backend
             && self.instances == other.instances
             && self.ranks == other.ranks
+            && self.hosts == other.hosts
+            && self.launcher_backend == other.launcher_backend
             && self.axes == other.axes
             && self.flags == other.flags
+    }
+
+    /// The hosts this configuration's processes run on, in order, without
+    /// repeats (`local` for this machine).
+    pub fn host_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let chosen: Vec<String> = if !self.hosts.is_empty() {
+            self.hosts.clone()
+        } else if !self.placement.is_empty() {
+            (0..self.instances as usize)
+                .map(|i| self.placement[i % self.placement.len()].clone())
+                .collect()
+        } else {
+            vec![crate::remote::host::LOCAL.to_string()]
+        };
+        for h in chosen {
+            if !out.contains(&h) {
+                out.push(h);
+            }
+        }
+        out
+    }
+
+    /// The host instance `i` runs on (its rank 0's host under mlx.launch);
+    /// `None` = this machine.
+    pub fn host_of(&self, i: u32) -> Option<&str> {
+        let name = if let Some(first) = self.hosts.first() {
+            first
+        } else if !self.placement.is_empty() {
+            &self.placement[i as usize % self.placement.len()]
+        } else {
+            return None;
+        };
+        (!crate::remote::host::is_local_name(name)).then_some(name.as_str())
     }
 
     pub fn uses_nginx(&self) -> bool {
@@ -295,6 +340,15 @@ fn axis_values(cfg: &ServerConfig, client: &ClientAxes) -> Vec<(String, Option<S
         ("backend".to_string(), Some(cfg.backend.clone())),
         ("instances".to_string(), Some(cfg.instances.to_string())),
         ("ranks".to_string(), Some(cfg.ranks.to_string())),
+        ("hosts".to_string(), Some(cfg.host_names().join("+"))),
+        (
+            "host_count".to_string(),
+            Some(cfg.host_names().len().to_string()),
+        ),
+        (
+            "launcher_backend".to_string(),
+            (!cfg.launcher_backend.is_empty()).then(|| cfg.launcher_backend.clone()),
+        ),
         ("router".to_string(), Some(cfg.router.as_str().to_string())),
         (
             "balance".to_string(),
@@ -557,6 +611,20 @@ pub(super) fn expand(
         Some(a) => a.values().to_vec(),
         None => vec![s.router.method],
     };
+    // a user's hostfile names the rank hosts itself (validation reads it
+    // first and refuses one that cannot be read)
+    let hostfile = (!s.launcher.hostfile.trim().is_empty())
+        .then(|| super::hostfile::read(&s.launcher.hostfile).ok())
+        .flatten();
+    let host_sets: Vec<Vec<String>> = match (&m.hosts, &hostfile) {
+        (_, Some(f)) => vec![super::hostfile::host_names(f)],
+        (Some(a), None) => a.values().iter().map(|h| h.0.clone()).collect(),
+        (None, None) => vec![s.launcher.hosts.clone()],
+    };
+    let launcher_backends: Vec<String> = match &m.launcher_backend {
+        Some(a) => a.values().iter().map(|b| b.0.clone()).collect(),
+        None => vec![s.launcher.backend.clone()],
+    };
 
     let mut plan = Plan {
         servers: Vec::new(),
@@ -578,12 +646,19 @@ pub(super) fn expand(
                 _ => None,
             }
         };
-        for (instances, ranks, axes, flags) in itertools::iproduct!(
+        for (instances, ranks, hosts, launcher_backend, axes, flags) in itertools::iproduct!(
             m.instances.values().iter().copied(),
             m.ranks.values().iter().copied(),
+            host_sets.iter(),
+            launcher_backends.iter(),
             combos(&own_axes),
             flag_combos.iter()
         ) {
+            let launched = ranks > 1 || s.launcher.always || !hosts.is_empty();
+            // the backend only matters under mlx.launch: one value otherwise
+            if !launched && launcher_backend != &launcher_backends[0] {
+                continue;
+            }
             // With one instance there is nothing to route: one configuration.
             let fronts: Vec<(RouterKind, Option<BalanceMethod>)> = if instances <= 1 {
                 vec![(RouterKind::None, None)]
@@ -608,10 +683,19 @@ pub(super) fn expand(
                     backend: model.backend.clone(),
                     instances,
                     ranks,
-                    ranks_total: if ranks <= 1 && !s.launcher.always {
-                        1
+                    ranks_total: if let Some(f) = &hostfile {
+                        u32::try_from(f.hosts.len()).unwrap_or(u32::MAX)
+                    } else if launched {
+                        ranks.saturating_mul(hosts.len().max(1) as u32)
                     } else {
-                        ranks * (s.launcher.hosts.len().max(1) as u32)
+                        1
+                    },
+                    hosts: hosts.clone(),
+                    placement: s.backend.hosts.clone(),
+                    launcher_backend: if launched {
+                        launcher_backend.clone()
+                    } else {
+                        String::new()
                     },
                     axes: axes.clone(),
                     decode_concurrency: concurrency_value("decode_concurrency"),

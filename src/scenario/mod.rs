@@ -7,6 +7,8 @@
 
 pub mod error;
 pub mod expand;
+pub mod hostfile;
+pub mod hosts;
 pub mod layers;
 pub mod media;
 pub mod model_path;
@@ -15,6 +17,7 @@ pub mod prompts;
 pub mod source_map;
 pub mod validate;
 pub mod validate_bounds;
+pub mod validate_hosts;
 pub mod validate_load;
 pub mod validate_tune;
 

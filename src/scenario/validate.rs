@@ -19,6 +19,9 @@ pub const AXIS_NAMES: &[&str] = &[
     "backend",
     "instances",
     "ranks",
+    "hosts",
+    "host_count",
+    "launcher_backend",
     "router",
     "balance",
     "decode_concurrency",
@@ -68,13 +71,14 @@ pub fn validate(s: &Scenario) -> Vec<Finding> {
             "list round_robin, least_conn, or both",
         );
     }
-    if !["ring", "mpi", "jaccl", "nccl"].contains(&s.launcher.backend.as_str()) {
+    if !crate::spec::scenario::LAUNCHER_BACKENDS.contains(&s.launcher.backend.as_str()) {
         out.push(finding(
             "launcher.backend",
             format!("'{}' is not an mlx.launch backend", s.launcher.backend),
-            "use ring, mpi or jaccl (nccl on CUDA)",
+            "use ring, mpi, jaccl or jaccl-ring (nccl on CUDA)",
         ));
     }
+    out.extend(super::validate_hosts::check(s));
     positive_axis(
         &mut out,
         "matrix.decode_concurrency",

@@ -49,6 +49,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    if !s.backend.hosts.is_empty() || !s.launcher.hosts.is_empty() || s.matrix.hosts.is_some() {
+        return Err(UsageError(format!(
+            "{} places servers on other hosts; `mlxrun serve up` starts servers on this machine only (they outlive it, and nothing would stop them there)\n  next: run the scenario with `mlxrun {}`, or serve from each host with its own scenario",
+            args.scenario.display(),
+            args.scenario.display()
+        ))
+        .into());
+    }
     let pre = preflight(&resolved).await?;
     let plan = &pre.plan;
     let total = plan.servers.len();

@@ -10,8 +10,11 @@ use minijinja::Value;
 use crate::backend::flags::{flag_for_key, flag_names, strip_flag};
 use crate::backend::registry::Registry;
 use crate::backend::template::{self, Vars, value_of};
+use crate::remote::host::Host;
+use crate::remote::ssh::TAG_VAR;
 use crate::scenario::Scenario;
 use crate::scenario::expand::{ServerConfig, backend_axes};
+use crate::scenario::hosts::{resolve, ssh_of};
 use crate::scenario::models::{ResolvedModel, user_args};
 use crate::spec::backend::{AxisArg, BackendDef};
 
@@ -51,6 +54,31 @@ pub struct Commands<'a> {
     pub registry: &'a Registry,
     pub models: &'a [ResolvedModel],
     pub python: String,
+    /// The run's folder (mlx.launch hostfiles are written there).
+    pub run_dir: PathBuf,
+    /// The run's tag: every process started on another host carries it
+    /// in `MLXRUN_TAG` (with the configuration and instance appended).
+    pub run_tag: String,
+}
+
+/// The hostfile mlx.launch reads for configuration `cfg_index` (1-based in
+/// the name), in the run folder.
+pub fn hostfile_path(run_dir: &Path, cfg_index: usize) -> PathBuf {
+    run_dir
+        .join("hostfiles")
+        .join(format!("config-{}.json", cfg_index + 1))
+}
+
+/// The hostfile (MLX's JSON format) of a rank host set: each host
+/// `ranks` times in rank order, reached by its ssh destination, its
+/// address as the IP the ranks connect on.
+pub fn hostfile_json(hosts: &[Host], ranks: u32, backend: &str) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = hosts
+        .iter()
+        .flat_map(|h| std::iter::repeat_n(h, ranks.max(1) as usize))
+        .map(|h| serde_json::json!({ "ssh": h.ssh, "ips": [h.address] }))
+        .collect();
+    serde_json::json!({ "backend": backend, "hosts": entries })
 }
 
 /// Flags the matrix sets for a model served by `def`: its swept axes given
@@ -98,12 +126,18 @@ impl Commands<'_> {
             v.insert(name.clone(), value_of(value));
         }
         v.insert("model".into(), Value::from(cfg.model_arg.as_str()));
-        v.insert(
-            "host".into(),
-            Value::from(self.scenario.backend.host.as_str()),
-        );
+        let host = self.host_of(cfg, instance);
+        let bind = host
+            .as_ref()
+            .map_or(self.scenario.backend.host.as_str(), |h| h.address.as_str());
+        v.insert("host".into(), Value::from(bind));
         v.insert("port".into(), Value::from(port));
-        v.insert("python".into(), Value::from(self.python.as_str()));
+        // mlx.launch runs one command line on every rank host: this Python
+        let python = match &host {
+            Some(h) if !self.uses_launcher(cfg) && !h.python.is_empty() => h.python.as_str(),
+            _ => self.python.as_str(),
+        };
+        v.insert("python".into(), Value::from(python));
         v.insert("bin".into(), Value::from(resolve_bin(def)));
         v.insert("instance".into(), Value::from(instance));
         v.insert("ranks".into(), Value::from(cfg.ranks));
@@ -151,9 +185,33 @@ impl Commands<'_> {
         Ok(argv)
     }
 
-    /// Whether `cfg` runs under mlx.launch.
+    /// Whether `cfg` runs under mlx.launch: several ranks, ranks on other
+    /// hosts, or `launcher.always`.
     pub fn uses_launcher(&self, cfg: &ServerConfig) -> bool {
-        cfg.ranks > 1 || self.scenario.launcher.always
+        cfg.ranks > 1 || self.scenario.launcher.always || !cfg.hosts.is_empty()
+    }
+
+    /// The host instance `instance` of `cfg` is reached on (rank 0's under
+    /// mlx.launch); `None` = this machine. A user's hostfile names rank 0
+    /// itself (its first entry).
+    pub fn host_of(&self, cfg: &ServerConfig, instance: u32) -> Option<Host> {
+        crate::server::settings::ServerSettings::of(self.scenario)
+            .instance_host(cfg, instance)
+            .cloned()
+    }
+
+    /// The rank hosts of `cfg`, resolved (empty = this machine).
+    pub fn rank_hosts(&self, cfg: &ServerConfig) -> Vec<Host> {
+        cfg.hosts
+            .iter()
+            .map(|n| resolve(self.scenario, n).unwrap_or_else(|| Host::bare("127.0.0.1")))
+            .collect()
+    }
+
+    /// `MLXRUN_TAG` of instance `instance` of `cfg`: the run's tag, the
+    /// configuration and the instance (`__host leftovers` matches prefixes).
+    pub fn tag(&self, cfg: &ServerConfig, instance: u32) -> String {
+        format!("{}/c{}/i{instance}", self.run_tag, cfg.index + 1)
     }
 
     /// The full argv of instance `instance` of `cfg` on `port`.
@@ -165,9 +223,25 @@ impl Commands<'_> {
     ) -> Result<Vec<String>, String> {
         let server = self.server_argv(cfg, instance, port)?;
         if !self.uses_launcher(cfg) {
-            return Ok(server);
+            let Some(host) = self.host_of(cfg, instance) else {
+                return Ok(server);
+            };
+            // on another host: a supervisor there whose lifeline is ssh's
+            // standard input (see crate::supervisor)
+            let grace = self.scenario.backend.stop_grace_s.duration();
+            let mut remote = vec![
+                crate::remote::ssh::mlxrun_of(&host),
+                crate::supervisor::SUBCOMMAND.to_string(),
+                "--stdin-lifeline".into(),
+                "--grace-ms".into(),
+                grace.as_millis().to_string(),
+                "--".into(),
+            ];
+            remote.extend(server);
+            let env = [(TAG_VAR.to_string(), self.tag(cfg, instance))];
+            return Ok(ssh_of(self.scenario).argv(&host, &env, &remote));
         }
-        let mut argv = self.launcher_prefix(cfg.ranks, instance);
+        let mut argv = self.launcher_prefix(cfg, instance);
         argv.extend([
             "--".into(),
             self.python.clone(),
@@ -178,9 +252,15 @@ impl Commands<'_> {
         Ok(argv)
     }
 
-    /// `mlx.launch` and its options for `ranks` ranks per host.
-    pub fn launcher_prefix(&self, ranks: u32, instance: u32) -> Vec<String> {
+    /// `mlx.launch` and its options for instance `instance` of `cfg`.
+    pub fn launcher_prefix(&self, cfg: &ServerConfig, instance: u32) -> Vec<String> {
         let l = &self.scenario.launcher;
+        let ranks = cfg.ranks;
+        let backend = if cfg.launcher_backend.is_empty() {
+            l.backend.clone()
+        } else {
+            cfg.launcher_backend.clone()
+        };
         let bin = if !l.bin.trim().is_empty() {
             l.bin.clone()
         } else {
@@ -191,16 +271,23 @@ impl Commands<'_> {
                 "mlx.launch".to_string()
             }
         };
-        let mut argv = vec![bin, "--backend".into(), l.backend.clone()];
+        let mut argv = vec![bin, "--backend".into(), backend.clone()];
         if !l.hostfile.trim().is_empty() {
             argv.extend(["--hostfile".into(), l.hostfile.clone()]);
+        } else if !cfg.hosts.is_empty() {
+            let path = std::path::absolute(hostfile_path(&self.run_dir, cfg.index))
+                .unwrap_or_else(|_| hostfile_path(&self.run_dir, cfg.index));
+            argv.extend(["--hostfile".into(), path.display().to_string()]);
         } else {
             argv.extend(["-n".into(), ranks.to_string()]);
-            if !l.hosts.is_empty() {
-                argv.extend(["--hosts".into(), l.hosts.join(",")]);
-            }
         }
-        if l.backend == "ring" {
+        if !cfg.hosts.is_empty() || !l.hostfile.trim().is_empty() {
+            argv.extend([
+                "--env".into(),
+                format!("{TAG_VAR}={}", self.tag(cfg, instance)),
+            ]);
+        }
+        if backend == "ring" {
             argv.extend([
                 "--starting-port".into(),
                 ring_port(self.scenario, instance).to_string(),
@@ -260,6 +347,9 @@ mod tests {
             instances: 1,
             ranks: 1,
             ranks_total: 1,
+            hosts: Vec::new(),
+            placement: Vec::new(),
+            launcher_backend: String::new(),
             axes: axes
                 .iter()
                 .map(|(a, v)| (a.to_string(), v.to_string()))
@@ -298,6 +388,8 @@ mod tests {
             registry: &reg,
             models: &models,
             python: "py".into(),
+            run_dir: PathBuf::from("results/r"),
+            run_tag: "t".into(),
         };
         let argv = c
             .instance_argv(
@@ -333,6 +425,8 @@ mod tests {
             registry: &reg,
             models: &models,
             python: "py".into(),
+            run_dir: PathBuf::from("results/r"),
+            run_tag: "t".into(),
         };
         let mut k = cfg(
             "llama_server",
@@ -363,6 +457,8 @@ mod tests {
             registry: &reg,
             models: &models,
             python: "/nowhere/python".into(),
+            run_dir: PathBuf::from("results/r"),
+            run_tag: "t".into(),
         };
         let mut k = cfg("mlx_lm", &[]);
         k.flags.clear();

@@ -10,6 +10,7 @@ pub mod ports;
 pub mod process;
 pub mod ranks;
 pub mod readiness;
+pub mod remote_procs;
 pub mod secrets;
 pub mod set;
 pub mod settings;

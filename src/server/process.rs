@@ -48,8 +48,25 @@ pub struct ManagedProcess {
     argv: Vec<String>,
     log_path: PathBuf,
     child: tokio::process::Child,
+    /// The write end of the child's standard input, held open while it
+    /// runs: a command on another host (`ssh … __supervise
+    /// --stdin-lifeline`) stops when it closes.
+    stdin: Option<tokio::process::ChildStdin>,
     stopped: bool,
 }
+
+/// Where a child's standard streams go besides the log.
+#[derive(Debug, Default, Clone, Copy)]
+struct Streams<'a> {
+    /// A pipe as stdin whose write end the handle holds.
+    hold_stdin: bool,
+    /// Standard output to this file instead of the log.
+    stdout_path: Option<&'a Path>,
+}
+
+/// Extra time a remote command gets, beyond its grace, to stop after its
+/// standard input closes (the ssh round trip).
+const REMOTE_STOP_MARGIN: Duration = Duration::from_secs(5);
 
 impl ManagedProcess {
     /// Start `argv` with stdout and stderr appended to `log_path`.
@@ -80,6 +97,79 @@ impl ManagedProcess {
         lifetime: Lifetime,
         grace: Duration,
     ) -> std::io::Result<ManagedProcess> {
+        Self::spawn_inner(
+            name,
+            argv,
+            log_path,
+            env,
+            lifetime,
+            grace,
+            Streams::default(),
+        )
+    }
+
+    /// [`ManagedProcess::spawn_with`] with a pipe as standard input whose
+    /// write end this handle holds until [`ManagedProcess::stop`] (or
+    /// mlxrun's death) closes it: the lifeline of a command run on another
+    /// host over ssh.
+    pub fn spawn_holding_stdin(
+        name: &str,
+        argv: &[String],
+        log_path: &Path,
+        env: &[(String, String)],
+        grace: Duration,
+    ) -> std::io::Result<ManagedProcess> {
+        Self::spawn_inner(
+            name,
+            argv,
+            log_path,
+            env,
+            Lifetime::WithMlxrun,
+            grace,
+            Streams {
+                hold_stdin: true,
+                stdout_path: None,
+            },
+        )
+    }
+
+    /// [`ManagedProcess::spawn_holding_stdin`] with standard output to a
+    /// file of its own (`stdout_path`, appended) and only standard error
+    /// in the log.
+    pub fn spawn_holding_stdin_to(
+        name: &str,
+        argv: &[String],
+        log_path: &Path,
+        stdout_path: &Path,
+        grace: Duration,
+    ) -> std::io::Result<ManagedProcess> {
+        Self::spawn_inner(
+            name,
+            argv,
+            log_path,
+            &[],
+            Lifetime::WithMlxrun,
+            grace,
+            Streams {
+                hold_stdin: true,
+                stdout_path: Some(stdout_path),
+            },
+        )
+    }
+
+    fn spawn_inner(
+        name: &str,
+        argv: &[String],
+        log_path: &Path,
+        env: &[(String, String)],
+        lifetime: Lifetime,
+        grace: Duration,
+        streams: Streams<'_>,
+    ) -> std::io::Result<ManagedProcess> {
+        let Streams {
+            hold_stdin,
+            stdout_path,
+        } = streams;
         let Some((program, args)) = argv.split_first() else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -94,9 +184,17 @@ impl ManagedProcess {
             .append(true)
             .open(log_path)?;
         let log_err = log.try_clone()?;
+        let log = match stdout_path {
+            Some(p) => OpenOptions::new().create(true).append(true).open(p)?,
+            None => log,
+        };
         let stdio = |cmd: &mut std::process::Command| {
             cmd.envs(env.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::null())
+                .stdin(if hold_stdin {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
                 .stdout(Stdio::from(log))
                 .stderr(Stdio::from(log_err));
         };
@@ -119,6 +217,8 @@ impl ManagedProcess {
                 (tokio::process::Command::from(std_cmd).spawn()?, None)
             }
         };
+        let mut child = child;
+        let stdin = child.stdin.take();
         let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
         let command_pid = lifeline.as_ref().map_or(pgid, |l| l.command_pid());
         shutdown::register(pgid, name);
@@ -130,6 +230,7 @@ impl ManagedProcess {
             argv: argv.to_vec(),
             log_path: log_path.to_path_buf(),
             child,
+            stdin,
             stopped: false,
         })
     }
@@ -157,6 +258,11 @@ impl ManagedProcess {
         &self.log_path
     }
 
+    /// Wait up to `limit` for the child to exit by itself; whether it did.
+    pub async fn wait_exit(&mut self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.child.wait()).await.is_ok()
+    }
+
     /// Hand a [`Lifetime::Detached`] child over: unregistered from the
     /// shutdown registry and never signalled by this handle again (not on
     /// drop either). Returns its pid (= its process group).
@@ -182,6 +288,12 @@ impl ManagedProcess {
             return;
         }
         let pgid = self.pgid;
+        if let Some(stdin) = self.stdin.take() {
+            // a remote command stops itself (its grace included) once its
+            // standard input ends; ssh then exits with its status
+            drop(stdin);
+            let _ = tokio::time::timeout(grace + REMOTE_STOP_MARGIN, self.child.wait()).await;
+        }
         if pgid > 0 {
             shutdown::signal_group(pgid, libc::SIGTERM);
             let deadline = tokio::time::Instant::now() + grace;

@@ -18,6 +18,7 @@ use super::nginx::{self, NginxContext, Upstream};
 use super::process::{Lifetime, ManagedProcess};
 use super::ranks::{self, RankProcess};
 use super::readiness::{Probe, host_port, wait_ready};
+use super::remote_procs;
 use super::settings::ServerSettings;
 use super::{ServerError, ports};
 use crate::backend::registry::Registry;
@@ -25,6 +26,7 @@ use crate::load::client::auth_headers;
 use crate::load::request::{self, RequestShape};
 use crate::media::PointMedia;
 use crate::metrics::prometheus;
+use crate::remote::host::Host;
 use crate::scenario::Scenario;
 use crate::scenario::expand::ServerConfig;
 use crate::scenario::models::ResolvedModel;
@@ -91,6 +93,8 @@ impl StartContext {
             registry: &self.registry,
             models: &self.models,
             python: self.python.clone(),
+            run_dir: self.run_dir.clone(),
+            run_tag: run_tag(&self.run_dir),
         }
     }
 
@@ -99,6 +103,16 @@ impl StartContext {
             .get(&cfg.backend)
             .ok_or_else(|| ServerError::Setup(format!("unknown backend `{}`", cfg.backend)))
     }
+}
+
+/// The tag of the run in `run_dir` on other hosts (`MLXRUN_TAG`): its
+/// folder's name and this process, so two runs never share one.
+pub fn run_tag(run_dir: &Path) -> String {
+    let name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    format!("{name}-{}", std::process::id())
 }
 
 /// Where one instance answers.
@@ -147,12 +161,13 @@ pub fn endpoints(
         .map(|i| {
             if def.launches() {
                 let port = settings.instance_port(i);
-                let address = host_port(&settings.host, port);
+                let host = settings.instance_address(cfg, i).to_string();
+                let address = host_port(&host, port);
                 Ok(Endpoint {
                     name: instance_name(i),
                     base_url: format!("http://{address}"),
                     address,
-                    host: settings.host.clone(),
+                    host,
                     port,
                 })
             } else {
@@ -268,6 +283,8 @@ struct Instance {
     proc: Option<ManagedProcess>,
     endpoint: Endpoint,
     ranks: Vec<RankProcess>,
+    /// Whether it listens on another host (no local port check).
+    remote: bool,
 }
 
 /// Running servers of one configuration.
@@ -282,8 +299,38 @@ pub struct ServerSet {
     grace: Duration,
     journal: Journal,
     router_host: String,
+    /// Other hosts the set started processes on, swept for leftovers
+    /// (processes tagged `tag_prefix…`) after every stop.
+    hosts: Vec<Host>,
+    tag_prefix: String,
+    ssh: crate::remote::ssh::Ssh,
     /// Seconds from the first spawn until everything answered.
     pub ready_secs: f64,
+}
+
+/// The other hosts `cfg`'s processes run on: its rank hosts (or the
+/// user's hostfile's), else the hosts its instances are placed on.
+pub fn hosts_used(ctx: &StartContext, cfg: &ServerConfig) -> Vec<Host> {
+    let cmds = ctx.commands();
+    let mut out: Vec<Host> = Vec::new();
+    let candidates: Vec<Host> = if !cfg.hosts.is_empty() {
+        if ctx.scenario.launcher.hostfile.trim().is_empty() {
+            cmds.rank_hosts(cfg)
+        } else {
+            cfg.hosts.iter().map(|n| Host::bare(n)).collect()
+        }
+    } else {
+        (0..cfg.instances)
+            .filter_map(|i| ctx.settings.instance_host(cfg, i).cloned())
+            .collect()
+    };
+    for h in candidates {
+        if !crate::remote::host::is_local_name(&h.address) && !out.iter().any(|o| o.name == h.name)
+        {
+            out.push(h);
+        }
+    }
+    out
 }
 
 impl ServerSet {
@@ -302,8 +349,19 @@ impl ServerSet {
             grace: settings.stop_grace,
             journal: ctx.journal.clone(),
             router_host: settings.router.host.clone(),
+            hosts: hosts_used(ctx, cfg),
+            tag_prefix: format!("{}/c{}/", ctx.commands().run_tag, cfg.index + 1),
+            ssh: settings.ssh.clone(),
             ready_secs: 0.0,
         };
+        let launcher = ctx.commands().uses_launcher(cfg);
+        if launcher
+            && !cfg.hosts.is_empty()
+            && ctx.scenario.launcher.hostfile.trim().is_empty()
+            && let Err(e) = write_hostfile(ctx, cfg)
+        {
+            return Err(e);
+        }
         let logs = ctx.run_dir.join("logs");
         for (i, ep) in eps.into_iter().enumerate() {
             let i = i as u32;
@@ -325,7 +383,8 @@ impl ServerSet {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                match spawn_logged(ctx, cfg, &ep.name, &argv, &log, &env).await {
+                let remote = !launcher && settings.instance_host(cfg, i).is_some();
+                match spawn_logged(ctx, cfg, &ep.name, &argv, &log, &env, remote).await {
                     Ok(p) => Some(p),
                     Err(e) => {
                         set.stop().await;
@@ -337,6 +396,7 @@ impl ServerSet {
             };
             set.instances.push(Instance {
                 proc,
+                remote: settings.instance_host(cfg, i).is_some(),
                 endpoint: ep,
                 ranks: Vec::new(),
             });
@@ -457,7 +517,7 @@ impl ServerSet {
         })?;
         let argv = nginx::command(&bin.display().to_string(), &prefix);
         let log = ctx.run_dir.join("logs/nginx.log");
-        let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[]).await?;
+        let mut p = spawn_logged(ctx, cfg, "nginx", &argv, &log, &[], false).await?;
         let port = settings.router.port;
         let base = format!("http://{}", host_port(&settings.router.host, port));
         let probe = ready_probe(ctx, cfg)?;
@@ -696,14 +756,53 @@ impl ServerSet {
                     );
                 }
             }
-            ports::wait_free(
-                &inst.endpoint.host,
-                inst.endpoint.port,
-                Duration::from_secs(10),
-            )
-            .await;
+            if !inst.remote {
+                ports::wait_free(
+                    &inst.endpoint.host,
+                    inst.endpoint.port,
+                    Duration::from_secs(10),
+                )
+                .await;
+            }
+        }
+        for host in std::mem::take(&mut self.hosts) {
+            match remote_procs::sweep(&self.ssh, &host, &self.tag_prefix, grace).await {
+                Ok(s) if s.left > 0 => eprintln!(
+                    "warning: {} process(es) of this configuration are still running on host {} after a kill; stop them by hand (MLXRUN_TAG={}…)",
+                    s.left, host.name, self.tag_prefix
+                ),
+                Ok(s) if s.found > 0 => eprintln!(
+                    "warning: {} process(es) of this configuration outlived their stop on host {}; stopped them",
+                    s.found, host.name
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "warning: cannot check host {} for leftovers: {e}",
+                    host.name
+                ),
+            }
         }
     }
+}
+
+/// Write `cfg`'s mlx.launch hostfile into the run folder (its rank hosts,
+/// each `ranks` times).
+fn write_hostfile(ctx: &StartContext, cfg: &ServerConfig) -> Result<(), ServerError> {
+    let cmds = ctx.commands();
+    let backend = if cfg.launcher_backend.is_empty() {
+        ctx.scenario.launcher.backend.clone()
+    } else {
+        cfg.launcher_backend.clone()
+    };
+    let json = crate::server::command::hostfile_json(&cmds.rank_hosts(cfg), cfg.ranks, &backend);
+    let path = crate::server::command::hostfile_path(&ctx.run_dir, cfg.index);
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&path, text + "\n").map_err(|e| {
+        ServerError::Setup(format!("cannot write the hostfile {}: {e}", path.display()))
+    })
 }
 
 /// Mark the log with the configuration and command, spawn, and journal
@@ -715,6 +814,7 @@ async fn spawn_logged(
     argv: &[String],
     log: &Path,
     env: &[(String, String)],
+    remote: bool,
 ) -> Result<ManagedProcess, ServerError> {
     let line = format!(
         "server configuration {}/{}: {}",
@@ -724,12 +824,15 @@ async fn spawn_logged(
     );
     mark_log(log, &line);
     let grace = ctx.settings.stop_grace;
-    let p = ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime, grace).map_err(
-        |source| ServerError::Spawn {
-            name: name.to_string(),
-            source,
-        },
-    )?;
+    let spawned = if remote {
+        ManagedProcess::spawn_holding_stdin(name, argv, log, env, grace)
+    } else {
+        ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime, grace)
+    };
+    let p = spawned.map_err(|source| ServerError::Spawn {
+        name: name.to_string(),
+        source,
+    })?;
     let Err(e) = ctx
         .journal
         .started(name, p.command_pid(), p.pgid(), argv, log)

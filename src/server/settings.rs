@@ -5,9 +5,13 @@
 //! and `[router]` sections. (The command lines themselves are rendered
 //! from the scenario by [`super::command`].)
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::remote::host::Host;
+use crate::remote::ssh::Ssh;
 use crate::scenario::Scenario;
+use crate::scenario::expand::ServerConfig;
 use crate::spec::scenario::RouterSection;
 
 /// The server settings of a scenario.
@@ -26,6 +30,13 @@ pub struct ServerSettings {
     pub router: RouterSection,
     /// How long nginx may take to answer (`router.ready_timeout_s`).
     pub router_ready_timeout: Duration,
+    /// Every other host the scenario names, by name.
+    pub hosts: BTreeMap<String, Host>,
+    /// Rank 0's host of the user's mlx.launch hostfile, when it is another
+    /// machine.
+    pub hostfile_rank0: Option<Host>,
+    /// How `ssh` is run (`[remote]`).
+    pub ssh: Ssh,
 }
 
 impl ServerSettings {
@@ -38,7 +49,33 @@ impl ServerSettings {
             stop_grace: s.backend.stop_grace_s.duration(),
             router: s.router.clone(),
             router_ready_timeout: s.router.ready_timeout_s.duration(),
+            hosts: crate::scenario::hosts::all_hosts(s)
+                .into_iter()
+                .map(|h| (h.name.clone(), h))
+                .collect(),
+            hostfile_rank0: (!s.launcher.hostfile.trim().is_empty())
+                .then(|| crate::scenario::hostfile::rank0(&s.launcher.hostfile).ok())
+                .flatten()
+                .flatten(),
+            ssh: crate::scenario::hosts::ssh_of(s),
         }
+    }
+
+    /// The host instance `i` of `cfg` is reached on (rank 0's when its
+    /// ranks span hosts); `None` = this machine.
+    pub fn instance_host(&self, cfg: &ServerConfig, i: u32) -> Option<&Host> {
+        if !cfg.hosts.is_empty()
+            && let Some(h) = &self.hostfile_rank0
+        {
+            return Some(h);
+        }
+        cfg.host_of(i).and_then(|name| self.hosts.get(name))
+    }
+
+    /// The address instance `i` of `cfg` binds to and is reached on.
+    pub fn instance_address(&self, cfg: &ServerConfig, i: u32) -> &str {
+        self.instance_host(cfg, i)
+            .map_or(self.host.as_str(), |h| h.address.as_str())
     }
 
     /// Port of launched instance `i`.

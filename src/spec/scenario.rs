@@ -44,6 +44,57 @@ pub struct Scenario {
     pub output: OutputSection,
     /// What `mlxrun tune` maximises, and its budget.
     pub tune: TuneSection,
+    /// How mlxrun reaches other hosts over SSH.
+    pub remote: RemoteSection,
+    /// Other hosts by name (`[hosts.NAME]`), for `backend.hosts`,
+    /// `launcher.hosts` and `matrix.hosts`.
+    pub hosts: BTreeMap<String, HostEntry>,
+}
+
+/// `[remote]`: how mlxrun runs `ssh` for every host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteSection {
+    /// The `ssh` program (MLX's `mlx.launch` runs plain `ssh` from `PATH`).
+    pub ssh: String,
+    /// Options for every host, e.g. `["-F", "ssh_config"]`.
+    pub ssh_args: Vec<String>,
+    /// Seconds `ssh` may take to connect (`ConnectTimeout`).
+    pub connect_timeout_s: u32,
+    /// Run `mlxrun monitor` on every host for the length of the run.
+    pub monitor: bool,
+}
+
+impl Default for RemoteSection {
+    fn default() -> Self {
+        RemoteSection {
+            ssh: "ssh".into(),
+            ssh_args: Vec::new(),
+            connect_timeout_s: 10,
+            monitor: true,
+        }
+    }
+}
+
+/// `[hosts.NAME]`: one other machine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostEntry {
+    /// The ssh destination (`user@host`, an address, or an alias of your ssh
+    /// config); empty = the table's name.
+    pub ssh: String,
+    /// Where its servers bind and are reached; empty = the host part of
+    /// `ssh`. MLX's ring backend needs an IP address.
+    pub address: String,
+    /// Extra `ssh` options for this host.
+    pub ssh_args: Vec<String>,
+    /// The mlxrun executable there; empty = this executable's path (a
+    /// shared or identical layout).
+    pub mlxrun: String,
+    /// The Python interpreter there; empty = the one used here.
+    pub python: String,
+    /// The working directory there; empty = this one.
+    pub workdir: String,
 }
 
 /// `[model]`: what the servers load.
@@ -97,6 +148,9 @@ pub struct BackendSection {
     pub host: String,
     /// Instance `i` (0-based) listens on `base_port + i`.
     pub base_port: u16,
+    /// Hosts the instances run on: instance `i` on `hosts[i mod n]` (a
+    /// name of `[hosts]`, or `local`). Empty = this machine.
+    pub hosts: Vec<String>,
     /// Seconds to wait for readiness after start.
     pub ready_timeout_s: PositiveSecs,
     /// Seconds between SIGTERM and SIGKILL when stopping a server.
@@ -114,6 +168,7 @@ impl Default for BackendSection {
             server_args: String::new(),
             host: "127.0.0.1".into(),
             base_port: 9000,
+            hosts: Vec::new(),
             ready_timeout_s: PositiveSecs::lit(180.0),
             stop_grace_s: Secs::lit(10.0),
             check_flags: true,
@@ -130,7 +185,9 @@ pub struct LauncherSection {
     pub bin: String,
     /// `--backend`: ring, mpi or jaccl.
     pub backend: String,
-    /// `--hosts`; empty = this machine only (127.0.0.1).
+    /// Hosts every instance's ranks span (rank 0, which serves HTTP, on the
+    /// first): names of `[hosts]` or addresses; empty = this machine only.
+    /// Any host given runs the instance under mlx.launch, even with one rank.
     pub hosts: Vec<String>,
     /// `--hostfile` (JSON, as mlx.launch reads it); replaces `hosts`.
     pub hostfile: String,
@@ -374,6 +431,11 @@ pub struct MatrixSection {
     pub instances: Axis<u32>,
     /// Ranks per host under `mlx.launch` (`-n`); 1 = no launcher.
     pub ranks: Axis<u32>,
+    /// The hosts ranks span, per point (replaces `launcher.hosts`): each
+    /// value a host or several joined by `+`, e.g. `["a", "a+b"]`.
+    pub hosts: Option<Axis<HostSet>>,
+    /// MLX's distributed backend per point (replaces `launcher.backend`).
+    pub launcher_backend: Option<Axis<LauncherBackend>>,
     /// Router per point (nginx, client); unset = `router.kind`. Only
     /// multiplies points with more than one instance.
     pub router: Option<Axis<RouterKind>>,
@@ -422,6 +484,8 @@ impl Default for MatrixSection {
         MatrixSection {
             instances: Axis(vec![1]),
             ranks: Axis(vec![1]),
+            hosts: None,
+            launcher_backend: None,
             router: None,
             balance: None,
             decode_concurrency: None,
@@ -633,6 +697,61 @@ impl AxisElement for FlagValue {
     }
     fn expecting() -> &'static str {
         "a value, a list of values, or a string like \"a,b\""
+    }
+}
+
+/// One value of `matrix.hosts`: the hosts an instance's ranks span, in
+/// rank order (`a+b` in text).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct HostSet(pub Vec<String>);
+
+impl fmt::Display for HostSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("+"))
+    }
+}
+
+impl AxisElement for HostSet {
+    fn from_text(s: &str) -> Result<Self, String> {
+        let hosts: Vec<String> = s.split('+').map(|h| h.trim().to_string()).collect();
+        if hosts.iter().any(String::is_empty) {
+            return Err(format!("'{s}' names an empty host"));
+        }
+        Ok(HostSet(hosts))
+    }
+    fn from_i64(v: i64) -> Result<Self, String> {
+        Err(format!("expected host names, found {v}"))
+    }
+    fn expecting() -> &'static str {
+        "a host name, hosts joined by `+`, or a list of those: [\"a\", \"a+b\"]"
+    }
+}
+
+/// MLX's distributed backends, as `mlx.launch --backend` names them.
+pub const LAUNCHER_BACKENDS: &[&str] = &["ring", "mpi", "jaccl", "jaccl-ring", "nccl"];
+
+/// One value of `matrix.launcher_backend`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LauncherBackend(pub String);
+
+impl AxisElement for LauncherBackend {
+    fn from_text(s: &str) -> Result<Self, String> {
+        if LAUNCHER_BACKENDS.contains(&s) {
+            Ok(LauncherBackend(s.to_string()))
+        } else {
+            Err(format!(
+                "'{s}' is not one of: {}",
+                LAUNCHER_BACKENDS.join(", ")
+            ))
+        }
+    }
+    fn from_i64(v: i64) -> Result<Self, String> {
+        Err(format!("expected a backend name, found {v}"))
+    }
+    fn expecting() -> &'static str {
+        "ring, mpi, jaccl, jaccl-ring or nccl, or a list of those"
     }
 }
 

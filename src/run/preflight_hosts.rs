@@ -1,0 +1,274 @@
+//! The checks of other hosts before anything starts, one host at a time,
+//! each failure a setup error (exit 3) naming the host and the fix: it
+//! answers over SSH without a password prompt (and has the working
+//! folder); the same mlxrun is there (it supervises the servers, sweeps
+//! leftovers and monitors the host); the backend is installed there and
+//! accepts every swept flag (the same `--help` check as here); the model
+//! path exists there; the ports the servers and ranks need are free there.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::backend::probe::{probe_with, unsupported_flags};
+use crate::error::SetupError;
+use crate::remote::host::{Host, is_local_name};
+use crate::remote::ssh::{SSH_FAILED, Ssh, mlxrun_of, path_on};
+use crate::scenario::Resolved;
+use crate::scenario::expand::{Plan, ServerConfig};
+use crate::server::command::{Commands, ring_port};
+use crate::server::settings::ServerSettings;
+
+/// What one host must have.
+#[derive(Debug, Default)]
+struct Needs {
+    host: Option<Host>,
+    /// Configurations whose backend runs there (probed once per backend).
+    configs: Vec<usize>,
+    /// Model paths (as named here) that must exist there.
+    models: BTreeSet<String>,
+    /// Ports that must be free there, with who needs them.
+    ports: BTreeMap<u16, String>,
+}
+
+/// Exit code of the working-folder check in [`crate::remote::ssh::remote_script`].
+const NO_WORKDIR: i32 = 97;
+
+/// What each other host of `plan` must have, by host name, in the order
+/// first used.
+fn needs(cmds: &Commands, settings: &ServerSettings, plan: &Plan) -> Vec<Needs> {
+    let mut out: Vec<Needs> = Vec::new();
+    let mut add = |h: &Host, cfg: &ServerConfig, ports: Vec<(u16, String)>| {
+        if is_local_name(&h.address) {
+            return;
+        }
+        let at = match out
+            .iter()
+            .position(|n| n.host.as_ref().is_some_and(|x| x.name == h.name))
+        {
+            Some(i) => i,
+            None => {
+                out.push(Needs {
+                    host: Some(h.clone()),
+                    ..Default::default()
+                });
+                out.len() - 1
+            }
+        };
+        let n = &mut out[at];
+        if !n.configs.contains(&cfg.index) {
+            n.configs.push(cfg.index);
+        }
+        if Path::new(&cfg.model_arg).exists() {
+            n.models.insert(cfg.model_arg.clone());
+        }
+        for (p, who) in ports {
+            n.ports.entry(p).or_insert(who);
+        }
+    };
+    for cfg in &plan.servers {
+        let launched = cmds.uses_launcher(cfg);
+        let rank_hosts = if launched && !cfg.hosts.is_empty() {
+            if cmds.scenario.launcher.hostfile.trim().is_empty() {
+                cmds.rank_hosts(cfg)
+            } else {
+                cfg.hosts.iter().map(|n| Host::bare(n)).collect()
+            }
+        } else {
+            Vec::new()
+        };
+        for i in 0..cfg.instances {
+            let port = settings.instance_port(i);
+            if let Some(h) = settings.instance_host(cfg, i) {
+                add(h, cfg, vec![(port, format!("instance {i}"))]);
+            }
+            let first = ring_port(cmds.scenario, i);
+            for h in &rank_hosts {
+                let ring: Vec<(u16, String)> = (0..cfg.ranks_total)
+                    .filter_map(|k| u16::try_from(first + k).ok())
+                    .map(|p| (p, format!("mlx.launch ring port of instance {i}")))
+                    .collect();
+                add(h, cfg, ring);
+            }
+        }
+    }
+    out
+}
+
+/// Check every other host `resolved` runs servers on.
+pub async fn check_hosts(resolved: &Resolved, plan: &Plan, python: &str) -> Result<(), SetupError> {
+    let s = &resolved.scenario;
+    let cmds = Commands {
+        scenario: s,
+        registry: &resolved.registry,
+        models: &resolved.models,
+        python: python.to_string(),
+        run_dir: std::path::PathBuf::from("results"),
+        run_tag: "preflight".into(),
+    };
+    let settings = ServerSettings::of(s);
+    for n in needs(&cmds, &settings, plan) {
+        let Some(host) = &n.host else { continue };
+        check_host(&cmds, &settings.ssh, host, &n, plan).await?;
+    }
+    Ok(())
+}
+
+async fn check_host(
+    cmds: &Commands<'_>,
+    ssh: &Ssh,
+    host: &Host,
+    n: &Needs,
+    plan: &Plan,
+) -> Result<(), SetupError> {
+    let wait = Duration::from_secs(u64::from(ssh.connect_timeout_s) + 20);
+    let name = &host.name;
+    let dest = &host.ssh;
+    let run = |argv: Vec<String>| async move { ssh.capture(host, &argv, wait).await };
+    let err = |msg: String| SetupError(msg);
+
+    let hello = run(vec!["true".into()]).await.map_err(|e| {
+        err(format!(
+            "host {name} ({dest}): {e}\n  next: check that it is up and reachable"
+        ))
+    })?;
+    if hello.code == SSH_FAILED {
+        return Err(err(format!(
+            "host {name} does not answer over SSH without a password prompt ({dest}): {}\n  next: install your key there (ssh-copy-id {dest}) or add it to your agent, and check with `ssh -o BatchMode=yes {dest} true`",
+            hello.last_error_line()
+        )));
+    }
+    if hello.code == NO_WORKDIR {
+        return Err(err(format!(
+            "host {name}: {}\n  next: create the same folder layout there, or set hosts.{name}.workdir",
+            hello.last_error_line()
+        )));
+    }
+
+    let mlxrun = mlxrun_of(host);
+    let v = run(vec![mlxrun.clone(), "--version".into()])
+        .await
+        .map_err(|e| err(format!("host {name}: {e}")))?;
+    let want = format!("mlxrun {}", crate::VERSION);
+    if v.code != 0 {
+        return Err(err(format!(
+            "host {name}: mlxrun is not at {mlxrun} there ({})\n  next: install mlxrun there (the same version, {want}) or set hosts.{name}.mlxrun to its path",
+            v.last_error_line()
+        )));
+    }
+    if v.stdout.trim() != want {
+        return Err(err(format!(
+            "host {name}: {mlxrun} is `{}`, this is `{want}`\n  next: install the same mlxrun there (it supervises the servers, sweeps leftovers and monitors the host)",
+            v.stdout.trim()
+        )));
+    }
+
+    let mut probed: BTreeSet<String> = BTreeSet::new();
+    for &ci in &n.configs {
+        let Some(cfg) = plan.servers.get(ci) else {
+            continue;
+        };
+        let def = cmds
+            .def(cfg)
+            .map_err(|e| err(format!("host {name}: {e}")))?;
+        if !def.launches() || probed.contains(&cfg.backend) {
+            continue;
+        }
+        let vars = cmds
+            .vars(cfg, 0, cmds.scenario.backend.base_port)
+            .map_err(|e| err(format!("host {name}: {e}")))?;
+        let wrap = |argv: &[String]| ssh.argv(host, &[], argv);
+        let info = probe_with(
+            &cfg.backend,
+            def,
+            &vars,
+            cmds.scenario.backend.check_flags,
+            &wrap,
+        )
+        .await
+        .map_err(|e| err(format!("host {name}: {e}")))?;
+        let argv = cmds
+            .server_argv(cfg, 0, cmds.scenario.backend.base_port)
+            .map_err(|e| err(format!("host {name}: {e}")))?;
+        let bad = unsupported_flags(&info, &argv);
+        if !bad.is_empty() {
+            return Err(err(format!(
+                "host {name}: the `{}` server installed there ({}) does not accept {}\n  next: install the same version there as here, or remove those axes/args",
+                cfg.backend,
+                info.version,
+                bad.join(", ")
+            )));
+        }
+        probed.insert(cfg.backend.clone());
+    }
+
+    for model in &n.models {
+        let there = path_on(host, model);
+        let t = run(vec!["test".into(), "-e".into(), there.clone()])
+            .await
+            .map_err(|e| err(format!("host {name}: {e}")))?;
+        if t.code != 0 {
+            return Err(err(format!(
+                "host {name}: the model {there} is not there\n  next: copy it (rsync -a {model}/ {dest}:{there}/), or serve it to the other hosts with mlx_lm.share"
+            )));
+        }
+    }
+
+    if !n.ports.is_empty() {
+        let mut argv = vec![
+            mlxrun,
+            "__host".into(),
+            "ports".into(),
+            host.address.clone(),
+        ];
+        argv.extend(n.ports.keys().map(u16::to_string));
+        let p = run(argv)
+            .await
+            .map_err(|e| err(format!("host {name}: {e}")))?;
+        let taken = taken_ports(&p.stdout).ok_or_else(|| {
+            err(format!(
+                "host {name}: the port check did not answer: {}",
+                p.last_error_line()
+            ))
+        })?;
+        if !taken.is_empty() {
+            let list: Vec<String> = taken
+                .iter()
+                .map(|port| format!("{port} ({})", n.ports.get(port).map_or("", String::as_str)))
+                .collect();
+            return Err(err(format!(
+                "host {name}: port(s) already in use on {}: {}\n  next: stop what listens there, or move backend.base_port / launcher.starting_port",
+                host.address,
+                list.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `taken` list of `__host ports`' JSON answer.
+fn taken_ports(stdout: &str) -> Option<Vec<u16>> {
+    stdout.lines().rev().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l.trim()).ok()?;
+        v.get("taken")?
+            .as_array()?
+            .iter()
+            .map(|p| p.as_u64().and_then(|x| u16::try_from(x).ok()))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_answer_is_read_from_its_json() {
+        assert_eq!(
+            taken_ports("{\"address\":\"10.0.0.2\",\"taken\":[9000],\"free\":[9001]}\n"),
+            Some(vec![9000])
+        );
+        assert_eq!(taken_ports("{\"taken\":[]}"), Some(vec![]));
+        assert_eq!(taken_ports("garbage"), None);
+    }
+}
