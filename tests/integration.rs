@@ -7,7 +7,9 @@
 //! `--version`; report.html in headless Chromium; the interactive
 //! launcher through a pseudo-terminal; and vision and audio points
 //! (`multimodal`: the stub, then the real mlx_vlm.server with tiny vision
-//! and speech models); `mlxrun tune` against stubs with a batch (`tune`).
+//! and speech models); `mlxrun tune` against stubs with a batch (`tune`);
+//! the test hosts (network namespaces with sshd) and mlx.launch's ring
+//! across two of them (`hosts`).
 
 mod architecture;
 mod backends;
@@ -16,6 +18,7 @@ mod client_checks;
 mod common;
 mod defensible;
 mod faults;
+mod hosts;
 mod init;
 mod launcher;
 mod load_modes;

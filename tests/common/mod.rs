@@ -1,8 +1,11 @@
 //! Shared helpers for the integration tests: the real Python environment and
 //! tiny model (built by scripts/setup.sh), scenario files in temp folders,
-//! unique ports, and the no-process-left-behind check.
+//! unique ports, and the no-process-left-behind check; other hosts on this
+//! machine (`hosts`).
 
 #![allow(dead_code)]
+
+pub mod hosts;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
