@@ -9,7 +9,10 @@
 //! (`multimodal`: the stub, then the real mlx_vlm.server with tiny vision
 //! and speech models); `mlxrun tune` against stubs with a batch (`tune`);
 //! the test hosts (network namespaces with sshd) and mlx.launch's ring
-//! across two of them (`hosts`).
+//! across two of them (`hosts`); mlxrun itself across those hosts: ranks
+//! on two hosts, instances on two hosts behind nginx, the refusals before
+//! anything starts and every exit path leaving no process on any host
+//! (`multi_host`).
 
 mod architecture;
 mod backends;
@@ -23,6 +26,7 @@ mod init;
 mod launcher;
 mod load_modes;
 mod monitor;
+mod multi_host;
 mod multimodal;
 mod observability;
 mod real_runs;
