@@ -491,6 +491,47 @@
     host.appendChild(info);
   }
 
+  // ---- RAM used per machine over time ---------------------------------
+
+  /* D.hosts_ram: {t (minutes), series: [{label, y (GB)}]}, one line per
+     machine; drawn only on a page with the hosts section. */
+  function hostsRam() {
+    var host = document.getElementById("hosts-chart");
+    if (!host) return;
+    var H = D.hosts_ram;
+    if (!H) {
+      note(host, "No machine recorded its RAM: no chart.");
+      R.skipped.hosts_ram = "no RAM figure";
+      return;
+    }
+    var colors = H.series.map(function (s, i) { return color(i); });
+    var series = [{label: "minutes", value: function (u, v) { return fmt(v); }}];
+    H.series.forEach(function (s, i) {
+      series.push({
+        label: s.label,
+        stroke: colors[i],
+        width: 2,
+        spanGaps: true,
+        value: function (u, v) { return v == null ? "--" : fmt(v) + " GB"; },
+      });
+    });
+    plot("hosts_ram", {
+      title: "RAM used per machine",
+      height: 260,
+      scales: {
+        x: {time: false},
+        y: {range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.08 : 1]; }},
+      },
+      axes: [
+        {label: "minutes since the first sample"},
+        {label: "RAM used (GB)", size: 64},
+      ],
+      series: series,
+      cursor: {drag: {x: true, y: false, setScale: true}},
+      hooks: {draw: [track("hosts_ram", colors)]},
+    }, [H.t].concat(H.series.map(function (s) { return s.y; })), host);
+  }
+
   // ---- the memplot timeline -------------------------------------------
 
   var PRESSURE = {1: "normal", 2: "warn", 4: "critical"};
@@ -1005,6 +1046,7 @@
   guarded("heatmap", heatmap);
   guarded("instances", instances);
   guarded("timeline", timeline);
+  guarded("hosts", hostsRam);
   guarded("table", sortable);
 
   var resizeTimer = null;

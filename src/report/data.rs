@@ -2,7 +2,8 @@
 //! the points of `report.jsonl` as typed records (fields a report needs,
 //! each optional so older or partial lines still load) with the interval
 //! of each headline figure, the monitor's samples and events from
-//! `monitor.jsonl`, and the key that groups points by server
+//! `monitor.jsonl` (and each other host's monitor from
+//! `hosts/<host>/monitor.jsonl`), and the key that groups points by server
 //! configuration. A resumed run appends a re-measured point's record after
 //! its interrupted one: the last record per point counts. A point measured
 //! several times (`run.repeats`) has one `repeat` row per measurement and
@@ -618,13 +619,128 @@ pub struct RunData {
     /// `(ts, name, fields)` of every monitor event.
     pub events: Vec<(f64, String, Value)>,
     pub monitor_summary: Option<Value>,
-    /// Lines of either file that could not be read, as `file:line: why`.
+    /// The monitors of the other hosts the run used (`hosts/*/`), by
+    /// folder name; empty for a run on this machine alone.
+    pub hosts: Vec<HostMonitor>,
+    /// Lines of the run's files that could not be read, as `file:line: why`.
     pub skipped_lines: Vec<String>,
 }
 
+/// The monitor of one other host, read back from
+/// `hosts/<name>/monitor.jsonl` (the same records as the run's own
+/// `monitor.jsonl`; its events are left out).
+#[derive(Debug, Clone, Default)]
+pub struct HostMonitor {
+    /// The host's folder name (its name with characters other than
+    /// `[A-Za-z0-9-_.]` written as `_`).
+    pub name: String,
+    /// The first header (hardware, sources), if any.
+    pub header: Option<Value>,
+    pub samples: Vec<MonitorSample>,
+    pub summary: Option<Value>,
+}
+
+/// One monitor.jsonl file's records: the first header, the samples, the
+/// events and the last summary, with the lines that could not be read
+/// (`label:line: why`).
+#[derive(Debug, Clone, Default)]
+pub struct MonitorFile {
+    pub header: Option<Value>,
+    pub samples: Vec<MonitorSample>,
+    /// `(ts, name, fields)` of every event.
+    pub events: Vec<(f64, String, Value)>,
+    pub summary: Option<Value>,
+    pub skipped_lines: Vec<String>,
+}
+
+impl MonitorFile {
+    /// Parse `text` (a monitor.jsonl); `label` names the file in the
+    /// skipped lines (`hosts/a/monitor.jsonl:3: expected value`). A line
+    /// that is no JSON, or a record of an unknown kind, is left out.
+    pub fn parse(text: &str, label: &str) -> MonitorFile {
+        let mut m = MonitorFile::default();
+        for (i, line) in text.lines().enumerate() {
+            let v: Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    if !line.trim().is_empty() {
+                        m.skipped_lines.push(format!("{label}:{}: {e}", i + 1));
+                    }
+                    continue;
+                }
+            };
+            match v["kind"].as_str() {
+                Some("header") if m.header.is_none() => m.header = Some(v),
+                Some("summary") => m.summary = Some(v),
+                Some("event") => m.events.push((
+                    v["ts"].as_f64().unwrap_or(0.0),
+                    v["name"].as_str().unwrap_or_default().to_string(),
+                    v["fields"].clone(),
+                )),
+                Some("sample") => m.samples.push(sample_of(&v)),
+                _ => {}
+            }
+        }
+        m
+    }
+}
+
+/// A `sample` record as the reports read it: its own fields, the mean
+/// utilisation over NVIDIA GPUs and the RSS of all tracked trees.
+fn sample_of(v: &Value) -> MonitorSample {
+    let mut s: MonitorSample = serde_json::from_value(v.clone()).unwrap_or_default();
+    if let Some(gpus) = v["gpus"].as_array()
+        && !gpus.is_empty()
+    {
+        let utils: Vec<f64> = gpus.iter().filter_map(|g| g["util_pct"].as_f64()).collect();
+        if !utils.is_empty() {
+            s.gpu_util = Some(utils.iter().sum::<f64>() / utils.len() as f64);
+        }
+    }
+    if let Some(inst) = v["instances"].as_object()
+        && !inst.is_empty()
+    {
+        s.server_rss_mb = Some(inst.values().filter_map(|i| i["rss_mb"].as_f64()).sum());
+    }
+    s
+}
+
+/// The monitors under `dir/hosts/`, sorted by folder name: every folder
+/// holding a `monitor.jsonl`, or only a `monitor.log` (the monitor there
+/// wrote nothing: no samples). Unreadable lines go to `skipped`.
+fn read_hosts(dir: &Path, skipped: &mut Vec<String>) -> Vec<HostMonitor> {
+    let Ok(entries) = std::fs::read_dir(dir.join("hosts")) else {
+        return Vec::new();
+    };
+    let mut folders: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("monitor.jsonl").is_file() || p.join("monitor.log").is_file())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            Some((name, p))
+        })
+        .collect();
+    folders.sort();
+    folders
+        .into_iter()
+        .map(|(name, path)| {
+            let text = std::fs::read_to_string(path.join("monitor.jsonl")).unwrap_or_default();
+            let m = MonitorFile::parse(&text, &format!("hosts/{name}/monitor.jsonl"));
+            skipped.extend(m.skipped_lines);
+            HostMonitor {
+                name,
+                header: m.header,
+                samples: m.samples,
+                summary: m.summary,
+            }
+        })
+        .collect()
+}
+
 impl RunData {
-    /// Read `dir/report.jsonl` (required), `dir/monitor.jsonl` and
-    /// `dir/tune.jsonl` (both optional).
+    /// Read `dir/report.jsonl` (required), `dir/monitor.jsonl`,
+    /// `dir/hosts/*/monitor.jsonl` and `dir/tune.jsonl` (all optional).
     pub fn load(dir: &Path) -> Result<RunData, String> {
         let report = dir.join("report.jsonl");
         let text = std::fs::read_to_string(&report).map_err(|e| {
@@ -675,58 +791,19 @@ impl RunData {
         }
         run.repeats = by_repeat.into_values().collect();
         if let Ok(text) = std::fs::read_to_string(dir.join("monitor.jsonl")) {
-            run.read_monitor(&text);
+            let m = MonitorFile::parse(&text, "monitor.jsonl");
+            run.monitor_header = m.header;
+            run.samples = m.samples;
+            run.events = m.events;
+            run.monitor_summary = m.summary;
+            run.skipped_lines.extend(m.skipped_lines);
         }
+        run.hosts = read_hosts(dir, &mut run.skipped_lines);
         run.search = super::search::SearchLog::read(dir);
         if let Some(log) = &run.search {
             run.skipped_lines.extend(log.skipped_lines.iter().cloned());
         }
         Ok(run)
-    }
-
-    fn read_monitor(&mut self, text: &str) {
-        for (i, line) in text.lines().enumerate() {
-            let v: Value = match serde_json::from_str(line) {
-                Ok(v) => v,
-                Err(e) => {
-                    if !line.trim().is_empty() {
-                        self.skipped_lines
-                            .push(format!("monitor.jsonl:{}: {e}", i + 1));
-                    }
-                    continue;
-                }
-            };
-            match v["kind"].as_str() {
-                Some("header") if self.monitor_header.is_none() => self.monitor_header = Some(v),
-                Some("summary") => self.monitor_summary = Some(v),
-                Some("event") => self.events.push((
-                    v["ts"].as_f64().unwrap_or(0.0),
-                    v["name"].as_str().unwrap_or_default().to_string(),
-                    v["fields"].clone(),
-                )),
-                Some("sample") => {
-                    let mut s: MonitorSample =
-                        serde_json::from_value(v.clone()).unwrap_or_default();
-                    if let Some(gpus) = v["gpus"].as_array()
-                        && !gpus.is_empty()
-                    {
-                        let utils: Vec<f64> =
-                            gpus.iter().filter_map(|g| g["util_pct"].as_f64()).collect();
-                        if !utils.is_empty() {
-                            s.gpu_util = Some(utils.iter().sum::<f64>() / utils.len() as f64);
-                        }
-                    }
-                    if let Some(inst) = v["instances"].as_object()
-                        && !inst.is_empty()
-                    {
-                        s.server_rss_mb =
-                            Some(inst.values().filter_map(|i| i["rss_mb"].as_f64()).sum());
-                    }
-                    self.samples.push(s);
-                }
-                _ => {}
-            }
-        }
     }
 
     /// Points whose numbers mean something (ok or errors, some success).

@@ -5,6 +5,7 @@
 
 mod charts;
 mod heatmap;
+mod hosts;
 mod page;
 mod pareto;
 mod search;

@@ -1,13 +1,15 @@
 //! `report.md`: the run as Markdown that reads well on GitHub. This module
 //! puts the document together (header, summary with the verdict on the
-//! best point, a search's outcome, files); the tables of points, quality, resources and
-//! comparisons, and the note on intervals, come from [`super::md_tables`].
+//! best point, a search's outcome, memory and CPU per host, files); the
+//! tables of points, quality, resources and comparisons, and the note on
+//! intervals, come from [`super::md_tables`].
 
 use serde_json::Value;
 
 use super::cells::{self, MISSING};
 use super::compare::{Comparison, compare};
 use super::data::RunData;
+use super::hosts;
 use super::md_tables;
 use super::search::{self, SearchLog};
 use super::summary::{self, Counts};
@@ -34,6 +36,7 @@ pub fn render(run: &RunData, compare_with: &[RunData]) -> String {
     md.push_str(&md_tables::best(run));
     md.push_str(&md_tables::resources(run));
     md.push_str(&super::energy::markdown(run));
+    md.push_str(&hosts_section(run));
     for c in &comparisons {
         md.push_str(&md_tables::comparison(c));
     }
@@ -317,6 +320,57 @@ fn search_section(run: &RunData, log: &SearchLog) -> String {
     md
 }
 
+/// `## Hosts`: memory and CPU of this machine and of every other host
+/// the run used, one row each, with each one's hardware and monitor
+/// file; empty for a run on this machine alone.
+fn hosts_section(run: &RunData) -> String {
+    let machines = hosts::machines(run);
+    if machines.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("## Hosts\n\n");
+    let cols: Vec<(&str, Align)> = hosts::COLUMNS
+        .iter()
+        .map(|(c, numeric)| (*c, if *numeric { Align::Right } else { Align::Left }))
+        .collect();
+    let mut t = Table::new(&cols);
+    for m in &machines {
+        t.row(m.row());
+    }
+    md.push_str(&t.render());
+    md.push('\n');
+    for m in &machines {
+        let monitor = link_if_there(run, &m.monitor_file).unwrap_or_else(|| {
+            let log = m.log_file.as_deref().and_then(|l| link_if_there(run, l));
+            format!(
+                "`{}` absent{}",
+                code_text(&m.monitor_file),
+                log.map_or_else(String::new, |l| format!(" (see {l})"))
+            )
+        });
+        md.push_str(&format!(
+            "- **{}:** {}; {monitor}\n",
+            m.label.replace('*', "\\*"),
+            m.hardware.as_deref().unwrap_or("hardware not recorded"),
+        ));
+    }
+    md.push_str(&format!("\n{}\n\n", hosts::HOW));
+    md
+}
+
+/// A link to `path` (relative to the run folder) when it is a file there.
+fn link_if_there(run: &RunData, path: &str) -> Option<String> {
+    run.dir
+        .join(path)
+        .is_file()
+        .then(|| format!("[`{}`]({})", code_text(path), hosts::link_target(path)))
+}
+
+/// `s` made safe inside a Markdown code span.
+fn code_text(s: &str) -> String {
+    s.replace('`', "'")
+}
+
 /// `## Files`: what the report was made from, and where the rest is.
 fn files(run: &RunData) -> String {
     let mut md = String::from("## Files\n\n");
@@ -337,6 +391,25 @@ fn files(run: &RunData) -> String {
         ));
     } else {
         md.push_str("- `monitor.jsonl`: absent (the run was not monitored)\n");
+    }
+    for m in hosts::machines(run).iter().skip(1) {
+        let mut line = match link_if_there(run, &m.monitor_file) {
+            Some(link) => format!(
+                "- {link}: host {}'s monitor, {}",
+                m.label,
+                hosts::samples_text(m)
+            ),
+            None => format!(
+                "- `{}`: absent (the monitor on host {} wrote nothing)",
+                code_text(&m.monitor_file),
+                m.label
+            ),
+        };
+        if let Some(log) = m.log_file.as_deref().and_then(|l| link_if_there(run, l)) {
+            line.push_str(&format!("; its stderr in {log}"));
+        }
+        md.push_str(&line);
+        md.push('\n');
     }
     if let Some(log) = &run.search {
         md.push_str(&format!(
@@ -612,6 +685,77 @@ mod tests {
         // a run that is no search has none
         let (_d, plain) = run_folder(None);
         assert!(!render(&plain, &[]).contains("## Search"));
+    }
+
+    #[test]
+    fn a_run_on_several_hosts_has_a_row_per_machine_and_links_each_monitor() {
+        use crate::report::hosts::tests::{EXPECTED_ROWS, run_with_hosts};
+        let (_d, r) = run_with_hosts();
+        let md = render(&r, &[]);
+        let resources = md.find("## Memory and GPU per configuration\n").unwrap();
+        let at = md.find("## Hosts\n").expect("a hosts section");
+        let files_at = md.find("## Files\n").unwrap();
+        assert!(
+            resources < at && at < files_at,
+            "after the resources, before the files"
+        );
+        let section = &md[at..files_at];
+        let rows: Vec<&str> = section
+            .lines()
+            .filter(|l| {
+                l.starts_with("| ") && !l.starts_with("| machine") && !l.starts_with("| ---")
+            })
+            .collect();
+        assert_eq!(rows, EXPECTED_ROWS, "{section}");
+        assert!(
+            section.contains("| machine | samples | span s | RAM used mean GB | RAM used peak GB | RAM total GB | swap used peak MB | CPU busy mean % | CPU busy peak % | load_1 peak | GPU util mean % |\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("- **this machine:** AMD EPYC, 2 cores (2 logical), 24.0 GB RAM; [`monitor.jsonl`](monitor.jsonl)\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("- **a:** Apple M2 Ultra (Mac14,14), 24 cores (24 logical), 192.0 GB RAM; [`hosts/a/monitor.jsonl`](hosts/a/monitor.jsonl)\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "- **b:** hardware not recorded; [`hosts/b/monitor.jsonl`](hosts/b/monitor.jsonl)\n"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains("- **d:** hardware not recorded; `hosts/d/monitor.jsonl` absent (see [`hosts/d/monitor.log`](hosts/d/monitor.log))\n"),
+            "{section}"
+        );
+        assert!(
+            section.contains("RAM used = total − available"),
+            "{section}"
+        );
+        let files = &md[files_at..];
+        assert!(
+            files.contains("- [`hosts/a/monitor.jsonl`](hosts/a/monitor.jsonl): host a's monitor, 2 sample(s) every 1000 ms; its stderr in [`hosts/a/monitor.log`](hosts/a/monitor.log)\n"),
+            "{files}"
+        );
+        assert!(
+            files.contains("- [`hosts/b/monitor.jsonl`](hosts/b/monitor.jsonl): host b's monitor, 1 sample(s) every 1000 ms\n"),
+            "{files}"
+        );
+        assert!(
+            files.contains("- `hosts/d/monitor.jsonl`: absent (the monitor on host d wrote nothing); its stderr in [`hosts/d/monitor.log`](hosts/d/monitor.log)\n"),
+            "{files}"
+        );
+        assert!(
+            files.contains("hosts/a/monitor.jsonl:3: "),
+            "the unreadable line is named"
+        );
+        // the same run without its hosts has no such section
+        std::fs::remove_dir_all(r.dir.join("hosts")).unwrap();
+        let alone = RunData::load(&r.dir).unwrap();
+        let md = render(&alone, &[]);
+        assert!(!md.contains("## Hosts"), "{md}");
+        assert!(!md.contains("hosts/"), "{md}");
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `mlxrun report RUN_DIR [--compare OTHER_RUN_DIR…]`: `report.md` and
 //! `report.html` in the run folder, from its `report.jsonl` and
-//! `monitor.jsonl` (and those of the runs it is compared with); `mlxrun run`
-//! writes them when it ends, interrupted or not.
+//! `monitor.jsonl` (with each other host's `hosts/<host>/monitor.jsonl`,
+//! and those of the runs it is compared with); `mlxrun run` writes them
+//! when it ends, interrupted or not.
 
 pub mod cells;
 pub mod compare;
 pub mod data;
 pub mod energy;
+pub mod hosts;
 pub mod html;
 pub mod markdown;
 pub mod md_tables;

@@ -1,14 +1,14 @@
 //! What the page shows, gathered from the runs: the header (scenario, run,
 //! hardware, backend versions, date), the summary line, the verdict on the
 //! best point, the verdicts of each comparison, the intervals' method, the
-//! table and the charts' data blob.
+//! table, memory and CPU per host, and the charts' data blob.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{charts, heatmap, search, table, timeline};
+use super::{charts, heatmap, hosts, search, table, timeline};
 use crate::report::compare::compare;
 use crate::report::data::RunData;
 use crate::report::verdict::{self, with_interval};
@@ -43,6 +43,8 @@ pub struct Page {
     pub skipped_lines: Vec<String>,
     /// The search's path and outcome, for a run of `mlxrun tune`.
     pub search: Option<search::Section>,
+    /// Memory and CPU per machine, for a run that used other hosts.
+    pub hosts: Option<hosts::Section>,
     /// Everything the charts draw, for the page's script.
     pub data: Value,
 }
@@ -79,6 +81,7 @@ pub fn build(run: &RunData, compare_with: &[RunData]) -> Page {
         "energy": crate::report::energy::chart(run, &configs),
         "timeline": timeline::data(run),
         "search": search::chart(run),
+        "hosts_ram": hosts::ram_chart(run),
         // the timeline colours each point's region by its configuration
         "point_config": run
             .points
@@ -105,6 +108,7 @@ pub fn build(run: &RunData, compare_with: &[RunData]) -> Page {
         rows: table::rows(&run.points),
         skipped_lines: run.skipped_lines.clone(),
         search: search::section(run),
+        hosts: hosts::section(run),
         data,
     }
 }

@@ -143,3 +143,75 @@ fn the_page_draws_whiskers_and_states_the_verdicts() {
         "the intervals' level and method"
     );
 }
+
+/// The JSON blob the page's script reads.
+fn data_of(html: &str) -> serde_json::Value {
+    let open = r#"<script type="application/json" id="report-data">"#;
+    let start = html.find(open).expect("a data blob") + open.len();
+    let len = html[start..].find("</script>").expect("its end");
+    serde_json::from_str(&html[start..start + len]).expect("JSON")
+}
+
+#[test]
+fn a_run_on_several_hosts_has_their_table_and_a_ram_chart() {
+    use crate::report::hosts::tests::{EXPECTED_ROWS, run_with_hosts};
+    let (_d, run) = run_with_hosts();
+    let html = render(&run, &[]);
+    let at = html
+        .find(r#"<section id="sec-hosts">"#)
+        .expect("a hosts section");
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    // each Markdown row's cells, as the page's cells
+    for row in EXPECTED_ROWS {
+        let cells: String = row
+            .trim_matches(|c| c == '|' || c == ' ')
+            .split(" | ")
+            .map(|c| format!("<td>{c}</td>"))
+            .collect();
+        assert!(
+            section.contains(&format!("<tr>{cells}</tr>")),
+            "{cells} in {section}"
+        );
+    }
+    assert!(
+        section.contains(r#"<a href="hosts&#x2f;a&#x2f;monitor.jsonl">"#),
+        "{section}"
+    );
+    assert!(
+        section.contains("Apple M2 Ultra (Mac14,14), 24 cores (24 logical), 192.0 GB RAM"),
+        "{section}"
+    );
+    assert!(
+        section.contains(
+            r#"hosts&#x2f;d&#x2f;monitor.jsonl absent (stderr: <a href="hosts&#x2f;d&#x2f;monitor.log">"#
+        ),
+        "{section}"
+    );
+    assert!(section.contains(r#"<div id="hosts-chart"></div>"#));
+    assert!(
+        html.contains(r#"guarded("hosts", hostsRam)"#),
+        "the chart is drawn"
+    );
+    let chart = &data_of(&html)["hosts_ram"];
+    let labels: Vec<&str> = chart["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["this machine", "a", "b", "d"]);
+    // minutes since this machine's first sample (ts 1000)
+    let t: Vec<f64> = chart["t"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(t.len(), 5);
+    assert_eq!((t[0], t[4]), (0.0, 0.175));
+    assert_eq!(chart["series"][1]["y"][4], 100.0, "host a's last sample");
+    // a run without hosts has neither
+    let alone = render(&RunData::default(), &[]);
+    assert!(!alone.contains("sec-hosts"));
+    assert!(data_of(&alone)["hosts_ram"].is_null());
+}
