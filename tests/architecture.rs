@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "error",
             "procs",
             "durable",
+            "remote",
         ],
     ),
     ("plain data: what the TOML files say", &["spec"]),
