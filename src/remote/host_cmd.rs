@@ -17,7 +17,11 @@ use clap::Parser;
 pub const HOST_SUBCOMMAND: &str = "__host";
 
 #[derive(Debug, Parser)]
-#[command(name = "mlxrun __host", disable_version_flag = true)]
+#[command(
+    name = "mlxrun __host",
+    bin_name = "mlxrun __host",
+    disable_version_flag = true
+)]
 struct HostCli {
     #[command(subcommand)]
     command: HostCommand,
