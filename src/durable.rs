@@ -39,6 +39,18 @@ impl LineFile {
         Ok(f)
     }
 
+    /// This process's standard output, as the target of whole lines (a
+    /// copy of descriptor 1, named `-`): each line is one `write(2)`, and
+    /// a pipe or terminal has nothing to sync (a regular file still is).
+    pub fn stdout() -> io::Result<LineFile> {
+        use std::os::fd::AsFd;
+        let file = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        Ok(LineFile {
+            file,
+            path: PathBuf::from("-"),
+        })
+    }
+
     /// Create `path`, which must not exist yet (`AlreadyExists` otherwise).
     pub fn create_new(path: &Path) -> io::Result<LineFile> {
         let file = OpenOptions::new()
@@ -85,8 +97,12 @@ impl LineFile {
         result
     }
 
-    /// Make what was appended durable (`fdatasync`).
+    /// Make what was appended durable (`fdatasync`); nothing to do where
+    /// it is not a regular file (a pipe, a terminal).
     pub fn sync(&self) -> io::Result<()> {
+        if self.file.metadata().is_ok_and(|m| !m.is_file()) {
+            return Ok(());
+        }
         self.file.sync_data()
     }
 

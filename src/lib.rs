@@ -28,7 +28,8 @@
 //! Plumbing under everything: [`supervisor`] and [`shutdown`] (no child
 //! outlives mlxrun), [`procs`] (the process table), [`limits`] (the
 //! open-file limit), [`timer`] (sub-millisecond sleeps), [`durable`]
-//! (records appended whole and synced) and [`error`] (exit codes).
+//! (records appended whole and synced), [`error`] (exit codes) and
+//! [`remote`] (what runs on other hosts over ssh).
 
 pub mod backend;
 pub mod cli;

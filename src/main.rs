@@ -13,6 +13,13 @@ fn main() {
     {
         std::process::exit(mlxrun::supervisor::watch::main(&argv[1..]));
     }
+    // `mlxrun __host …`: what mlxrun runs on another host over ssh
+    if argv
+        .get(1)
+        .is_some_and(|a| a == mlxrun::remote::HOST_SUBCOMMAND)
+    {
+        std::process::exit(mlxrun::remote::host_main(&argv[1..]));
+    }
     if let Ok(me) = std::env::current_exe() {
         mlxrun::supervisor::set_program(me);
     }

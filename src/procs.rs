@@ -218,6 +218,30 @@ pub fn cmdline(pid: i32) -> Vec<String> {
     }
 }
 
+/// The environment process `pid` started with, as `KEY=VALUE` entries
+/// (`/proc/<pid>/environ` on Linux, sysinfo on macOS); `None` when it is
+/// gone or not ours to read.
+pub fn environ(pid: i32) -> Option<Vec<String>> {
+    if pid <= 0 {
+        return None;
+    }
+    #[cfg(target_os = "macos")]
+    {
+        use sysinfo::{ProcessRefreshKind, UpdateKind};
+        one_process(
+            pid,
+            ProcessRefreshKind::nothing().with_environ(UpdateKind::Always),
+            |proc| Some(argv_from_os(proc.environ())),
+        )
+    }
+    #[cfg(not(target_os = "macos"))]
+    {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .ok()
+            .map(|b| argv_from_nul_separated(&b))
+    }
+}
+
 /// `/proc/<pid>/cmdline`'s NUL-separated arguments (empty ones dropped,
 /// invalid UTF-8 replaced).
 pub fn argv_from_nul_separated(bytes: &[u8]) -> Vec<String> {

@@ -7,7 +7,7 @@
 //! `mlxrun monitor` is not a run (no run folder, no `processes.jsonl`), so
 //! these tests end with its own clean check instead of `assert_clean_run`:
 //! the file is schema-valid (`assert_valid`) and every command it wrapped is
-//! gone (`assert_gone`); `--duration` wraps none.
+//! gone (`assert_gone`); `--duration` and `--until-eof` wrap none.
 
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -159,6 +159,89 @@ fn monitor_exits_with_the_commands_code_and_ends_with_a_summary() {
     let out = mlxrun().args(["monitor"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("next: mlxrun monitor -- "));
+}
+
+/// `--until-eof --output -`, as a monitor runs on another host over ssh:
+/// lines arrive on stdout as they are taken, what is written to stdin is
+/// ignored, and closing stdin ends it with a summary and exit 0. The
+/// stream is the monitor schema; the summary text stays on stderr.
+#[test]
+fn until_eof_streams_lines_to_stdout_until_stdin_closes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut g = Guard(
+        mlxrun()
+            .args([
+                "monitor",
+                "--interval",
+                "50",
+                "--until-eof",
+                "--output",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdin = g.0.stdin.take().unwrap();
+    let mut out = BufReader::new(g.0.stdout.take().unwrap());
+    let mut text = String::new();
+    let mut recs: Vec<Value> = Vec::new();
+    while samples(&recs).len() < 2 {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "stdout ended early: {text}");
+        recs.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+        text.push_str(&line);
+        // data on stdin is no end
+        stdin.write_all(b"x\n").unwrap();
+    }
+    assert_eq!(recs[0]["kind"], "header");
+    drop(stdin);
+    out.read_to_string(&mut text).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = g.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after stdin closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    g.0.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("into standard output"), "{stderr}");
+    assert!(
+        stderr.contains("monitor: wrote standard output"),
+        "{stderr}"
+    );
+    let all: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let last = all.last().unwrap();
+    assert_eq!(last["kind"], "summary");
+    assert_eq!(last["samples"].as_u64(), Some(samples(&all).len() as u64));
+    let problems = LineValidator::new(MONITOR_SCHEMA)
+        .unwrap()
+        .check_jsonl(&text);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // stdout is the command's own: `--output -` with one is refused
+    let out = mlxrun()
+        .args(["monitor", "--output", "-", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("next: give --output FILE"));
 }
 
 /// The tick samples of a finished monitor file against its own clock,

@@ -187,14 +187,18 @@ Examples:
   mlxrun monitor -- python bench.py --model m   watch a command; exit with its exit code
   mlxrun monitor --interval 100 --output runs/mem.jsonl -- sh -c 'make -j8'
   mlxrun monitor --duration 60                  sample the machine for a minute
+  ssh studio mlxrun monitor --until-eof --output - > studio.jsonl
+                                                sample there until ssh ends; lines on stdout
 
 Writes one JSON line per record, each flushed as it is written: a header
 (hardware, which sources are readable and why not), a sample every
---interval ms on a fixed-rate schedule, events, and a summary last. A value
-that cannot be read here is null, never 0. The command runs without a shell
-in its own process group; Ctrl-C is passed on to it (twice kills it). Exit
-code: the command's (128 + N if signal N killed it, 127 if it could not
-start); 2 when there is neither a command nor --duration.";
+--interval ms on a fixed-rate schedule, events, and a summary last (with
+--output -, the lines go to stdout and the summary text still to stderr).
+A value that cannot be read here is null, never 0. The command runs without
+a shell in its own process group; Ctrl-C is passed on to it (twice kills
+it). Exit code: the command's (128 + N if signal N killed it, 127 if it
+could not start); without one 0, or 130 when Ctrl-C or SIGTERM cut it
+short; 2 when there is no command, --duration or --until-eof.";
 
 pub(super) const CALIBRATE_AFTER_HELP: &str = "\
 Examples:

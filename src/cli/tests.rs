@@ -258,9 +258,14 @@ fn monitor_takes_a_command_after_dashes_or_a_duration() {
         &["--duration", "2592001"],
         &["--interval", "0"],
         &["sleep", "1"],
+        &["--until-eof", "--duration", "5"],
+        &["--until-eof", "--", "sleep", "1"],
     ] {
         assert!(parse(bad).is_err(), "{bad:?}");
     }
+    let m = parse(&["--until-eof", "--output", "-"]).unwrap();
+    assert!(m.until_eof && m.command.is_empty() && m.duration.is_none());
+    assert_eq!(m.output, PathBuf::from("-"));
 }
 
 #[test]

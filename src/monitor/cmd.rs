@@ -1,6 +1,8 @@
 //! `mlxrun monitor`: sample the machine into a JSONL file while a command
-//! runs (`-- CMD ARGS…`, its process tree tracked as instance `command`)
-//! or for `--duration` seconds, then print a short summary to stderr.
+//! runs (`-- CMD ARGS…`, its process tree tracked as instance `command`),
+//! for `--duration` seconds, or until standard input ends (`--until-eof`:
+//! a monitor run over ssh for the length of a run, `--output -` sending
+//! the lines back on stdout), then print a short summary to stderr.
 //!
 //! The command runs from argv (no shell) in its own process group, led by
 //! a [`crate::supervisor`] (which stops the group if mlxrun is killed) and
@@ -11,9 +13,9 @@
 //! with the command's code (128 + N when signal N killed it, 127 when it
 //! could not start).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -41,13 +43,19 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "MS", default_value_t = 200,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub interval: u64,
-    /// The JSONL file to write (created or truncated; one line per record).
+    /// The JSONL file to write (created or truncated; one line per record);
+    /// `-`: standard output, each line written as it is taken (not with a
+    /// command, whose own output goes there).
     #[arg(long, value_name = "FILE", default_value = "monitor.jsonl")]
     pub output: PathBuf,
     /// Sample for this many seconds instead of running a command (above
     /// 0, at most 2592000: 30 days).
     #[arg(long, value_name = "S", conflicts_with = "command")]
     pub duration: Option<PositiveSecs>,
+    /// Sample until standard input reaches end-of-file (or fails) instead
+    /// of running a command: what is read is discarded.
+    #[arg(long, conflicts_with_all = ["duration", "command"])]
+    pub until_eof: bool,
     /// The command to run and watch, after `--` (argv, no shell).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -56,45 +64,108 @@ pub struct MonitorArgs {
 /// Run `mlxrun monitor`; returns the exit code.
 pub async fn run(args: MonitorArgs) -> anyhow::Result<i32> {
     let interval = Duration::from_millis(args.interval);
-    match (args.command.is_empty(), args.duration) {
-        (false, None) => run_command(&args, interval).await,
-        (true, Some(d)) => run_for(&args, interval, d.duration()).await,
-        (true, None) => Err(UsageError(
-            "nothing to monitor: give a command after `--` or --duration S\n  next: mlxrun monitor -- python bench.py, or mlxrun monitor --duration 60"
+    if to_stdout(&args) && !args.command.is_empty() {
+        return Err(UsageError(
+            "--output - writes the samples to standard output, which the command's own output shares\n  next: give --output FILE, or sample with --duration S or --until-eof"
+                .into(),
+        )
+        .into());
+    }
+    match (args.command.is_empty(), args.duration, args.until_eof) {
+        (false, None, false) => run_command(&args, interval).await,
+        (true, Some(d), false) => {
+            run_until(&args, interval, async { tokio::time::sleep(d.duration()).await }).await
+        }
+        (true, None, true) => {
+            let eof = stdin_ends()?;
+            run_until(&args, interval, async {
+                let _ = eof.await;
+            })
+            .await
+        }
+        (true, None, false) => Err(UsageError(
+            "nothing to monitor: give a command after `--`, --duration S or --until-eof\n  next: mlxrun monitor -- python bench.py, or mlxrun monitor --duration 60"
                 .into(),
         )
         .into()),
-        (false, Some(_)) => Err(UsageError(
-            "--duration and a command exclude each other\n  next: drop --duration; the monitor stops when the command ends"
+        _ => Err(UsageError(
+            "a command, --duration and --until-eof exclude each other\n  next: keep one; with a command the monitor stops when it ends"
                 .into(),
         )
         .into()),
     }
 }
 
+/// Whether `--output -` asks for standard output.
+fn to_stdout(args: &MonitorArgs) -> bool {
+    args.output == Path::new("-")
+}
+
+/// Where the lines go, for messages.
+fn output_name(args: &MonitorArgs) -> String {
+    if to_stdout(args) {
+        "standard output".into()
+    } else {
+        args.output.display().to_string()
+    }
+}
+
 fn start(args: &MonitorArgs, interval: Duration) -> anyhow::Result<Monitor> {
-    let m = Monitor::start(&args.output, interval).map_err(|e| {
+    let started = if to_stdout(args) {
+        Monitor::start_stdout(interval)
+    } else {
+        Monitor::start(&args.output, interval)
+    };
+    let m = started.map_err(|e| {
         SetupError(format!(
             "cannot write {}: {e}\n  next: pass a writable --output FILE",
-            args.output.display()
+            output_name(args)
         ))
     })?;
     eprintln!(
         "monitor: sampling every {} ms into {}",
         args.interval,
-        args.output.display()
+        output_name(args)
     );
     Ok(m)
 }
 
-/// Duration mode: sample for `d`, or until Ctrl-C / SIGTERM (exit 130,
-/// with the summary of what was sampled).
-async fn run_for(args: &MonitorArgs, interval: Duration, d: Duration) -> anyhow::Result<i32> {
+/// Resolves when standard input reaches end-of-file or cannot be read;
+/// what it reads is discarded. A plain thread, not the runtime's blocking
+/// pool: a read still blocked when mlxrun exits must not hold it up.
+fn stdin_ends() -> anyhow::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("mlxrun-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(());
+        })?;
+    Ok(rx)
+}
+
+/// Sample until `end` resolves (the duration passed, stdin ended), or
+/// until Ctrl-C / SIGTERM (exit 130, with the summary of what was
+/// sampled).
+async fn run_until(
+    args: &MonitorArgs,
+    interval: Duration,
+    end: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<i32> {
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
     let mon = start(args, interval)?;
     let interrupted = tokio::select! {
-        _ = tokio::time::sleep(d) => None,
+        _ = end => None,
         _ = int.recv() => Some("interrupt"),
         _ = term.recv() => Some("terminate"),
     };
@@ -250,7 +321,7 @@ fn print_summary(s: &Summary, args: &MonitorArgs) {
     if let Some(code) = s.exit_code {
         eprintln!("monitor: exit code {code}");
     }
-    eprintln!("monitor: wrote {}", args.output.display());
+    eprintln!("monitor: wrote {}", output_name(args));
 }
 
 #[cfg(test)]

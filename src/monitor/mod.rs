@@ -123,6 +123,16 @@ struct Window {
     trace: Vec<TracePoint>,
 }
 
+fn check_interval(interval: Duration) -> std::io::Result<()> {
+    if interval.is_zero() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the sampling interval must be above 0",
+        ));
+    }
+    Ok(())
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -165,28 +175,48 @@ impl Monitor {
         Monitor::open(path, interval, Sources::default(), Some(fields))
     }
 
+    /// Write a header record to standard output, then every line as it is
+    /// taken (a monitor whose reader is another program, e.g. over ssh).
+    pub fn start_stdout(interval: Duration) -> std::io::Result<Monitor> {
+        check_interval(interval)?;
+        Monitor::begin(
+            JsonlFile::stdout()?,
+            None,
+            interval,
+            Sources::default(),
+            None,
+        )
+    }
+
     fn open(
         path: &Path,
         interval: Duration,
         sources: Sources,
         resumed: Option<Value>,
     ) -> std::io::Result<Monitor> {
-        if interval.is_zero() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the sampling interval must be above 0",
-            ));
-        }
+        check_interval(interval)?;
         let origin = match &resumed {
             Some(_) => std::fs::read_to_string(path)
                 .ok()
                 .and_then(|t| record::header_ts(&t)),
             None => None,
         };
-        let mut out = match resumed {
+        let out = match resumed {
             Some(_) => JsonlFile::append(path)?,
             None => JsonlFile::create(path)?,
         };
+        Monitor::begin(out, origin, interval, sources, resumed)
+    }
+
+    /// Start sampling into `out`: continuing the clock of the header at
+    /// `origin` (epoch seconds) when there is one, else writing a header.
+    fn begin(
+        mut out: JsonlFile,
+        origin: Option<f64>,
+        interval: Duration,
+        sources: Sources,
+        resumed: Option<Value>,
+    ) -> std::io::Result<Monitor> {
         let collector = Collector::new(Sources {
             interval: Some(interval),
             ..sources

@@ -224,6 +224,11 @@ impl JsonlFile {
         JsonlFile::open(LineFile::truncate(path)?)
     }
 
+    /// Standard output (named `-` in messages).
+    pub fn stdout() -> std::io::Result<JsonlFile> {
+        JsonlFile::open(LineFile::stdout()?)
+    }
+
     /// Open `path` to append (create it when missing).
     pub fn append(path: &Path) -> std::io::Result<JsonlFile> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

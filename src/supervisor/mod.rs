@@ -17,6 +17,13 @@
 //! SIGTERM, SIGINT and SIGHUP sent to the group (its command gets them
 //! too) and exits with its command's status, signal included.
 //!
+//! On another host the lifeline is the supervisor's standard input
+//! (`mlxrun __supervise --stdin-lifeline …`, started by ssh with a pipe
+//! mlxrun holds as its stdin): mlxrun closing it, mlxrun's death and the
+//! ssh connection dropping all read as end-of-file there. That form makes
+//! itself a group leader when ssh did not, gives its command /dev/null as
+//! stdin, and prints its one line to stderr.
+//!
 //! - [`wire`]: the supervisor's argv and its one-line report (pure).
 //! - [`spawn`]: mlxrun's side: a supervised `Command` and its lifeline.
 //! - [`watch`]: the supervisor's side: the loop `mlxrun __supervise` runs.
@@ -26,4 +33,4 @@ pub mod watch;
 pub mod wire;
 
 pub use spawn::{Lifeline, Supervised, set_program};
-pub use wire::SUBCOMMAND;
+pub use wire::{LifelineKind, SUBCOMMAND};

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::wire::{Args, Report};
+use super::wire::{Args, LifelineKind, Report};
 
 /// How long a supervisor may take to start its command and say so.
 const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +29,7 @@ pub fn set_program(path: PathBuf) {
 }
 
 /// The supervisor executable: the one set, else this executable.
-fn program() -> std::io::Result<PathBuf> {
+pub(super) fn program() -> std::io::Result<PathBuf> {
     if let Some(p) = PROGRAM.get() {
         return Ok(p.clone());
     }
@@ -112,7 +112,7 @@ impl Supervised {
         let (ours, theirs) = UnixStream::pair()?;
         let fd = theirs.as_raw_fd();
         let args = Args {
-            lifeline_fd: fd,
+            lifeline: LifelineKind::Socket(fd),
             grace,
             command: argv.iter().map(OsString::from).collect(),
         };

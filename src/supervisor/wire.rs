@@ -1,7 +1,9 @@
 //! What passes between mlxrun and a supervisor: the supervisor's argv
-//! (`__supervise --lifeline-fd N --grace-ms M -- CMD…`) and the one line it
-//! writes back over the lifeline once the command has started, or failed
-//! to (`started PID` / `failed ERRNO MESSAGE`). Pure, so both ends are
+//! (`__supervise --lifeline-fd N --grace-ms M -- CMD…` on this machine,
+//! `__supervise --stdin-lifeline --grace-ms M -- CMD…` on another host,
+//! started by ssh) and the one line it writes once the command has
+//! started, or failed to (`started PID` / `failed ERRNO MESSAGE`: over the
+//! lifeline, or to stderr in the stdin form). Pure, so both ends are
 //! tested on every platform.
 
 use std::ffi::OsString;
@@ -13,11 +15,23 @@ pub const SUBCOMMAND: &str = "__supervise";
 /// The longest grace a supervisor accepts (an hour): longer is a mistake.
 pub const MAX_GRACE: Duration = Duration::from_secs(3600);
 
+/// What tells a supervisor that mlxrun is gone: end-of-file (or a read
+/// error) on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifelineKind {
+    /// The supervisor's end of a socket pair whose other end only mlxrun
+    /// holds (a supervisor on this machine): this file descriptor.
+    Socket(i32),
+    /// The supervisor's own standard input (a supervisor started on
+    /// another host by ssh, whose stdin is a pipe mlxrun holds).
+    Stdin,
+}
+
 /// A supervisor's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
-    /// The file descriptor of the supervisor's end of the lifeline.
-    pub lifeline_fd: i32,
+    /// Where the lifeline is.
+    pub lifeline: LifelineKind,
     /// Time between SIGTERM and SIGKILL when the lifeline breaks.
     pub grace: Duration,
     /// The command to run, as argv (no shell).
@@ -27,14 +41,18 @@ pub struct Args {
 impl Args {
     /// The arguments after the program name: `__supervise … -- CMD…`.
     pub fn to_argv(&self) -> Vec<OsString> {
-        let mut v: Vec<OsString> = vec![
-            SUBCOMMAND.into(),
-            "--lifeline-fd".into(),
-            self.lifeline_fd.to_string().into(),
+        let mut v: Vec<OsString> = vec![SUBCOMMAND.into()];
+        match self.lifeline {
+            LifelineKind::Socket(fd) => {
+                v.extend(["--lifeline-fd".into(), fd.to_string().into()]);
+            }
+            LifelineKind::Stdin => v.push("--stdin-lifeline".into()),
+        }
+        v.extend([
             "--grace-ms".into(),
             self.grace.min(MAX_GRACE).as_millis().to_string().into(),
             "--".into(),
-        ];
+        ]);
         v.extend(self.command.iter().cloned());
         v
     }
@@ -47,6 +65,7 @@ impl Args {
             return Err(format!("the first argument must be {SUBCOMMAND}"));
         }
         let mut lifeline_fd = None;
+        let mut stdin_lifeline = false;
         let mut grace = None;
         loop {
             let Some(flag) = it.next() else {
@@ -55,6 +74,10 @@ impl Args {
             let flag = flag.to_str().unwrap_or_default();
             if flag == "--" {
                 break;
+            }
+            if flag == "--stdin-lifeline" {
+                stdin_lifeline = true;
+                continue;
             }
             let value = it
                 .next()
@@ -83,8 +106,16 @@ impl Args {
         if command.is_empty() {
             return Err("no command after `--`".into());
         }
+        let lifeline = match (lifeline_fd, stdin_lifeline) {
+            (Some(fd), false) => LifelineKind::Socket(fd),
+            (None, true) => LifelineKind::Stdin,
+            (Some(_), true) => {
+                return Err("--lifeline-fd and --stdin-lifeline exclude each other".into());
+            }
+            (None, false) => return Err("--lifeline-fd or --stdin-lifeline is required".into()),
+        };
         Ok(Args {
-            lifeline_fd: lifeline_fd.ok_or("--lifeline-fd is required")?,
+            lifeline,
             grace: grace.ok_or("--grace-ms is required")?,
             command,
         })
@@ -149,7 +180,7 @@ mod tests {
     #[test]
     fn args_round_trip_and_keep_the_command_verbatim() {
         let a = Args {
-            lifeline_fd: 7,
+            lifeline: LifelineKind::Socket(7),
             grace: Duration::from_millis(2500),
             command: os(&["python", "-m", "mlx_lm.server", "--", "--port", "9100"]),
         };
@@ -169,12 +200,85 @@ mod tests {
     }
 
     #[test]
+    fn the_stdin_form_round_trips() {
+        let a = Args {
+            lifeline: LifelineKind::Stdin,
+            grace: Duration::from_millis(500),
+            command: os(&["sleep", "--stdin-lifeline", "30"]),
+        };
+        let argv = a.to_argv();
+        assert_eq!(
+            argv,
+            os(&[
+                "__supervise",
+                "--stdin-lifeline",
+                "--grace-ms",
+                "500",
+                "--",
+                "sleep",
+                "--stdin-lifeline",
+                "30"
+            ])
+        );
+        assert_eq!(Args::parse(&argv).unwrap(), a);
+        // the flags may come in any order before `--`
+        let b = Args::parse(&os(&[
+            "__supervise",
+            "--grace-ms",
+            "500",
+            "--stdin-lifeline",
+            "--",
+            "sleep",
+            "--stdin-lifeline",
+            "30",
+        ]))
+        .unwrap();
+        assert_eq!(b, a);
+    }
+
+    #[test]
     fn bad_args_are_refused_with_a_reason() {
         let cases: &[(&[&str], &str)] = &[
             (&["x"], "must be __supervise"),
             (
                 &["__supervise", "--grace-ms", "1", "--", "sleep"],
-                "--lifeline-fd is required",
+                "--lifeline-fd or --stdin-lifeline is required",
+            ),
+            (
+                &[
+                    "__supervise",
+                    "--stdin-lifeline",
+                    "--lifeline-fd",
+                    "4",
+                    "--grace-ms",
+                    "1",
+                    "--",
+                    "sleep",
+                ],
+                "exclude each other",
+            ),
+            (
+                &["__supervise", "--stdin-lifeline", "--", "sleep"],
+                "--grace-ms is required",
+            ),
+            (
+                &["__supervise", "--stdin-lifeline", "--grace-ms", "1", "--"],
+                "no command",
+            ),
+            (
+                &["__supervise", "--stdin-lifeline", "--grace-ms", "1"],
+                "no `--`",
+            ),
+            (
+                &[
+                    "__supervise",
+                    "--stdin-lifeline",
+                    "--grace-ms",
+                    "-1",
+                    "--",
+                    "x",
+                ],
+                "not a number",
             ),
             (
                 &["__supervise", "--lifeline-fd", "4", "--", "sleep"],
