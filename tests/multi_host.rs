@@ -42,13 +42,20 @@ fn short_load(concurrency: &str, requests: u32) -> String {
 /// `mlxrun SCENARIO --plain` with the fixture's `ssh` first in `PATH`.
 fn mlxrun_with(h: &TestHosts, scenario: &Path) -> Command {
     let mut c = mlxrun();
-    c.arg(scenario).arg("--plain").env("PATH", h.path_with_wrapper());
+    c.arg(scenario)
+        .arg("--plain")
+        .env("PATH", h.path_with_wrapper());
     c
 }
 
 /// Wait up to `limit` until no process is left in any host's namespace;
 /// panics naming what is left (with its command line).
 fn assert_hosts_empty(h: &TestHosts, limit: Duration, when: &str) {
+    assert_hosts_empty_but(h, limit, when, &[]);
+}
+
+/// [`assert_hosts_empty`], leaving out the test's own processes `ours`.
+fn assert_hosts_empty_but(h: &TestHosts, limit: Duration, when: &str, ours: &[i32]) {
     let deadline = Instant::now() + limit;
     loop {
         let left: Vec<(String, i32, Vec<String>)> = h
@@ -61,6 +68,7 @@ fn assert_hosts_empty(h: &TestHosts, limit: Duration, when: &str) {
             })
             // sshd's own session processes end with their connection
             .filter(|(_, _, argv)| !argv.first().is_some_and(|a| a.starts_with("sshd")))
+            .filter(|(_, p, _)| !ours.contains(p))
             .collect();
         if left.is_empty() {
             return;
@@ -72,12 +80,15 @@ fn assert_hosts_empty(h: &TestHosts, limit: Duration, when: &str) {
     }
 }
 
-/// The processes in `host`'s namespace whose command line mentions
-/// `mlx_lm` (a server or rank there).
+/// The servers in `host`'s namespace: Python running `-m mlx_lm server`
+/// (not the supervisor in front of them).
 fn servers_on(h: &TestHosts, host: &TestHost) -> Vec<i32> {
     h.pids_in(host)
         .into_iter()
-        .filter(|p| cmdline(*p).iter().any(|a| a.contains("mlx_lm")))
+        .filter(|p| {
+            let argv = cmdline(*p);
+            argv.first().is_some_and(|a| a.contains("python")) && argv.iter().any(|a| a == "mlx_lm")
+        })
         .collect()
 }
 
@@ -112,12 +123,16 @@ fn ranks_on_two_hosts_serve_through_rank_0_and_every_host_is_monitored() {
         (r["hosts"].as_str(), r["host_count"].as_str()),
         ("a+b", "2")
     );
-    assert_eq!((r["launcher_backend"].as_str(), r["ranks"].as_str()), ("ring", "2"));
+    assert_eq!(
+        (r["launcher_backend"].as_str(), r["ranks"].as_str()),
+        ("ring", "2")
+    );
     assert!(num(r, "throughput_tps") > 0.0, "{r:?}");
     // mlx.launch got a hostfile: each host once, its alias and its address
-    let hostfile: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("hostfiles/config-1.json")).unwrap())
-            .unwrap();
+    let hostfile: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("hostfiles/config-1.json")).unwrap(),
+    )
+    .unwrap();
     let hosts = hostfile["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 2, "{hostfile}");
     for (entry, host) in hosts.iter().zip(&h.hosts) {
@@ -133,7 +148,10 @@ fn ranks_on_two_hosts_serve_through_rank_0_and_every_host_is_monitored() {
     // both hosts were monitored for the run, their samples brought back
     for name in ["a", "b"] {
         let m = std::fs::read_to_string(run.join(format!("hosts/{name}/monitor.jsonl"))).unwrap();
-        let samples = m.lines().filter(|l| l.contains("\"kind\":\"sample\"")).count();
+        let samples = m
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"sample\""))
+            .count();
         assert!(samples >= 2, "host {name}: {samples} samples\n{m}");
         assert!(m.lines().any(|l| l.contains("\"kind\":\"summary\"")), "{m}");
     }
@@ -154,7 +172,13 @@ fn instances_on_two_hosts_behind_nginx_both_serve_and_their_logs_come_back() {
         short_load("[4]", 16).replace("[matrix]\n", "[matrix]\ninstances = 2\n"),
         host_tables(&h, &["a", "b"])
     );
-    let path = write_scenario_with(t.path(), "inst_hosts", port, "hosts = [\"a\", \"b\"]", &body);
+    let path = write_scenario_with(
+        t.path(),
+        "inst_hosts",
+        port,
+        "hosts = [\"a\", \"b\"]",
+        &body,
+    );
     let out = mlxrun_with(&h, &path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -166,7 +190,10 @@ fn instances_on_two_hosts_behind_nginx_both_serve_and_their_logs_come_back() {
     let rows = read_rows(&csvs(t.path(), "inst_hosts")[0]);
     let r = &rows[0];
     assert_eq!(r["status"], "ok", "{r:?}");
-    assert_eq!((r["hosts"].as_str(), r["router"].as_str()), ("a+b", "nginx"));
+    assert_eq!(
+        (r["hosts"].as_str(), r["router"].as_str()),
+        ("a+b", "nginx")
+    );
     assert_eq!(r["launcher_backend"], "");
     let per: Vec<u64> = r["instance_requests"]
         .split(';')
@@ -188,13 +215,18 @@ fn instances_on_two_hosts_behind_nginx_both_serve_and_their_logs_come_back() {
 /// Run `scenario` expecting exit 3 with every one of `needles` in stderr,
 /// nothing started on any host.
 fn refused(h: &TestHosts, dir: &Path, scenario: &Path, needles: &[&str]) {
+    refused_but(h, dir, scenario, needles, &[]);
+}
+
+/// [`refused`] while the test's own processes `ours` run on a host.
+fn refused_but(h: &TestHosts, dir: &Path, scenario: &Path, needles: &[&str], ours: &[i32]) {
     let mut cmd = mlxrun_with(h, scenario);
     let r = run_refused(&mut cmd, dir, &dir.join("results"), &[]);
     assert_eq!(r.output.status.code(), Some(3), "{}", r.stderr);
     for n in needles {
         assert!(r.stderr.contains(n), "missing {n:?} in: {}", r.stderr);
     }
-    assert_hosts_empty(h, Duration::from_secs(3), "after a refusal");
+    assert_hosts_empty_but(h, Duration::from_secs(3), "after a refusal", ours);
 }
 
 #[test]
@@ -235,12 +267,18 @@ fn a_host_without_ssh_mlxrun_backend_model_or_free_port_is_refused_before_anythi
         &h,
         t.path(),
         &path,
-        &["host x does not answer over SSH without a password prompt", "next: install your key"],
+        &[
+            "host x does not answer over SSH without a password prompt",
+            "next: install your key",
+        ],
     );
     case(
         "no_mlxrun",
         "mlxrun = \"/nowhere/mlxrun\"",
-        &["host a: mlxrun is not at /nowhere/mlxrun", "next: install mlxrun there"],
+        &[
+            "host a: mlxrun is not at /nowhere/mlxrun",
+            "next: install mlxrun there",
+        ],
     );
     case(
         "no_backend",
@@ -271,7 +309,10 @@ fn a_host_without_ssh_mlxrun_backend_model_or_free_port_is_refused_before_anythi
         &h,
         t.path(),
         &path,
-        &[&format!("host a: the model {} is not there", copy.display()), "mlx_lm.share"],
+        &[
+            &format!("host a: the model {} is not there", copy.display()),
+            "mlx_lm.share",
+        ],
     );
 
     // a port taken there: a listener on host a's address and the
@@ -290,10 +331,17 @@ fn a_host_without_ssh_mlxrun_backend_model_or_free_port_is_refused_before_anythi
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "up");
-    case(
-        "port_taken",
-        "",
-        &[&format!("host a: port(s) already in use on {}: {port} (instance 0)", a.address)],
+    let t = tempfile::tempdir().unwrap();
+    let path = write_scenario_with(t.path(), "port_taken", port, "hosts = [\"a\"]", &table(""));
+    refused_but(
+        &h,
+        t.path(),
+        &path,
+        &[&format!(
+            "host a: port(s) already in use on {}: {port} (instance 0)",
+            a.address
+        )],
+        &[listener.id() as i32],
     );
     let _ = listener.kill();
     let _ = listener.wait();
@@ -329,13 +377,15 @@ enum Ending {
 /// (servers up on the hosts), end it the way `how` says, and return its
 /// exit code (None when killed).
 fn run_and_end(h: &TestHosts, scenario: &Path, how: Ending) -> Option<i32> {
+    // mlxrun's stderr goes beside the scenario, shown when a check fails
+    let err_log = scenario.with_extension("stderr");
     let mut cmd = mlxrun_with(h, scenario);
     if matches!(how, Ending::Panic) {
         cmd.env(mlxrun::shutdown::PANIC_AT_POINT_VAR, "2");
     }
     let mut child: Child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(std::fs::File::create(&err_log).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -356,12 +406,20 @@ fn run_and_end(h: &TestHosts, scenario: &Path, how: Ending) -> Option<i32> {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(_) => break,
         }
-        assert!(Instant::now() < deadline, "the run did not reach point 1");
+        assert!(
+            Instant::now() < deadline,
+            "the run did not reach point 1: {}",
+            std::fs::read_to_string(&err_log).unwrap_or_default()
+        );
     }
     let pid = child.id() as i32;
     match how {
         Ending::Failure => {
-            let servers: Vec<i32> = h.hosts.iter().flat_map(|host| servers_on(h, host)).collect();
+            let servers: Vec<i32> = h
+                .hosts
+                .iter()
+                .flat_map(|host| servers_on(h, host))
+                .collect();
             assert!(!servers.is_empty(), "no server on the hosts");
             for p in servers {
                 // SAFETY: a test's signal to a server it found by PID in
@@ -400,22 +458,38 @@ fn nothing_is_left_on_any_host_after_failure_ctrl_c_sigterm_panic_or_sigkill() {
     ] {
         let t = tempfile::tempdir().unwrap();
         let port = port_block();
-        // instances on both hosts, three points of 48 requests each, so a
-        // point is under way for a while
+        // instances on both hosts, three points of 32 requests each, so a
+        // point is under way for a while; a failed request is not retried
         let body = format!(
             "{}\n{tables}",
-            short_load("[1, 2, 4]", 48)
+            short_load("[1, 2, 4]", 32)
                 .replace("[matrix]\n", "[matrix]\ninstances = 2\n")
-                .replace("[workload]\n", "[workload]\nrequest_timeout_s = 20\n")
+                .replace(
+                    "[workload]\n",
+                    "[workload]\nrequest_timeout_s = 20\nretries = 0\n"
+                )
         );
         let name = format!("end_{how:?}").to_lowercase();
-        let path = write_scenario_with(t.path(), &name, port, "hosts = [\"a\", \"b\"]\nstop_grace_s = 2", &body)
-            .to_path_buf();
+        let path = write_scenario_with(
+            t.path(),
+            &name,
+            port,
+            "hosts = [\"a\", \"b\"]\nstop_grace_s = 2",
+            &body,
+        )
+        .to_path_buf();
         // write_scenario_with sets stop_grace_s = 5 in its header too: keep ours
-        let text = std::fs::read_to_string(&path).unwrap().replacen("stop_grace_s = 5\n", "", 1);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replacen("stop_grace_s = 5\n", "", 1);
         std::fs::write(&path, text).unwrap();
         let code = run_and_end(&h, &path, how);
-        assert_eq!(code, expect, "{how:?}");
+        assert_eq!(
+            code,
+            expect,
+            "{how:?}: {}",
+            std::fs::read_to_string(path.with_extension("stderr")).unwrap_or_default()
+        );
         // the supervisors on the hosts get their grace (2 s) and the ssh
         // round trip
         assert_hosts_empty(&h, Duration::from_secs(15), &format!("after {how:?}"));
@@ -436,5 +510,9 @@ fn ranks_on_two_hosts_stop_when_mlxrun_is_killed() {
     let path = write_scenario(t.path(), "ranks_kill", port, &body);
     let code = run_and_end(&h, &path, Ending::Sigkill);
     assert_eq!(code, None);
-    assert_hosts_empty(&h, Duration::from_secs(15), "after SIGKILL of mlxrun with ranks on two hosts");
+    assert_hosts_empty(
+        &h,
+        Duration::from_secs(15),
+        "after SIGKILL of mlxrun with ranks on two hosts",
+    );
 }

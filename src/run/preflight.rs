@@ -56,6 +56,7 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
     };
     let mut backends = BTreeMap::new();
     let mut bad_flags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let settings = ServerSettings::of(s);
     for cfg in &plan.servers {
         let def = reg
             .get(&cfg.backend)
@@ -66,8 +67,16 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
                 .or_insert_with(BackendInfo::default);
             continue;
         }
+        // a configuration whose servers all run on other hosts is checked
+        // there (preflight_hosts), not here
+        let Some(local) = (0..cfg.instances).find(|i| settings.instance_host(cfg, *i).is_none())
+        else {
+            continue;
+        };
         if !backends.contains_key(&cfg.backend) {
-            let vars = cmds.vars(cfg, 0, s.backend.base_port).map_err(SetupError)?;
+            let vars = cmds
+                .vars(cfg, local, s.backend.base_port)
+                .map_err(SetupError)?;
             let info = probe(&cfg.backend, def, &vars, s.backend.check_flags)
                 .await
                 .map_err(SetupError)?;
@@ -75,7 +84,7 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         }
         let info = &backends[&cfg.backend];
         let argv = cmds
-            .server_argv(cfg, 0, s.backend.base_port)
+            .server_argv(cfg, local, s.backend.base_port)
             .map_err(|e| SetupError(format!("backend `{}`: {e}", cfg.backend)))?;
         let bad = bad_flags.entry(cfg.backend.clone()).or_default();
         for f in unsupported_flags(info, &argv) {
@@ -153,7 +162,6 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         wanted.push((s.router.host.clone(), s.router.port, "nginx".into()));
     }
     // instances on other hosts are checked there
-    let settings = ServerSettings::of(s);
     let local_instances = launched
         .iter()
         .flat_map(|c| (0..c.instances).filter(|i| settings.instance_host(c, *i).is_none()))
@@ -163,7 +171,10 @@ pub async fn preflight(resolved: &Resolved) -> anyhow::Result<Preflight> {
         !who.starts_with("instance ")
             || u32::from(*p).saturating_sub(u32::from(s.backend.base_port)) < local_instances
     });
-    super::preflight_hosts::check_hosts(resolved, &plan, &python).await?;
+    // the backends found on other hosts (their versions go into rows)
+    for (name, info) in super::preflight_hosts::check_hosts(resolved, &plan, &python).await? {
+        backends.entry(name).or_insert(info);
+    }
     let taken = ports::taken(&wanted);
     if !taken.is_empty() {
         let list: Vec<String> = taken

@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::backend::probe::{probe_with, unsupported_flags};
+use crate::backend::probe::{BackendInfo, probe_with, unsupported_flags};
 use crate::error::SetupError;
 use crate::remote::host::{Host, is_local_name};
+use crate::remote::ports::PortsAnswer;
 use crate::remote::ssh::{SSH_FAILED, Ssh, mlxrun_of, path_on};
 use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, ServerConfig};
@@ -95,8 +96,13 @@ fn needs(cmds: &Commands, settings: &ServerSettings, plan: &Plan) -> Vec<Needs> 
     out
 }
 
-/// Check every other host `resolved` runs servers on.
-pub async fn check_hosts(resolved: &Resolved, plan: &Plan, python: &str) -> Result<(), SetupError> {
+/// Check every other host `resolved` runs servers on; returns what each
+/// backend is where it was first found on a host.
+pub async fn check_hosts(
+    resolved: &Resolved,
+    plan: &Plan,
+    python: &str,
+) -> Result<BTreeMap<String, BackendInfo>, SetupError> {
     let s = &resolved.scenario;
     let cmds = Commands {
         scenario: s,
@@ -107,11 +113,14 @@ pub async fn check_hosts(resolved: &Resolved, plan: &Plan, python: &str) -> Resu
         run_tag: "preflight".into(),
     };
     let settings = ServerSettings::of(s);
+    let mut found = BTreeMap::new();
     for n in needs(&cmds, &settings, plan) {
         let Some(host) = &n.host else { continue };
-        check_host(&cmds, &settings.ssh, host, &n, plan).await?;
+        for (name, info) in check_host(&cmds, &settings.ssh, host, &n, plan).await? {
+            found.entry(name).or_insert(info);
+        }
     }
-    Ok(())
+    Ok(found)
 }
 
 async fn check_host(
@@ -120,7 +129,7 @@ async fn check_host(
     host: &Host,
     n: &Needs,
     plan: &Plan,
-) -> Result<(), SetupError> {
+) -> Result<BTreeMap<String, BackendInfo>, SetupError> {
     let wait = Duration::from_secs(u64::from(ssh.connect_timeout_s) + 20);
     let name = &host.name;
     let dest = &host.ssh;
@@ -163,7 +172,7 @@ async fn check_host(
         )));
     }
 
-    let mut probed: BTreeSet<String> = BTreeSet::new();
+    let mut probed: BTreeMap<String, BackendInfo> = BTreeMap::new();
     for &ci in &n.configs {
         let Some(cfg) = plan.servers.get(ci) else {
             continue;
@@ -171,11 +180,19 @@ async fn check_host(
         let def = cmds
             .def(cfg)
             .map_err(|e| err(format!("host {name}: {e}")))?;
-        if !def.launches() || probed.contains(&cfg.backend) {
+        if !def.launches() || probed.contains_key(&cfg.backend) {
             continue;
         }
+        // an instance on this host, for its Python and address
+        let here = (0..cfg.instances)
+            .find(|i| {
+                ServerSettings::of(cmds.scenario)
+                    .instance_host(cfg, *i)
+                    .is_some_and(|h| h.name == host.name)
+            })
+            .unwrap_or(0);
         let vars = cmds
-            .vars(cfg, 0, cmds.scenario.backend.base_port)
+            .vars(cfg, here, cmds.scenario.backend.base_port)
             .map_err(|e| err(format!("host {name}: {e}")))?;
         let wrap = |argv: &[String]| ssh.argv(host, &[], argv);
         let info = probe_with(
@@ -186,9 +203,13 @@ async fn check_host(
             &wrap,
         )
         .await
-        .map_err(|e| err(format!("host {name}: {e}")))?;
+        .map_err(|e| {
+            err(format!(
+                "host {name}: {e}\n  (hosts.{name}.python names the Python that runs it there)"
+            ))
+        })?;
         let argv = cmds
-            .server_argv(cfg, 0, cmds.scenario.backend.base_port)
+            .server_argv(cfg, here, cmds.scenario.backend.base_port)
             .map_err(|e| err(format!("host {name}: {e}")))?;
         let bad = unsupported_flags(&info, &argv);
         if !bad.is_empty() {
@@ -199,12 +220,19 @@ async fn check_host(
                 bad.join(", ")
             )));
         }
-        probed.insert(cfg.backend.clone());
+        probed.insert(cfg.backend.clone(), info);
     }
 
     for model in &n.models {
         let there = path_on(host, model);
-        let t = run(vec!["test".into(), "-e".into(), there.clone()])
+        // a model folder is there when its config.json is (an empty folder
+        // of the same name is not the model)
+        let probe = if Path::new(model).join("config.json").is_file() {
+            format!("{there}/config.json")
+        } else {
+            there.clone()
+        };
+        let t = run(vec!["test".into(), "-e".into(), probe])
             .await
             .map_err(|e| err(format!("host {name}: {e}")))?;
         if t.code != 0 {
@@ -225,12 +253,19 @@ async fn check_host(
         let p = run(argv)
             .await
             .map_err(|e| err(format!("host {name}: {e}")))?;
-        let taken = taken_ports(&p.stdout).ok_or_else(|| {
+        let answer = ports_answer(&p.stdout).ok_or_else(|| {
             err(format!(
                 "host {name}: the port check did not answer: {}",
                 p.last_error_line()
             ))
         })?;
+        if let Some((port, why)) = answer.errors.iter().next() {
+            return Err(err(format!(
+                "host {name}: cannot bind {}:{port} there: {why}\n  next: set hosts.{name}.address to an address of that host",
+                host.address
+            )));
+        }
+        let taken = answer.taken;
         if !taken.is_empty() {
             let list: Vec<String> = taken
                 .iter()
@@ -243,19 +278,15 @@ async fn check_host(
             )));
         }
     }
-    Ok(())
+    Ok(probed)
 }
 
-/// The `taken` list of `__host ports`' JSON answer.
-fn taken_ports(stdout: &str) -> Option<Vec<u16>> {
-    stdout.lines().rev().find_map(|l| {
-        let v: serde_json::Value = serde_json::from_str(l.trim()).ok()?;
-        v.get("taken")?
-            .as_array()?
-            .iter()
-            .map(|p| p.as_u64().and_then(|x| u16::try_from(x).ok()))
-            .collect()
-    })
+/// The JSON answer of `__host ports` (its last line that parses).
+fn ports_answer(stdout: &str) -> Option<PortsAnswer> {
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
 }
 
 #[cfg(test)]
@@ -264,11 +295,18 @@ mod tests {
 
     #[test]
     fn the_port_answer_is_read_from_its_json() {
+        let a =
+            ports_answer("{\"address\":\"10.0.0.2\",\"taken\":[9000],\"free\":[9001]}\n").unwrap();
+        assert_eq!((a.taken, a.free), (vec![9000], vec![9001]));
+        assert!(a.errors.is_empty());
+        let a = ports_answer(
+            "{\"address\":\"10.9.9.9\",\"taken\":[9000],\"free\":[],\"errors\":{\"9000\":\"Cannot assign requested address\"}}",
+        )
+        .unwrap();
         assert_eq!(
-            taken_ports("{\"address\":\"10.0.0.2\",\"taken\":[9000],\"free\":[9001]}\n"),
-            Some(vec![9000])
+            a.errors.get(&9000).map(String::as_str),
+            Some("Cannot assign requested address")
         );
-        assert_eq!(taken_ports("{\"taken\":[]}"), Some(vec![]));
-        assert_eq!(taken_ports("garbage"), None);
+        assert!(ports_answer("garbage").is_none());
     }
 }
