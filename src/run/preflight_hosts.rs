@@ -70,11 +70,7 @@ fn needs(cmds: &Commands, settings: &ServerSettings, plan: &Plan) -> Vec<Needs> 
     for cfg in &plan.servers {
         let launched = cmds.uses_launcher(cfg);
         let rank_hosts = if launched && !cfg.hosts.is_empty() {
-            if cmds.scenario.launcher.hostfile.trim().is_empty() {
-                cmds.rank_hosts(cfg)
-            } else {
-                cfg.hosts.iter().map(|n| Host::bare(n)).collect()
-            }
+            cmds.rank_hosts(cfg)
         } else {
             Vec::new()
         };

@@ -200,8 +200,28 @@ impl Commands<'_> {
             .cloned()
     }
 
-    /// The rank hosts of `cfg`, resolved (empty = this machine).
+    /// The rank hosts of `cfg`, resolved (empty = this machine): the
+    /// entries of the user's hostfile (each once, reached at its first IP),
+    /// else the named hosts.
     pub fn rank_hosts(&self, cfg: &ServerConfig) -> Vec<Host> {
+        let hostfile = &self.scenario.launcher.hostfile;
+        if !cfg.hosts.is_empty()
+            && !hostfile.trim().is_empty()
+            && let Ok(f) = crate::scenario::hostfile::read(hostfile)
+        {
+            let mut out: Vec<Host> = Vec::new();
+            for e in &f.hosts {
+                if out.iter().any(|h| h.ssh == e.ssh) {
+                    continue;
+                }
+                let mut h = resolve(self.scenario, &e.ssh).unwrap_or_else(|| Host::bare(&e.ssh));
+                if let Some(ip) = e.ips.first() {
+                    h.address = ip.clone();
+                }
+                out.push(h);
+            }
+            return out;
+        }
         cfg.hosts
             .iter()
             .map(|n| resolve(self.scenario, n).unwrap_or_else(|| Host::bare("127.0.0.1")))
@@ -474,6 +494,92 @@ mod tests {
         assert_eq!(
             argv[dash + 4..].join(" "),
             "/nowhere/python -m mlx_lm server --model /m --host 127.0.0.1 --port 9001 --chat-template-args={}"
+        );
+    }
+
+    #[test]
+    fn a_users_hostfile_names_the_rank_hosts_and_where_rank_0_serves() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("cluster.json");
+        std::fs::write(
+            &file,
+            r#"{"backend": "jaccl", "hosts": [
+                {"ssh": "studio", "ips": ["192.168.2.1"], "rdma": [null, "rdma_en3"]},
+                {"ssh": "mini", "ips": ["192.168.2.2"], "rdma": ["rdma_en3", null]}]}"#,
+        )
+        .unwrap();
+        let mut s = Scenario::default();
+        s.launcher.hostfile = file.display().to_string();
+        let reg = Registry::builtin();
+        let models = [model()];
+        let c = Commands {
+            scenario: &s,
+            registry: &reg,
+            models: &models,
+            python: "py".into(),
+            run_dir: PathBuf::from("results/r"),
+            run_tag: "t".into(),
+        };
+        let mut k = cfg("mlx_lm", &[]);
+        k.flags.clear();
+        k.hosts = vec!["studio".into(), "mini".into()];
+        let hosts = c.rank_hosts(&k);
+        let got: Vec<(&str, &str)> = hosts
+            .iter()
+            .map(|h| (h.ssh.as_str(), h.address.as_str()))
+            .collect();
+        assert_eq!(got, [("studio", "192.168.2.1"), ("mini", "192.168.2.2")]);
+        // rank 0 serves on the first entry's first IP, and binds there
+        let argv = c.instance_argv(&k, 0, 9000).unwrap();
+        let line = argv.join(" ");
+        assert!(
+            line.contains(&format!("--hostfile {}", file.display())),
+            "{line}"
+        );
+        assert!(line.contains("--host 192.168.2.1 --port 9000"), "{line}");
+        assert!(line.contains("--env MLXRUN_TAG=t/c1/i0"), "{line}");
+    }
+
+    #[test]
+    fn an_instance_on_another_host_runs_there_under_a_stdin_supervisor() {
+        let mut s = Scenario::default();
+        s.hosts.insert(
+            "a".into(),
+            crate::spec::scenario::HostEntry {
+                ssh: "me@studio".into(),
+                address: "10.0.0.2".into(),
+                python: "/opt/py".into(),
+                mlxrun: "/opt/mlxrun".into(),
+                workdir: "/srv/bench".into(),
+                ..Default::default()
+            },
+        );
+        let reg = Registry::builtin();
+        let models = [model()];
+        let c = Commands {
+            scenario: &s,
+            registry: &reg,
+            models: &models,
+            python: "py".into(),
+            run_dir: PathBuf::from("results/r"),
+            run_tag: "t".into(),
+        };
+        let mut k = cfg("mlx_lm", &[]);
+        k.flags.clear();
+        k.instances = 2;
+        k.placement = vec!["local".into(), "a".into()];
+        // instance 0 stays here
+        assert_eq!(c.instance_argv(&k, 0, 9000).unwrap()[0], "py");
+        let argv = c.instance_argv(&k, 1, 9001).unwrap();
+        assert_eq!(argv[..2], ["ssh".to_string(), "-T".to_string()]);
+        assert_eq!(argv[argv.len() - 2], "me@studio");
+        let script = argv.last().unwrap();
+        assert!(script.starts_with("cd /srv/bench || {"), "{script}");
+        assert!(
+            script.ends_with(
+                "exec env 'MLXRUN_TAG=t/c1/i1' /opt/mlxrun __supervise --stdin-lifeline --grace-ms 10000 -- /opt/py -m mlx_lm server --model /m --host 10.0.0.2 --port 9001 '--chat-template-args={}'"
+            ),
+            "{script}"
         );
     }
 }

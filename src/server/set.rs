@@ -314,11 +314,7 @@ pub fn hosts_used(ctx: &StartContext, cfg: &ServerConfig) -> Vec<Host> {
     let cmds = ctx.commands();
     let mut out: Vec<Host> = Vec::new();
     let candidates: Vec<Host> = if !cfg.hosts.is_empty() {
-        if ctx.scenario.launcher.hostfile.trim().is_empty() {
-            cmds.rank_hosts(cfg)
-        } else {
-            cfg.hosts.iter().map(|n| Host::bare(n)).collect()
-        }
+        cmds.rank_hosts(cfg)
     } else {
         (0..cfg.instances)
             .filter_map(|i| ctx.settings.instance_host(cfg, i).cloned())

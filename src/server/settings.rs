@@ -49,8 +49,14 @@ impl ServerSettings {
             stop_grace: s.backend.stop_grace_s.duration(),
             router: s.router.clone(),
             router_ready_timeout: s.router.ready_timeout_s.duration(),
+            // every host named anywhere, and every [hosts] table
             hosts: crate::scenario::hosts::all_hosts(s)
                 .into_iter()
+                .chain(
+                    s.hosts
+                        .keys()
+                        .filter_map(|n| crate::scenario::hosts::resolve(s, n)),
+                )
                 .map(|h| (h.name.clone(), h))
                 .collect(),
             hostfile_rank0: (!s.launcher.hostfile.trim().is_empty())
