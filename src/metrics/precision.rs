@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::uncertainty::{FigureInterval, IntervalOptions, PointIntervals, half_width_pct};
+use super::uncertainty::{
+    FigureInterval, IntervalOptions, PointIntervals, half_width_pct, half_width_pct_full,
+};
 use crate::load::driver::{StopReason, Tightness};
 use crate::load::record::RequestRecord;
 use crate::spec::measure::PrecisionRule;
@@ -30,18 +32,24 @@ pub fn targets(rule: &PrecisionRule) -> Vec<(&'static str, f64)> {
 
 /// The check the load driver runs as records arrive: every target's
 /// half-width (from a quick bootstrap of the records so far) at most its
-/// percentage. `seed` and `level` as the point's final intervals.
-pub fn tightness(rule: &PrecisionRule, level: f64, seed: u64) -> Tightness {
+/// percentage, then confirmed with all `resamples` (the interval the
+/// point's row will carry), so a point stopped on its target meets it.
+/// `seed`, `level` and `resamples` as the point's final intervals.
+pub fn tightness(rule: &PrecisionRule, level: f64, seed: u64, resamples: usize) -> Tightness {
     let targets = targets(rule);
     Arc::new(move |records: &[RequestRecord]| {
         let opts = IntervalOptions {
             level,
             seed,
+            resamples,
             ..Default::default()
         };
-        targets.iter().all(|(figure, pct)| {
-            half_width_pct(records, figure, &opts).is_some_and(|hw| hw <= *pct)
-        })
+        let within = |hw: fn(&[RequestRecord], &str, &IntervalOptions<'_>) -> Option<f64>| {
+            targets
+                .iter()
+                .all(|(figure, pct)| hw(records, figure, &opts).is_some_and(|w| w <= *pct))
+        };
+        within(half_width_pct) && within(half_width_pct_full)
     })
 }
 
@@ -178,7 +186,7 @@ mod tests {
             ttft_p50_pct: Some(10.0),
             ..Default::default()
         };
-        let tight = tightness(&rule, 0.95, 1);
+        let tight = tightness(&rule, 0.95, 1, 1000);
         let rec = |i: u64, ttft_ms: u64| RequestRecord {
             seq: i,
             sent_at: Duration::from_millis(i * 10),

@@ -281,8 +281,26 @@ pub fn half_width_pct(
     figure: &str,
     opts: &IntervalOptions<'_>,
 ) -> Option<f64> {
+    half_width_pct_from(records, figure, opts, opts.resamples.min(QUICK_RESAMPLES))
+}
+
+/// [`half_width_pct`] from all of `opts.resamples`: the same interval the
+/// point's final figures get, to confirm a quick check before a stop.
+pub fn half_width_pct_full(
+    records: &[RequestRecord],
+    figure: &str,
+    opts: &IntervalOptions<'_>,
+) -> Option<f64> {
+    half_width_pct_from(records, figure, opts, opts.resamples)
+}
+
+fn half_width_pct_from(
+    records: &[RequestRecord],
+    figure: &str,
+    opts: &IntervalOptions<'_>,
+    resamples: usize,
+) -> Option<f64> {
     let family = Family::of(figure)?;
-    let resamples = opts.resamples.min(QUICK_RESAMPLES);
     let figures = family_figures(&[records], opts, family, resamples);
     let f = figures.get(figure)?;
     let (value, lo, hi) = (f.value?, f.lo?, f.hi?);

@@ -182,6 +182,7 @@ impl Sweep<'_> {
                 &s.run.precision,
                 s.metrics.confidence,
                 interval_seed(s, point),
+                s.metrics.resamples,
             ),
         });
         let mut load = run_load_until(
