@@ -111,29 +111,10 @@ pub fn unsupported_flags(info: &BackendInfo, argv: &[String]) -> Vec<String> {
 
 /// Run `argv` (no shell) under a [`crate::supervisor`], stdout on success.
 async fn run_capture(argv: &[String]) -> Result<String, String> {
-    let mut sup = crate::supervisor::Supervised::new(argv, Duration::from_secs(2))
-        .map_err(|e| e.to_string())?;
-    sup.command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let (child, lifeline) = sup
-        .start(|cmd| {
-            tokio::process::Command::from(cmd)
-                .kill_on_drop(true)
-                .spawn()
-        })
-        .map_err(|e| e.to_string())?;
-    let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
-    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output()).await;
-    // the command and whatever it left in its group go now
-    if pgid > 0 {
-        crate::shutdown::signal_group(pgid, libc::SIGKILL);
-    }
-    drop(lifeline);
-    let out = out
-        .map_err(|_| "timed out after 120 s".to_string())?
-        .map_err(|e| e.to_string())?;
+    let out = crate::supervisor::spawn::capture_output(argv, Duration::from_secs(120))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "timed out after 120 s".to_string())?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().last().unwrap_or_default().to_string();

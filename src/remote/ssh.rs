@@ -165,35 +165,16 @@ impl Ssh {
         timeout: Duration,
     ) -> Result<Captured, SshError> {
         let argv = self.argv(host, &[], remote);
-        let spawn_err = |source| SshError::Spawn {
-            bin: self.bin.clone(),
-            source,
-        };
-        let mut sup =
-            crate::supervisor::Supervised::new(&argv, Duration::from_secs(2)).map_err(spawn_err)?;
-        sup.command
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let (child, lifeline) = sup
-            .start(|cmd| {
-                tokio::process::Command::from(cmd)
-                    .kill_on_drop(true)
-                    .spawn()
-            })
-            .map_err(spawn_err)?;
-        let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
-        let out = tokio::time::timeout(timeout, child.wait_with_output()).await;
-        if pgid > 0 {
-            crate::shutdown::signal_group(pgid, libc::SIGKILL);
-        }
-        drop(lifeline);
-        let out = out
-            .map_err(|_| SshError::Timeout {
+        let out = crate::supervisor::spawn::capture_output(&argv, timeout)
+            .await
+            .map_err(|source| SshError::Spawn {
+                bin: self.bin.clone(),
+                source,
+            })?
+            .ok_or_else(|| SshError::Timeout {
                 host: host.name.clone(),
                 secs: timeout.as_secs(),
-            })?
-            .map_err(spawn_err)?;
+            })?;
         Ok(Captured {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -67,11 +67,12 @@ impl HostMonitors {
             ];
             let env = [(TAG_VAR.to_string(), format!("{run_tag}/monitor"))];
             let argv = ssh.argv(h, &env, &remote);
-            match ManagedProcess::spawn_holding_stdin_to(
+            match ManagedProcess::spawn_holding_stdin(
                 &format!("monitor@{}", h.name),
                 &argv,
                 &dir.join("monitor.log"),
-                &dir.join("monitor.jsonl"),
+                Some(&dir.join("monitor.jsonl")),
+                &[],
                 STOP_GRACE,
             ) {
                 Ok(p) => running.push((h.name.clone(), p)),

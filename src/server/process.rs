@@ -111,11 +111,13 @@ impl ManagedProcess {
     /// [`ManagedProcess::spawn_with`] with a pipe as standard input whose
     /// write end this handle holds until [`ManagedProcess::stop`] (or
     /// mlxrun's death) closes it: the lifeline of a command run on another
-    /// host over ssh.
+    /// host over ssh. Standard output goes to `stdout_path` (appended) when
+    /// given, else with standard error to the log.
     pub fn spawn_holding_stdin(
         name: &str,
         argv: &[String],
         log_path: &Path,
+        stdout_path: Option<&Path>,
         env: &[(String, String)],
         grace: Duration,
     ) -> std::io::Result<ManagedProcess> {
@@ -128,31 +130,7 @@ impl ManagedProcess {
             grace,
             Streams {
                 hold_stdin: true,
-                stdout_path: None,
-            },
-        )
-    }
-
-    /// [`ManagedProcess::spawn_holding_stdin`] with standard output to a
-    /// file of its own (`stdout_path`, appended) and only standard error
-    /// in the log.
-    pub fn spawn_holding_stdin_to(
-        name: &str,
-        argv: &[String],
-        log_path: &Path,
-        stdout_path: &Path,
-        grace: Duration,
-    ) -> std::io::Result<ManagedProcess> {
-        Self::spawn_inner(
-            name,
-            argv,
-            log_path,
-            &[],
-            Lifetime::WithMlxrun,
-            grace,
-            Streams {
-                hold_stdin: true,
-                stdout_path: Some(stdout_path),
+                stdout_path,
             },
         )
     }

@@ -821,7 +821,7 @@ async fn spawn_logged(
     mark_log(log, &line);
     let grace = ctx.settings.stop_grace;
     let spawned = if remote {
-        ManagedProcess::spawn_holding_stdin(name, argv, log, env, grace)
+        ManagedProcess::spawn_holding_stdin(name, argv, log, None, env, grace)
     } else {
         ManagedProcess::spawn_with(name, argv, log, env, ctx.lifetime, grace)
     };

@@ -223,3 +223,32 @@ impl Lifeline {
         self.stream.as_raw_fd()
     }
 }
+
+/// Run `argv` (no shell) to its end under a supervisor, stdin empty and its
+/// output captured; afterwards its group is killed (whatever it left
+/// running goes too). `Ok(None)` when it ran past `timeout`.
+pub async fn capture_output(
+    argv: &[String],
+    timeout: Duration,
+) -> std::io::Result<Option<std::process::Output>> {
+    let mut sup = Supervised::new(argv, Duration::from_secs(2))?;
+    sup.command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let (child, lifeline) = sup.start(|cmd| {
+        tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()
+    })?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(-1);
+    let out = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    if pgid > 0 {
+        crate::shutdown::signal_group(pgid, libc::SIGKILL);
+    }
+    drop(lifeline);
+    match out {
+        Ok(result) => result.map(Some),
+        Err(_) => Ok(None),
+    }
+}
