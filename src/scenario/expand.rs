@@ -1034,6 +1034,64 @@ mod tests {
         );
     }
 
+    #[test]
+    fn host_sets_and_launcher_backends_are_axes_of_the_launched_configurations() {
+        use crate::spec::scenario::{HostSet, LauncherBackend};
+        let mut s = Scenario::default();
+        s.matrix.ranks = Axis(vec![1, 2]);
+        s.matrix.hosts = Some(Axis(vec![
+            HostSet(vec![]),
+            HostSet(vec!["a".into()]),
+            HostSet(vec!["a".into(), "b".into()]),
+        ]));
+        s.matrix.launcher_backend = Some(Axis(vec![
+            LauncherBackend("ring".into()),
+            LauncherBackend("jaccl".into()),
+        ]));
+        s.matrix.filter = "host_count == 2 or launcher_backend != 'jaccl'".into();
+        let p = ex(&s).unwrap();
+        let got: Vec<(u32, String, u32, String)> = p
+            .servers
+            .iter()
+            .map(|c| {
+                (
+                    c.ranks,
+                    c.host_names().join("+"),
+                    c.ranks_total,
+                    c.launcher_backend.clone(),
+                )
+            })
+            .collect();
+        let want: Vec<(u32, String, u32, String)> = [
+            // one rank on this machine: no launcher, one backend value
+            (1, "local", 1, ""),
+            // a host given: under mlx.launch even with one rank
+            (1, "a", 1, "ring"),
+            (1, "a+b", 2, "ring"),
+            (1, "a+b", 2, "jaccl"),
+            (2, "local", 2, "ring"),
+            (2, "a", 2, "ring"),
+            (2, "a+b", 4, "ring"),
+            (2, "a+b", 4, "jaccl"),
+        ]
+        .into_iter()
+        .map(|(r, h, t, b)| (r, h.to_string(), t, b.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        // instances placed on hosts: instance i on placement[i mod n]
+        let mut s = Scenario::default();
+        s.matrix.instances = Axis(vec![3]);
+        s.backend.hosts = vec!["local".into(), "b".into()];
+        let p = ex(&s).unwrap();
+        let c = &p.servers[0];
+        assert_eq!(c.host_names(), ["local", "b"]);
+        assert_eq!(
+            (c.host_of(0), c.host_of(1), c.host_of(2)),
+            (None, Some("b"), None)
+        );
+        assert_eq!(c.launcher_backend, "");
+    }
+
     fn modal(index: usize, name: &str, backend: &str, m: Modality) -> ResolvedModel {
         let mut r = model(index, name, backend);
         r.modality = m;
