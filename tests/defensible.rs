@@ -375,10 +375,13 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
         .unwrap();
     assert!(c8["server_mode"].contains("server_queue"), "{c8:?}");
     // the first point, measured twice in a row on a fresh server, is not
-    // slower the first time: its intervals reach those of its repeat (the
-    // cold start the warmup keeps out). The other way round is not
-    // asserted: on the suite's 2 cores the test beside this one may slow
-    // the second repeat down.
+    // much slower the first time: the cold start the warmup keeps out made
+    // it two to three times slower. Not "within each other's intervals":
+    // a point's intervals cover the variation within its window, and on
+    // the suite's 2 cores, tests side by side, two repeats of one point
+    // differed by more (CI: 422 (385-450) against 515 (473-565) tok/s,
+    // neither flagged). The other way round is not asserted: the test
+    // beside this one may slow the second repeat down.
     let first: Vec<_> = rows
         .iter()
         .filter(|r| r["point"] == "1" && r["row_kind"] == "repeat")
@@ -387,8 +390,8 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
     assert_eq!(first[0]["warmup_steady"], "true", "{:?}", first[0]);
     let (a, b) = (first[0], first[1]);
     // a repeat the run itself flags as measured beside another process's
-    // load (`noisy_neighbour`: the suite runs tests side by side on 2
-    // cores) says nothing about a cold start; mlxrun's own flag decides
+    // load (`noisy_neighbour`) says nothing about a cold start; mlxrun's
+    // own flag decides
     let noisy = |r: &std::collections::BTreeMap<String, String>| {
         r["quality_flags"].contains("noisy_neighbour")
     };
@@ -396,13 +399,10 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
         eprintln!("the first point's repeats were flagged noisy_neighbour: not compared");
     } else {
         assert!(
-            f(a, "throughput_tps_hi") >= f(b, "throughput_tps_lo"),
+            f(a, "throughput_tps") >= 0.7 * f(b, "throughput_tps"),
             "{a:?}\n{b:?}"
         );
-        assert!(
-            f(a, "e2e_p50_ms_lo") <= f(b, "e2e_p50_ms_hi"),
-            "{a:?}\n{b:?}"
-        );
+        assert!(f(a, "e2e_p50_ms") <= 1.4 * f(b, "e2e_p50_ms"), "{a:?}\n{b:?}");
     }
     // one record per measured request, and they recompute the CSV
     let dir = run_dir(csv);
