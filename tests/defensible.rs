@@ -402,7 +402,10 @@ fn a_real_server_states_its_mode_keeps_every_request_and_agrees_with_itself() {
             f(a, "throughput_tps") >= 0.7 * f(b, "throughput_tps"),
             "{a:?}\n{b:?}"
         );
-        assert!(f(a, "e2e_p50_ms") <= 1.4 * f(b, "e2e_p50_ms"), "{a:?}\n{b:?}");
+        assert!(
+            f(a, "e2e_p50_ms") <= 1.4 * f(b, "e2e_p50_ms"),
+            "{a:?}\n{b:?}"
+        );
     }
     // one record per measured request, and they recompute the CSV
     let dir = run_dir(csv);
