@@ -262,6 +262,7 @@ impl PointRow {
         } else {
             Status::Ok
         };
+        let hosts = cfg.host_names();
         PointRow {
             point: point.index + 1,
             row_kind: RowKind::Point,
@@ -273,8 +274,8 @@ impl PointRow {
             backend: cfg.backend.clone(),
             instances: cfg.instances,
             ranks,
-            hosts: cfg.host_names(),
-            host_count: u32::try_from(cfg.host_names().len()).unwrap_or(u32::MAX),
+            host_count: u32::try_from(hosts.len()).unwrap_or(u32::MAX),
+            hosts,
             launcher_backend: (!cfg.launcher_backend.is_empty())
                 .then(|| cfg.launcher_backend.clone()),
             router: cfg.router.as_str().to_string(),

@@ -14,7 +14,7 @@ use crate::backend::probe::{BackendInfo, probe_with, unsupported_flags};
 use crate::error::SetupError;
 use crate::remote::host::{Host, is_local_name};
 use crate::remote::ports::PortsAnswer;
-use crate::remote::ssh::{SSH_FAILED, Ssh, mlxrun_of, path_on};
+use crate::remote::ssh::{SSH_FAILED, mlxrun_of, path_on};
 use crate::scenario::Resolved;
 use crate::scenario::expand::{Plan, ServerConfig};
 use crate::server::command::{Commands, ring_port};
@@ -112,7 +112,7 @@ pub async fn check_hosts(
     let mut found = BTreeMap::new();
     for n in needs(&cmds, &settings, plan) {
         let Some(host) = &n.host else { continue };
-        for (name, info) in check_host(&cmds, &settings.ssh, host, &n, plan).await? {
+        for (name, info) in check_host(&cmds, &settings, host, &n, plan).await? {
             found.entry(name).or_insert(info);
         }
     }
@@ -121,11 +121,12 @@ pub async fn check_hosts(
 
 async fn check_host(
     cmds: &Commands<'_>,
-    ssh: &Ssh,
+    settings: &ServerSettings,
     host: &Host,
     n: &Needs,
     plan: &Plan,
 ) -> Result<BTreeMap<String, BackendInfo>, SetupError> {
+    let ssh = &settings.ssh;
     let wait = Duration::from_secs(u64::from(ssh.connect_timeout_s) + 20);
     let name = &host.name;
     let dest = &host.ssh;
@@ -182,7 +183,7 @@ async fn check_host(
         // an instance on this host, for its Python and address
         let here = (0..cfg.instances)
             .find(|i| {
-                ServerSettings::of(cmds.scenario)
+                settings
                     .instance_host(cfg, *i)
                     .is_some_and(|h| h.name == host.name)
             })

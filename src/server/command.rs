@@ -385,6 +385,23 @@ mod tests {
         }
     }
 
+    /// The commands of `s` in a test run folder `results/r`, tagged `t`.
+    fn commands<'a>(
+        s: &'a Scenario,
+        reg: &'a Registry,
+        models: &'a [ResolvedModel],
+        python: &str,
+    ) -> Commands<'a> {
+        Commands {
+            scenario: s,
+            registry: reg,
+            models,
+            python: python.into(),
+            run_dir: PathBuf::from("results/r"),
+            run_tag: "t".into(),
+        }
+    }
+
     fn model() -> ResolvedModel {
         let mut m = ResolvedModel::for_test(0, "m", "mlx_lm");
         m.arg = "/m".into();
@@ -403,14 +420,7 @@ mod tests {
         s.backend.server_args = "--decode-concurrency=99,--temp=0.5,--prefill-step-size=1".into();
         let reg = Registry::builtin();
         let models = [model()];
-        let c = Commands {
-            scenario: &s,
-            registry: &reg,
-            models: &models,
-            python: "py".into(),
-            run_dir: PathBuf::from("results/r"),
-            run_tag: "t".into(),
-        };
+        let c = commands(&s, &reg, &models, "py");
         let argv = c
             .instance_argv(
                 &cfg(
@@ -440,14 +450,7 @@ mod tests {
         let s = Scenario::default();
         let reg = Registry::builtin();
         let models = [model()];
-        let c = Commands {
-            scenario: &s,
-            registry: &reg,
-            models: &models,
-            python: "py".into(),
-            run_dir: PathBuf::from("results/r"),
-            run_tag: "t".into(),
-        };
+        let c = commands(&s, &reg, &models, "py");
         let mut k = cfg(
             "llama_server",
             &[
@@ -472,14 +475,7 @@ mod tests {
         s.launcher.env = vec!["MLX_METAL_FAST_SYNCH=1".into()];
         let reg = Registry::builtin();
         let models = [model()];
-        let c = Commands {
-            scenario: &s,
-            registry: &reg,
-            models: &models,
-            python: "/nowhere/python".into(),
-            run_dir: PathBuf::from("results/r"),
-            run_tag: "t".into(),
-        };
+        let c = commands(&s, &reg, &models, "/nowhere/python");
         let mut k = cfg("mlx_lm", &[]);
         k.flags.clear();
         k.ranks = 2;
@@ -512,14 +508,7 @@ mod tests {
         s.launcher.hostfile = file.display().to_string();
         let reg = Registry::builtin();
         let models = [model()];
-        let c = Commands {
-            scenario: &s,
-            registry: &reg,
-            models: &models,
-            python: "py".into(),
-            run_dir: PathBuf::from("results/r"),
-            run_tag: "t".into(),
-        };
+        let c = commands(&s, &reg, &models, "py");
         let mut k = cfg("mlx_lm", &[]);
         k.flags.clear();
         k.hosts = vec!["studio".into(), "mini".into()];
@@ -556,14 +545,7 @@ mod tests {
         );
         let reg = Registry::builtin();
         let models = [model()];
-        let c = Commands {
-            scenario: &s,
-            registry: &reg,
-            models: &models,
-            python: "py".into(),
-            run_dir: PathBuf::from("results/r"),
-            run_tag: "t".into(),
-        };
+        let c = commands(&s, &reg, &models, "py");
         let mut k = cfg("mlx_lm", &[]);
         k.flags.clear();
         k.instances = 2;
