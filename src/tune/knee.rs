@@ -6,7 +6,10 @@
 //!
 //! - **Doubling:** probe indices 0, 1, 3, 7, … (`i → 2i + 1`, the last
 //!   index at most) while the newest probe counts (measured, within the
-//!   limits) and has the highest value so far.
+//!   limits) and, for a rate, is not below the best so far beyond noise: a
+//!   dip within noise does not end the climb (on a real server a short
+//!   probe at a higher load can read lower than the one before while the
+//!   plateau is still far above).
 //! - **Bisection:** between the last good and the first bad index.
 //!
 //! *Throughput and goodput:* a probe is bad when it fails, misses a limit,
@@ -288,12 +291,13 @@ impl Knee {
             return Step::Done;
         };
         let highest = self.records.keys().next_back().copied().unwrap_or(best);
-        // doubling: while the newest (highest) probe is the best so far by
-        // value. The first that is not ends the climb (a plateau costs one
-        // probe past its start, not every load up to the last), and the
-        // gap below it is bisected next: a peak that doubling stepped over
-        // is found there.
-        let rising = highest == best;
+        // doubling: while the newest (highest) probe is the best so far,
+        // or tied with it within noise. The first below the best beyond
+        // noise (or failed) ends the climb, and the gap below it is
+        // bisected next: a peak that doubling stepped over is found there.
+        // A plateau is climbed to the last load in log2(n) probes; a
+        // single reading within noise of the best is no evidence of one.
+        let rising = highest == best || !self.bad(highest, &b);
         if rising && highest + 1 < self.loads {
             return Step::Probe {
                 index: (2 * highest + 1).min(self.loads - 1),

@@ -496,6 +496,42 @@ fn a_peak_that_doubling_skipped_is_found_between_its_probes() {
 }
 
 #[test]
+fn a_dip_within_noise_does_not_end_the_climb() {
+    let mut k = Knee::new(7, throughput());
+    let obs = |v: f64| {
+        Observation::measured(
+            [("throughput_tps", Estimate::new(v, v * 0.92, v * 1.08, 0.95))],
+            24,
+            1.0,
+        )
+    };
+    // loads 1..64 as on the CPU here: the probe at 8 (index 3) reads a
+    // little below the one at 2 (within noise), the plateau is at 64
+    let truth = [660.0, 1150.0, 900.0, 1120.0, 1600.0, 2000.0, 2300.0];
+    let mut seen = Vec::new();
+    while let Step::Probe { index, why } = k.next() {
+        seen.push((index, why));
+        k.record(index, obs(truth[index]));
+    }
+    let idx: Vec<usize> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(idx, [0, 1, 3, 6, 5, 4]);
+    assert_eq!(seen[3].1, ProbeWhy::Doubling);
+    assert_eq!(k.summary().best, Some(6));
+    // 2000 (1840-2160) is tied with 2300 (2116-2484): the knee
+    assert_eq!(k.summary().knee, Some(5));
+    // a reading below the best beyond noise does end it
+    let mut k = Knee::new(7, throughput());
+    let truth = [660.0, 1150.0, 900.0, 700.0, 1600.0, 2000.0, 2300.0];
+    let mut idx = Vec::new();
+    while let Step::Probe { index, .. } = k.next() {
+        idx.push(index);
+        k.record(index, obs(truth[index]));
+    }
+    assert_eq!(idx, [0, 1, 3, 2]);
+    assert_eq!(k.summary().best, Some(1));
+}
+
+#[test]
 fn a_round_opens_with_the_configuration_whose_servers_still_run() {
     // three equal configurations: none is dropped, every round is run
     let s = surface(
