@@ -10,7 +10,7 @@
 # Then a referee: when the search chose another point than the full
 # product's best, both points are measured again, alternately, each time
 # with fresh servers (`mlxrun run` narrowed to the one point, its own
-# requests), in REFEREE_PAIRS pairs (default 5) laid out A B, B A, A B, …
+# requests), in REFEREE_PAIRS pairs (default 6) laid out A B, B A, A B, …
 # so a drift of the machine falls on both alike. The ratio of the search's
 # choice to the full product's best is estimated from the pairs (mean of
 # the log ratios, Student's t over the pairs), an interval that includes
@@ -25,6 +25,8 @@
 # 25% of the full product's wall time, 1 otherwise. The run folders are
 # kept and printed.
 # Usage: scripts/bench-tune.sh [--set KEY=VALUE ...]  (passed to every run)
+#        BENCH_FULL=/tmp/bench-tune.XXXXXX scripts/bench-tune.sh  (an
+#        earlier run's full product; the search and the referee again)
 #        BENCH_REUSE=/tmp/bench-tune.XXXXXX scripts/bench-tune.sh  (the
 #        referee again on an earlier run's full product and search)
 set -euo pipefail
@@ -38,26 +40,33 @@ now() { date +%s.%N; }
 if [ -n "${BENCH_REUSE:-}" ]; then
   # the full product and the search of an earlier run: the referee again
   dir=$BENCH_REUSE
-  read -r t0 t1 t2 <"$dir/times"
+  read -r full_s tune_s <"$dir/times"
   rm -rf "$dir/referee"
 else
   dir=$(mktemp -d /tmp/bench-tune.XXXXXX)
-  t0=$(now)
-  "$bin" run "$scenario" --plain --set output.dir="$dir/full" "$@" >"$dir/full.log" 2>&1
+  if [ -n "${BENCH_FULL:-}" ]; then
+    # an earlier run's full product (it does not depend on the search's
+    # code): the search and the referee again
+    ln -s "$(cd "$BENCH_FULL" && pwd)/full" "$dir/full"
+    read -r full_s _ <"$BENCH_FULL/times"
+  else
+    t0=$(now)
+    "$bin" run "$scenario" --plain --set output.dir="$dir/full" "$@" >"$dir/full.log" 2>&1
+    full_s=$(python3 -c "print($(now) - $t0)")
+  fi
   t1=$(now)
   "$bin" tune "$scenario" --plain --set output.dir="$dir/tune" "$@" >"$dir/tune.log" 2>&1
-  t2=$(now)
-  echo "$t0 $t1 $t2" >"$dir/times"
+  tune_s=$(python3 -c "print($(now) - $t1)")
+  echo "$full_s $tune_s" >"$dir/times"
 fi
 mkdir -p "$dir/referee"
 
-python3 - "$bin" "$scenario" "$dir" "$t0" "$t1" "$t2" "${REFEREE_PAIRS:-5}" "$@" <<'PY'
+python3 - "$bin" "$scenario" "$dir" "$full_s" "$tune_s" "${REFEREE_PAIRS:-6}" "$@" <<'PY'
 import glob, json, math, subprocess, sys
 binary, scenario, d = sys.argv[1:4]
-t0, t1, t2 = map(float, sys.argv[4:7])
-pairs = int(sys.argv[7])
-extra = sys.argv[8:]
-full_s, tune_s = t1 - t0, t2 - t1
+full_s, tune_s = map(float, sys.argv[4:6])
+pairs = int(sys.argv[6])
+extra = sys.argv[7:]
 share = tune_s / full_s * 100
 
 def lines(path):
@@ -95,6 +104,13 @@ cfg = started["configs"][chosen["config"]]
 load = chosen["best_load"]
 point = cfg["points"][cfg["loads"].index(load)]
 cv, clo, chi = tps(points[point])
+def own(c):
+    e = (c.get("score") or {}).get("estimate") or {}
+    text = f"{e.get('value', float('nan')):.1f} (95% CI {e.get('lo') or float('nan'):.1f}-{e.get('hi') or float('nan'):.1f})"
+    p = c.get("pooled")
+    if p:
+        text += f", pooled over {p['rounds']} rounds (between rounds +/- {p['between_sd']:.1f})"
+    return text
 same = point == best["point"]["point"]
 single_tied = chi is not None and blo is not None and chi >= blo
 print(f"full product: {len(points)} points in {full_s:.0f} s; best p{best['point']['point']} "
@@ -103,6 +119,11 @@ print(f"tune: {result['spent']['points']} probes, {result['spent']['requests']} 
       f"({share:.1f}% of the full product's wall time); stop: {result['stop']['kind']}")
 print(f"tune best: {chosen['label']} at {started['load_axis']}={load:g} = p{point}; "
       f"in the full product {cv:.1f} tok/s (95% CI {clo:.1f}-{chi:.1f})")
+print(f"the search's own figure for it: {own(chosen)}")
+if result.get("runner_up"):
+    ru = result["runner_up"]
+    tie = {True: "tied with its choice", False: "below its choice beyond noise"}.get(result.get("tied"), "cannot tell")
+    print(f"the search's runner-up: {ru['label']} at {ru.get('best_load')}: {own(ru)}; {tie}")
 if same:
     verdict = "same"
 else:

@@ -245,8 +245,31 @@ pub struct ConfigOutcome {
     pub knee_load: Option<f64>,
     pub best_load: Option<f64>,
     pub score: Option<Score>,
+    /// The rounds the score pools (rates measured at the best load in two
+    /// rounds or more).
+    pub pooled: Option<PooledRounds>,
     pub knee_throughput: Option<Estimate>,
     pub points: u64,
+}
+
+/// A result's `pooled`: how many rounds its score pools and their spread
+/// beyond their own intervals.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PooledRounds {
+    pub rounds: usize,
+    pub between_sd: Option<f64>,
+}
+
+impl PooledRounds {
+    /// `pooled over 3 rounds (between rounds ± 120.5)`.
+    pub fn text(&self) -> String {
+        format!(
+            "pooled over {} rounds (between rounds ± {})",
+            self.rounds,
+            cells::num(self.between_sd)
+        )
+    }
 }
 
 /// A point on the Pareto front of throughput against e2e p50.
@@ -900,10 +923,13 @@ fn outcome_text(
     quote: &dyn Fn(&str) -> String,
 ) -> String {
     format!(
-        "{} (config {}): {}; knee {}, best load {}",
+        "{} (config {}): {}{}; knee {}, best load {}",
         quote(&c.label),
         c.config,
         score_text(c.score.as_ref(), log.figure(), axis),
+        c.pooled
+            .as_ref()
+            .map_or(String::new(), |p| format!(", {}", p.text())),
         load_text(axis, c.knee_load),
         load_text(axis, c.best_load),
     )

@@ -71,7 +71,7 @@ fn config(o: &ConfigOutcome, figure: &str, axis: LoadAxis) -> String {
         .flatten()
         .collect();
     format!(
-        "{} [{}]: {}",
+        "{} [{}]: {}{}",
         o.label,
         if loads.is_empty() {
             "no load counts".to_string()
@@ -80,7 +80,12 @@ fn config(o: &ConfigOutcome, figure: &str, axis: LoadAxis) -> String {
         },
         o.score
             .as_ref()
-            .map_or("no score".to_string(), |s| score(s, figure, axis))
+            .map_or("no score".to_string(), |s| score(s, figure, axis)),
+        o.pooled.as_ref().map_or(String::new(), |p| format!(
+            ", pooled over {} rounds (between rounds ± {})",
+            p.rounds,
+            num(p.between_sd)
+        ))
     )
 }
 

@@ -36,6 +36,7 @@ use serde::Serialize;
 
 use super::goal::Goal;
 use super::observation::{Estimate, Observation};
+use super::pooling::{Pooled, pool};
 use crate::spec::tune::Objective;
 
 /// Why a load was chosen.
@@ -110,6 +111,9 @@ pub struct Knee {
     loads: usize,
     goal: Goal,
     records: BTreeMap<usize, Observation>,
+    /// Every observation at each index, in the order recorded (the rounds
+    /// of the search), for [`Self::pooled`].
+    history: BTreeMap<usize, Vec<Observation>>,
 }
 
 impl Knee {
@@ -120,6 +124,7 @@ impl Knee {
             loads,
             goal,
             records: BTreeMap::new(),
+            history: BTreeMap::new(),
         }
     }
 
@@ -130,6 +135,7 @@ impl Knee {
         if index >= self.loads {
             return;
         }
+        self.history.entry(index).or_default().push(obs.clone());
         match self.records.get(&index) {
             Some(old) if old.requests > obs.requests => {}
             _ => {
@@ -141,6 +147,19 @@ impl Knee {
     /// The observation standing for `index`.
     pub fn record_at(&self, index: usize) -> Option<&Observation> {
         self.records.get(&index)
+    }
+
+    /// The objective's figure at `index` pooled over every round that
+    /// measured it there and counts (see [`super::pooling`]); `None` with
+    /// fewer than two such rounds with an interval.
+    pub fn pooled(&self, index: usize) -> Option<Pooled> {
+        let parts: Vec<Estimate> = self
+            .history
+            .get(&index)?
+            .iter()
+            .filter_map(|o| self.goal.value(o).copied())
+            .collect();
+        pool(&parts)
     }
 
     /// Every load probed, with its observation, in index order.

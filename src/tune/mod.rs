@@ -9,6 +9,8 @@
 //!   then bisection).
 //! - [`halving`]: successive halving across configurations, dropping only
 //!   the ones worse beyond noise.
+//! - [`pooling`]: a figure measured in several rounds, pooled with the
+//!   variation between rounds in its interval (the result's verdict).
 //! - [`search`]: the state machine a runner drives, and its result.
 //! - [`log`]: every decision as a record for `tune.jsonl`.
 
@@ -17,6 +19,7 @@ pub mod halving;
 pub mod knee;
 pub mod log;
 pub mod observation;
+pub mod pooling;
 pub mod search;
 
 #[cfg(test)]

@@ -12,6 +12,13 @@
 //! round is shuffled by the seed, so a machine that drifts does not always
 //! favour the same one; only the configuration measured last opens the
 //! next round, as its servers still run.
+//!
+//! Each round's decisions read its newest measurements (the most
+//! requests). The result ranks by every round at once: a configuration's
+//! figure at its best load is pooled over the rounds that measured it
+//! there, with the variation between them in its interval
+//! ([`super::pooling`]), so best, runner-up and their tie rest on how the
+//! configuration read across the search, not on its last reading alone.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -23,6 +30,7 @@ use super::halving::{Evidence, halve, leader, round_requests};
 use super::knee::{Knee, ProbeWhy, Score, Step};
 use super::log::{Decision, Limit, Spent, Stop};
 use super::observation::{Estimate, Observation, Outcome};
+use super::pooling::Pooled;
 use crate::spec::tune::{Objective, TuneSection};
 
 /// Requests of a first-round probe at least (a rate's interval needs 21).
@@ -220,7 +228,14 @@ pub struct ConfigOutcome {
     /// value of the objective's figure.
     pub knee_load: Option<f64>,
     pub best_load: Option<f64>,
+    /// The score the result ranks by: for a rate, the figure at the best
+    /// load pooled over every round that measured it there (`pooled`),
+    /// else that load's standing observation.
     pub score: Option<Score>,
+    /// The rounds at the best load pooled, with the variation between
+    /// them (rates measured there in two rounds or more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooled: Option<Pooled>,
     /// Throughput at the knee.
     pub knee_throughput: Option<Estimate>,
     pub points: u64,
@@ -765,13 +780,22 @@ impl Search {
         let state = &self.configs[c];
         let s = state.knee.summary();
         let load = |i: Option<usize>| i.and_then(|i| state.axis.loads.get(i).copied());
+        let pooled = match self.goal.objective {
+            Objective::Throughput | Objective::Goodput => s.best.and_then(|b| state.knee.pooled(b)),
+            Objective::MaxLoadUnderSlo => None,
+        };
         ConfigOutcome {
             config: c,
             label: state.axis.label.clone(),
             standing: state.standing.clone(),
             knee_load: load(s.knee),
             best_load: load(s.best),
-            score: state.knee.score(&state.axis.loads),
+            score: pooled
+                .map(|p| Score::Rate {
+                    estimate: p.estimate,
+                })
+                .or_else(|| state.knee.score(&state.axis.loads)),
+            pooled,
             knee_throughput: s
                 .knee
                 .and_then(|k| state.knee.record_at(k))

@@ -565,3 +565,52 @@ fn a_round_opens_with_the_configuration_whose_servers_still_run() {
     }
     assert!(rounds_checked > 0, "no round boundary was checked");
 }
+
+#[test]
+fn the_result_pools_every_round_so_one_lucky_last_round_does_not_win() {
+    // two configurations, one load each, three rounds. "steady" reads
+    // 2000 every round; "drifting" reads 1450, 1820 and then 2180 in the
+    // last, longest round (as the search's choice did on the CPU here).
+    // By its last round alone "drifting" would be best; pooled over the
+    // rounds, with the spread between them in its interval, it is not,
+    // and the two are tied.
+    let space = super::search::Space {
+        configs: vec![
+            super::search::ConfigAxis::new("steady", vec![8.0]),
+            super::search::ConfigAxis::new("drifting", vec![8.0]),
+        ],
+        requests_per_point: 24 * 9,
+    };
+    let mut search = Search::new(space, throughput(), Budget::default(), 3);
+    let mut rounds = [Vec::new(), Vec::new()];
+    while let Some(p) = search.next() {
+        let r = rounds[p.config].len();
+        let v = match p.config {
+            0 => 2000.0,
+            _ => [1450.0, 1820.0, 2180.0][r.min(2)],
+        };
+        // the interval narrows with the requests: ±20%, ±12%, ±7%
+        let half = v * [0.20, 0.12, 0.07][r.min(2)];
+        rounds[p.config].push(v);
+        search.observe(
+            &p,
+            Observation::measured(
+                [("throughput_tps", Estimate::new(v, v - half, v + half, 0.95))],
+                p.requests,
+                1.0,
+            ),
+        );
+    }
+    assert_eq!(rounds[0].len(), 3, "rounds: {rounds:?}");
+    assert_eq!(rounds[1].len(), 3, "rounds: {rounds:?}");
+    let r = search.result();
+    let best = r.best.expect("a best");
+    assert_eq!(best.label, "steady");
+    assert_eq!(best.pooled.map(|p| p.rounds), Some(3));
+    let ru = r.runner_up.expect("a runner-up");
+    let pooled = ru.pooled.expect("pooled");
+    assert!(pooled.between_sd > 100.0, "τ = {}", pooled.between_sd);
+    assert_eq!(r.tied, Some(true));
+    // the steady one's rounds agree: nothing between them
+    assert_eq!(best.pooled.map(|p| p.between_sd), Some(0.0));
+}
