@@ -4,6 +4,8 @@
 //! excluded while the search goes on, every probe is a schema-valid row,
 //! tune.jsonl holds the decisions and the result, the reports show the
 //! search, and an interrupted search resumes by replaying what it measured.
+//! And `scenarios/full_sweep.toml` as shipped, searched against the real
+//! mlx_lm.server with the tiny model within a budget.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -232,4 +234,54 @@ fn a_run_folder_resumes_only_as_what_it_was() {
         e.contains("is a search") && e.contains("next: mlxrun tune --resume"),
         "{e}"
     );
+}
+
+/// `mlxrun tune scenarios/full_sweep.toml`, the scenario as shipped,
+/// against the real mlx_lm.server and the tiny model: its whole search is
+/// hours on 2 cores, so a budget of three probes stops it, as
+/// `tune.max_s` would on a Mac. The probes are real rows, the result
+/// names the budget, and nothing is left running.
+#[test]
+fn the_shipped_full_sweep_is_searched_on_the_real_server_within_a_budget() {
+    let t = tempfile::tempdir().unwrap();
+    let port = port_block();
+    let out = mlxrun()
+        .args(["tune", "scenarios/full_sweep.toml", "--plain"])
+        .args(["--set", &format!("output.dir={}", t.path().display())])
+        .args(["--set", &format!("backend.base_port={port}")])
+        .args(["--set", &format!("router.port={}", port + 9)])
+        .args(["--set", &format!("backend.python={}", python())])
+        .args(["--set", &format!("model.path={}", tiny_model())])
+        .args(["--set", "tune.max_points=3"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("stopped: budget: tune.max_points reached"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tune best: instances="), "{stdout}");
+    let run = run_dir_of(&out);
+    let log = lines(&run.join("tune.jsonl"));
+    let started = &log[0];
+    assert_eq!(started["full_product"]["points"], 432, "{started}");
+    assert_eq!(started["configs"].as_array().unwrap().len(), 48);
+    let measured: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["decision"] == "probe_measured")
+        .collect();
+    assert_eq!(measured.len(), 3, "{log:?}");
+    for m in &measured {
+        let tps = m["observation"]["figures"]["throughput_tps"]["value"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!(tps > 0.0, "{m}");
+    }
+    let records = lines(&run.join("report.jsonl"));
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r["row_kind"] == "probe"
+        && r["backend"]["name"] == "mlx_lm"
+        && r["outcome"] == "ok"));
+    assert_nothing_left(&run);
 }
