@@ -63,33 +63,21 @@ pub fn pool(parts: &[Estimate]) -> Option<Pooled> {
         return None;
     }
     let level = usable[0].2;
-    let w: Vec<f64> = usable.iter().map(|(_, v, _)| 1.0 / v).collect();
+    let x: Vec<f64> = usable.iter().map(|(x, _, _)| *x).collect();
+    let var: Vec<f64> = usable.iter().map(|(_, v, _)| *v).collect();
+    let w: Vec<f64> = var.iter().map(|v| 1.0 / v).collect();
     let sum_w: f64 = w.iter().sum();
-    let fixed = usable
-        .iter()
-        .zip(&w)
-        .map(|((x, _, _), w)| w * x)
-        .sum::<f64>()
-        / sum_w;
-    let q: f64 = usable
-        .iter()
-        .zip(&w)
-        .map(|((x, _, _), w)| w * (x - fixed).powi(2))
-        .sum();
+    let fixed = weighted_mean(&x, &w);
+    let q: f64 = x.iter().zip(&w).map(|(x, w)| w * (x - fixed).powi(2)).sum();
     let c = sum_w - w.iter().map(|w| w * w).sum::<f64>() / sum_w;
     let tau2 = if c > 0.0 {
         ((q - (k as f64 - 1.0)) / c).max(0.0)
     } else {
         0.0
     };
-    let w_star: Vec<f64> = usable.iter().map(|(_, v, _)| 1.0 / (v + tau2)).collect();
+    let w_star: Vec<f64> = var.iter().map(|v| 1.0 / (v + tau2)).collect();
     let sum_star: f64 = w_star.iter().sum();
-    let value = usable
-        .iter()
-        .zip(&w_star)
-        .map(|((x, _, _), w)| w * x)
-        .sum::<f64>()
-        / sum_star;
+    let value = weighted_mean(&x, &w_star);
     let se = 1.0 / sum_star.sqrt();
     let z = normal_quantile((1.0 + level) / 2.0);
     if !(value.is_finite() && se.is_finite() && z.is_finite()) {
@@ -100,6 +88,11 @@ pub fn pool(parts: &[Estimate]) -> Option<Pooled> {
         rounds: k,
         between_sd: tau2.sqrt(),
     })
+}
+
+/// `Σ wᵢ xᵢ / Σ wᵢ`.
+fn weighted_mean(x: &[f64], w: &[f64]) -> f64 {
+    x.iter().zip(w).map(|(x, w)| w * x).sum::<f64>() / w.iter().sum::<f64>()
 }
 
 #[cfg(test)]

@@ -12,6 +12,18 @@ fn throughput() -> Goal {
     Goal::new(Objective::Throughput, &[])
 }
 
+/// A 24-request probe measuring `v` tok/s, its interval ± `rel` of it.
+fn rate_obs(v: f64, rel: f64) -> Observation {
+    Observation::measured(
+        [(
+            "throughput_tps",
+            Estimate::new(v, v * (1.0 - rel), v * (1.0 + rel), 0.95),
+        )],
+        24,
+        1.0,
+    )
+}
+
 fn surface(configs: Vec<Config>, noise: f64, seed: u64) -> Surface {
     Surface {
         configs,
@@ -381,13 +393,7 @@ fn the_pareto_front_trades_throughput_for_latency() {
 #[test]
 fn knee_probes_double_then_bisect() {
     let mut k = Knee::new(9, throughput());
-    let obs = |v: f64| {
-        Observation::measured(
-            [("throughput_tps", Estimate::new(v, v * 0.97, v * 1.03, 0.95))],
-            24,
-            1.0,
-        )
-    };
+    let obs = |v: f64| rate_obs(v, 0.03);
     // plateau from index 5
     let truth = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 32.0, 32.0, 32.0];
     let mut seen = Vec::new();
@@ -473,13 +479,7 @@ fn each_load_is_probed_with_its_own_points_requests_and_at_least_its_floor() {
 #[test]
 fn a_peak_that_doubling_skipped_is_found_between_its_probes() {
     let mut k = Knee::new(6, throughput());
-    let obs = |v: f64| {
-        Observation::measured(
-            [("throughput_tps", Estimate::new(v, v * 0.97, v * 1.03, 0.95))],
-            24,
-            1.0,
-        )
-    };
+    let obs = |v: f64| rate_obs(v, 0.03);
     // loads 1..32: the peak at 16 (index 4), which doubling (0, 1, 3, 5)
     // steps over; the load above it is lower but not beyond noise of 8
     let truth = [100.0, 200.0, 400.0, 800.0, 1000.0, 790.0];
@@ -498,13 +498,7 @@ fn a_peak_that_doubling_skipped_is_found_between_its_probes() {
 #[test]
 fn a_dip_within_noise_does_not_end_the_climb() {
     let mut k = Knee::new(7, throughput());
-    let obs = |v: f64| {
-        Observation::measured(
-            [("throughput_tps", Estimate::new(v, v * 0.92, v * 1.08, 0.95))],
-            24,
-            1.0,
-        )
-    };
+    let obs = |v: f64| rate_obs(v, 0.08);
     // loads 1..64 as on the CPU here: the probe at 8 (index 3) reads a
     // little below the one at 2 (within noise), the plateau is at 64
     let truth = [660.0, 1150.0, 900.0, 1120.0, 1600.0, 2000.0, 2300.0];
