@@ -99,18 +99,23 @@ fn only_run(dir: &Path, name: &str) -> PathBuf {
     run_dir(&csvs[0])
 }
 
+/// A scenario with one instance whose ranks run on hosts `a` and `b`
+/// (mlx.launch, ring ports above the instance's), and the `load` tables.
+fn ranks_on_a_and_b(h: &TestHosts, dir: &Path, name: &str, port: u16, load: String) -> PathBuf {
+    let body = format!(
+        "[launcher]\nhosts = [\"a\", \"b\"]\nstarting_port = {}\n\n{load}\n{}",
+        port + 5,
+        host_tables(h, &["a", "b"])
+    );
+    write_scenario(dir, name, port, &body)
+}
+
 #[test]
 fn ranks_on_two_hosts_serve_through_rank_0_and_every_host_is_monitored() {
     let Some(h) = require_hosts(2) else { return };
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
-    let body = format!(
-        "[launcher]\nhosts = [\"a\", \"b\"]\nstarting_port = {}\n\n{}\n{}",
-        port + 5,
-        short_load("[2]", 8),
-        host_tables(&h, &["a", "b"])
-    );
-    let path = write_scenario(t.path(), "ranks_hosts", port, &body);
+    let path = ranks_on_a_and_b(&h, t.path(), "ranks_hosts", port, short_load("[2]", 8));
     let out = mlxrun_with(&h, &path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -501,13 +506,7 @@ fn ranks_on_two_hosts_stop_when_mlxrun_is_killed() {
     let Some(h) = require_hosts(2) else { return };
     let t = tempfile::tempdir().unwrap();
     let port = port_block();
-    let body = format!(
-        "[launcher]\nhosts = [\"a\", \"b\"]\nstarting_port = {}\n\n{}\n{}",
-        port + 5,
-        short_load("[1, 2]", 64),
-        host_tables(&h, &["a", "b"])
-    );
-    let path = write_scenario(t.path(), "ranks_kill", port, &body);
+    let path = ranks_on_a_and_b(&h, t.path(), "ranks_kill", port, short_load("[1, 2]", 64));
     let code = run_and_end(&h, &path, Ending::Sigkill);
     assert_eq!(code, None);
     assert_hosts_empty(
